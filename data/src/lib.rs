@@ -1,0 +1,1 @@
+//! Data crate: the ChronoMagic pipeline (video I/O, metadata filter, cut detection, clips, sampling, captions) and ChronoMagic-Synth.

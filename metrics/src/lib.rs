@@ -1,0 +1,1 @@
+//! Metrics crate: Fréchet distance, KID, FVD (I3D), FID (InceptionV3), CLIPSIM, metamorphic score.
