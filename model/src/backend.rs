@@ -1,0 +1,169 @@
+//! Backend aliases and the runtime check for a CUDA driver.
+//!
+//! - `Cpu` is Burn 0.21's pure-Rust `flex` backend (tests, CI, default).
+//! - `Cuda` / `CudaF16` exist only with the `cuda` cargo feature; without it nothing CUDA-related
+//!   is compiled.
+//! - Burn panics deep inside cubecl when CUDA is chosen on a machine without a driver, so callers
+//!   run [`check_cuda`] first and get a [`ModelError::BackendUnavailable`] instead.
+
+use crate::error::{ModelError, Result};
+
+/// The CPU backend (burn-flex, f32).
+pub type Cpu = burn::backend::Flex;
+/// The CPU backend with autodiff (training, LoRA fine-tuning).
+pub type CpuAutodiff = burn::backend::Autodiff<Cpu>;
+/// The device of [`Cpu`].
+pub type CpuDevice = <Cpu as burn::tensor::backend::Backend>::Device;
+
+/// The CUDA backend (f32 floats).
+#[cfg(feature = "cuda")]
+pub type Cuda = burn::backend::Cuda<f32, i32>;
+/// The CUDA backend with half-precision floats (inference).
+#[cfg(feature = "cuda")]
+pub type CudaF16 = burn::backend::Cuda<burn::tensor::f16, i32>;
+/// The CUDA backend with autodiff.
+#[cfg(feature = "cuda")]
+pub type CudaAutodiff = burn::backend::Autodiff<Cuda>;
+
+/// Which backend a command asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BackendKind {
+    /// burn-flex on the CPU.
+    #[default]
+    Cpu,
+    /// burn-cuda on GPU `index`.
+    Cuda { index: usize },
+}
+
+impl std::str::FromStr for BackendKind {
+    type Err = ModelError;
+
+    /// `cpu`, `cuda` (device 0) or `cuda:N`.
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "cpu" => Ok(Self::Cpu),
+            "cuda" => Ok(Self::Cuda { index: 0 }),
+            _ => match s.strip_prefix("cuda:").map(str::parse::<usize>) {
+                Some(Ok(index)) => Ok(Self::Cuda { index }),
+                _ => Err(ModelError::InvalidInput(format!(
+                    "unknown backend {s:?}: expected cpu, cuda or cuda:N"
+                ))),
+            },
+        }
+    }
+}
+
+impl BackendKind {
+    /// Checks that this backend can run here: always for the CPU; for CUDA the binary must be
+    /// built with the `cuda` feature and a driver with enough devices must be present.
+    pub fn check(self) -> Result<()> {
+        match self {
+            Self::Cpu => Ok(()),
+            Self::Cuda { index } => {
+                if !cfg!(feature = "cuda") {
+                    return Err(ModelError::BackendUnavailable(
+                        "this binary was built without the `cuda` feature (cargo build --features cuda)"
+                            .into(),
+                    ));
+                }
+                let n = check_cuda()?;
+                if index >= n {
+                    return Err(ModelError::BackendUnavailable(format!(
+                        "CUDA device {index} requested but the driver reports {n} device(s)"
+                    )));
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Loads the CUDA driver library (`libcuda.so.1`), initialises it and returns the number of
+/// devices. Works whether or not the `cuda` feature is built, and never panics.
+pub fn check_cuda() -> Result<usize> {
+    const LIBS: &[&str] = &["libcuda.so.1", "libcuda.so", "nvcuda.dll"];
+    type CuInit = unsafe extern "C" fn(u32) -> i32;
+    type CuDeviceGetCount = unsafe extern "C" fn(*mut i32) -> i32;
+
+    let mut last_err = String::new();
+    for name in LIBS {
+        // SAFETY: loading the CUDA driver runs its initialisers, which is what any CUDA program
+        // does; the symbols are called with the signatures of the CUDA driver API.
+        let lib = match unsafe { libloading::Library::new(name) } {
+            Ok(lib) => lib,
+            Err(e) => {
+                last_err = e.to_string();
+                continue;
+            }
+        };
+        // SAFETY: see above; the function pointer types match cuda.h.
+        let count = unsafe {
+            let cu_init: libloading::Symbol<CuInit> = lib.get(b"cuInit\0").map_err(|e| {
+                ModelError::BackendUnavailable(format!("{name}: no cuInit symbol: {e}"))
+            })?;
+            let cu_count: libloading::Symbol<CuDeviceGetCount> =
+                lib.get(b"cuDeviceGetCount\0").map_err(|e| {
+                    ModelError::BackendUnavailable(format!(
+                        "{name}: no cuDeviceGetCount symbol: {e}"
+                    ))
+                })?;
+            let rc = cu_init(0);
+            if rc != 0 {
+                return Err(ModelError::BackendUnavailable(format!(
+                    "{name}: cuInit failed with CUDA error {rc} (no GPU or driver mismatch)"
+                )));
+            }
+            let mut n: i32 = 0;
+            let rc = cu_count(&mut n);
+            if rc != 0 {
+                return Err(ModelError::BackendUnavailable(format!(
+                    "{name}: cuDeviceGetCount failed with CUDA error {rc}"
+                )));
+            }
+            n
+        };
+        if count <= 0 {
+            return Err(ModelError::BackendUnavailable(format!(
+                "{name} loaded but reports no CUDA device"
+            )));
+        }
+        return Ok(count as usize);
+    }
+    Err(ModelError::BackendUnavailable(format!(
+        "no CUDA driver found (libcuda.so.1 could not be loaded: {last_err})"
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_backend_names() {
+        assert_eq!("cpu".parse::<BackendKind>().unwrap(), BackendKind::Cpu);
+        assert_eq!(
+            "cuda:1".parse::<BackendKind>().unwrap(),
+            BackendKind::Cuda { index: 1 }
+        );
+        assert!("tpu".parse::<BackendKind>().is_err());
+        assert!(BackendKind::Cpu.check().is_ok());
+    }
+
+    #[test]
+    fn cuda_check_gives_a_typed_error_or_a_count() {
+        // On a machine without a driver this is an error naming libcuda; with one, a count >= 1.
+        match check_cuda() {
+            Ok(n) => assert!(n >= 1),
+            Err(ModelError::BackendUnavailable(msg)) => {
+                assert!(msg.contains("libcuda") || msg.contains("CUDA"))
+            }
+            Err(e) => panic!("unexpected error kind: {e}"),
+        }
+        if !cfg!(feature = "cuda") {
+            assert!(matches!(
+                BackendKind::Cuda { index: 0 }.check(),
+                Err(ModelError::BackendUnavailable(_))
+            ));
+        }
+    }
+}
