@@ -1,1 +1,13 @@
 //! Metrics crate: Fréchet distance, KID, FVD (I3D), FID (InceptionV3), CLIPSIM, metamorphic score.
+//!
+//! Every reported number carries the sample count it came from (FD is biased by N).
+
+pub mod error;
+pub mod frechet;
+pub mod kid;
+pub mod stats;
+
+pub use error::{MetricsError, Result};
+pub use frechet::{frechet_distance, FrechetDistance};
+pub use kid::{kernel_distance, KernelDistance, KidOptions};
+pub use stats::{GaussianStats, StatsAccumulator};
