@@ -1,1 +1,8 @@
 //! Model crate: MagicTime network stack in Burn (CLIP, UNet3D + motion modules, VAE, LoRA adapters, schedulers, pipeline).
+
+pub mod backend;
+pub mod error;
+
+pub use error::{ModelError, Result};
+pub mod motion;
+pub mod unet;

@@ -1,0 +1,115 @@
+//! MagicTime "Magic Adapter S": a LoRA on the spatial attention projections (q/k/v/out of attn1
+//! and attn2), stored as diffusers LoRA-processor keys
+//! `….attnN.processor.to_{q,k,v,out}_lora.{down,up}.weight` and merged into the UNet the way the
+//! official loader does (MagicTime `utils/util.py` `load_diffusers_lora`):
+//! `W += α · (2·up) @ (2·down)` with the target `….attnN.to_{q,k,v}` / `….attnN.to_out.0`.
+
+use burn::tensor::backend::Backend;
+use burn::tensor::{Tensor, TensorData};
+
+use super::loader::{load_into, LoadMode, LoadReport, RawTensor, WeightMap};
+use crate::error::{ModelError, Result};
+
+/// The weight key a LoRA-processor `down` key updates, or `None` when `key` is not a `down` key.
+pub fn target_key(down_key: &str) -> Option<String> {
+    if !down_key.contains("_lora.down.") {
+        return None;
+    }
+    let k = down_key
+        .replace("processor.", "")
+        .replace("_lora", "")
+        .replace("down.", "");
+    Some(k.replace("to_out.", "to_out.0."))
+}
+
+/// The merged deltas `α·(2·up)@(2·down)`, keyed by the weight they update (`[out, in]`).
+/// Errors name the file and key when an `up` half is missing or the ranks disagree.
+pub fn deltas<B: Backend>(lora: &WeightMap, alpha: f32, device: &B::Device) -> Result<WeightMap> {
+    let mut out = WeightMap {
+        path: lora.path.clone(),
+        tensors: Default::default(),
+    };
+    for (key, down) in &lora.tensors {
+        let Some(target) = target_key(key) else {
+            if key.contains("_lora.up.") {
+                continue;
+            }
+            return Err(ModelError::checkpoint(
+                &lora.path,
+                format!("key `{key}` is not a LoRA-processor `down`/`up` weight"),
+            ));
+        };
+        let up_key = key.replace(".down.", ".up.");
+        let up = lora
+            .tensors
+            .get(&up_key)
+            .ok_or_else(|| ModelError::MissingKey {
+                path: lora.path.clone(),
+                key: up_key.clone(),
+                expected: vec![0, down.shape[0]],
+            })?;
+        if down.shape.len() != 2 || up.shape.len() != 2 || up.shape[1] != down.shape[0] {
+            return Err(ModelError::ShapeMismatch {
+                path: lora.path.clone(),
+                key: up_key,
+                expected: vec![up.shape[0], down.shape[0]],
+                found: up.shape.clone(),
+            });
+        }
+        let d = Tensor::<B, 2>::from_data(
+            TensorData::new(down.data.clone(), down.shape.clone()),
+            device,
+        );
+        let u =
+            Tensor::<B, 2>::from_data(TensorData::new(up.data.clone(), up.shape.clone()), device);
+        let delta = (u * 2.0).matmul(d * 2.0) * alpha;
+        let shape = delta.dims().to_vec();
+        let data = delta.into_data().to_vec::<f32>().expect("f32 tensor");
+        out.tensors.insert(target, RawTensor { shape, data });
+    }
+    Ok(out)
+}
+
+/// Merges a Magic Adapter S into `module` (a UNet, or anything with the same attention keys).
+/// Every delta must find its weight (strict on the adapter side).
+pub fn merge<B: Backend, M: burn::module::Module<B>>(
+    module: M,
+    lora: &WeightMap,
+    alpha: f32,
+    device: &B::Device,
+) -> Result<(M, LoadReport)> {
+    let d = deltas::<B>(lora, alpha, device)?;
+    let (module, report) = load_into(module, &d, LoadMode::Add)?;
+    if let Some(k) = report.unused.first() {
+        return Err(ModelError::checkpoint(
+            &lora.path,
+            format!(
+                "LoRA target `{k}` is not a weight of the model ({} unmatched)",
+                report.unused.len()
+            ),
+        ));
+    }
+    Ok((module, report))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maps_processor_keys_to_weights() {
+        assert_eq!(
+            target_key("down_blocks.0.attentions.1.transformer_blocks.0.attn2.processor.to_out_lora.down.weight")
+                .unwrap(),
+            "down_blocks.0.attentions.1.transformer_blocks.0.attn2.to_out.0.weight"
+        );
+        assert_eq!(
+            target_key(
+                "mid_block.attentions.0.transformer_blocks.0.attn1.processor.to_q_lora.down.weight"
+            )
+            .unwrap(),
+            "mid_block.attentions.0.transformer_blocks.0.attn1.to_q.weight"
+        );
+        assert!(target_key("x.attn1.processor.to_q_lora.up.weight").is_none());
+    }
+}
