@@ -13,7 +13,7 @@ pub type Cpu = burn::backend::Flex;
 /// The CPU backend with autodiff (training, LoRA fine-tuning).
 pub type CpuAutodiff = burn::backend::Autodiff<Cpu>;
 /// The device of [`Cpu`].
-pub type CpuDevice = <Cpu as burn::tensor::backend::Backend>::Device;
+pub type CpuDevice = burn::backend::flex::FlexDevice;
 
 /// The CUDA backend (f32 floats).
 #[cfg(feature = "cuda")]

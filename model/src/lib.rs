@@ -6,3 +6,8 @@ pub mod error;
 pub use error::{ModelError, Result};
 pub mod motion;
 pub mod unet;
+pub mod clip;
+pub mod loader;
+pub mod lora;
+pub mod scheduler;
+pub mod vae;

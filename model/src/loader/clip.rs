@@ -1,0 +1,191 @@
+//! Loaders for CLIP checkpoints and the MagicTime text-encoder adapter.
+//!
+//! Key table (checkpoint key → module path), all else is identical:
+//!
+//! | checkpoint (transformers / PEFT)                              | module                                |
+//! |---------------------------------------------------------------|---------------------------------------|
+//! | `….self_attn.{q,k,v,out}_proj.{weight,bias}`                  | `….self_attn.{q,k,v,out}_proj.base.…` |
+//! | `base_model.model.….{q,k,v,out}_proj.lora_A[.default].weight` | `….{q,k,v,out}_proj.lora.lora_a.weight` |
+//! | `base_model.model.….{q,k,v,out}_proj.lora_B[.default].weight` | `….{q,k,v,out}_proj.lora.lora_b.weight` |
+//! | `*.weight` / `*.bias` of LayerNorm                            | `gamma` / `beta` (PyTorchToBurnAdapter) |
+//!
+//! Folders: a transformers/diffusers `text_encoder/` holds `config.json` and `model.safetensors`
+//! (or `pytorch_model.bin`); the PEFT/SWIFT `magic_text_encoder/` holds `adapter_config.json`
+//! (`r`, `lora_alpha`, `target_modules`) and `adapter_model.safetensors` / `adapter_model.bin`.
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::backend::Backend;
+
+use super::store::{find_weights, load_into, read_json, LoadReport, Missing, Rename, Renames};
+use crate::clip::{ClipTextConfig, ClipTextModel, ClipVisionConfig, ClipVisionModel};
+use crate::error::{ModelError, Result};
+use crate::lora::LoraConfig;
+
+/// Checkpoint ↔ module renames for CLIP towers.
+pub const CLIP_RENAMES: Renames = &[Rename {
+    checkpoint_pattern: r"^(.*\.self_attn\.(?:q|k|v|out)_proj)\.(weight|bias)$",
+    module_replacement: "$1.base.$2",
+    module_pattern: r"^(.*\.self_attn\.(?:q|k|v|out)_proj)\.base\.(weight|bias)$",
+    checkpoint_replacement: "$1.$2",
+}];
+
+/// PEFT / SWIFT adapter keys → LoRA factors of the wrapped projections.
+pub const PEFT_RENAMES: Renames = &[
+    Rename {
+        checkpoint_pattern: r"^(?:base_model\.model\.)?(.*)\.lora_A(?:\.default)?\.weight$",
+        module_replacement: "$1.lora.lora_a.weight",
+        module_pattern: r"^(.*)\.lora\.lora_a\.weight$",
+        checkpoint_replacement: "base_model.model.$1.lora_A.weight",
+    },
+    Rename {
+        checkpoint_pattern: r"^(?:base_model\.model\.)?(.*)\.lora_B(?:\.default)?\.weight$",
+        module_replacement: "$1.lora.lora_b.weight",
+        module_pattern: r"^(.*)\.lora\.lora_b\.weight$",
+        checkpoint_replacement: "base_model.model.$1.lora_B.weight",
+    },
+];
+
+const TEXT_WEIGHTS: &[&str] = &[
+    "model.safetensors",
+    "pytorch_model.bin",
+    "diffusion_pytorch_model.safetensors",
+];
+
+/// `dir` itself when it holds a `config.json`, else `dir/sub` (a diffusers pipeline root).
+fn component_dir(dir: &Path, sub: &str) -> PathBuf {
+    if dir.join("config.json").is_file() || !dir.join(sub).is_dir() {
+        dir.to_path_buf()
+    } else {
+        dir.join(sub)
+    }
+}
+
+/// Loads a CLIP text model from a weights file with a known config.
+pub fn load_clip_text_file<B: Backend>(
+    config: &ClipTextConfig,
+    weights: &Path,
+    device: &B::Device,
+) -> Result<(ClipTextModel<B>, LoadReport)> {
+    let mut model = config.init::<B>(device);
+    let report = load_into(&mut model, weights, CLIP_RENAMES, Missing::Deny, false)?;
+    Ok((model, report))
+}
+
+/// Loads the text encoder of a diffusers folder (`root/text_encoder/` or the folder itself).
+pub fn load_clip_text<B: Backend>(dir: &Path, device: &B::Device) -> Result<ClipTextModel<B>> {
+    let dir = component_dir(dir, "text_encoder");
+    let config = ClipTextConfig::from_hf_json(&dir.join("config.json"))?;
+    let weights = find_weights(&dir, TEXT_WEIGHTS)?;
+    Ok(load_clip_text_file(&config, &weights, device)?.0)
+}
+
+/// Loads a CLIP vision tower (+ projection) from a weights file with a known config.
+pub fn load_clip_vision_file<B: Backend>(
+    config: &ClipVisionConfig,
+    weights: &Path,
+    device: &B::Device,
+) -> Result<(ClipVisionModel<B>, LoadReport)> {
+    let mut model = config.init::<B>(device);
+    let report = load_into(&mut model, weights, CLIP_RENAMES, Missing::Deny, false)?;
+    Ok((model, report))
+}
+
+/// Loads a CLIP vision tower from a transformers folder (`config.json` + weights).
+pub fn load_clip_vision<B: Backend>(dir: &Path, device: &B::Device) -> Result<ClipVisionModel<B>> {
+    let dir = component_dir(dir, "image_encoder");
+    let config = ClipVisionConfig::from_hf_json(&dir.join("config.json"))?;
+    let weights = find_weights(&dir, TEXT_WEIGHTS)?;
+    Ok(load_clip_vision_file(&config, &weights, device)?.0)
+}
+
+/// A PEFT/SWIFT LoRA adapter config (`adapter_config.json`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PeftAdapterConfig {
+    pub rank: usize,
+    pub alpha: f64,
+    /// The projection names the adapter wraps (`q_proj`, `k_proj`, `v_proj`, `out_proj`).
+    pub targets: Vec<String>,
+}
+
+impl PeftAdapterConfig {
+    /// Reads `adapter_config.json`. `target_modules` is a list of names or (SWIFT) a regex over
+    /// module paths; `candidates` are the module names the regex is tested against.
+    pub fn read(path: &Path, candidates: &[&str]) -> Result<Self> {
+        let v = read_json(path)?;
+        let rank = v
+            .get("r")
+            .and_then(|x| x.as_u64())
+            .ok_or_else(|| ModelError::parse(path, "no integer `r`"))? as usize;
+        if rank == 0 {
+            return Err(ModelError::parse(path, "`r` must be positive"));
+        }
+        let alpha = v
+            .get("lora_alpha")
+            .and_then(|x| x.as_f64())
+            .unwrap_or(rank as f64);
+        let targets = match v.get("target_modules") {
+            Some(serde_json::Value::Array(a)) => a
+                .iter()
+                .filter_map(|x| x.as_str())
+                .map(|s| s.rsplit('.').next().unwrap_or(s).to_string())
+                .collect::<Vec<_>>(),
+            Some(serde_json::Value::String(re)) => {
+                let re = regex::Regex::new(re)
+                    .map_err(|e| ModelError::parse(path, format!("target_modules regex: {e}")))?;
+                candidates
+                    .iter()
+                    .filter(|c| {
+                        re.is_match(&format!("text_model.encoder.layers.0.self_attn.{c}"))
+                            || re.is_match(c)
+                    })
+                    .map(|c| c.to_string())
+                    .collect()
+            }
+            _ => return Err(ModelError::parse(path, "no `target_modules`")),
+        };
+        let unknown: Vec<&String> = targets
+            .iter()
+            .filter(|t| !candidates.contains(&t.as_str()))
+            .collect();
+        if !unknown.is_empty() || targets.is_empty() {
+            return Err(ModelError::checkpoint(
+                path,
+                format!("target_modules {targets:?}: supported are {candidates:?}"),
+            ));
+        }
+        Ok(Self {
+            rank,
+            alpha,
+            targets,
+        })
+    }
+
+    pub fn lora(&self) -> LoraConfig {
+        LoraConfig::new(self.rank, self.alpha)
+    }
+}
+
+const ATTN_PROJ: &[&str] = &["q_proj", "k_proj", "v_proj", "out_proj"];
+const ADAPTER_WEIGHTS: &[&str] = &["adapter_model.safetensors", "adapter_model.bin"];
+
+/// Attaches and loads a PEFT/SWIFT text-encoder adapter folder (MagicTime's
+/// `magic_text_encoder/`). The adapters stay unmerged; call `merge_lora()` for inference speed.
+pub fn load_text_encoder_adapter<B: Backend>(
+    model: ClipTextModel<B>,
+    dir: &Path,
+    device: &B::Device,
+) -> Result<(ClipTextModel<B>, PeftAdapterConfig)> {
+    let config = PeftAdapterConfig::read(&dir.join("adapter_config.json"), ATTN_PROJ)?;
+    let targets: Vec<&str> = config.targets.iter().map(String::as_str).collect();
+    let mut model = model.with_lora(&targets, &config.lora(), device);
+    let weights = find_weights(dir, ADAPTER_WEIGHTS)?;
+    load_into(
+        &mut model,
+        &weights,
+        PEFT_RENAMES,
+        Missing::OnlyContaining(".lora."),
+        false,
+    )?;
+    Ok((model, config))
+}

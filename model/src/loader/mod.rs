@@ -1,0 +1,8 @@
+//! Checkpoint loaders. [`store`] is the one path into burn-store (typed errors); the other files
+//! hold each model's key table and folder layout.
+
+pub mod clip;
+pub mod store;
+pub mod vae;
+
+pub use store::{find_weights, load_into, read_json, LoadReport, Missing, Rename, Renames};

@@ -1,0 +1,279 @@
+//! Checkpoint → module loading through burn-store, with typed errors.
+//!
+//! Every loader of the crate goes through [`load_into`]: it opens a safetensors file
+//! (`SafetensorsStore`) or a PyTorch pickle (`PytorchStore`, `.bin` / `.pt` / `.ckpt`), applies
+//! `PyTorchToBurnAdapter` (Linear weights transposed, norm weight/bias → gamma/beta), casts
+//! f16/bf16/f64 tensors to f32, renames keys with a [`Renames`] table, and turns burn-store's
+//! `ApplyResult` into [`ModelError`]s that name the file, the checkpoint key and both shapes
+//! (in the checkpoint's own layout).
+
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use burn::tensor::{backend::Backend, DType};
+use burn_store::{
+    ApplyError, ApplyResult, KeyRemapper, ModuleAdapter, ModuleSnapshot, ModuleStore,
+    PyTorchToBurnAdapter, PytorchStore, SafetensorsStore, TensorSnapshot,
+};
+
+use crate::error::{ModelError, Result};
+
+/// One rename between a checkpoint key and a module path, as two regex rewrites:
+/// `to_module` (checkpoint → module, used for loading) and `to_checkpoint` (module → checkpoint,
+/// used only to print the checkpoint's key in errors).
+#[derive(Debug, Clone, Copy)]
+pub struct Rename {
+    pub checkpoint_pattern: &'static str,
+    pub module_replacement: &'static str,
+    pub module_pattern: &'static str,
+    pub checkpoint_replacement: &'static str,
+}
+
+/// A table of renames, applied in order.
+pub type Renames = &'static [Rename];
+
+/// What a successful load did.
+#[derive(Debug, Clone, Default)]
+pub struct LoadReport {
+    /// The file loaded.
+    pub path: PathBuf,
+    /// Number of tensors written into the module.
+    pub applied: usize,
+    /// Checkpoint keys (after renaming) that no module parameter takes.
+    pub unused: Vec<String>,
+}
+
+/// Which parameters may stay at their initial values.
+#[derive(Debug, Clone, Copy, Default)]
+pub enum Missing {
+    /// Every module parameter must be in the checkpoint.
+    #[default]
+    Deny,
+    /// Parameters whose module path starts with one of these prefixes may be absent.
+    AllowPrefixes(&'static [&'static str]),
+    /// Only parameters whose module path contains this substring are required (adapter files:
+    /// `".lora."` — the base weights come from another file).
+    OnlyContaining(&'static str),
+}
+
+/// Casts every float tensor to f32 (SD checkpoints are often f16).
+#[derive(Debug, Clone, Default)]
+struct CastToF32;
+
+impl ModuleAdapter for CastToF32 {
+    fn adapt(&self, snapshot: &TensorSnapshot) -> TensorSnapshot {
+        if !matches!(snapshot.dtype, DType::F16 | DType::BF16 | DType::F64) {
+            return snapshot.clone();
+        }
+        let data_fn = snapshot.clone_data_fn();
+        TensorSnapshot::from_closure(
+            Rc::new(move || Ok(data_fn()?.convert_dtype(DType::F32))),
+            DType::F32,
+            snapshot.shape.clone(),
+            snapshot.path_stack.clone().unwrap_or_default(),
+            snapshot.container_stack.clone().unwrap_or_default(),
+            snapshot.tensor_id.unwrap_or_default(),
+        )
+    }
+
+    fn clone_box(&self) -> Box<dyn ModuleAdapter> {
+        Box::new(self.clone())
+    }
+}
+
+fn remapper(renames: Renames, to_module: bool) -> KeyRemapper {
+    let pairs: Vec<(&str, &str)> = renames
+        .iter()
+        .map(|r| {
+            if to_module {
+                (r.checkpoint_pattern, r.module_replacement)
+            } else {
+                (r.module_pattern, r.checkpoint_replacement)
+            }
+        })
+        .collect();
+    KeyRemapper::from_patterns(pairs).expect("rename tables are valid regexes (tested)")
+}
+
+/// Module path → the checkpoint key it is loaded from (for messages).
+pub fn checkpoint_key(renames: Renames, module_path: &str) -> String {
+    let mut key = module_path.to_string();
+    for r in renames {
+        let re = regex::Regex::new(r.module_pattern).expect("valid rename regex");
+        key = re.replace_all(&key, r.checkpoint_replacement).into_owned();
+    }
+    if let Some(stem) = key.strip_suffix(".gamma") {
+        key = format!("{stem}.weight");
+    } else if let Some(stem) = key.strip_suffix(".beta") {
+        key = format!("{stem}.bias");
+    }
+    key
+}
+
+/// Module path → (shape in the checkpoint's layout, container type).
+struct ModuleShapes(Vec<(String, Vec<usize>, String)>);
+
+impl ModuleShapes {
+    fn of<B: Backend, M: ModuleSnapshot<B>>(module: &M) -> Self {
+        Self(
+            module
+                .collect(None, None, false)
+                .into_iter()
+                .map(|s| {
+                    let container = s.container_type();
+                    let mut shape = s.shape.to_vec();
+                    if container.ends_with("Linear") && shape.len() == 2 {
+                        shape.reverse();
+                    }
+                    (s.full_path(), shape, container)
+                })
+                .collect(),
+        )
+    }
+
+    fn get(&self, path: &str) -> (Vec<usize>, bool) {
+        self.0
+            .iter()
+            .find(|(p, _, _)| p == path)
+            .map(|(_, s, c)| (s.clone(), c.ends_with("Linear")))
+            .unwrap_or_default()
+    }
+}
+
+/// Loads `path` into `module`. Errors name the file, the checkpoint key and both shapes.
+/// Unused checkpoint keys are reported, not rejected (upstream files carry buffers such as
+/// `position_ids`); pass `strict_unused` to reject them.
+pub fn load_into<B: Backend, M: ModuleSnapshot<B>>(
+    module: &mut M,
+    path: &Path,
+    renames: Renames,
+    missing: Missing,
+    strict_unused: bool,
+) -> Result<LoadReport> {
+    if !path.is_file() {
+        return Err(ModelError::missing_file(path));
+    }
+    let shapes = ModuleShapes::of(module);
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let adapter = PyTorchToBurnAdapter.chain(CastToF32);
+    let result: ApplyResult = match ext.as_str() {
+        "safetensors" => {
+            let mut store = SafetensorsStore::from_file(path)
+                .with_from_adapter(adapter)
+                .remap(remapper(renames, true))
+                .validate(false)
+                .allow_partial(true)
+                .skip_enum_variants(true);
+            store
+                .apply_to::<B, M>(module)
+                .map_err(|e| ModelError::parse(path, e))?
+        }
+        "bin" | "pt" | "pth" | "ckpt" => {
+            // PytorchStore applies the PyTorch → Burn adapter itself; it reads f16 as stored, so
+            // the cast runs as a second pass below if needed.
+            let mut store = PytorchStore::from_file(path)
+                .remap(remapper(renames, true))
+                .map_indices_contiguous(false)
+                .validate(false)
+                .allow_partial(true);
+            store
+                .apply_to::<B, M>(module)
+                .map_err(|e| ModelError::parse(path, e))?
+        }
+        other => {
+            return Err(ModelError::checkpoint(
+                path,
+                format!("unknown checkpoint extension {other:?} (expected safetensors, bin, pt, pth or ckpt)"),
+            ))
+        }
+    };
+    check_result(path, renames, &shapes, result, missing, strict_unused)
+}
+
+fn check_result(
+    path: &Path,
+    renames: Renames,
+    shapes: &ModuleShapes,
+    result: ApplyResult,
+    missing: Missing,
+    strict_unused: bool,
+) -> Result<LoadReport> {
+    if let Some(err) = result.errors.first() {
+        return Err(match err {
+            ApplyError::ShapeMismatch {
+                path: p,
+                expected,
+                found,
+            } => {
+                let (_, linear) = shapes.get(p);
+                let (mut expected, mut found) = (expected.to_vec(), found.to_vec());
+                if linear && expected.len() == 2 {
+                    expected.reverse();
+                    found.reverse();
+                }
+                ModelError::ShapeMismatch {
+                    path: path.into(),
+                    key: checkpoint_key(renames, p),
+                    expected,
+                    found,
+                }
+            }
+            other => ModelError::checkpoint(path, other),
+        });
+    }
+    let allowed = |p: &str| match missing {
+        Missing::Deny => false,
+        Missing::AllowPrefixes(prefixes) => prefixes.iter().any(|x| p.starts_with(x)),
+        Missing::OnlyContaining(needle) => !p.contains(needle),
+    };
+    if let Some((p, _)) = result.missing.iter().find(|(p, _)| !allowed(p)) {
+        return Err(ModelError::MissingKey {
+            path: path.into(),
+            key: checkpoint_key(renames, p),
+            expected: shapes.get(p).0,
+        });
+    }
+    if strict_unused && !result.unused.is_empty() {
+        return Err(ModelError::UnexpectedKeys {
+            path: path.into(),
+            keys: result.unused.clone(),
+        });
+    }
+    Ok(LoadReport {
+        path: path.into(),
+        applied: result.applied.len(),
+        unused: result.unused,
+    })
+}
+
+/// The first of `names` that exists in `dir` (diffusers folders hold either
+/// `diffusion_pytorch_model.safetensors` / `model.safetensors` or the `.bin` pickle).
+pub fn find_weights(dir: &Path, names: &[&str]) -> Result<PathBuf> {
+    if !dir.is_dir() {
+        return Err(ModelError::MissingFile {
+            path: dir.into(),
+            hint: "expected a directory".into(),
+        });
+    }
+    names
+        .iter()
+        .map(|n| dir.join(n))
+        .find(|p| p.is_file())
+        .ok_or_else(|| ModelError::MissingFile {
+            path: dir.join(names.first().copied().unwrap_or("")),
+            hint: format!("none of {names:?} in {}", dir.display()),
+        })
+}
+
+/// Reads and parses a JSON file.
+pub fn read_json(path: &Path) -> Result<serde_json::Value> {
+    if !path.is_file() {
+        return Err(ModelError::missing_file(path));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| ModelError::io(path, e))?;
+    serde_json::from_str(&text).map_err(|e| ModelError::parse(path, e))
+}

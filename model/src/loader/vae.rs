@@ -1,0 +1,82 @@
+//! Loader for diffusers' `AutoencoderKL` folders (`vae/config.json` +
+//! `diffusion_pytorch_model.safetensors` or `.bin`).
+//!
+//! Key table (checkpoint key → module path), all else is identical:
+//!
+//! | checkpoint                                        | module                         |
+//! |---------------------------------------------------|--------------------------------|
+//! | `…attentions.0.to_out.0.{weight,bias}`            | `…attentions.0.to_out.…`       |
+//! | `…attentions.0.{query,key,value,proj_attn}.…` (diffusers < 0.14) | `…{to_q,to_k,to_v,to_out}.…` |
+//! | GroupNorm `weight` / `bias`                       | `gamma` / `beta` (adapter)     |
+
+use std::path::Path;
+
+use burn::tensor::backend::Backend;
+
+use super::store::{find_weights, load_into, LoadReport, Missing, Rename, Renames};
+use crate::error::Result;
+use crate::vae::{AutoencoderKl, AutoencoderKlConfig};
+
+/// Checkpoint ↔ module renames for the VAE.
+pub const VAE_RENAMES: Renames = &[
+    Rename {
+        checkpoint_pattern: r"\.to_out\.0\.(weight|bias)$",
+        module_replacement: ".to_out.$1",
+        module_pattern: r"\.to_out\.(weight|bias)$",
+        checkpoint_replacement: ".to_out.0.$1",
+    },
+    Rename {
+        checkpoint_pattern: r"\.attentions\.0\.query\.",
+        module_replacement: ".attentions.0.to_q.",
+        module_pattern: r"^$",
+        checkpoint_replacement: "",
+    },
+    Rename {
+        checkpoint_pattern: r"\.attentions\.0\.key\.",
+        module_replacement: ".attentions.0.to_k.",
+        module_pattern: r"^$",
+        checkpoint_replacement: "",
+    },
+    Rename {
+        checkpoint_pattern: r"\.attentions\.0\.value\.",
+        module_replacement: ".attentions.0.to_v.",
+        module_pattern: r"^$",
+        checkpoint_replacement: "",
+    },
+    Rename {
+        checkpoint_pattern: r"\.attentions\.0\.proj_attn\.",
+        module_replacement: ".attentions.0.to_out.",
+        module_pattern: r"^$",
+        checkpoint_replacement: "",
+    },
+];
+
+const VAE_WEIGHTS: &[&str] = &[
+    "diffusion_pytorch_model.safetensors",
+    "model.safetensors",
+    "diffusion_pytorch_model.bin",
+];
+
+/// Loads a VAE from a weights file with a known config.
+pub fn load_vae_file<B: Backend>(
+    config: &AutoencoderKlConfig,
+    weights: &Path,
+    device: &B::Device,
+) -> Result<(AutoencoderKl<B>, LoadReport)> {
+    config.validate()?;
+    let mut model = config.init::<B>(device);
+    let report = load_into(&mut model, weights, VAE_RENAMES, Missing::Deny, false)?;
+    Ok((model, report))
+}
+
+/// Loads the VAE of a diffusers folder (`root/vae/` or the folder itself).
+pub fn load_vae<B: Backend>(dir: &Path, device: &B::Device) -> Result<AutoencoderKl<B>> {
+    let dir = if dir.join("config.json").is_file() || !dir.join("vae").is_dir() {
+        dir.to_path_buf()
+    } else {
+        dir.join("vae")
+    };
+    let config = AutoencoderKlConfig::from_diffusers_json(&dir.join("config.json"))?;
+    let weights = find_weights(&dir, VAE_WEIGHTS)?;
+    Ok(load_vae_file(&config, &weights, device)?.0)
+}
