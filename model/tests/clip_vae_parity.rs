@@ -307,3 +307,29 @@ fn scheduler_rejects_out_of_range_timesteps() {
     assert!(DdimSchedulerConfig::new().build(0).is_err());
     let _ = <B as Backend>::name(&Default::default());
 }
+
+/// The same tiny VAE / text encoder stored as an original-LDM single file (keys converted back
+/// by diffusers' own converter when the fixture was made) gives the same outputs.
+#[test]
+fn ldm_single_file_vae_and_text_encoder_match() {
+    use magictime_model::loader::single_file::{load_clip_text_single_file, load_vae_single_file};
+    let dev = Default::default();
+    let path = fixture("single_file_ldm.safetensors");
+    let (vae, report) =
+        load_vae_single_file::<B>(&AutoencoderKlConfig::tiny(), &path, &dev).unwrap();
+    assert_eq!(report.applied, 124);
+    let io = read("vae_io.safetensors");
+    let d = max_abs_diff(vae.decode(tensor(&io["latents"])), &io["decoded"]);
+    assert!(d <= 1e-4, "decoded max |Δ| {d}");
+    let d = max_abs_diff(vae.encode_moments(tensor(&io["sample"])), &io["moments"]);
+    assert!(d <= 1e-4, "moments max |Δ| {d}");
+    let (text, report) =
+        load_clip_text_single_file::<B>(&ClipTextConfig::tiny(), &path, &dev).unwrap();
+    assert_eq!(report.applied, 36);
+    let io = read("clip_text_io.safetensors");
+    let d = max_abs_diff(
+        text.forward(ids(&io["input_ids"])),
+        &io["last_hidden_state"],
+    );
+    assert!(d <= 1e-4, "text last_hidden_state max |Δ| {d}");
+}

@@ -140,6 +140,48 @@ def vae():
     jdump("vae_config.json", dict(m.config))
 
 
+def single_file():
+    """An original-LDM single-file checkpoint (as DreamBooth models ship) holding the tiny VAE and
+    text encoder above. Written with the inverse of diffusers' key conversion, then checked:
+    diffusers' own convert_ldm_vae_checkpoint / convert_ldm_clip_checkpoint must give back the
+    diffusers / transformers state dicts exactly."""
+    import re
+    from safetensors.torch import load_file
+    from diffusers.loaders.single_file_utils import convert_ldm_clip_checkpoint, convert_ldm_vae_checkpoint
+
+    vae = load_file(os.path.join(OUT, "vae.safetensors"))
+    n = 2  # blocks of the tiny VAE
+    ldm = {}
+    for k, v in vae.items():
+        m = k
+        m = re.sub(r"^encoder\.down_blocks\.(\d+)\.resnets\.", r"encoder.down.\1.block.", m)
+        m = re.sub(r"^encoder\.down_blocks\.(\d+)\.downsamplers\.0\.conv\.", r"encoder.down.\1.downsample.conv.", m)
+        mu = re.match(r"^decoder\.up_blocks\.(\d+)\.(resnets|upsamplers\.0\.conv)\.(.*)$", m)
+        if mu:
+            i = n - 1 - int(mu.group(1))
+            part = "block" if mu.group(2) == "resnets" else "upsample.conv"
+            m = f"decoder.up.{i}.{part}.{mu.group(3)}"
+        m = re.sub(r"\.mid_block\.resnets\.0\.", ".mid.block_1.", m)
+        m = re.sub(r"\.mid_block\.resnets\.1\.", ".mid.block_2.", m)
+        m = re.sub(r"\.mid_block\.attentions\.0\.group_norm\.", ".mid.attn_1.norm.", m)
+        m = re.sub(r"\.mid_block\.attentions\.0\.to_(q|k|v)\.", r".mid.attn_1.\1.", m)
+        m = re.sub(r"\.mid_block\.attentions\.0\.to_out\.0\.", ".mid.attn_1.proj_out.", m)
+        m = m.replace(".conv_shortcut.", ".nin_shortcut.").replace("conv_norm_out", "norm_out")
+        if ".attn_1." in m and m.endswith("weight") and v.dim() == 2:
+            v = v[:, :, None, None]  # LDM attention projections are 1x1 convs
+        ldm["first_stage_model." + m] = v
+    back = convert_ldm_vae_checkpoint(ldm, {"down_block_types": [0] * n, "up_block_types": [0] * n})
+    assert set(back) == set(vae), set(back) ^ set(vae)
+    assert all(torch.equal(back[k], vae[k]) for k in vae)
+    text = load_file(os.path.join(OUT, "clip_text.safetensors"))
+    text = {k: v for k, v in text.items() if k.startswith("text_model.")}
+    for k, v in text.items():
+        ldm["cond_stage_model.transformer." + k] = v
+    assert convert_ldm_clip_checkpoint({k: v for k, v in ldm.items() if k.startswith("cond_")}).keys() == text.keys()
+    ldm["model.diffusion_model.time_embed.0.weight"] = torch.zeros(4, 4)  # a UNet key to be ignored
+    save("single_file_ldm.safetensors", ldm)
+
+
 def schedulers():
     from diffusers import DDIMScheduler, DDPMScheduler
 
@@ -232,7 +274,7 @@ def tokenizer():
 
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
-    parts = sys.argv[1:] or ["clip_text", "clip_vision", "image_preprocess", "vae", "schedulers", "tokenizer"]
+    parts = sys.argv[1:] or ["clip_text", "clip_vision", "image_preprocess", "vae", "single_file", "schedulers", "tokenizer"]
     for p in parts:
         globals()[p]()
         print("ok", p)

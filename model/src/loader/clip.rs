@@ -23,27 +23,27 @@ use crate::error::{ModelError, Result};
 use crate::lora::LoraConfig;
 
 /// Checkpoint ↔ module renames for CLIP towers.
-pub const CLIP_RENAMES: Renames = &[Rename {
-    checkpoint_pattern: r"^(.*\.self_attn\.(?:q|k|v|out)_proj)\.(weight|bias)$",
-    module_replacement: "$1.base.$2",
-    module_pattern: r"^(.*\.self_attn\.(?:q|k|v|out)_proj)\.base\.(weight|bias)$",
-    checkpoint_replacement: "$1.$2",
-}];
+pub const CLIP_RENAMES: Renames = &[Rename::new(
+    r"^(.*\.self_attn\.(?:q|k|v|out)_proj)\.(weight|bias)$",
+    "$1.base.$2",
+    r"^(.*\.self_attn\.(?:q|k|v|out)_proj)\.base\.(weight|bias)$",
+    "$1.$2",
+)];
 
 /// PEFT / SWIFT adapter keys → LoRA factors of the wrapped projections.
 pub const PEFT_RENAMES: Renames = &[
-    Rename {
-        checkpoint_pattern: r"^(?:base_model\.model\.)?(.*)\.lora_A(?:\.default)?\.weight$",
-        module_replacement: "$1.lora.lora_a.weight",
-        module_pattern: r"^(.*)\.lora\.lora_a\.weight$",
-        checkpoint_replacement: "base_model.model.$1.lora_A.weight",
-    },
-    Rename {
-        checkpoint_pattern: r"^(?:base_model\.model\.)?(.*)\.lora_B(?:\.default)?\.weight$",
-        module_replacement: "$1.lora.lora_b.weight",
-        module_pattern: r"^(.*)\.lora\.lora_b\.weight$",
-        checkpoint_replacement: "base_model.model.$1.lora_B.weight",
-    },
+    Rename::new(
+        r"^(?:base_model\.model\.)?(.*)\.lora_A(?:\.default)?\.weight$",
+        "$1.lora.lora_a.weight",
+        r"^(.*)\.lora\.lora_a\.weight$",
+        "base_model.model.$1.lora_A.weight",
+    ),
+    Rename::new(
+        r"^(?:base_model\.model\.)?(.*)\.lora_B(?:\.default)?\.weight$",
+        "$1.lora.lora_b.weight",
+        r"^(.*)\.lora\.lora_b\.weight$",
+        "base_model.model.$1.lora_B.weight",
+    ),
 ];
 
 const TEXT_WEIGHTS: &[&str] = &[

@@ -7,6 +7,7 @@
 //! `ApplyResult` into [`ModelError`]s that name the file, the checkpoint key and both shapes
 //! (in the checkpoint's own layout).
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
@@ -21,16 +22,47 @@ use crate::error::{ModelError, Result};
 /// One rename between a checkpoint key and a module path, as two regex rewrites:
 /// `to_module` (checkpoint → module, used for loading) and `to_checkpoint` (module → checkpoint,
 /// used only to print the checkpoint's key in errors).
-#[derive(Debug, Clone, Copy)]
+/// A `module_pattern` of `^$` means "no inverse" (the module path is printed as is).
+#[derive(Debug, Clone)]
 pub struct Rename {
-    pub checkpoint_pattern: &'static str,
-    pub module_replacement: &'static str,
-    pub module_pattern: &'static str,
-    pub checkpoint_replacement: &'static str,
+    pub checkpoint_pattern: Cow<'static, str>,
+    pub module_replacement: Cow<'static, str>,
+    pub module_pattern: Cow<'static, str>,
+    pub checkpoint_replacement: Cow<'static, str>,
 }
 
-/// A table of renames, applied in order.
-pub type Renames = &'static [Rename];
+impl Rename {
+    /// A rename written as four literals (const tables).
+    pub const fn new(
+        checkpoint_pattern: &'static str,
+        module_replacement: &'static str,
+        module_pattern: &'static str,
+        checkpoint_replacement: &'static str,
+    ) -> Self {
+        Self {
+            checkpoint_pattern: Cow::Borrowed(checkpoint_pattern),
+            module_replacement: Cow::Borrowed(module_replacement),
+            module_pattern: Cow::Borrowed(module_pattern),
+            checkpoint_replacement: Cow::Borrowed(checkpoint_replacement),
+        }
+    }
+
+    /// A one-way rename (checkpoint → module) built at run time.
+    pub fn one_way(
+        checkpoint_pattern: impl Into<String>,
+        module_replacement: impl Into<String>,
+    ) -> Self {
+        Self {
+            checkpoint_pattern: Cow::Owned(checkpoint_pattern.into()),
+            module_replacement: Cow::Owned(module_replacement.into()),
+            module_pattern: Cow::Borrowed("^$"),
+            checkpoint_replacement: Cow::Borrowed(""),
+        }
+    }
+}
+
+/// A table of renames, applied in order, each to the result of the previous one.
+pub type Renames<'a> = &'a [Rename];
 
 /// What a successful load did.
 #[derive(Debug, Clone, Default)]
@@ -54,6 +86,47 @@ pub enum Missing {
     /// Only parameters whose module path contains this substring are required (adapter files:
     /// `".lora."` — the base weights come from another file).
     OnlyContaining(&'static str),
+}
+
+/// LDM checkpoints store attention projections as 1×1 convs [out, in, 1, 1] (or [out, in, 1]);
+/// where the module holds a Linear, drop the unit dims (then PyTorchToBurnAdapter transposes).
+#[derive(Debug, Clone, Default)]
+struct SqueezeConv1x1ToLinear;
+
+impl ModuleAdapter for SqueezeConv1x1ToLinear {
+    fn adapt(&self, snapshot: &TensorSnapshot) -> TensorSnapshot {
+        let shape = snapshot.shape.to_vec();
+        let unit_tail = shape.len() > 2 && shape[2..].iter().all(|&d| d == 1);
+        let is_linear_weight = snapshot.module_type().as_deref() == Some("Struct:Linear")
+            && snapshot
+                .path_stack
+                .as_ref()
+                .and_then(|p| p.last())
+                .is_some_and(|p| p == "weight");
+        if !(unit_tail && is_linear_weight) {
+            return snapshot.clone();
+        }
+        let (o, i) = (shape[0], shape[1]);
+        let data_fn = snapshot.clone_data_fn();
+        TensorSnapshot::from_closure(
+            Rc::new(move || {
+                let data = data_fn()?;
+                Ok(burn::tensor::TensorData {
+                    shape: vec![o, i].into(),
+                    ..data
+                })
+            }),
+            snapshot.dtype,
+            vec![o, i].into(),
+            snapshot.path_stack.clone().unwrap_or_default(),
+            snapshot.container_stack.clone().unwrap_or_default(),
+            snapshot.tensor_id.unwrap_or_default(),
+        )
+    }
+
+    fn clone_box(&self) -> Box<dyn ModuleAdapter> {
+        Box::new(self.clone())
+    }
 }
 
 /// Casts every float tensor to f32 (SD checkpoints are often f16).
@@ -86,9 +159,9 @@ fn remapper(renames: Renames, to_module: bool) -> KeyRemapper {
         .iter()
         .map(|r| {
             if to_module {
-                (r.checkpoint_pattern, r.module_replacement)
+                (r.checkpoint_pattern.as_ref(), r.module_replacement.as_ref())
             } else {
-                (r.module_pattern, r.checkpoint_replacement)
+                (r.module_pattern.as_ref(), r.checkpoint_replacement.as_ref())
             }
         })
         .collect();
@@ -99,8 +172,10 @@ fn remapper(renames: Renames, to_module: bool) -> KeyRemapper {
 pub fn checkpoint_key(renames: Renames, module_path: &str) -> String {
     let mut key = module_path.to_string();
     for r in renames {
-        let re = regex::Regex::new(r.module_pattern).expect("valid rename regex");
-        key = re.replace_all(&key, r.checkpoint_replacement).into_owned();
+        let re = regex::Regex::new(&r.module_pattern).expect("valid rename regex");
+        key = re
+            .replace_all(&key, r.checkpoint_replacement.as_ref())
+            .into_owned();
     }
     if let Some(stem) = key.strip_suffix(".gamma") {
         key = format!("{stem}.weight");
@@ -159,7 +234,9 @@ pub fn load_into<B: Backend, M: ModuleSnapshot<B>>(
         .and_then(|e| e.to_str())
         .unwrap_or("")
         .to_ascii_lowercase();
-    let adapter = PyTorchToBurnAdapter.chain(CastToF32);
+    let adapter = SqueezeConv1x1ToLinear
+        .chain(PyTorchToBurnAdapter)
+        .chain(CastToF32);
     let result: ApplyResult = match ext.as_str() {
         "safetensors" => {
             let mut store = SafetensorsStore::from_file(path)

@@ -19,36 +19,31 @@ use crate::vae::{AutoencoderKl, AutoencoderKlConfig};
 
 /// Checkpoint ↔ module renames for the VAE.
 pub const VAE_RENAMES: Renames = &[
-    Rename {
-        checkpoint_pattern: r"\.to_out\.0\.(weight|bias)$",
-        module_replacement: ".to_out.$1",
-        module_pattern: r"\.to_out\.(weight|bias)$",
-        checkpoint_replacement: ".to_out.0.$1",
-    },
-    Rename {
-        checkpoint_pattern: r"\.attentions\.0\.query\.",
-        module_replacement: ".attentions.0.to_q.",
-        module_pattern: r"^$",
-        checkpoint_replacement: "",
-    },
-    Rename {
-        checkpoint_pattern: r"\.attentions\.0\.key\.",
-        module_replacement: ".attentions.0.to_k.",
-        module_pattern: r"^$",
-        checkpoint_replacement: "",
-    },
-    Rename {
-        checkpoint_pattern: r"\.attentions\.0\.value\.",
-        module_replacement: ".attentions.0.to_v.",
-        module_pattern: r"^$",
-        checkpoint_replacement: "",
-    },
-    Rename {
-        checkpoint_pattern: r"\.attentions\.0\.proj_attn\.",
-        module_replacement: ".attentions.0.to_out.",
-        module_pattern: r"^$",
-        checkpoint_replacement: "",
-    },
+    Rename::new(
+        r"\.to_out\.0\.(weight|bias)$",
+        ".to_out.$1",
+        r"\.to_out\.(weight|bias)$",
+        ".to_out.0.$1",
+    ),
+    Rename::new(
+        r"\.attentions\.0\.query\.",
+        ".attentions.0.to_q.",
+        r"^$",
+        "",
+    ),
+    Rename::new(r"\.attentions\.0\.key\.", ".attentions.0.to_k.", r"^$", ""),
+    Rename::new(
+        r"\.attentions\.0\.value\.",
+        ".attentions.0.to_v.",
+        r"^$",
+        "",
+    ),
+    Rename::new(
+        r"\.attentions\.0\.proj_attn\.",
+        ".attentions.0.to_out.",
+        r"^$",
+        "",
+    ),
 ];
 
 const VAE_WEIGHTS: &[&str] = &[
