@@ -1,1 +1,17 @@
-//! Data crate: the ChronoMagic pipeline (video I/O, metadata filter, cut detection, clips, sampling, captions) and ChronoMagic-Synth.
+//! Data crate: the ChronoMagic pipeline (video I/O, filter, cut detection, clips, sampling,
+//! captions) and ChronoMagic-Synth, the procedural metamorphic-video generator.
+
+pub mod bench;
+pub mod caption;
+pub mod cli;
+pub mod clips;
+pub mod cuts;
+pub mod error;
+pub mod filter;
+pub mod keyframes;
+pub mod manifest;
+pub mod sampler;
+pub mod synth;
+pub mod video;
+
+pub use error::{DataError, Result};

