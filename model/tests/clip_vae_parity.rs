@@ -333,3 +333,19 @@ fn ldm_single_file_vae_and_text_encoder_match() {
     );
     assert!(d <= 1e-4, "text last_hidden_state max |Δ| {d}");
 }
+
+/// A PyTorch pickle (`.bin`) holding f16 tensors loads through the same path (cast to f32).
+#[test]
+fn vae_from_f16_pytorch_pickle_matches_diffusers() {
+    let (vae, report) = load_vae_file::<B>(
+        &AutoencoderKlConfig::tiny(),
+        &fixture("vae_f16.bin"),
+        &Default::default(),
+    )
+    .unwrap();
+    assert_eq!(report.applied, 124);
+    let io = read("vae_io.safetensors");
+    let expected = read("vae_f16_io.safetensors");
+    let d = max_abs_diff(vae.decode(tensor(&io["latents"])), &expected["decoded"]);
+    assert!(d <= 1e-4, "decoded max |Δ| {d}");
+}

@@ -182,6 +182,23 @@ def single_file():
     save("single_file_ldm.safetensors", ldm)
 
 
+def vae_f16_pickle():
+    """The tiny VAE as a PyTorch pickle with f16 tensors (diffusion_pytorch_model.bin style), and
+    the decode of the same f16-rounded weights in f32."""
+    from diffusers import AutoencoderKL
+    from safetensors.torch import load_file
+
+    cfg = json.load(open(os.path.join(OUT, "vae_config.json")))
+    keep = ["in_channels", "out_channels", "down_block_types", "up_block_types", "block_out_channels",
+            "layers_per_block", "latent_channels", "norm_num_groups", "sample_size", "scaling_factor"]
+    m = AutoencoderKL(**{k: cfg[k] for k in keep}).eval()
+    sd16 = {k: v.half() for k, v in load_file(os.path.join(OUT, "vae.safetensors")).items()}
+    torch.save(sd16, os.path.join(OUT, "vae_f16.bin"))
+    m.load_state_dict({k: v.float() for k, v in sd16.items()})
+    z = load_file(os.path.join(OUT, "vae_io.safetensors"))["latents"]
+    save("vae_f16_io.safetensors", {"decoded": m.decode(z).sample})
+
+
 def schedulers():
     from diffusers import DDIMScheduler, DDPMScheduler
 
@@ -274,7 +291,7 @@ def tokenizer():
 
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
-    parts = sys.argv[1:] or ["clip_text", "clip_vision", "image_preprocess", "vae", "single_file", "schedulers", "tokenizer"]
+    parts = sys.argv[1:] or ["clip_text", "clip_vision", "image_preprocess", "vae", "single_file", "vae_f16_pickle", "schedulers", "tokenizer"]
     for p in parts:
         globals()[p]()
         print("ok", p)

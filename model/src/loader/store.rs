@@ -234,40 +234,36 @@ pub fn load_into<B: Backend, M: ModuleSnapshot<B>>(
         .and_then(|e| e.to_str())
         .unwrap_or("")
         .to_ascii_lowercase();
-    let adapter = SqueezeConv1x1ToLinear
-        .chain(PyTorchToBurnAdapter)
-        .chain(CastToF32);
-    let result: ApplyResult = match ext.as_str() {
-        "safetensors" => {
-            let mut store = SafetensorsStore::from_file(path)
-                .with_from_adapter(adapter)
-                .remap(remapper(renames, true))
-                .validate(false)
-                .allow_partial(true)
-                .skip_enum_variants(true);
-            store
-                .apply_to::<B, M>(module)
-                .map_err(|e| ModelError::parse(path, e))?
-        }
-        "bin" | "pt" | "pth" | "ckpt" => {
-            // PytorchStore applies the PyTorch → Burn adapter itself; it reads f16 as stored, so
-            // the cast runs as a second pass below if needed.
-            let mut store = PytorchStore::from_file(path)
-                .remap(remapper(renames, true))
-                .map_indices_contiguous(false)
-                .validate(false)
-                .allow_partial(true);
-            store
-                .apply_to::<B, M>(module)
-                .map_err(|e| ModelError::parse(path, e))?
-        }
+    let snapshots: Vec<TensorSnapshot> = match ext.as_str() {
+        "safetensors" => SafetensorsStore::from_file(path)
+            .remap(remapper(renames, true))
+            .get_all_snapshots()
+            .map_err(|e| ModelError::parse(path, e))?
+            .values()
+            .cloned()
+            .collect(),
+        "bin" | "pt" | "pth" | "ckpt" => PytorchStore::from_file(path)
+            .remap(remapper(renames, true))
+            .map_indices_contiguous(false)
+            .get_all_snapshots()
+            .map_err(|e| ModelError::parse(path, e))?
+            .values()
+            .cloned()
+            .collect(),
         other => {
             return Err(ModelError::checkpoint(
                 path,
-                format!("unknown checkpoint extension {other:?} (expected safetensors, bin, pt, pth or ckpt)"),
+                format!(
+                    "unknown checkpoint extension {other:?} (expected safetensors, bin, pt, pth or ckpt)"
+                ),
             ))
         }
     };
+    // Same adapters for both formats: 1×1 conv → Linear, PyTorch → Burn layout, f16/bf16 → f32.
+    let adapter = SqueezeConv1x1ToLinear
+        .chain(PyTorchToBurnAdapter)
+        .chain(CastToF32);
+    let result: ApplyResult = module.apply(snapshots, None, Some(Box::new(adapter)), true);
     check_result(path, renames, &shapes, result, missing, strict_unused)
 }
 
