@@ -1,1 +1,21 @@
+//! The MagicTime web UI: Leptos components and pages, compiled for the server (`ssr`) and to
+//! WASM (`hydrate`). Server functions live in `api/`; their bodies (and everything touching the
+//! database) are compiled only with `ssr`. No engine code here.
+#![recursion_limit = "256"]
 
+pub mod api;
+pub mod app;
+pub mod components;
+pub mod pages;
+pub mod types;
+
+#[cfg(feature = "ssr")]
+pub mod ssr;
+
+/// Entry point of the WASM bundle: hydrates the server-rendered body.
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(app::App);
+}

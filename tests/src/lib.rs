@@ -1,1 +1,116 @@
-//! Cross-crate integration tests live in `tests/tests/`; this library holds their shared helpers.
+//! Shared helpers for the cross-crate integration tests in `tests/tests/`: locating the built
+//! `magictime` binary and running a real server on a free port with a temporary data dir.
+use std::{
+    io::Write,
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+/// The release `magictime` binary (`make test` builds it first). `MAGICTIME_BIN` overrides.
+pub fn magictime_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("MAGICTIME_BIN") {
+        return PathBuf::from(p);
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root");
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root.join("target"));
+    let bin = target.join("release").join("magictime");
+    assert!(
+        bin.exists(),
+        "{} not found: build it with `cargo build --release -p magictime-server` (make test does)",
+        bin.display()
+    );
+    bin
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// Runs `magictime admin create` against a data dir.
+pub fn create_account(data_dir: &Path, email: &str, password: &str, role: &str) {
+    let mut child = Command::new(magictime_bin())
+        .args([
+            "admin",
+            "create",
+            "--email",
+            email,
+            "--role",
+            role,
+            "--data-dir",
+        ])
+        .arg(data_dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn magictime admin create");
+    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    let st = child.wait().unwrap();
+    assert!(st.success(), "admin create {email} failed");
+}
+
+/// A running server; killed on drop.
+pub struct Server {
+    pub child: Child,
+    pub base: String,
+    pub data_dir: tempfile::TempDir,
+}
+
+impl Server {
+    /// Starts `magictime serve` with accounts created beforehand by `setup`.
+    pub fn start(setup: impl FnOnce(&Path)) -> Server {
+        let data_dir = tempfile::tempdir().unwrap();
+        setup(data_dir.path());
+        let port = free_port();
+        let child = Command::new(magictime_bin())
+            .args([
+                "serve",
+                "--addr",
+                &format!("127.0.0.1:{port}"),
+                "--data-dir",
+            ])
+            .arg(data_dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn magictime serve");
+        let base = format!("http://127.0.0.1:{port}");
+        let server = Server {
+            child,
+            base,
+            data_dir,
+        };
+        server.wait_healthy(Duration::from_secs(20));
+        server
+    }
+
+    fn wait_healthy(&self, timeout: Duration) {
+        let t0 = Instant::now();
+        while t0.elapsed() < timeout {
+            if std::net::TcpStream::connect(self.base.trim_start_matches("http://")).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("server did not start within {timeout:?}");
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

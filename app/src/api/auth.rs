@@ -1,0 +1,196 @@
+//! Login, logout, first-admin setup and account management.
+use leptos::prelude::*;
+use leptos::server_fn::codec::GetUrl;
+
+#[cfg(feature = "ssr")]
+use crate::types::Role;
+use crate::types::User;
+
+/// The logged-in user of this request, if any.
+#[server(prefix = "/api", endpoint = "me", input = GetUrl)]
+pub async fn get_user() -> Result<Option<User>, ServerFnError> {
+    crate::ssr::auth::current_user().await
+}
+
+/// Checks the credentials, starts a session (cookie) and redirects to `next` (a local path).
+#[server(prefix = "/api", endpoint = "login")]
+pub async fn login(
+    csrf_token: String,
+    email: String,
+    password: String,
+    next: Option<String>,
+) -> Result<(), ServerFnError> {
+    use crate::ssr::{auth, cookies, ServerState};
+    use axum::http::{header::SET_COOKIE, HeaderValue, StatusCode};
+    let _ = csrf_token; // checked by the CSRF layer before this body runs
+    let state = expect_context::<ServerState>();
+    let peer = leptos_axum::extract::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .await
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_else(|_| "unknown".into());
+    let keys = [
+        format!("email:{}", email.trim().to_lowercase()),
+        format!("ip:{peer}"),
+    ];
+    for k in &keys {
+        if let Err(wait) = state.login_limiter.check(k) {
+            return Err(auth::fail(
+                StatusCode::TOO_MANY_REQUESTS,
+                &format!(
+                    "too many failed logins; try again in {} s",
+                    wait.as_secs().max(1)
+                ),
+            ));
+        }
+    }
+    let user = auth::authenticate(&state.pool, &email, &password)
+        .await
+        .map_err(auth::internal)?;
+    let Some(user) = user else {
+        keys.iter()
+            .for_each(|k| state.login_limiter.record_failure(k));
+        return Err(auth::fail(
+            StatusCode::UNAUTHORIZED,
+            "wrong e-mail or password",
+        ));
+    };
+    keys.iter().for_each(|k| state.login_limiter.clear(k));
+    let token = auth::create_session(&state.pool, user.id)
+        .await
+        .map_err(auth::internal)?;
+    let cookie = cookies::session(&token, auth::SESSION_TTL_S, state.secure_cookies);
+    let res = expect_context::<leptos_axum::ResponseOptions>();
+    res.append_header(
+        SET_COOKIE,
+        HeaderValue::from_str(&cookie).map_err(auth::internal)?,
+    );
+    tracing::info!(user = user.id, role = %user.role, "login");
+    leptos_axum::redirect(&local_path(next.as_deref()));
+    Ok(())
+}
+
+/// Ends the session and clears the cookie.
+#[server(prefix = "/api", endpoint = "logout")]
+pub async fn logout(csrf_token: String) -> Result<(), ServerFnError> {
+    use crate::{
+        ssr::{auth, cookies, ServerState},
+        types::SESSION_COOKIE,
+    };
+    use axum::http::{header::SET_COOKIE, HeaderMap, HeaderValue};
+    let _ = csrf_token;
+    let state = expect_context::<ServerState>();
+    let headers: HeaderMap = leptos_axum::extract().await?;
+    if let Some(token) = cookies::get(&headers, SESSION_COOKIE) {
+        auth::delete_session(&state.pool, &token)
+            .await
+            .map_err(auth::internal)?;
+    }
+    let res = expect_context::<leptos_axum::ResponseOptions>();
+    let cookie = cookies::session("", 0, state.secure_cookies);
+    res.append_header(
+        SET_COOKIE,
+        HeaderValue::from_str(&cookie).map_err(auth::internal)?,
+    );
+    leptos_axum::redirect("/");
+    Ok(())
+}
+
+/// Creates the first admin with the one-time token printed in the server log at first start.
+#[server(prefix = "/api", endpoint = "setup")]
+pub async fn setup_admin(
+    csrf_token: String,
+    token: String,
+    email: String,
+    password: String,
+) -> Result<(), ServerFnError> {
+    use crate::ssr::{auth, cookies, ServerState};
+    use axum::http::StatusCode;
+    let _ = csrf_token;
+    let state = expect_context::<ServerState>();
+    let ok = {
+        let held = state
+            .setup_token_hash
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        held.as_deref()
+            .is_some_and(|h| cookies::tokens_equal(h, &cookies::token_hash(token.trim())))
+    };
+    if !ok
+        || auth::admin_exists(&state.pool)
+            .await
+            .map_err(auth::internal)?
+    {
+        return Err(auth::fail(
+            StatusCode::FORBIDDEN,
+            "invalid or used setup token",
+        ));
+    }
+    auth::create_user(&state.pool, &email, &password, Role::Admin)
+        .await
+        .map_err(|e| match e {
+            auth::AccountError::Db(e) => auth::internal(e),
+            e => auth::fail(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string()),
+        })?;
+    *state
+        .setup_token_hash
+        .lock()
+        .unwrap_or_else(|e| e.into_inner()) = None;
+    tracing::info!("first admin created through /setup");
+    leptos_axum::redirect("/login");
+    Ok(())
+}
+
+/// Every account (admin only).
+#[server(prefix = "/api", endpoint = "users", input = GetUrl)]
+pub async fn list_users() -> Result<Vec<User>, ServerFnError> {
+    use crate::ssr::{auth, ServerState};
+    auth::require_role(Role::Admin).await?;
+    let state = expect_context::<ServerState>();
+    auth::list_users(&state.pool).await.map_err(auth::internal)
+}
+
+/// Creates an account with a role (admin only).
+#[server(prefix = "/api", endpoint = "create_account")]
+pub async fn create_account(
+    csrf_token: String,
+    email: String,
+    password: String,
+    role: String,
+) -> Result<User, ServerFnError> {
+    use crate::ssr::{auth, ServerState};
+    use axum::http::StatusCode;
+    let _ = csrf_token;
+    let admin = auth::require_role(Role::Admin).await?;
+    let role = Role::parse(&role)
+        .ok_or_else(|| auth::fail(StatusCode::UNPROCESSABLE_ENTITY, "unknown role"))?;
+    let state = expect_context::<ServerState>();
+    let user = auth::create_user(&state.pool, &email, &password, role)
+        .await
+        .map_err(|e| match e {
+            auth::AccountError::Db(e) => auth::internal(e),
+            e => auth::fail(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string()),
+        })?;
+    tracing::info!(by = admin.id, user = user.id, role = %role, "account created");
+    Ok(user)
+}
+
+/// `next` if it is a path on this site, else `/` (no open redirects).
+pub fn local_path(next: Option<&str>) -> String {
+    match next {
+        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') => p.to_owned(),
+        _ => "/".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn no_open_redirects() {
+        use super::local_path;
+        assert_eq!(local_path(Some("/studies")), "/studies");
+        assert_eq!(local_path(Some("//evil.example")), "/");
+        assert_eq!(local_path(Some("https://evil.example")), "/");
+        assert_eq!(local_path(Some("/\\evil")), "/");
+        assert_eq!(local_path(None), "/");
+    }
+}

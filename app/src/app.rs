@@ -1,0 +1,92 @@
+//! The document shell and the root component: routes and the layout around them.
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::{
+    components::{Route, Router, Routes},
+    path,
+};
+
+use crate::{
+    api::auth::{get_user, Login, Logout},
+    components::{csrf::provide_csrf_token, nav::Nav},
+    pages::{
+        admin::AdminPage, annotate::AnnotatePage, datasets::DatasetsPage, generate::GeneratePage,
+        home::HomePage, jobs::JobsPage, login::LoginPage, not_found::NotFound, setup::SetupPage,
+        studies::StudiesPage,
+    },
+    types::User,
+};
+
+/// The HTML document the server renders around the app.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="description" content="MagicTime: metamorphic time-lapse video generation"/>
+                <link rel="icon" href="/favicon.ico"/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+/// The session's user, shared by the layout and the pages; refetched after login/logout.
+#[derive(Clone, Copy)]
+pub struct Session {
+    pub user: Resource<Result<Option<User>, ServerFnError>>,
+    pub login: ServerAction<Login>,
+    pub logout: ServerAction<Logout>,
+}
+
+impl Session {
+    /// The user, once loaded (None while loading, on error or when logged out).
+    pub fn current(&self) -> Option<User> {
+        self.user.get().and_then(|r| r.ok()).flatten()
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    provide_csrf_token();
+    let login = ServerAction::<Login>::new();
+    let logout = ServerAction::<Logout>::new();
+    let user = Resource::new(
+        move || (login.version().get(), logout.version().get()),
+        |_| get_user(),
+    );
+    provide_context(Session {
+        user,
+        login,
+        logout,
+    });
+
+    view! {
+        <Stylesheet id="leptos" href="/pkg/magictime.css"/>
+        <Title text="MagicTime"/>
+        <Router>
+            <a class="skip" href="#main">"Skip to content"</a>
+            <Nav/>
+            <main id="main" tabindex="-1">
+                <Routes fallback=|| view! { <NotFound/> }>
+                    <Route path=path!("/") view=HomePage/>
+                    <Route path=path!("/generate") view=GeneratePage/>
+                    <Route path=path!("/studies") view=StudiesPage/>
+                    <Route path=path!("/annotate") view=AnnotatePage/>
+                    <Route path=path!("/datasets") view=DatasetsPage/>
+                    <Route path=path!("/jobs") view=JobsPage/>
+                    <Route path=path!("/admin") view=AdminPage/>
+                    <Route path=path!("/login") view=LoginPage/>
+                    <Route path=path!("/setup") view=SetupPage/>
+                </Routes>
+            </main>
+        </Router>
+    }
+}

@@ -1,0 +1,11 @@
+//! One file per page.
+pub mod admin;
+pub mod annotate;
+pub mod datasets;
+pub mod generate;
+pub mod home;
+pub mod jobs;
+pub mod login;
+pub mod not_found;
+pub mod setup;
+pub mod studies;

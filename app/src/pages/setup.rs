@@ -1,0 +1,32 @@
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+
+use crate::{api::auth::SetupAdmin, components::csrf::CsrfField, pages::login::clean_error};
+
+#[component]
+pub fn SetupPage() -> impl IntoView {
+    let action = ServerAction::<SetupAdmin>::new();
+    let query = use_query_map();
+    let token = move || query.read().get("token").unwrap_or_default();
+    let error = move || match action.value().get() {
+        Some(Err(e)) => Some(clean_error(&e.to_string())),
+        _ => None,
+    };
+    view! {
+        <Title text="Create the first admin — MagicTime"/>
+        <h1>"Create the first admin"</h1>
+        <p>"Use the one-time token printed in the server log at first start."</p>
+        <ActionForm action=action attr:class="form">
+            <CsrfField/>
+            <label for="token">"Setup token"</label>
+            <input id="token" name="token" value=token required/>
+            <label for="email">"E-mail"</label>
+            <input id="email" name="email" type="email" autocomplete="username" required/>
+            <label for="password">"Password (at least 8 characters)"</label>
+            <input id="password" name="password" type="password" autocomplete="new-password" minlength="8" required/>
+            <button type="submit">"Create admin"</button>
+            <p class="error" role="alert">{error}</p>
+        </ActionForm>
+    }
+}

@@ -1,0 +1,248 @@
+//! Accounts and server-side sessions in SQLite, and the role checks every server function uses.
+use axum::http::{HeaderMap, StatusCode};
+use leptos::prelude::*;
+use sqlx::SqlitePool;
+
+use super::{cookies, password, ServerState};
+use crate::types::{Role, User, SESSION_COOKIE};
+
+/// How long a session lives.
+pub const SESSION_TTL_S: i64 = 14 * 24 * 3600;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error("an account with e-mail {0} already exists")]
+    EmailTaken(String),
+    #[error("invalid e-mail address")]
+    BadEmail,
+    #[error("{0}")]
+    Password(String),
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+}
+
+fn valid_email(email: &str) -> bool {
+    let email = email.trim();
+    email.len() <= 254
+        && email
+            .split_once('@')
+            .is_some_and(|(a, d)| !a.is_empty() && d.contains('.') && !d.starts_with('.'))
+        && !email.contains(char::is_whitespace)
+}
+
+/// Creates an account; hashing runs on a blocking thread.
+pub async fn create_user(
+    pool: &SqlitePool,
+    email: &str,
+    pw: &str,
+    role: Role,
+) -> Result<User, AccountError> {
+    let email = email.trim();
+    if !valid_email(email) {
+        return Err(AccountError::BadEmail);
+    }
+    password::check_policy(pw).map_err(AccountError::Password)?;
+    let phc = password::hash_blocking(pw.to_owned())
+        .await
+        .map_err(AccountError::Password)?;
+    let res = sqlx::query("INSERT INTO users(email, password_hash, role) VALUES (?, ?, ?)")
+        .bind(email)
+        .bind(phc)
+        .bind(role.as_str())
+        .execute(pool)
+        .await;
+    match res {
+        Ok(r) => Ok(User {
+            id: r.last_insert_rowid(),
+            email: email.to_owned(),
+            role,
+        }),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            Err(AccountError::EmailTaken(email.to_owned()))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Checks e-mail + password; `None` when either is wrong (no hint which).
+pub async fn authenticate(
+    pool: &SqlitePool,
+    email: &str,
+    pw: &str,
+) -> Result<Option<User>, sqlx::Error> {
+    let row: Option<(i64, String, String, String)> =
+        sqlx::query_as("SELECT id, email, password_hash, role FROM users WHERE email = ?")
+            .bind(email.trim())
+            .fetch_optional(pool)
+            .await?;
+    let Some((id, email, phc, role)) = row else {
+        // Spend the same time as a real check so response time does not reveal accounts.
+        let _ = password::verify_blocking(pw.to_owned(), DUMMY_PHC.to_owned()).await;
+        return Ok(None);
+    };
+    if !password::verify_blocking(pw.to_owned(), phc).await {
+        return Ok(None);
+    }
+    Ok(Role::parse(&role).map(|role| User { id, email, role }))
+}
+
+/// A valid argon2 hash of a random password, verified against when the e-mail is unknown.
+const DUMMY_PHC: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$WvYx2W6xTCpIuV8lYd0KJ9a9T4WgFyA0jvJ9FDBjOJk";
+
+pub async fn admin_exists(pool: &SqlitePool) -> Result<bool, sqlx::Error> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = 'admin'")
+        .fetch_one(pool)
+        .await?;
+    Ok(n > 0)
+}
+
+pub async fn list_users(pool: &SqlitePool) -> Result<Vec<User>, sqlx::Error> {
+    let rows: Vec<(i64, String, String)> =
+        sqlx::query_as("SELECT id, email, role FROM users ORDER BY id")
+            .fetch_all(pool)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, email, role)| Role::parse(&role).map(|role| User { id, email, role }))
+        .collect())
+}
+
+/// Starts a session; returns the token for the cookie (only its hash is stored).
+pub async fn create_session(pool: &SqlitePool, user_id: i64) -> Result<String, sqlx::Error> {
+    let token = cookies::random_token();
+    sqlx::query(
+        "INSERT INTO sessions(token_hash, user_id, expires_at) \
+         VALUES (?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?))",
+    )
+    .bind(cookies::token_hash(&token))
+    .bind(user_id)
+    .bind(format!("+{SESSION_TTL_S} seconds"))
+    .execute(pool)
+    .await?;
+    Ok(token)
+}
+
+pub async fn delete_session(pool: &SqlitePool, token: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
+        .bind(cookies::token_hash(token))
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// The user of a session token, if the session exists and has not expired.
+pub async fn session_user(pool: &SqlitePool, token: &str) -> Result<Option<User>, sqlx::Error> {
+    let row: Option<(i64, String, String)> = sqlx::query_as(
+        "SELECT u.id, u.email, u.role FROM sessions s JOIN users u ON u.id = s.user_id \
+         WHERE s.token_hash = ? AND s.expires_at > strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+    )
+    .bind(cookies::token_hash(token))
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.and_then(|(id, email, role)| Role::parse(&role).map(|role| User { id, email, role })))
+}
+
+/// The logged-in user of a request, from its session cookie.
+pub async fn user_from_headers(
+    pool: &SqlitePool,
+    headers: &HeaderMap,
+) -> Result<Option<User>, sqlx::Error> {
+    match cookies::get(headers, SESSION_COOKIE) {
+        Some(token) => session_user(pool, &token).await,
+        None => Ok(None),
+    }
+}
+
+/// Inside a server function: the request's user, if logged in.
+pub async fn current_user() -> Result<Option<User>, ServerFnError> {
+    let state = expect_context::<ServerState>();
+    let headers: HeaderMap = leptos_axum::extract().await?;
+    user_from_headers(&state.pool, &headers)
+        .await
+        .map_err(internal)
+}
+
+/// Inside a server function: the user, who must have (or satisfy) `needed`; otherwise the
+/// response becomes 401 (not logged in) or 403 (wrong role) with an error.
+pub async fn require_role(needed: Role) -> Result<User, ServerFnError> {
+    match current_user().await? {
+        None => Err(fail(StatusCode::UNAUTHORIZED, "login required")),
+        Some(u) if !u.role.satisfies(needed) => Err(fail(
+            StatusCode::FORBIDDEN,
+            &format!("forbidden: this needs the {needed} role"),
+        )),
+        Some(u) => Ok(u),
+    }
+}
+
+/// Sets the response status and returns an error with a message meant for the user.
+pub fn fail(status: StatusCode, msg: &str) -> ServerFnError {
+    if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
+        res.set_status(status);
+    }
+    ServerFnError::new(msg)
+}
+
+/// Logs an internal error and returns a generic one (details never reach the browser).
+pub fn internal(e: impl std::fmt::Display) -> ServerFnError {
+    tracing::error!("internal error: {e}");
+    fail(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn accounts_and_sessions() {
+        let dir = std::env::temp_dir().join(format!("mt-auth-{}", std::process::id()));
+        let pool = super::super::db::open(&dir.join("t.sqlite")).await.unwrap();
+        assert!(!admin_exists(&pool).await.unwrap());
+        let u = create_user(&pool, "a@example.org", "password1", Role::Admin)
+            .await
+            .unwrap();
+        assert!(admin_exists(&pool).await.unwrap());
+        assert!(matches!(
+            create_user(&pool, "A@example.org", "password1", Role::Annotator).await,
+            Err(AccountError::EmailTaken(_))
+        ));
+        assert!(matches!(
+            create_user(&pool, "bad", "password1", Role::Annotator).await,
+            Err(AccountError::BadEmail)
+        ));
+        assert!(matches!(
+            create_user(&pool, "b@example.org", "short", Role::Annotator).await,
+            Err(AccountError::Password(_))
+        ));
+        assert_eq!(
+            authenticate(&pool, "a@example.org", "password1")
+                .await
+                .unwrap(),
+            Some(u.clone())
+        );
+        assert_eq!(
+            authenticate(&pool, "a@example.org", "password2")
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            authenticate(&pool, "x@example.org", "password1")
+                .await
+                .unwrap(),
+            None
+        );
+        let tok = create_session(&pool, u.id).await.unwrap();
+        assert_eq!(session_user(&pool, &tok).await.unwrap(), Some(u));
+        assert_eq!(session_user(&pool, "forged").await.unwrap(), None);
+        delete_session(&pool, &tok).await.unwrap();
+        assert_eq!(session_user(&pool, &tok).await.unwrap(), None);
+        pool.close().await;
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn dummy_hash_is_valid() {
+        assert!(argon2::password_hash::PasswordHash::new(DUMMY_PHC).is_ok());
+    }
+}

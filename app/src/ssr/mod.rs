@@ -1,0 +1,10 @@
+//! Server-only code used by the server functions and by the axum server: database, accounts,
+//! sessions, CSRF tokens, rate limiting. Compiled only with the `ssr` feature.
+pub mod auth;
+pub mod cookies;
+pub mod db;
+pub mod password;
+pub mod rate_limit;
+pub mod state;
+
+pub use state::ServerState;

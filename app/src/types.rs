@@ -1,0 +1,80 @@
+//! Types shared by the server and the browser.
+use serde::{Deserialize, Serialize};
+
+/// What a logged-in account may do. Anonymous study participants have no account at all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Manages accounts; may do everything the other roles may.
+    Admin,
+    /// Creates studies, launches training and evaluation, generates videos.
+    Researcher,
+    /// Writes and corrects captions.
+    Annotator,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Admin, Role::Researcher, Role::Annotator];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Researcher => "researcher",
+            Role::Annotator => "annotator",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// Whether an account with this role may use a feature that needs `needed`.
+    /// Admins may use everything; other roles only their own features.
+    pub fn satisfies(self, needed: Role) -> bool {
+        self == Role::Admin || self == needed
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A logged-in account as the UI sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub id: i64,
+    pub email: String,
+    pub role: Role,
+}
+
+/// The per-browser CSRF token (double-submit: the `mt_csrf` cookie and a form field or header).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CsrfToken(pub String);
+
+/// Name of the cookie that carries the CSRF token (readable by the page's script).
+pub const CSRF_COOKIE: &str = "mt_csrf";
+/// Name of the form field that must echo the CSRF cookie on form posts.
+pub const CSRF_FIELD: &str = "csrf_token";
+/// Name of the header that must echo the CSRF cookie on other state-changing requests.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+/// Name of the session cookie (HttpOnly).
+pub const SESSION_COOKIE: &str = "mt_session";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_round_trip_and_admin_satisfies_all() {
+        for r in Role::ALL {
+            assert_eq!(Role::parse(r.as_str()), Some(r));
+            assert!(Role::Admin.satisfies(r));
+        }
+        assert_eq!(Role::parse("root"), None);
+        assert!(!Role::Annotator.satisfies(Role::Researcher));
+        assert!(!Role::Researcher.satisfies(Role::Admin));
+        assert!(Role::Researcher.satisfies(Role::Researcher));
+    }
+}

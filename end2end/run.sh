@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Starts the real server on a free port with a fresh data dir and accounts, then runs the
+# Playwright tests in Debian's headless chromium against it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+BIN=$TARGET/release/magictime
+DATA=$(mktemp -d /tmp/magictime-e2e.XXXXXX)
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+
+echo "admin-pass-123" | "$BIN" admin create --email admin@e2e.test --role admin --data-dir "$DATA" >/dev/null
+echo "research-pass-123" | "$BIN" admin create --email researcher@e2e.test --role researcher --data-dir "$DATA" >/dev/null
+echo "annot-pass-123" | "$BIN" admin create --email annotator@e2e.test --role annotator --data-dir "$DATA" >/dev/null
+
+"$BIN" serve --addr 127.0.0.1:$PORT --data-dir "$DATA" --site-root "$TARGET/site" >"$DATA/server.log" 2>&1 &
+SERVER=$!
+trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do
+  curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break
+  sleep 0.1
+done
+curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null || { cat "$DATA/server.log"; exit 1; }
+
+export BASE_URL=http://127.0.0.1:$PORT MAGICTIME_E2E_DATA=$DATA
+if ! "$ROOT/node_modules/.bin/playwright" test --config end2end/playwright.config.mjs; then
+  echo "--- server log ---"; tail -50 "$DATA/server.log"; exit 1
+fi
+rm -rf "$DATA"

@@ -1,0 +1,360 @@
+//! The real server on a free port: health, login, roles, CSRF, rate limiting, 404, shutdown.
+use magictime_tests::{create_account, Server};
+use reqwest::{header, Client, StatusCode};
+
+fn client() -> Client {
+    Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// GETs the login page and returns the CSRF token rendered into its form (the same value as the
+/// `mt_csrf` cookie, which the server sets on a first visit).
+async fn csrf(c: &Client, s: &Server) -> String {
+    let body = c
+        .get(s.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let at = body
+        .find("name=\"csrf_token\"")
+        .expect("login form has the CSRF field");
+    let rest = &body[at..];
+    let v = rest.find("value=\"").expect("value") + "value=\"".len();
+    let token = rest[v..].split('"').next().unwrap().to_owned();
+    assert_eq!(token.len(), 64, "token {token:?}");
+    token
+}
+
+async fn post_form(c: &Client, s: &Server, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    c.post(s.url(path))
+        .header(header::ACCEPT, "application/json")
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn login(c: &Client, s: &Server, email: &str, pw: &str) -> reqwest::Response {
+    let t = csrf(c, s).await;
+    post_form(
+        c,
+        s,
+        "/api/login",
+        &[("csrf_token", &t), ("email", email), ("password", pw)],
+    )
+    .await
+}
+
+fn server() -> Server {
+    Server::start(|dir| {
+        create_account(dir, "admin@test.org", "admin-pass-1", "admin");
+        create_account(dir, "res@test.org", "res-pass-12", "researcher");
+        create_account(dir, "ann@test.org", "ann-pass-12", "annotator");
+    })
+}
+
+#[tokio::test]
+async fn first_visit_sets_csrf_cookie_matching_the_form() {
+    let s = server();
+    let r = client().get(s.url("/login")).send().await.unwrap();
+    let cookie = r
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("mt_csrf="))
+        .expect("CSRF cookie set on first visit")
+        .to_owned();
+    assert!(
+        cookie.contains("SameSite=Lax") && !cookie.contains("HttpOnly"),
+        "{cookie}"
+    );
+    let token = cookie["mt_csrf=".len()..]
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(
+        r.text().await.unwrap().contains(&token),
+        "the form carries the cookie's token"
+    );
+}
+
+#[tokio::test]
+async fn health_reports_db_and_migrations() {
+    let s = server();
+    let r = reqwest::get(s.url("/healthz")).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["status"], "ok");
+    assert_eq!(v["db"]["journal_mode"], "wal");
+    assert_eq!(v["db"]["foreign_keys"], true);
+    assert_eq!(v["db"]["applied_migrations"], v["db"]["known_migrations"]);
+    assert!(v["version"].as_str().is_some());
+}
+
+#[tokio::test]
+async fn login_sets_httponly_session_and_me_reports_user() {
+    let s = server();
+    let c = client();
+    let r = login(&c, &s, "res@test.org", "res-pass-12").await;
+    assert!(
+        r.status().is_success() || r.status().is_redirection(),
+        "{}",
+        r.status()
+    );
+    let set = r
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("mt_session="))
+        .expect("session cookie")
+        .to_owned();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Lax"),
+        "{set}"
+    );
+    let me: serde_json::Value = c
+        .get(s.url("/api/me"))
+        .header(header::ACCEPT, "application/json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["email"], "res@test.org");
+    assert_eq!(me["role"], "researcher");
+
+    // Logout ends the server-side session.
+    let t = csrf(&c, &s).await;
+    let r = post_form(&c, &s, "/api/logout", &[("csrf_token", &t)]).await;
+    assert!(r.status().is_success() || r.status().is_redirection());
+    let me = c
+        .get(s.url("/api/me"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(me.trim(), "null");
+}
+
+#[tokio::test]
+async fn wrong_password_is_401_and_repeated_failures_are_rate_limited() {
+    let s = server();
+    let c = client();
+    let r = login(&c, &s, "ann@test.org", "nope-nope-nope").await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    for _ in 0..4 {
+        login(&c, &s, "ann@test.org", "nope-nope-nope").await;
+    }
+    // Even the right password is refused while the limit holds.
+    let r = login(&c, &s, "ann@test.org", "ann-pass-12").await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.text().await.unwrap().contains("too many failed logins"));
+}
+
+#[tokio::test]
+async fn roles_are_checked_on_the_server() {
+    let s = server();
+    // Anonymous: 401.
+    let anon = client();
+    let r = anon.get(s.url("/api/users")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    // Wrong role: 403 for listing and for creating accounts; nothing created.
+    let ann = client();
+    login(&ann, &s, "ann@test.org", "ann-pass-12").await;
+    let r = ann.get(s.url("/api/users")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let t = csrf(&ann, &s).await;
+    let r = post_form(
+        &ann,
+        &s,
+        "/api/create_account",
+        &[
+            ("csrf_token", &t),
+            ("email", "x@test.org"),
+            ("password", "password-9"),
+            ("role", "admin"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // Admin: allowed.
+    let adm = client();
+    login(&adm, &s, "admin@test.org", "admin-pass-1").await;
+    let users: serde_json::Value = adm
+        .get(s.url("/api/users"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let emails: Vec<&str> = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["email"].as_str().unwrap())
+        .collect();
+    assert_eq!(emails, ["admin@test.org", "res@test.org", "ann@test.org"]);
+    let t = csrf(&adm, &s).await;
+    let r = post_form(
+        &adm,
+        &s,
+        "/api/create_account",
+        &[
+            ("csrf_token", &t),
+            ("email", "new@test.org"),
+            ("password", "password-9"),
+            ("role", "annotator"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    // A duplicate is a 422, not a 500.
+    let r = post_form(
+        &adm,
+        &s,
+        "/api/create_account",
+        &[
+            ("csrf_token", &t),
+            ("email", "NEW@test.org"),
+            ("password", "password-9"),
+            ("role", "annotator"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn csrf_is_required_on_state_changing_requests() {
+    let s = server();
+    let c = client();
+    let token = csrf(&c, &s).await;
+    // No token field: refused before the handler runs.
+    let r = post_form(
+        &c,
+        &s,
+        "/api/login",
+        &[("email", "res@test.org"), ("password", "res-pass-12")],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // Wrong token.
+    let r = post_form(
+        &c,
+        &s,
+        "/api/login",
+        &[
+            ("csrf_token", &"0".repeat(64)),
+            ("email", "res@test.org"),
+            ("password", "res-pass-12"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // A fresh client without the cookie, even with a token-looking field.
+    let r = post_form(
+        &client(),
+        &s,
+        "/api/login",
+        &[
+            ("csrf_token", &token),
+            ("email", "res@test.org"),
+            ("password", "res-pass-12"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // Cross-origin, even with the right token.
+    let r = c
+        .post(s.url("/api/login"))
+        .header(header::ORIGIN, "http://evil.example")
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("email", "res@test.org"),
+            ("password", "res-pass-12"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // The header form works too (for JSON APIs and uploads).
+    let r = c
+        .post(s.url("/api/logout"))
+        .header("x-csrf-token", &token)
+        .header(header::ACCEPT, "application/json")
+        .form(&[("csrf_token", "ignored-when-header-present")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn pages_render_server_side_and_unknown_paths_are_404() {
+    let s = server();
+    let c = client();
+    let r = c.get(s.url("/")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let html = r.text().await.unwrap();
+    for section in [
+        "Generate", "Studies", "Annotate", "Datasets", "Jobs", "Admin",
+    ] {
+        assert!(
+            html.contains(&format!(">{section}</a>")),
+            "nav link {section}"
+        );
+    }
+    assert!(html.contains("/pkg/magictime.js"), "hydration script");
+    let r = c.get(s.url("/definitely/not/here")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert!(r.text().await.unwrap().contains("Page not found"));
+    // Compression of dynamic responses.
+    let r = c
+        .get(s.url("/"))
+        .header(header::ACCEPT_ENCODING, "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.headers()
+            .get(header::CONTENT_ENCODING)
+            .map(|v| v.to_str().unwrap()),
+        Some("gzip")
+    );
+}
+
+#[tokio::test]
+async fn sigterm_shuts_down_gracefully() {
+    let mut s = server();
+    let pid = s.child.id();
+    let st = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let t0 = std::time::Instant::now();
+    loop {
+        if let Some(status) = s.child.try_wait().unwrap() {
+            assert!(status.success(), "exit status {status:?}");
+            break;
+        }
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(10),
+            "did not stop on SIGTERM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
