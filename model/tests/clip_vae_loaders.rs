@@ -32,11 +32,14 @@ fn read_f32(path: &Path) -> Vec<(String, Vec<usize>, Vec<f32>)> {
         .tensors()
         .into_iter()
         .map(|(k, v)| {
-            assert_eq!(v.dtype(), Dtype::F32);
             let vals = v
                 .data()
                 .chunks_exact(4)
-                .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+                .map(|c| match v.dtype() {
+                    Dtype::F32 => f32::from_le_bytes(c.try_into().unwrap()),
+                    Dtype::I32 => i32::from_le_bytes(c.try_into().unwrap()) as f32,
+                    other => panic!("{k}: unexpected dtype {other:?}"),
+                })
                 .collect();
             (k, v.shape().to_vec(), vals)
         })
@@ -292,5 +295,41 @@ fn peft_adapter_missing_factor_is_an_error() {
             assert_eq!(expected, &vec![32, 4]);
         }
         other => panic!("expected MissingKey, got {other}"),
+    }
+}
+
+/// A real PEFT `save_pretrained` folder (peft 0.21, transformers 5 key layout without
+/// `text_model.`) on the tiny text encoder: outputs equal PEFT's adapted model, unmerged and merged.
+#[test]
+fn real_peft_folder_matches_peft_output() {
+    let dev = Default::default();
+    let (base, _) = load_clip_text_file::<B>(
+        &ClipTextConfig::tiny(),
+        &fixture("clip_text.safetensors"),
+        &dev,
+    )
+    .unwrap();
+    let (model, cfg) =
+        load_text_encoder_adapter(base, &fixture("peft_text_adapter"), &dev).unwrap();
+    assert_eq!((cfg.rank, cfg.alpha, cfg.targets.len()), (4, 8.0, 4));
+    let io = read_f32(&fixture("clip_text_io.safetensors"));
+    let ids = io.iter().find(|t| t.0 == "input_ids").unwrap();
+    let ids: Tensor<B, 2, Int> = Tensor::from_data(
+        TensorData::new(
+            ids.2.iter().map(|&x| x as i64).collect::<Vec<_>>(),
+            ids.1.clone(),
+        ),
+        &dev,
+    );
+    let want = read_f32(&fixture("peft_text_io.safetensors"));
+    let want = &want[0].2;
+    for (name, m) in [("unmerged", model.clone()), ("merged", model.merge_lora())] {
+        let got: Vec<f32> = m.forward(ids.clone()).into_data().into_vec().unwrap();
+        let d = got
+            .iter()
+            .zip(want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(d <= 1e-4, "{name}: max |Δ| {d}");
     }
 }

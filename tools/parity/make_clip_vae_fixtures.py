@@ -199,6 +199,38 @@ def vae_f16_pickle():
     save("vae_f16_io.safetensors", {"decoded": m.decode(z).sample})
 
 
+def peft_text_adapter():
+    """A real PEFT LoRA adapter folder (save_pretrained) on the tiny text encoder, as MagicTime's
+    magic_text_encoder/ is laid out, and the adapted model's output. Needs `peft` on the path
+    (e.g. pip install --target DIR --no-deps peft; PYTHONPATH=DIR)."""
+    import shutil
+    from peft import LoraConfig, get_peft_model
+    from safetensors.torch import load_file
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    cfg = CLIPTextConfig(**{k: v for k, v in json.load(open(os.path.join(OUT, "clip_text_config.json"))).items()
+                            if k not in ("architectures", "transformers_version")})
+    m = CLIPTextModel(cfg).eval()
+    sd = {k: v for k, v in load_file(os.path.join(OUT, "clip_text.safetensors")).items() if k.startswith("text_model.")}
+    # transformers 5 dropped the `text_model.` level inside CLIPTextModel (4.x, MagicTime's era, had it)
+    flat = not any(k.startswith("text_model.") for k in m.state_dict())
+    m.load_state_dict({k.removeprefix("text_model.") if flat else k: v for k, v in sd.items()})
+    torch.manual_seed(9)
+    pm = get_peft_model(m, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "k_proj", "v_proj", "out_proj"]))
+    for n, p in pm.named_parameters():
+        if "lora_B" in n:  # PEFT initialises B = 0; make the adapter do something
+            p.copy_(torch.randn_like(p) * 0.2)
+    d = os.path.join(OUT, "peft_text_adapter")
+    shutil.rmtree(d, ignore_errors=True)
+    pm.save_pretrained(d)
+    for f in os.listdir(d):
+        if f not in ("adapter_config.json", "adapter_model.safetensors"):
+            os.remove(os.path.join(d, f))
+    ids = load_file(os.path.join(OUT, "clip_text_io.safetensors"))["input_ids"].long()
+    out = pm(input_ids=ids).last_hidden_state
+    save("peft_text_io.safetensors", {"last_hidden_state": out})
+
+
 def schedulers():
     from diffusers import DDIMScheduler, DDPMScheduler
 

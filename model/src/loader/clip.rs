@@ -8,6 +8,7 @@
 //! | `base_model.model.….{q,k,v,out}_proj.lora_A[.default].weight` | `….{q,k,v,out}_proj.lora.lora_a.weight` |
 //! | `base_model.model.….{q,k,v,out}_proj.lora_B[.default].weight` | `….{q,k,v,out}_proj.lora.lora_b.weight` |
 //! | `*.weight` / `*.bias` of LayerNorm                            | `gamma` / `beta` (PyTorchToBurnAdapter) |
+//! | `{embeddings,encoder,final_layer_norm}.…` (transformers 5)    | `text_model.…` (vision: `vision_model.…`) |
 //!
 //! Folders: a transformers/diffusers `text_encoder/` holds `config.json` and `model.safetensors`
 //! (or `pytorch_model.bin`); the PEFT/SWIFT `magic_text_encoder/` holds `adapter_config.json`
@@ -30,17 +31,34 @@ pub const CLIP_RENAMES: Renames = &[Rename::new(
     "$1.$2",
 )];
 
-/// PEFT / SWIFT adapter keys → LoRA factors of the wrapped projections.
+/// transformers ≥ 5 saves `CLIPTextModel` without the `text_model.` level; put it back.
+pub const TEXT_PREFIX_RENAMES: Renames = &[Rename::new(
+    r"^(embeddings|encoder|final_layer_norm)\.",
+    "text_model.$1.",
+    r"^$",
+    "",
+)];
+
+/// transformers ≥ 5 saves `CLIPVisionModel` without the `vision_model.` level; put it back.
+pub const VISION_PREFIX_RENAMES: Renames = &[Rename::new(
+    r"^(embeddings|encoder|pre_layrnorm|post_layernorm)\.",
+    "vision_model.$1.",
+    r"^$",
+    "",
+)];
+
+/// PEFT / SWIFT adapter keys → LoRA factors of the wrapped projections (with or without the
+/// `text_model.` level: transformers 4.x had it, 5.x not).
 pub const PEFT_RENAMES: Renames = &[
     Rename::new(
-        r"^(?:base_model\.model\.)?(.*)\.lora_A(?:\.default)?\.weight$",
-        "$1.lora.lora_a.weight",
+        r"^(?:base_model\.model\.)?(?:text_model\.)?(.*)\.lora_A(?:\.default)?\.weight$",
+        "text_model.$1.lora.lora_a.weight",
         r"^(.*)\.lora\.lora_a\.weight$",
         "base_model.model.$1.lora_A.weight",
     ),
     Rename::new(
-        r"^(?:base_model\.model\.)?(.*)\.lora_B(?:\.default)?\.weight$",
-        "$1.lora.lora_b.weight",
+        r"^(?:base_model\.model\.)?(?:text_model\.)?(.*)\.lora_B(?:\.default)?\.weight$",
+        "text_model.$1.lora.lora_b.weight",
         r"^(.*)\.lora\.lora_b\.weight$",
         "base_model.model.$1.lora_B.weight",
     ),
@@ -68,7 +86,12 @@ pub fn load_clip_text_file<B: Backend>(
     device: &B::Device,
 ) -> Result<(ClipTextModel<B>, LoadReport)> {
     let mut model = config.init::<B>(device);
-    let report = load_into(&mut model, weights, CLIP_RENAMES, Missing::Deny, false)?;
+    let renames: Vec<Rename> = TEXT_PREFIX_RENAMES
+        .iter()
+        .chain(CLIP_RENAMES)
+        .cloned()
+        .collect();
+    let report = load_into(&mut model, weights, &renames, Missing::Deny, false)?;
     Ok((model, report))
 }
 
@@ -87,7 +110,12 @@ pub fn load_clip_vision_file<B: Backend>(
     device: &B::Device,
 ) -> Result<(ClipVisionModel<B>, LoadReport)> {
     let mut model = config.init::<B>(device);
-    let report = load_into(&mut model, weights, CLIP_RENAMES, Missing::Deny, false)?;
+    let renames: Vec<Rename> = VISION_PREFIX_RENAMES
+        .iter()
+        .chain(CLIP_RENAMES)
+        .cloned()
+        .collect();
+    let report = load_into(&mut model, weights, &renames, Missing::Deny, false)?;
     Ok((model, report))
 }
 
@@ -106,6 +134,8 @@ pub struct PeftAdapterConfig {
     pub alpha: f64,
     /// The projection names the adapter wraps (`q_proj`, `k_proj`, `v_proj`, `out_proj`).
     pub targets: Vec<String>,
+    /// rsLoRA scaling α/√r instead of α/r.
+    pub use_rslora: bool,
 }
 
 impl PeftAdapterConfig {
@@ -154,15 +184,34 @@ impl PeftAdapterConfig {
                 format!("target_modules {targets:?}: supported are {candidates:?}"),
             ));
         }
+        let flag = |k: &str| v.get(k).and_then(|x| x.as_bool()).unwrap_or(false);
+        let non_empty = |k: &str| {
+            v.get(k)
+                .and_then(|x| x.as_object())
+                .is_some_and(|o| !o.is_empty())
+        };
+        if flag("use_dora") || non_empty("rank_pattern") || non_empty("alpha_pattern") {
+            return Err(ModelError::checkpoint(
+                path,
+                "DoRA and per-module rank/alpha patterns are not supported",
+            ));
+        }
         Ok(Self {
             rank,
             alpha,
             targets,
+            use_rslora: flag("use_rslora"),
         })
     }
 
+    /// The wrapper config: scale α/r, or α/√r with rsLoRA.
     pub fn lora(&self) -> LoraConfig {
-        LoraConfig::new(self.rank, self.alpha)
+        let alpha = if self.use_rslora {
+            self.alpha * (self.rank as f64).sqrt()
+        } else {
+            self.alpha
+        };
+        LoraConfig::new(self.rank, alpha)
     }
 }
 
