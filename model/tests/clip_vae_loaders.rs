@@ -333,3 +333,43 @@ fn real_peft_folder_matches_peft_output() {
         assert!(d <= 1e-4, "{name}: max |Δ| {d}");
     }
 }
+
+#[test]
+fn inspect_classifies_checkpoints_without_reading_data() {
+    use magictime_model::loader::inspect::{inspect, inspect_file, CheckpointKind};
+    let vae = inspect_file(&fixture("vae.safetensors")).unwrap();
+    assert_eq!(vae.kind, CheckpointKind::DiffusersVae);
+    assert_eq!(vae.tensors.len(), 124);
+    let t = vae
+        .tensors
+        .iter()
+        .find(|t| t.name == "decoder.conv_in.weight")
+        .unwrap();
+    assert_eq!(
+        (t.dtype.as_str(), t.shape.clone()),
+        ("F32", vec![16, 4, 3, 3])
+    );
+    assert!(vae.to_string().contains("DiffusersVae"));
+    let ldm = inspect_file(&fixture("single_file_ldm.safetensors")).unwrap();
+    assert_eq!(ldm.kind, CheckpointKind::LdmSingleFile);
+    let pickle = inspect_file(&fixture("vae_f16.bin")).unwrap();
+    assert_eq!(pickle.kind, CheckpointKind::DiffusersVae);
+    assert_eq!(pickle.dtypes().keys().collect::<Vec<_>>(), vec!["F16"]);
+    assert_eq!(pickle.parameters(), vae.parameters());
+    let peft = inspect(&fixture("peft_text_adapter")).unwrap();
+    assert_eq!(peft.len(), 1);
+    assert_eq!(peft[0].kind, CheckpointKind::PeftAdapter);
+    assert_eq!(
+        inspect_file(&fixture("clip_text.safetensors"))
+            .unwrap()
+            .kind,
+        CheckpointKind::ClipText
+    );
+    assert_eq!(
+        inspect_file(&fixture("clip_vision.safetensors"))
+            .unwrap()
+            .kind,
+        CheckpointKind::ClipVision
+    );
+    assert!(inspect(Path::new("/nonexistent")).is_err());
+}

@@ -2,6 +2,7 @@
 //! hold each model's key table and folder layout.
 
 pub mod clip;
+pub mod inspect;
 pub mod single_file;
 pub mod store;
 pub mod vae;
