@@ -11,3 +11,4 @@ pub mod loader;
 pub mod lora;
 pub mod scheduler;
 pub mod vae;
+pub mod pipeline;

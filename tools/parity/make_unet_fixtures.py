@@ -103,13 +103,12 @@ def pipeline(unet, gen):
     """A full 3-step classifier-free-guidance DDIM run, as AnimateDiffPipeline.__call__ does it."""
     from diffusers import AutoencoderKL, DDIMScheduler
     from safetensors.torch import load_file
-    from transformers import CLIPTextConfig, CLIPTextModel
+    from transformers import CLIPTextConfig, CLIPTextModelWithProjection
 
     cv = os.path.join(OUT, "..", "clip_vae")
     tcfg = CLIPTextConfig.from_pretrained(os.path.join(cv, "clip_text_config.json"))
-    text = CLIPTextModel(tcfg).eval()
-    sd = {k: v for k, v in load_file(os.path.join(cv, "clip_text.safetensors")).items() if k.startswith("text_model.")}
-    text.load_state_dict(sd, strict=False)
+    text = CLIPTextModelWithProjection(tcfg).eval()
+    text.load_state_dict(load_file(os.path.join(cv, "clip_text.safetensors")))  # strict: every key used
     vcfg = json.load(open(os.path.join(cv, "vae_config.json")))
     vcfg = {k: v for k, v in vcfg.items() if not k.startswith("_")}
     vae = AutoencoderKL(**vcfg).eval()
@@ -126,7 +125,7 @@ def pipeline(unet, gen):
     init = latents.clone()
     with torch.no_grad():
         # 1. encode prompt: [uncond, cond]
-        emb = torch.cat([text(ids_uncond)[0], text(ids_cond)[0]])
+        emb = torch.cat([text(ids_uncond).last_hidden_state, text(ids_cond).last_hidden_state])
         # 2. denoise with guidance
         sched.set_timesteps(steps)
         for t in sched.timesteps:
@@ -160,7 +159,7 @@ def main():
     gen = torch.Generator().manual_seed(1234)
     unet = UNetMotionModel(**CONFIG).eval()
     randomize(unet, gen)
-    sd = {k: v.contiguous() for k, v in unet.state_dict().items()}
+    sd = {k: v.detach().clone().contiguous() for k, v in unet.state_dict().items()}  # copies, not views
     sd16 = {k: v.half() for k, v in sd.items()}
 
     b, f, h, w = 2, 3, 16, 16

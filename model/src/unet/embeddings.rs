@@ -20,8 +20,13 @@ pub fn timestep_embedding<B: Backend>(
 ) -> Tensor<B, 2> {
     let device = timesteps.device();
     let half = dim / 2;
+    // f32 like diffusers: the argument t·w reaches ~1000, so the frequencies must round as
+    // torch's float32 ones do or sin/cos drift by ~1e-4.
     let freqs: Vec<f32> = (0..half)
-        .map(|i| (-(10000f64.ln()) * i as f64 / (half as f64 - downscale_freq_shift)).exp() as f32)
+        .map(|i| {
+            let exponent = -(10000f64.ln() as f32) * i as f32;
+            (exponent / (half as f32 - downscale_freq_shift as f32)).exp()
+        })
         .collect();
     let freqs = Tensor::<B, 1>::from_floats(freqs.as_slice(), &device).reshape([1, half]);
     let n = timesteps.dims()[0];
