@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod cookies;
 pub mod db;
+pub mod media;
 pub mod password;
 pub mod rate_limit;
 pub mod state;
