@@ -13,3 +13,5 @@ pub mod scheduler;
 pub mod vae;
 pub mod pipeline;
 pub mod cli;
+pub mod default_model;
+pub mod train;
