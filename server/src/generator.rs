@@ -44,9 +44,14 @@ impl ModelGenerator {
     }
 }
 
-/// The model built into the binary.
+/// The model built into the binary: the project's default model trained on ChronoMagic-Synth
+/// when this build embeds it, else a tiny random model (noise, but the whole pipeline runs).
 fn builtin_pipeline(device: &CpuDevice) -> Result<MagicTimePipeline<Cpu>, String> {
-    magictime_model::cli::tiny_random_pipeline(0, device).map_err(|e| e.to_string())
+    if magictime_model::default_model::is_available() {
+        magictime_model::default_model::load_default(device).map_err(|e| e.to_string())
+    } else {
+        magictime_model::cli::tiny_random_pipeline(0, device).map_err(|e| e.to_string())
+    }
 }
 
 fn options(p: &GenerateParams) -> GenerateOptions {
@@ -66,6 +71,9 @@ impl Generator for ModelGenerator {
     fn describe(&self) -> String {
         match &self.model_dir {
             Some(d) => format!("MagicTime pipeline from {}", d.display()),
+            None if magictime_model::default_model::is_available() => {
+                "built-in default model (tiny MagicTime trained on ChronoMagic-Synth; 32×32, 8 frames)".to_owned()
+            }
             None => "built-in tiny model (random weights: the output is noise)".to_owned(),
         }
     }

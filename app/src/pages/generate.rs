@@ -47,7 +47,7 @@ fn GenerateForm() -> impl IntoView {
                 <div><label for="seed">"Seed"</label><input id="seed" name="seed" type="number" min="0" value="42"/></div>
                 <div><label for="steps">"Steps"</label><input id="steps" name="steps" type="number" min="1" max="100" value="25"/></div>
                 <div><label for="cfg">"Guidance"</label><input id="cfg" name="cfg" type="number" min="0" max="30" step="0.5" value="8.5"/></div>
-                <div><label for="frames">"Frames"</label><input id="frames" name="frames" type="number" min="1" max="32" value="16"/></div>
+                <div><label for="frames">"Frames"</label><input id="frames" name="frames" type="number" min="1" max="32" value="8"/></div>
                 <div><label for="size">"Size (px)"</label><input id="size" name="size" type="number" min="16" max="512" step="16" value="32"/></div>
             </div>
             <button type="submit">"Generate"</button>
