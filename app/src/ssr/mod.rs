@@ -3,8 +3,10 @@
 pub mod auth;
 pub mod cookies;
 pub mod db;
+pub mod media;
 pub mod password;
 pub mod rate_limit;
 pub mod state;
+pub mod studies;
 
 pub use state::ServerState;
