@@ -4,6 +4,8 @@ use clap::{Parser, Subcommand};
 mod admin;
 mod csrf;
 mod health;
+mod media;
+mod routes;
 mod serve;
 
 #[derive(Parser)]

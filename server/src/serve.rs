@@ -79,6 +79,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         secure_cookies: args.secure_cookies,
         login_limiter: Arc::new(RateLimiter::new(5, Duration::from_secs(15 * 60))),
         setup_token_hash: Arc::new(Mutex::new(setup_token_hash)),
+        media: Arc::new(crate::media::DataMedia),
     };
     let app = router(state);
 
@@ -113,6 +114,9 @@ pub fn router(state: ServerState) -> Router {
 
     Router::new()
         .route("/healthz", get(crate::health::healthz))
+        .merge(crate::routes::studies::routes(
+            crate::routes::studies::writer(&state.pool),
+        ))
         .nest_service("/pkg", pkg)
         .leptos_routes(&state, routes, {
             let options = state.leptos_options.clone();
