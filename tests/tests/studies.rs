@@ -314,7 +314,8 @@ async fn resume_one_submission_per_id_results_and_exports() {
 
     let prolific = json!({"PROLIFIC_PID": "PID-secret-42", "STUDY_ID": "st1", "SESSION_ID": "se1"});
     let p = join(&s, &slug, prolific.clone()).await.unwrap();
-    let first = &p.trials()[0];
+    let trials = p.trials();
+    let first = &trials[0];
     assert_eq!(p.answer(&s, first["id"].as_i64().unwrap(), 0, 0, 4000, true).await, StatusCode::OK);
     // Finishing early is refused.
     let r = p.c.post(s.url(&format!("/s/{slug}/complete"))).header("x-csrf-token", &p.t).json(&json!({"token": p.token})).send().await.unwrap();
