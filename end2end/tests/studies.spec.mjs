@@ -43,7 +43,7 @@ test('a participant completes a small study; the researcher sees results and dow
   await expect(page.getByTestId('status')).toHaveText('draft');
 
   // Design: small videos, no gold trials, short minimum time; then import and go live.
-  await page.getByLabel('Gold trials').fill('0');
+  await page.getByLabel('Gold trials', { exact: true }).fill('0');
   await page.getByLabel('Minimum time per trial (ms)').fill('500');
   await page.locator('input[name=width]').fill('64');
   await page.locator('input[name=height]').fill('64');
