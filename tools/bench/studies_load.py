@@ -51,6 +51,7 @@ class Browser:
         self.base = base
         self.jar = http.cookiejar.CookieJar()
         self.op = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar), NoRedirect)
+        self.csrf = ""
         self.get("/login")
         self.csrf = next(c.value for c in self.jar if c.name == "mt_csrf")
 
@@ -147,6 +148,7 @@ def main():
     ap.add_argument("--connections", type=int, default=200)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--kill-after", type=float, default=4.0)
+    ap.add_argument("--duration", type=int, default=10)
     args = ap.parse_args()
 
     data = tempfile.mkdtemp(prefix="mt-bench-")
@@ -183,15 +185,19 @@ def main():
         path = os.path.join(data, "answers1.jsonl")
         with open(path, "w") as f:
             f.writelines(json.dumps(b, separators=(",", ":")) + "\n" for b in bodies)
-        res, out = run_wrk(base, path, p.csrf, args.threads, args.connections, 120)
+        res, out = run_wrk(base, path, p.csrf, args.threads, args.connections, args.duration)
         print(out)
         n = stored(data, sid, "r1")
         print(f"ROUND 1: {res.get('answers_per_s', 0):.0f} answers/s, p50 {res.get('p50_ms')} ms, "
               f"p99 {res.get('p99_ms')} ms; acknowledged {int(res.get('acked', 0))}, stored {n}, "
               f"refused {int(res.get('refused', 0))}")
-        ok1 = int(res.get("acked", -1)) == n == len(bodies)
+        # wrk stops at the deadline with up to one request in flight per connection: those may be
+        # committed without wrk reading the acknowledgement, never the other way round.
+        acked = int(res.get("acked", -1))
+        ok1 = acked <= n <= acked + args.connections
+        print(f"  acknowledged but not stored: {max(0, acked - n)}; stored while wrk was closing: {n - acked}")
 
-        bodies = join_all(p, slug, args.participants, "r2")
+        bodies = join_all(p, slug, args.participants // 2, "r2")
         path = os.path.join(data, "answers2.jsonl")
         with open(path, "w") as f:
             f.writelines(json.dumps(b, separators=(",", ":")) + "\n" for b in bodies)

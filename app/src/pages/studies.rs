@@ -4,8 +4,8 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::{
-    api::studies::list_studies, components::csrf::CsrfField,
-    components::require_role::RequireRole, pages::login::clean_error, types::Role,
+    api::studies::list_studies, components::csrf::CsrfField, components::require_role::RequireRole,
+    pages::login::clean_error, types::Role,
 };
 
 #[component]

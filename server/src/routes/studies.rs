@@ -27,7 +27,9 @@ use magictime_app::{
     ssr::{
         auth,
         studies::{
-            analysis, design::{Criterion, Design, DesignKind}, plots,
+            analysis,
+            design::{Criterion, Design, DesignKind},
+            plots,
             store::{self, JoinRequest, StudyError, StudyRow},
             writer::{AnswerError, AnswerIn, AnswerWriter},
         },
@@ -77,14 +79,17 @@ impl From<StudyError> for Fail {
     fn from(e: StudyError) -> Self {
         let code = match &e {
             StudyError::NotFound | StudyError::UnknownParticipant => StatusCode::NOT_FOUND,
-            StudyError::Frozen(_) | StudyError::BadTransition(..) | StudyError::AlreadyParticipated(_) => {
-                StatusCode::CONFLICT
-            }
+            StudyError::Frozen(_)
+            | StudyError::BadTransition(..)
+            | StudyError::AlreadyParticipated(_) => StatusCode::CONFLICT,
             StudyError::NotOpen => StatusCode::FORBIDDEN,
             StudyError::Design(_) | StudyError::Assign(_) => StatusCode::UNPROCESSABLE_ENTITY,
             StudyError::Db(e) => {
                 tracing::error!("studies: {e}");
-                return Fail(StatusCode::INTERNAL_SERVER_ERROR, "internal server error".into());
+                return Fail(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal server error".into(),
+                );
             }
         };
         Fail(code, e.to_string())
@@ -102,7 +107,10 @@ async fn researcher(state: &ServerState, headers: &HeaderMap) -> Result<User, Fa
         .map_err(|e| Fail::from(StudyError::Db(e)))?
         .ok_or_else(|| Fail(StatusCode::UNAUTHORIZED, "login required".into()))?;
     if !user.role.satisfies(Role::Researcher) {
-        return Err(Fail(StatusCode::FORBIDDEN, "forbidden: this needs the researcher role".into()));
+        return Err(Fail(
+            StatusCode::FORBIDDEN,
+            "forbidden: this needs the researcher role".into(),
+        ));
     }
     Ok(user)
 }
@@ -127,11 +135,16 @@ fn parse_design(f: &HashMap<String, String>, base: &Design) -> Result<Design, Fa
     let num = |k: &str| -> Result<Option<u64>, Fail> {
         f.get(k)
             .filter(|v| !v.trim().is_empty())
-            .map(|v| v.trim().parse::<u64>().map_err(|_| bad(format!("field `{k}`: not a number"))))
+            .map(|v| {
+                v.trim()
+                    .parse::<u64>()
+                    .map_err(|_| bad(format!("field `{k}`: not a number")))
+            })
             .transpose()
     };
     if let Some(k) = f.get("kind") {
-        d.kind = DesignKind::parse(k).ok_or_else(|| bad(format!("field `kind`: unknown design {k:?}")))?;
+        d.kind = DesignKind::parse(k)
+            .ok_or_else(|| bad(format!("field `kind`: unknown design {k:?}")))?;
     }
     if let Some(v) = num("k")? {
         d.k = v as usize;
@@ -158,7 +171,10 @@ fn parse_design(f: &HashMap<String, String>, base: &Design) -> Result<Design, Fa
         d.height = v as u32;
     }
     if let Some(v) = f.get("fps").filter(|v| !v.trim().is_empty()) {
-        d.fps = v.trim().parse().map_err(|_| bad("field `fps`: not a number"))?;
+        d.fps = v
+            .trim()
+            .parse()
+            .map_err(|_| bad("field `fps`: not a number"))?;
     }
     // Checkboxes: present in the form means on; the form always sends `flags=1`.
     if f.contains_key("flags") {
@@ -166,7 +182,10 @@ fn parse_design(f: &HashMap<String, String>, base: &Design) -> Result<Design, Fa
         d.practice_trial = f.contains_key("practice_trial");
         d.require_full_view = f.contains_key("require_full_view");
     }
-    for (k, slot) in [("consent", &mut d.consent), ("instructions", &mut d.instructions)] {
+    for (k, slot) in [
+        ("consent", &mut d.consent),
+        ("instructions", &mut d.instructions),
+    ] {
         if let Some(v) = f.get(k) {
             *slot = v.trim().to_owned();
         }
@@ -179,10 +198,15 @@ fn parse_design(f: &HashMap<String, String>, base: &Design) -> Result<Design, Fa
             .lines()
             .filter(|l| !l.trim().is_empty())
             .map(|l| {
-                let (n, q) = l
-                    .split_once('|')
-                    .ok_or_else(|| bad(format!("field `criteria`: line {l:?} is not `name | question`")))?;
-                Ok(Criterion { name: n.trim().into(), question: q.trim().into() })
+                let (n, q) = l.split_once('|').ok_or_else(|| {
+                    bad(format!(
+                        "field `criteria`: line {l:?} is not `name | question`"
+                    ))
+                })?;
+                Ok(Criterion {
+                    name: n.trim().into(),
+                    question: q.trim().into(),
+                })
             })
             .collect::<Result<_, Fail>>()?;
     }
@@ -264,14 +288,21 @@ fn import_items(src: &Path) -> Result<Vec<(PathBuf, ImportItem)>, String> {
                 .flatten()
                 .map(|e| e.path())
                 .filter(|p| {
-                    p.extension()
-                        .and_then(|x| x.to_str())
-                        .is_some_and(|x| matches!(x.to_lowercase().as_str(), "mp4" | "webm" | "mov" | "gif" | "mkv" | "avi"))
+                    p.extension().and_then(|x| x.to_str()).is_some_and(|x| {
+                        matches!(
+                            x.to_lowercase().as_str(),
+                            "mp4" | "webm" | "mov" | "gif" | "mkv" | "avi"
+                        )
+                    })
                 })
                 .collect();
             files.sort();
             for f in files {
-                let prompt = f.file_stem().and_then(|s| s.to_str()).unwrap_or("").replace('_', " ");
+                let prompt = f
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .unwrap_or("")
+                    .replace('_', " ");
                 out.push((
                     f.clone(),
                     ImportItem {
@@ -288,7 +319,10 @@ fn import_items(src: &Path) -> Result<Vec<(PathBuf, ImportItem)>, String> {
     let text = std::fs::read_to_string(src).map_err(|e| format!("{}: {e}", src.display()))?;
     let base = src.parent().unwrap_or(Path::new("."));
     let is_csv = src.extension().is_some_and(|e| e == "csv");
-    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty());
     let header: Vec<String> = if is_csv {
         lines
             .next()
@@ -300,12 +334,22 @@ fn import_items(src: &Path) -> Result<Vec<(PathBuf, ImportItem)>, String> {
     for (i, line) in lines {
         let item: ImportItem = if is_csv {
             let cols: Vec<&str> = line.split(',').map(str::trim).collect();
-            let get = |k: &str| header.iter().position(|h| h == k).and_then(|i| cols.get(i)).map(|s| s.to_string());
+            let get = |k: &str| {
+                header
+                    .iter()
+                    .position(|h| h == k)
+                    .and_then(|i| cols.get(i))
+                    .map(|s| s.to_string())
+            };
             ImportItem {
-                path: get("path").ok_or_else(|| format!("{}:{}: missing `path`", src.display(), i + 1))?,
-                condition: get("condition").ok_or_else(|| format!("{}:{}: missing `condition`", src.display(), i + 1))?,
-                prompt: get("prompt").ok_or_else(|| format!("{}:{}: missing `prompt`", src.display(), i + 1))?,
-                degraded: get("degraded").is_some_and(|v| matches!(v.as_str(), "1" | "true" | "yes")),
+                path: get("path")
+                    .ok_or_else(|| format!("{}:{}: missing `path`", src.display(), i + 1))?,
+                condition: get("condition")
+                    .ok_or_else(|| format!("{}:{}: missing `condition`", src.display(), i + 1))?,
+                prompt: get("prompt")
+                    .ok_or_else(|| format!("{}:{}: missing `prompt`", src.display(), i + 1))?,
+                degraded: get("degraded")
+                    .is_some_and(|v| matches!(v.as_str(), "1" | "true" | "yes")),
             }
         } else {
             serde_json::from_str(line).map_err(|e| format!("{}:{}: {e}", src.display(), i + 1))?
@@ -335,11 +379,24 @@ async fn add_video(
     let dst = dir.join(format!("{media_id}.mp4"));
     let (d, media) = (st.design.clone(), state.media.clone());
     let dst2 = dst.clone();
-    let info = tokio::task::spawn_blocking(move || media.normalize(&src, &dst2, d.fps, (d.width, d.height)))
-        .await
-        .map_err(|e| bad(e.to_string()))?
-        .map_err(|e| bad(format!("{source}: {e}")))?;
-    if let Err(e) = store::add_stimulus(&state.pool, st.id, &media_id, condition, prompt, degraded, source, &info).await {
+    let info = tokio::task::spawn_blocking(move || {
+        media.normalize(&src, &dst2, d.fps, (d.width, d.height))
+    })
+    .await
+    .map_err(|e| bad(e.to_string()))?
+    .map_err(|e| bad(format!("{source}: {e}")))?;
+    if let Err(e) = store::add_stimulus(
+        &state.pool,
+        st.id,
+        &media_id,
+        condition,
+        prompt,
+        degraded,
+        source,
+        &info,
+    )
+    .await
+    {
         let _ = std::fs::remove_file(&dst);
         return Err(e.into());
     }
@@ -358,14 +415,20 @@ async fn import(
         return Err(StudyError::Frozen(st.status).into());
     }
     let raw = f.get("path").map(|p| p.trim()).unwrap_or("");
-    let root = state.data_dir.canonicalize().map_err(|e| bad(e.to_string()))?;
+    let root = state
+        .data_dir
+        .canonicalize()
+        .map_err(|e| bad(e.to_string()))?;
     let src = Path::new(raw)
         .canonicalize()
         .map_err(|e| bad(format!("field `path`: {raw}: {e}")))?;
     if !src.starts_with(&root) {
         return Err(Fail(
             StatusCode::FORBIDDEN,
-            format!("field `path`: imports must come from inside the data dir {}", root.display()),
+            format!(
+                "field `path`: imports must come from inside the data dir {}",
+                root.display()
+            ),
         ));
     }
     let items = import_items(&src).map_err(bad)?;
@@ -373,14 +436,31 @@ async fn import(
         return Err(bad(format!("{}: no videos found", src.display())));
     }
     for (p, it) in &items {
-        let p = p.canonicalize().map_err(|e| bad(format!("{}: {e}", p.display())))?;
+        let p = p
+            .canonicalize()
+            .map_err(|e| bad(format!("{}: {e}", p.display())))?;
         if !p.starts_with(&root) {
-            return Err(Fail(StatusCode::FORBIDDEN, format!("{}: outside the data dir", p.display())));
+            return Err(Fail(
+                StatusCode::FORBIDDEN,
+                format!("{}: outside the data dir", p.display()),
+            ));
         }
-        add_video(&state, &st, p.clone(), &it.condition, &it.prompt, it.degraded, &it.path).await?;
+        add_video(
+            &state,
+            &st,
+            p.clone(),
+            &it.condition,
+            &it.prompt,
+            it.degraded,
+            &it.path,
+        )
+        .await?;
     }
     tracing::info!(study = id, n = items.len(), "stimuli imported");
-    if headers.get(header::ACCEPT).is_some_and(|a| a.to_str().is_ok_and(|a| a.contains("json"))) {
+    if headers
+        .get(header::ACCEPT)
+        .is_some_and(|a| a.to_str().is_ok_and(|a| a.contains("json")))
+    {
         return Ok(Json(json!({ "imported": items.len() })).into_response());
     }
     Ok(back(id))
@@ -410,8 +490,21 @@ async fn upload(
     }
     let tmp = tempfile_in(&state.data_dir).map_err(bad)?;
     std::fs::write(&tmp, &body).map_err(|e| bad(e.to_string()))?;
-    let source = if q.name.is_empty() { "upload".to_owned() } else { q.name.clone() };
-    let res = add_video(&state, &st, tmp.clone(), &q.condition, &q.prompt, q.degraded, &source).await;
+    let source = if q.name.is_empty() {
+        "upload".to_owned()
+    } else {
+        q.name.clone()
+    };
+    let res = add_video(
+        &state,
+        &st,
+        tmp.clone(),
+        &q.condition,
+        &q.prompt,
+        q.degraded,
+        &source,
+    )
+    .await;
     let _ = std::fs::remove_file(&tmp);
     res?;
     Ok(Json(json!({ "ok": true })).into_response())
@@ -420,41 +513,84 @@ async fn upload(
 fn tempfile_in(dir: &Path) -> Result<PathBuf, String> {
     let d = dir.join("tmp");
     std::fs::create_dir_all(&d).map_err(|e| format!("{}: {e}", d.display()))?;
-    Ok(d.join(format!("upload-{}", magictime_app::ssr::cookies::random_token()[..16].to_owned())))
+    Ok(d.join(format!(
+        "upload-{}",
+        magictime_app::ssr::cookies::random_token()[..16].to_owned()
+    )))
 }
 
 // ---------------------------------------------------------------- researcher: results
 
-async fn results_json(State(state): State<ServerState>, UrlPath(id): UrlPath<i64>, headers: HeaderMap) -> Result<Response, Fail> {
+async fn results_json(
+    State(state): State<ServerState>,
+    UrlPath(id): UrlPath<i64>,
+    headers: HeaderMap,
+) -> Result<Response, Fail> {
     let st = owned(&state, &headers, id).await?;
     let a = analysis::analyse(&state.pool, &st).await?;
-    Ok(download(serde_json::to_string_pretty(&a).expect("analysis serialises"), "application/json", &format!("study-{id}-analysis.json")))
+    Ok(download(
+        serde_json::to_string_pretty(&a).expect("analysis serialises"),
+        "application/json",
+        &format!("study-{id}-analysis.json"),
+    ))
 }
 
-async fn design_json(State(state): State<ServerState>, UrlPath(id): UrlPath<i64>, headers: HeaderMap) -> Result<Response, Fail> {
+async fn design_json(
+    State(state): State<ServerState>,
+    UrlPath(id): UrlPath<i64>,
+    headers: HeaderMap,
+) -> Result<Response, Fail> {
     let st = owned(&state, &headers, id).await?;
     let stimuli = store::stimulus_rows(&state.pool, id).await?;
-    let body = json!({ "title": st.title, "status": st.status, "design": st.design, "stimuli": stimuli });
-    Ok(download(serde_json::to_string_pretty(&body).expect("json"), "application/json", &format!("study-{id}-design.json")))
+    let body =
+        json!({ "title": st.title, "status": st.status, "design": st.design, "stimuli": stimuli });
+    Ok(download(
+        serde_json::to_string_pretty(&body).expect("json"),
+        "application/json",
+        &format!("study-{id}-design.json"),
+    ))
 }
 
-async fn export_csv(State(state): State<ServerState>, UrlPath(id): UrlPath<i64>, headers: HeaderMap) -> Result<Response, Fail> {
+async fn export_csv(
+    State(state): State<ServerState>,
+    UrlPath(id): UrlPath<i64>,
+    headers: HeaderMap,
+) -> Result<Response, Fail> {
     let st = owned(&state, &headers, id).await?;
-    let rows = analysis::answer_rows(&state.pool, &st).await.map_err(|e| Fail::from(StudyError::Db(e)))?;
-    Ok(download(analysis::to_csv(&rows), "text/csv; charset=utf-8", &format!("study-{id}-trials.csv")))
+    let rows = analysis::answer_rows(&state.pool, &st)
+        .await
+        .map_err(|e| Fail::from(StudyError::Db(e)))?;
+    Ok(download(
+        analysis::to_csv(&rows),
+        "text/csv; charset=utf-8",
+        &format!("study-{id}-trials.csv"),
+    ))
 }
 
-async fn export_jsonl(State(state): State<ServerState>, UrlPath(id): UrlPath<i64>, headers: HeaderMap) -> Result<Response, Fail> {
+async fn export_jsonl(
+    State(state): State<ServerState>,
+    UrlPath(id): UrlPath<i64>,
+    headers: HeaderMap,
+) -> Result<Response, Fail> {
     let st = owned(&state, &headers, id).await?;
-    let rows = analysis::answer_rows(&state.pool, &st).await.map_err(|e| Fail::from(StudyError::Db(e)))?;
-    Ok(download(analysis::to_jsonl(&rows), "application/x-ndjson", &format!("study-{id}-trials.jsonl")))
+    let rows = analysis::answer_rows(&state.pool, &st)
+        .await
+        .map_err(|e| Fail::from(StudyError::Db(e)))?;
+    Ok(download(
+        analysis::to_jsonl(&rows),
+        "application/x-ndjson",
+        &format!("study-{id}-trials.jsonl"),
+    ))
 }
 
 fn download(body: String, ctype: &str, name: &str) -> Response {
     (
         [
             (header::CONTENT_TYPE, ctype.to_owned()),
-            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
             (header::CACHE_CONTROL, "no-store".to_owned()),
         ],
         body,
@@ -469,7 +605,10 @@ async fn plot(
 ) -> Result<Response, Fail> {
     let st = owned(&state, &headers, id).await?;
     let a = analysis::analyse(&state.pool, &st).await?;
-    let c = a.criteria.get(criterion).ok_or_else(|| Fail(StatusCode::NOT_FOUND, "no such criterion".into()))?;
+    let c = a
+        .criteria
+        .get(criterion)
+        .ok_or_else(|| Fail(StatusCode::NOT_FOUND, "no such criterion".into()))?;
     let svg = match which.as_str() {
         "bars.svg" => plots::win_rate_bars(c),
         "matrix.svg" => plots::win_matrix_heatmap(c),
@@ -479,7 +618,10 @@ async fn plot(
 }
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 fn page(title: &str, body: &str) -> Html<String> {
@@ -507,7 +649,10 @@ async fn manage(
     let dis = if frozen { " disabled" } else { "" };
     let stimuli = store::stimulus_rows(&state.pool, id).await?;
     let a = analysis::analyse(&state.pool, &st).await?;
-    let hidden = format!(r#"<input type="hidden" name="csrf_token" value="{}">"#, esc(&csrf));
+    let hidden = format!(
+        r#"<input type="hidden" name="csrf_token" value="{}">"#,
+        esc(&csrf)
+    );
     let mut b = format!(
         r#"<p><a href="/studies">← Studies</a></p><h1>{title}</h1><p>Status: <strong data-testid="status">{status}</strong> · Participant link: <a data-testid="link" href="/s/{slug}">/s/{slug}</a> (append <code>?PROLIFIC_PID=…&amp;STUDY_ID=…&amp;SESSION_ID=…</code> for Prolific)</p>"#,
         title = esc(&st.title),
@@ -515,13 +660,24 @@ async fn manage(
         slug = st.slug
     );
     b += "<div class=\"row\">";
-    for (to, label) in [("pilot", "Start pilot"), ("draft", "Back to draft"), ("live", "Go live"), ("closed", "Close study")] {
+    for (to, label) in [
+        ("pilot", "Start pilot"),
+        ("draft", "Back to draft"),
+        ("live", "Go live"),
+        ("closed", "Close study"),
+    ] {
         let ok = matches!(
             (st.status.as_str(), to),
-            ("draft", "pilot") | ("draft", "live") | ("pilot", "draft") | ("pilot", "live") | ("live", "closed")
+            ("draft", "pilot")
+                | ("draft", "live")
+                | ("pilot", "draft")
+                | ("pilot", "live")
+                | ("live", "closed")
         );
         if ok {
-            b += &format!(r#"<form method="post" action="/studies/{id}/status">{hidden}<input type="hidden" name="to" value="{to}"><button type="submit">{label}</button></form>"#);
+            b += &format!(
+                r#"<form method="post" action="/studies/{id}/status">{hidden}<input type="hidden" name="to" value="{to}"><button type="submit">{label}</button></form>"#
+            );
         }
     }
     b += "</div>";
@@ -535,13 +691,23 @@ async fn manage(
         pi = db.pilot,
         e = db.excluded.len(),
         n = db.answers,
-        t = db.median_trial_ms.map(|t| format!("{:.1} s", t as f64 / 1000.0)).unwrap_or_else(|| "–".into()),
+        t = db
+            .median_trial_ms
+            .map(|t| format!("{:.1} s", t as f64 / 1000.0))
+            .unwrap_or_else(|| "–".into()),
     );
     for c in &a.criteria {
-        b += &format!(r#"<section class="criterion"><h3>{}</h3><p>{} answers · Krippendorff's α: {} · Fleiss' κ: {}</p>"#,
-            esc(&c.criterion), c.n_answers,
-            c.krippendorff_alpha.map(|x| format!("{x:.3}")).unwrap_or_else(|| "–".into()),
-            c.fleiss_kappa.map(|x| format!("{x:.3}")).unwrap_or_else(|| "–".into()));
+        b += &format!(
+            r#"<section class="criterion"><h3>{}</h3><p>{} answers · Krippendorff's α: {} · Fleiss' κ: {}</p>"#,
+            esc(&c.criterion),
+            c.n_answers,
+            c.krippendorff_alpha
+                .map(|x| format!("{x:.3}"))
+                .unwrap_or_else(|| "–".into()),
+            c.fleiss_kappa
+                .map(|x| format!("{x:.3}"))
+                .unwrap_or_else(|| "–".into())
+        );
         b += r#"<table><thead><tr><th>Condition</th><th>Win rate</th><th>Wilson 95 %</th><th>Bradley–Terry</th><th>Bootstrap 95 %</th></tr></thead><tbody>"#;
         for r in &c.conditions {
             b += &format!(
@@ -578,15 +744,31 @@ async fn manage(
     for s in &stimuli {
         b += &format!(
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}×{} @ {} fps</td></tr>",
-            esc(&s.prompt), esc(&s.condition), s.role, s.frames, s.width, s.height, s.fps
+            esc(&s.prompt),
+            esc(&s.condition),
+            s.role,
+            s.frames,
+            s.width,
+            s.height,
+            s.fps
         );
     }
     b += "</tbody></table>";
 
     // Design.
-    let kind = |k: &str| if DesignKind::parse(k) == Some(d.kind) { " selected" } else { "" };
+    let kind = |k: &str| {
+        if DesignKind::parse(k) == Some(d.kind) {
+            " selected"
+        } else {
+            ""
+        }
+    };
     let chk = |on: bool| if on { " checked" } else { "" };
-    let criteria: String = d.criteria.iter().map(|c| format!("{} | {}\n", c.name, c.question)).collect();
+    let criteria: String = d
+        .criteria
+        .iter()
+        .map(|c| format!("{} | {}\n", c.name, c.question))
+        .collect();
     b += &format!(
         r#"<h2>Design</h2>{note}<form method="post" action="/studies/{id}/design" class="form design"><fieldset{dis}>{hidden}<input type="hidden" name="flags" value="1">
 <label for="kind">Design</label><select id="kind" name="kind"><option value="pairwise"{p}>Pairwise (2AFC)</option><option value="best_of_k"{bk}>Best of k</option><option value="rating"{r}>Rating 1–5</option></select>
@@ -605,21 +787,45 @@ async fn manage(
 <label for="redir">Redirect URL at the end (<code>{{code}}</code> = completion code)</label><input id="redir" name="redirect_url" value="{redir}">
 <label for="fps">Normalised fps / width / height</label><div class="row"><input id="fps" name="fps" value="{fps}"><input name="width" aria-label="width" value="{w}"><input name="height" aria-label="height" value="{h}"></div>
 <button type="submit">Save design</button></fieldset></form><p>Completion code: <code>{code}</code> · seed {seed}</p>"#,
-        note = if frozen { "<p class=\"note\">The study is live: its design is frozen.</p>" } else { "" },
-        p = kind("pairwise"), bk = kind("best_of_k"), r = kind("rating"), k = d.k, tie = chk(d.allow_tie),
-        criteria = esc(&criteria), tpp = d.trials_per_participant, pr = chk(d.practice_trial),
-        att = d.attention_checks, gold = d.gold_trials, fv = chk(d.require_full_view), mint = d.min_time_ms,
-        maxf = d.max_failed_checks, consent = esc(&d.consent), instr = esc(&d.instructions),
-        redir = esc(d.redirect_url.as_deref().unwrap_or("")), fps = d.fps, w = d.width, h = d.height,
-        code = esc(&d.completion_code), seed = d.seed,
+        note = if frozen {
+            "<p class=\"note\">The study is live: its design is frozen.</p>"
+        } else {
+            ""
+        },
+        p = kind("pairwise"),
+        bk = kind("best_of_k"),
+        r = kind("rating"),
+        k = d.k,
+        tie = chk(d.allow_tie),
+        criteria = esc(&criteria),
+        tpp = d.trials_per_participant,
+        pr = chk(d.practice_trial),
+        att = d.attention_checks,
+        gold = d.gold_trials,
+        fv = chk(d.require_full_view),
+        mint = d.min_time_ms,
+        maxf = d.max_failed_checks,
+        consent = esc(&d.consent),
+        instr = esc(&d.instructions),
+        redir = esc(d.redirect_url.as_deref().unwrap_or("")),
+        fps = d.fps,
+        w = d.width,
+        h = d.height,
+        code = esc(&d.completion_code),
+        seed = d.seed,
     );
     Ok(page(&st.title, &b).into_response())
 }
 
 // ---------------------------------------------------------------- participants
 
-async fn participant_page(State(state): State<ServerState>, UrlPath(slug): UrlPath<String>) -> Result<Response, Fail> {
-    let st = store::by_slug(&state.pool, &slug).await.map_err(|_| Fail(StatusCode::NOT_FOUND, "no such study".into()))?;
+async fn participant_page(
+    State(state): State<ServerState>,
+    UrlPath(slug): UrlPath<String>,
+) -> Result<Response, Fail> {
+    let st = store::by_slug(&state.pool, &slug)
+        .await
+        .map_err(|_| Fail(StatusCode::NOT_FOUND, "no such study".into()))?;
     let d = &st.design;
     let body = format!(
         r#"<div id="study" class="study-run" data-slug="{slug}">
@@ -672,15 +878,26 @@ async fn complete(
         .await?
         .ok_or(StudyError::UnknownParticipant)?;
     if !store::complete(&state.pool, &st, pid).await? {
-        return Err(Fail(StatusCode::CONFLICT, "some trials are not answered yet".into()));
+        return Err(Fail(
+            StatusCode::CONFLICT,
+            "some trials are not answered yet".into(),
+        ));
     }
     let code = st.design.completion_code.clone();
-    let redirect = st.design.redirect_url.as_ref().map(|u| u.replace("{code}", &code));
+    let redirect = st
+        .design
+        .redirect_url
+        .as_ref()
+        .map(|u| u.replace("{code}", &code));
     Ok(Json(json!({ "completion_code": code, "redirect": redirect })).into_response())
 }
 
 /// Videos by opaque id: the file name is the id; no condition, prompt or metadata is exposed.
-async fn media(State(state): State<ServerState>, UrlPath(media_id): UrlPath<String>, req: Request) -> Result<Response, Fail> {
+async fn media(
+    State(state): State<ServerState>,
+    UrlPath(media_id): UrlPath<String>,
+    req: Request,
+) -> Result<Response, Fail> {
     if media_id.len() != 24 || !media_id.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(Fail(StatusCode::NOT_FOUND, "not found".into()));
     }
@@ -696,7 +913,10 @@ async fn media(State(state): State<ServerState>, UrlPath(media_id): UrlPath<Stri
         .await
         .map_err(|e| bad(e.to_string()))?
         .into_response();
-    res.headers_mut().insert(header::CACHE_CONTROL, "private, max-age=86400".parse().expect("header"));
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        "private, max-age=86400".parse().expect("header"),
+    );
     Ok(res)
 }
 
@@ -706,7 +926,10 @@ fn rate_ok(token: &str) -> bool {
     const BURST: f64 = 30.0;
     const RATE: f64 = 10.0;
     let now = Instant::now();
-    let mut m = BUCKETS.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    let mut m = BUCKETS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     if m.len() > 100_000 {
         m.retain(|_, (_, t)| now.duration_since(*t).as_secs_f64() < BURST / RATE);
     }
