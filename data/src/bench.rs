@@ -231,11 +231,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn resolve(p: &Path) -> PathBuf {
-    if p.exists() || p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        crate::cli::repo_path(&p.to_string_lossy())
-    }
+    crate::cli::resolve_repo_path(p)
 }
 
 /// Run the benchmark and print the table (or JSON).

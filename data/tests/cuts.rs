@@ -321,3 +321,58 @@ fn cuts_cli_prints_the_issue_json_and_stats_csv() {
     assert_eq!(String::from_utf8(out).unwrap().lines().count(), 1);
     assert!(e.to_string().contains("bad.mp4"));
 }
+
+/// A real (if simple) embedder: L2-normalised 64-bin RGB histograms.
+struct HistEmbedder;
+
+impl cuts::FrameEmbedder for HistEmbedder {
+    fn name(&self) -> String {
+        "rgb-hist-64".into()
+    }
+    fn input_size(&self) -> (u32, u32) {
+        (64, 48)
+    }
+    fn embed(&self, frames: &[u8], n: usize) -> magictime_data::Result<(Vec<f32>, usize)> {
+        let mut out = vec![0f32; n * 64];
+        for (i, f) in frames.chunks_exact(64 * 48 * 3).enumerate() {
+            let h = &mut out[i * 64..(i + 1) * 64];
+            for p in f.chunks_exact(3) {
+                h[((p[0] >> 6) << 4 | (p[1] >> 6) << 2 | (p[2] >> 6)) as usize] += 1.0;
+            }
+            let norm = h.iter().map(|v| v * v).sum::<f32>().sqrt();
+            h.iter_mut().for_each(|v| *v /= norm);
+        }
+        Ok((out, 64))
+    }
+}
+
+#[test]
+fn the_embedding_network_is_pluggable() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("mix.mp4");
+    let truth = bench::lavfi_concat(
+        &p,
+        &[("testsrc2", 40), ("smptebars", 30), ("rgbtestsrc", 30)],
+        "160x120",
+        25,
+    )
+    .unwrap();
+    // embedding similarity alone (no TransNetV2), then agreeing with the pixel detector
+    for mode in [DetectorMode::Embed, DetectorMode::Both] {
+        let cfg = CutConfig {
+            mode,
+            embed_threshold: 2.0,
+            embed_min_similarity: Some(0.8),
+            ..Default::default()
+        };
+        let r = cuts::detect_cuts_with(&p, &cfg, None, Some(&HistEmbedder), &|_| {}).unwrap();
+        assert_eq!(
+            cuts::precision_recall(&r.cut_frames(), &truth, 1).2,
+            1.0,
+            "{mode:?} {:?}",
+            r.cut_frames()
+        );
+        assert!(r.stats[40].embed_similarity.unwrap() < 0.8);
+        assert!(r.stats[20].embed_similarity.unwrap() > 0.95);
+    }
+}

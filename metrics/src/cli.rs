@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
+use crate::clip_embedder::ClipEmbedder;
 use crate::clipsim::VideoTextEmbedder;
 use crate::eval::{evaluate, EvalOptions, Metric};
 use crate::i3d::preprocess::FrameSampling;
@@ -55,6 +56,9 @@ pub struct EvalArgs {
     /// Seed of the KID subsets.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// CLIP for clipsim / mt: a transformers CLIP folder, or `tiny-random` (smoke runs only).
+    #[arg(long)]
+    pub clip: Option<PathBuf>,
 }
 
 impl EvalArgs {
@@ -79,7 +83,20 @@ impl EvalArgs {
 
 /// Runs an evaluation with progress bars, writes the JSON report and the summary, prints where.
 pub fn run_eval(args: &EvalArgs) -> anyhow::Result<()> {
-    run_eval_with(args, None)
+    let wants_clip = args
+        .metrics
+        .iter()
+        .any(|m| matches!(m, Metric::Clipsim | Metric::Mt));
+    let embedder = match &args.clip {
+        Some(p) if p.as_os_str() == "tiny-random" => Some(ClipEmbedder::tiny_random()?),
+        Some(p) => Some(ClipEmbedder::load(p)?),
+        None if wants_clip => anyhow::bail!(
+            "clipsim/mt need a CLIP model: pass --clip <transformers CLIP folder> \
+             (e.g. openai/clip-vit-large-patch14) or --clip tiny-random for a smoke run"
+        ),
+        None => None,
+    };
+    run_eval_with(args, embedder.as_ref().map(|e| e as &dyn VideoTextEmbedder))
 }
 
 /// [`run_eval`] with a CLIP embedder for clipsim / mt.

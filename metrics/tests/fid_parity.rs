@@ -61,3 +61,32 @@ fn fid_inception_matches_pytorch_fid_on_generated_weights() {
     println!("pool3: max |Δ| = {err:.3e} (max |v| {scale:.3})");
     assert!(err <= 1e-4 * scale.max(1.0), "pool3 differs by {err}");
 }
+
+/// The `.pth` path of the loader (burn-store's PyTorch reader) on a real torch.save file holding
+/// the generated `Conv2d_1a_3x3.*` tensors: same values as the generator, typed error for a
+/// missing key.
+#[test]
+fn pth_reader_reads_torch_save_files() {
+    use magictime_metrics::fid::loader::PthSource;
+    use magictime_metrics::fid::TensorSource;
+    let src = PthSource::open(&common::fixture_path("fid_pth_subset.pth")).unwrap();
+    for (key, shape) in [
+        ("Conv2d_1a_3x3.conv.weight", vec![32, 3, 3, 3]),
+        ("Conv2d_1a_3x3.bn.weight", vec![32]),
+        ("Conv2d_1a_3x3.bn.bias", vec![32]),
+        ("Conv2d_1a_3x3.bn.running_mean", vec![32]),
+        ("Conv2d_1a_3x3.bn.running_var", vec![32]),
+    ] {
+        let (got, got_shape) = src.tensor(key, &shape).unwrap();
+        let (want, _) = GeneratedWeights.tensor(key, &shape).unwrap();
+        assert_eq!(got_shape, shape, "{key}");
+        assert_eq!(got, want, "{key}");
+    }
+    let err = src
+        .tensor("Mixed_5b.branch1x1.conv.weight", &[64, 192, 1, 1])
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("Mixed_5b.branch1x1.conv.weight"),
+        "{err}"
+    );
+}

@@ -12,3 +12,6 @@ pub mod lora;
 pub mod scheduler;
 pub mod vae;
 pub mod pipeline;
+pub mod cli;
+pub mod default_model;
+pub mod train;

@@ -17,9 +17,18 @@ impl MediaTools for DataMedia {
         })
     }
 
-    fn normalize(&self, src: &Path, dst: &Path, fps: f64, size: (u32, u32)) -> Result<MediaInfo, String> {
+    fn normalize(
+        &self,
+        src: &Path,
+        dst: &Path,
+        fps: f64,
+        size: (u32, u32),
+    ) -> Result<MediaInfo, String> {
         if !(fps > 0.0 && fps <= 120.0) || size.0 < 2 || size.1 < 2 {
-            return Err(format!("invalid target format {fps} fps {}x{}", size.0, size.1));
+            return Err(format!(
+                "invalid target format {fps} fps {}x{}",
+                size.0, size.1
+            ));
         }
         let v = video::read_video(src, Some(size)).map_err(|e| e.to_string())?;
         if v.frames.is_empty() {
@@ -35,14 +44,20 @@ impl MediaTools for DataMedia {
         })
     }
 
-    fn keyframes(&self, src: &Path, out_dir: &Path, short: u32) -> Result<Vec<(usize, PathBuf)>, String> {
+    fn keyframes(
+        &self,
+        src: &Path,
+        out_dir: &Path,
+        short: u32,
+    ) -> Result<Vec<(usize, PathBuf)>, String> {
         std::fs::create_dir_all(out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
         let frames = keyframes::extract_keyframes(src, short).map_err(|e| e.to_string())?;
         frames
             .into_iter()
             .map(|(i, img)| {
                 let path = out_dir.join(format!("key_{i:06}.jpg"));
-                img.save(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+                img.save(&path)
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
                 Ok((i, path))
             })
             .collect()

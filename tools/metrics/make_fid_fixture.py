@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """FID Inception parity fixture: pytorch-fid's own model code on closed-form pseudo-random weights.
 
-Not run in CI; writes metrics/tests/fixtures/fid_inception_random.safetensors (outputs only).
+Not run in CI; writes metrics/tests/fixtures/fid_inception_random.safetensors (outputs only) and
+fid_pth_subset.pth (the generated `Conv2d_1a_3x3.*` tensors saved by torch.save, ~4 KB, to test
+the `.pth` reading path of the loader).
 
 Why closed-form weights: the real `pt_inception-2015-12-05-6726825d.pth` is not obtainable from
 a package registry, and a full random state dict (~24M values, 95 MB) is far too big to commit.
@@ -85,6 +87,9 @@ def main():
                 for k, t in self.state_dict().items()
             }
             print(f"generated {len(state_dict)} tensors")
+            # a small real .pth (one BasicConv2d, as torch.save writes it) for the loader test
+            subset = {k: v for k, v in state_dict.items() if k.startswith("Conv2d_1a_3x3.")}
+            torch.save(subset, os.path.join(OUT, "fid_pth_subset.pth"))
         return orig_load(self, state_dict, *args, **kwargs)
 
     pfi.load_state_dict_from_url = lambda *a, **k: "GENERATE"

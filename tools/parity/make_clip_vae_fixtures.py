@@ -323,7 +323,7 @@ def tokenizer():
 
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
-    parts = sys.argv[1:] or ["clip_text", "clip_vision", "image_preprocess", "vae", "single_file", "vae_f16_pickle", "schedulers", "tokenizer"]
+    parts = sys.argv[1:] or ["clip_text", "clip_vision", "image_preprocess", "vae", "single_file", "vae_f16_pickle", "peft_text_adapter", "schedulers", "tokenizer"]
     for p in parts:
         globals()[p]()
         print("ok", p)

@@ -20,9 +20,20 @@ pub trait MediaTools: Send + Sync + 'static {
 
     /// Re-encodes `src` to `dst` as H.264/yuv420p MP4 (+faststart) at `fps` (frames resampled by
     /// time) and exactly `size` (w, h), so that stimuli differ only in content.
-    fn normalize(&self, src: &Path, dst: &Path, fps: f64, size: (u32, u32)) -> Result<MediaInfo, String>;
+    fn normalize(
+        &self,
+        src: &Path,
+        dst: &Path,
+        fps: f64,
+        size: (u32, u32),
+    ) -> Result<MediaInfo, String>;
 
     /// The 8 captioning keyframes (indices {0, N−1, i·⌊(N−1)/7⌋}), short edge `short` pixels,
     /// written as JPEG files into `out_dir`; returns (frame index, file) pairs in frame order.
-    fn keyframes(&self, src: &Path, out_dir: &Path, short: u32) -> Result<Vec<(usize, PathBuf)>, String>;
+    fn keyframes(
+        &self,
+        src: &Path,
+        out_dir: &Path,
+        short: u32,
+    ) -> Result<Vec<(usize, PathBuf)>, String>;
 }

@@ -9,6 +9,7 @@
 //! to the previous one are dropped, and segments longer than `max_scene_len` get forced splits
 //! (ChronoMagic-Pro's fallback). `frame` in the output is the 0-based first frame of the new shot.
 
+pub mod embedder;
 pub mod pixel;
 pub mod transnetv2;
 mod transnetv2_loader;
@@ -20,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{DataError, Result};
 use crate::video::{self, DecodeOptions};
+pub use embedder::FrameEmbedder;
 pub use pixel::{PixelScorer, PixelScores};
 pub use transnetv2::{TransNetV2, TransNetV2Scores};
 
@@ -186,11 +188,23 @@ pub fn detect_cuts(
     model: Option<&TransNetV2>,
     progress: &dyn Fn(usize),
 ) -> Result<CutReport> {
+    detect_cuts_with(path, cfg, model, None, progress)
+}
+
+/// [`detect_cuts`] with another embedding network for the similarity rule: its consecutive
+/// cosine similarities replace TransNetV2's in `embed_similarity` (e.g. a CLIP image tower).
+pub fn detect_cuts_with(
+    path: impl AsRef<Path>,
+    cfg: &CutConfig,
+    model: Option<&TransNetV2>,
+    extra: Option<&dyn FrameEmbedder>,
+    progress: &dyn Fn(usize),
+) -> Result<CutReport> {
     let path = path.as_ref();
     let need_embed = cfg.mode != DetectorMode::Pixel;
-    if need_embed && model.is_none() {
+    if need_embed && model.is_none() && extra.is_none() {
         return Err(DataError::Invalid(format!(
-            "cut mode {:?} needs the TransNetV2 model",
+            "cut mode {:?} needs the TransNetV2 model or another embedder",
             cfg.mode
         )));
     }
@@ -204,6 +218,8 @@ pub fn detect_cuts(
     let mut scorer = PixelScorer::new();
     let mut stats: Vec<FrameStats> = Vec::new();
     let mut thumbs: Vec<u8> = Vec::new();
+    let mut emb_frames: Vec<u8> = Vec::new();
+    let emb_size = extra.map(|e| e.input_size());
     let info = video::for_each_frame(path, &opts, |f| {
         stats.push(FrameStats {
             frame: f.index,
@@ -213,6 +229,9 @@ pub fn detect_cuts(
         });
         if need_embed {
             transnetv2::thumbnail_into(f.data, f.width, f.height, &mut thumbs);
+        }
+        if let Some((ew, eh)) = emb_size {
+            embedder::area_resize_into(f.data, f.width, f.height, ew, eh, &mut emb_frames);
         }
         if f.index % 64 == 0 {
             progress(f.index);
@@ -255,6 +274,23 @@ pub fn detect_cuts(
                 st.embed_score = Some(s.single[k - 1].max(s.single[k]));
                 st.embed_similarity = Some(s.similarity[k]);
             }
+        }
+    }
+    // 3. a pluggable embedder's similarities
+    if let Some(e) = extra {
+        let (emb, dim) = e.embed(&emb_frames, n)?;
+        if emb.len() != n * dim {
+            return Err(DataError::Invalid(format!(
+                "embedder {} returned {} values for {n} frames of dim {dim}",
+                e.name(),
+                emb.len()
+            )));
+        }
+        for (st, sim) in stats
+            .iter_mut()
+            .zip(embedder::consecutive_similarity(&emb, n, dim))
+        {
+            st.embed_similarity = Some(sim);
         }
     }
     let cuts = decide(&stats, cfg, info.fps);

@@ -469,6 +469,15 @@ impl TransNetV2 {
     /// padded with 25 copies of the first frame and 25–74 of the last; the middle 50 of each
     /// window are kept.
     pub fn predict_frames(&self, frames: &[u8], n: usize) -> Result<TransNetV2Scores> {
+        Ok(self.predict_frames_full(frames, n)?.0)
+    }
+
+    /// [`predict_frames`](Self::predict_frames) plus the per-frame embeddings (n × 128).
+    pub fn predict_frames_full(
+        &self,
+        frames: &[u8],
+        n: usize,
+    ) -> Result<(TransNetV2Scores, Vec<f32>)> {
         let fsz = H * W * 3;
         if n == 0 || frames.len() != n * fsz {
             return Err(DataError::Invalid(format!(
@@ -506,56 +515,39 @@ impl TransNetV2 {
         }
         single.truncate(n);
         many.truncate(n);
-        let similarity = (0..n)
-            .map(|i| {
-                if i == 0 {
-                    1.0
-                } else {
-                    let (a, b) = (&emb[(i - 1) * 128..i * 128], &emb[i * 128..(i + 1) * 128]);
-                    a.iter().zip(b).map(|(x, y)| x * y).sum()
-                }
-            })
-            .collect();
-        Ok(TransNetV2Scores {
-            single,
-            many,
-            similarity,
-        })
+        emb.truncate(n * 128);
+        let similarity = cosine_steps(&emb, n);
+        Ok((
+            TransNetV2Scores {
+                single,
+                many,
+                similarity,
+            },
+            emb,
+        ))
     }
 }
 
-/// Cosine similarity of each 128-d unit embedding to the previous one (1.0 for the first).
 fn cosine_steps(emb: &[f32], n: usize) -> Vec<f32> {
-    (0..n)
-        .map(|i| {
-            if i == 0 {
-                1.0
-            } else {
-                let (a, b) = (&emb[(i - 1) * 128..i * 128], &emb[i * 128..(i + 1) * 128]);
-                a.iter().zip(b).map(|(x, y)| x * y).sum()
-            }
-        })
-        .collect()
+    super::embedder::consecutive_similarity(emb, n, 128)
 }
 
 /// Area-downscale a packed RGB frame to 48×27 and append it to `out`.
 pub fn thumbnail_into(rgb: &[u8], w: u32, h: u32, out: &mut Vec<u8>) {
-    let (w, h) = (w as usize, h as usize);
-    for oy in 0..H {
-        let (y0, y1) = (oy * h / H, ((oy + 1) * h / H).max(oy * h / H + 1).min(h));
-        for ox in 0..W {
-            let (x0, x1) = (ox * w / W, ((ox + 1) * w / W).max(ox * w / W + 1).min(w));
-            let mut acc = [0u32; 3];
-            for y in y0..y1 {
-                for x in x0..x1 {
-                    let p = (y * w + x) * 3;
-                    acc[0] += u32::from(rgb[p]);
-                    acc[1] += u32::from(rgb[p + 1]);
-                    acc[2] += u32::from(rgb[p + 2]);
-                }
-            }
-            let cnt = ((y1 - y0) * (x1 - x0)) as u32;
-            out.extend(acc.map(|a| ((a + cnt / 2) / cnt) as u8));
-        }
+    super::embedder::area_resize_into(rgb, w, h, W as u32, H as u32, out);
+}
+
+impl super::embedder::FrameEmbedder for TransNetV2 {
+    fn name(&self) -> String {
+        "transnetv2".into()
+    }
+
+    fn input_size(&self) -> (u32, u32) {
+        (W as u32, H as u32)
+    }
+
+    /// The 128-d frame-similarity projections (windows of 100, like `predict_frames`).
+    fn embed(&self, frames: &[u8], n: usize) -> Result<(Vec<f32>, usize)> {
+        Ok((self.predict_frames_full(frames, n)?.1, 128))
     }
 }

@@ -1,0 +1,17 @@
+//! Trains the default model (`tools/train_default.sh` runs this; same as
+//! `magictime model train-default`).
+
+use clap::Parser;
+use magictime_model::train::{run_train_default, TrainDefaultArgs};
+
+#[derive(Parser)]
+struct Cli {
+    #[command(flatten)]
+    args: TrainDefaultArgs,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    run_train_default(&cli.args)?;
+    Ok(())
+}

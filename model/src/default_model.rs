@@ -1,0 +1,235 @@
+//! The project's small default model: the real MagicTime architecture (CLIP text encoder with
+//! the real BPE tokenizer, UNet3D + AnimateDiff motion modules, AutoencoderKL, DDIM) at a tiny
+//! size, trained by this project on ChronoMagic-Synth (`crate::train`, `tools/train_default.sh`),
+//! embedded in the binary so `magictime generate` runs offline on a CPU without `--model`.
+//!
+//! The weights live in `model/assets/default/` in the upstream folder layout (diffusers `unet/`,
+//! `vae/`, transformers `text_encoder/`, `motion_module.safetensors`) and are embedded with
+//! `include_bytes!` behind the default-on `default-model` feature. [`load_default`] writes them to
+//! a temporary folder and loads them through [`MagicTimePipeline::from_dir`], the same code path
+//! as upstream checkpoints.
+
+use std::path::Path;
+
+use burn::tensor::backend::Backend;
+
+use crate::clip::text::ClipTextConfig;
+use crate::error::{ModelError, Result};
+use crate::motion::MotionModuleConfig;
+use crate::pipeline::{GenerateOptions, MagicTimePipeline};
+use crate::unet::UNet3DConfig;
+use crate::vae::AutoencoderKlConfig;
+
+/// Frame side the default model was trained at (pixels).
+pub const SIZE: usize = 32;
+/// Frames per clip the default model was trained on.
+pub const FRAMES: usize = 8;
+/// Guidance scale used with the default model.
+pub const GUIDANCE: f64 = 4.0;
+
+/// CLIP text tower: width 64, 2 layers, 4 heads, the full 49,408-token BPE vocabulary, 77 positions.
+pub fn text_config() -> ClipTextConfig {
+    ClipTextConfig::new()
+        .with_vocab_size(49408)
+        .with_hidden_size(64)
+        .with_intermediate_size(128)
+        .with_num_hidden_layers(2)
+        .with_num_attention_heads(4)
+        .with_eos_token_id(49407)
+}
+
+/// UNet3D: channels (32, 64), cross-attention at both levels (context 64), 2 heads, one resnet
+/// per block, AnimateDiff v3 motion modules (2 heads, 32 positions, per-frame GroupNorm).
+pub fn unet_config() -> UNet3DConfig {
+    UNet3DConfig::new(vec![32, 64], vec![true, true])
+        .with_layers_per_block(1)
+        .with_norm_num_groups(8)
+        .with_cross_attention_dim(64)
+        .with_attention_heads(2)
+        .with_motion(Some(
+            MotionModuleConfig::new(0)
+                .with_heads(2)
+                .with_norm_num_groups(8),
+        ))
+}
+
+/// AutoencoderKL: channels (32, 64, 64), downscale 4 (32×32 RGB → 4×8×8), 8 groups.
+pub fn vae_config() -> AutoencoderKlConfig {
+    AutoencoderKlConfig::new()
+        .with_block_out_channels(vec![32, 64, 64])
+        .with_layers_per_block(1)
+        .with_norm_num_groups(8)
+}
+
+/// transformers' `text_encoder/config.json` for `c`.
+pub fn text_config_json(c: &ClipTextConfig) -> serde_json::Value {
+    serde_json::json!({
+        "architectures": ["CLIPTextModel"],
+        "model_type": "clip_text_model",
+        "vocab_size": c.vocab_size,
+        "hidden_size": c.hidden_size,
+        "intermediate_size": c.intermediate_size,
+        "num_hidden_layers": c.num_hidden_layers,
+        "num_attention_heads": c.num_attention_heads,
+        "max_position_embeddings": c.max_position_embeddings,
+        "hidden_act": "quick_gelu",
+        "layer_norm_eps": c.layer_norm_eps,
+        "bos_token_id": 49406,
+        "eos_token_id": c.eos_token_id,
+    })
+}
+
+/// diffusers' `unet/config.json` (`UNetMotionModel`) for `c`.
+pub fn unet_config_json(c: &UNet3DConfig) -> serde_json::Value {
+    let down: Vec<&str> = c
+        .cross_attn
+        .iter()
+        .map(|&a| {
+            if a {
+                "CrossAttnDownBlockMotion"
+            } else {
+                "DownBlockMotion"
+            }
+        })
+        .collect();
+    let up: Vec<&str> = c
+        .cross_attn
+        .iter()
+        .rev()
+        .map(|&a| {
+            if a {
+                "CrossAttnUpBlockMotion"
+            } else {
+                "UpBlockMotion"
+            }
+        })
+        .collect();
+    let motion = c.motion.as_ref();
+    serde_json::json!({
+        "_class_name": "UNetMotionModel",
+        "in_channels": c.in_channels,
+        "out_channels": c.out_channels,
+        "down_block_types": down,
+        "up_block_types": up,
+        "block_out_channels": c.block_out_channels,
+        "layers_per_block": c.layers_per_block,
+        "norm_num_groups": c.norm_num_groups,
+        "norm_eps": c.norm_eps,
+        "cross_attention_dim": c.cross_attention_dim,
+        "num_attention_heads": c.attention_heads,
+        "motion_num_attention_heads": motion.map_or(8, |m| m.heads),
+        "motion_max_seq_length": motion.map_or(32, |m| m.max_len),
+        "use_motion_mid_block": false,
+    })
+}
+
+/// diffusers' `vae/config.json` (`AutoencoderKL`) for `c`.
+pub fn vae_config_json(c: &AutoencoderKlConfig) -> serde_json::Value {
+    let n = c.block_out_channels.len();
+    serde_json::json!({
+        "_class_name": "AutoencoderKL",
+        "in_channels": c.in_channels,
+        "out_channels": c.out_channels,
+        "down_block_types": vec!["DownEncoderBlock2D"; n],
+        "up_block_types": vec!["UpDecoderBlock2D"; n],
+        "block_out_channels": c.block_out_channels,
+        "layers_per_block": c.layers_per_block,
+        "latent_channels": c.latent_channels,
+        "norm_num_groups": c.norm_num_groups,
+        "scaling_factor": c.scaling_factor,
+        "sample_size": SIZE,
+    })
+}
+
+/// The files of the default model: (path in the folder, bytes). A `.gz` suffix means the file is
+/// stored gzip-compressed and is written without it.
+#[cfg(feature = "default-model")]
+pub const FILES: &[(&str, &[u8])] = &[
+    (
+        "unet/config.json",
+        include_bytes!("../assets/default/unet/config.json"),
+    ),
+    (
+        "unet/diffusion_pytorch_model.safetensors",
+        include_bytes!("../assets/default/unet/diffusion_pytorch_model.safetensors"),
+    ),
+    (
+        "motion_module.safetensors",
+        include_bytes!("../assets/default/motion_module.safetensors"),
+    ),
+    (
+        "vae/config.json",
+        include_bytes!("../assets/default/vae/config.json"),
+    ),
+    (
+        "vae/diffusion_pytorch_model.safetensors",
+        include_bytes!("../assets/default/vae/diffusion_pytorch_model.safetensors"),
+    ),
+    (
+        "text_encoder/config.json",
+        include_bytes!("../assets/default/text_encoder/config.json"),
+    ),
+    (
+        "text_encoder/model.safetensors.gz",
+        include_bytes!("../assets/default/text_encoder/model.safetensors.gz"),
+    ),
+];
+
+/// Built without the `default-model` feature: no embedded files.
+#[cfg(not(feature = "default-model"))]
+pub const FILES: &[(&str, &[u8])] = &[];
+
+/// Whether this build embeds the default model.
+pub fn is_available() -> bool {
+    !FILES.is_empty()
+}
+
+/// Writes the embedded default model into `dir` as a loadable weights folder.
+pub fn write_default_dir(dir: &Path) -> Result<()> {
+    use std::io::Read;
+    if !is_available() {
+        return Err(ModelError::MissingFile {
+            path: "model/assets/default".into(),
+            hint: "this build has no default model: enable the `default-model` cargo feature \
+                   (with the weights in model/assets/default/, see tools/train_default.sh) \
+                   or pass --model DIR"
+                .into(),
+        });
+    }
+    for (name, bytes) in FILES {
+        let (name, data) = match name.strip_suffix(".gz") {
+            Some(stem) => {
+                let mut out = Vec::new();
+                flate2::read::GzDecoder::new(*bytes)
+                    .read_to_end(&mut out)
+                    .map_err(|e| ModelError::parse(*name, e))?;
+                (stem, out)
+            }
+            None => (*name, bytes.to_vec()),
+        };
+        let path = dir.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| ModelError::io(parent, e))?;
+        }
+        std::fs::write(&path, data).map_err(|e| ModelError::io(&path, e))?;
+    }
+    Ok(())
+}
+
+/// Loads the embedded default model through the regular folder loader (no adapters).
+pub fn load_default<B: Backend>(device: &B::Device) -> Result<MagicTimePipeline<B>> {
+    let tmp = tempfile::tempdir().map_err(|e| ModelError::io(std::env::temp_dir(), e))?;
+    write_default_dir(tmp.path())?;
+    MagicTimePipeline::from_dir(tmp.path(), Some(&[]), device)
+}
+
+/// Generation options the default model was trained for: 32×32, 8 frames, DDIM 25 steps.
+pub fn default_options(prompt: impl Into<String>) -> GenerateOptions {
+    GenerateOptions {
+        frames: FRAMES,
+        height: SIZE,
+        width: SIZE,
+        guidance_scale: GUIDANCE,
+        ..GenerateOptions::new(prompt)
+    }
+}
