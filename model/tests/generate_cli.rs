@@ -52,3 +52,20 @@ fn generate_rejects_bad_options_before_work() {
     assert!(e.contains("1..=32"), "{e}");
     assert!(!dir.path().join("x.mp4").exists());
 }
+
+#[test]
+fn model_inspect_reads_unet_checkpoints_and_maps_them() {
+    use magictime_model::cli::{run, ModelCommand};
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/unet");
+    run(ModelCommand::Inspect { path: dir.clone() }).unwrap();
+    let reports =
+        magictime_model::loader::inspect::inspect(&dir.join("mm_original.safetensors")).unwrap();
+    let summary = magictime_model::unet::checkpoint::mapping_summary(&reports[0]).unwrap();
+    // the tiny motion modules land on SD1.5's motion-module keys (with other widths)
+    assert!(summary.contains("shape mismatches"), "{summary}");
+    let e = run(ModelCommand::Inspect {
+        path: dir.join("missing.safetensors"),
+    })
+    .unwrap_err();
+    assert!(e.to_string().contains("missing.safetensors"), "{e}");
+}

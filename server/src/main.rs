@@ -3,7 +3,9 @@ use clap::{Parser, Subcommand};
 
 mod admin;
 mod csrf;
+mod generator;
 mod health;
+mod jobs;
 mod media;
 mod routes;
 mod serve;
@@ -26,6 +28,18 @@ enum Command {
     /// Account administration.
     #[command(subcommand)]
     Admin(admin::AdminCommand),
+    /// ChronoMagic data pipeline: filter, cuts, split, caption, sample, synth.
+    #[command(subcommand)]
+    Data(magictime_data::cli::Command),
+    /// Text → time-lapse video with the MagicTime pipeline (writes MP4/GIF/WebP).
+    Generate(magictime_model::cli::GenerateArgs),
+    /// Checkpoints and model benchmarks: inspect, bench.
+    #[command(subcommand)]
+    Model(magictime_model::cli::ModelCommand),
+    /// Evaluate videos: FVD (I3D), FID, KID, CLIPSIM, metamorphic score.
+    Eval(magictime_metrics::cli::EvalArgs),
+    /// Metric benchmarks against the Python references (Fréchet distance, I3D).
+    BenchMetrics(magictime_metrics::cli::BenchArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -38,6 +52,18 @@ fn main() -> anyhow::Result<()> {
                 .build()?
                 .block_on(serve::serve(args))
         }
+        Command::Data(cmd) => {
+            if let Err(e) = magictime_data::cli::run(cmd) {
+                // Exit codes scripts can trust: 2 bad arguments/config, 3 bad input, 4 weights.
+                eprintln!("error: {e:#}");
+                std::process::exit(magictime_data::cli::exit_code(&e));
+            }
+            Ok(())
+        }
+        Command::Generate(args) => magictime_model::cli::run_generate(args),
+        Command::Model(cmd) => magictime_model::cli::run(cmd),
+        Command::Eval(args) => magictime_metrics::cli::run_eval(&args),
+        Command::BenchMetrics(args) => magictime_metrics::cli::run_bench(&args).map(|_| ()),
         Command::Admin(cmd) => {
             init_tracing();
             tokio::runtime::Builder::new_current_thread()

@@ -39,6 +39,9 @@ pub struct ServeArgs {
     /// The built site (pkg/ with the WASM bundle, CSS, public files).
     #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
     pub site_root: PathBuf,
+    /// A MagicTime model folder (diffusers layout) to generate with; the built-in model otherwise.
+    #[arg(long, env = "MAGICTIME_MODEL")]
+    pub model: Option<PathBuf>,
     /// Mark cookies Secure (set when the app is served behind TLS).
     #[arg(long, env = "MAGICTIME_SECURE_COOKIES")]
     pub secure_cookies: bool,
@@ -80,7 +83,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         login_limiter: Arc::new(RateLimiter::new(5, Duration::from_secs(15 * 60))),
         setup_token_hash: Arc::new(Mutex::new(setup_token_hash)),
         media: Arc::new(crate::media::DataMedia),
+        generator: Arc::new(crate::generator::ModelGenerator::new(args.model.clone())),
+        jobs_notify: Arc::new(tokio::sync::Notify::new()),
     };
+    crate::jobs::spawn_worker(state.clone());
     let app = router(state);
 
     println!("MagicTime ready at http://{addr}");
@@ -117,6 +123,10 @@ pub fn router(state: ServerState) -> Router {
         .merge(crate::routes::studies::routes(
             crate::routes::studies::writer(&state.pool),
         ))
+        .route(
+            "/media/generated/{file}",
+            get(crate::routes::generated::video),
+        )
         .nest_service("/pkg", pkg)
         .leptos_routes(&state, routes, {
             let options = state.leptos_options.clone();

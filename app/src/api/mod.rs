@@ -3,3 +3,4 @@
 //! which the server's CSRF layer checks before the body runs.
 pub mod auth;
 pub mod studies;
+pub mod jobs;

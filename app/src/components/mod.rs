@@ -1,4 +1,5 @@
 //! Small reusable components.
 pub mod csrf;
+pub mod job_list;
 pub mod nav;
 pub mod require_role;

@@ -1,16 +1,59 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::{components::require_role::RequireRole, types::Role};
+use crate::{
+    api::jobs::{model_info, SubmitGeneration},
+    components::{csrf::CsrfField, job_list::JobList, require_role::RequireRole},
+    pages::login::clean_error,
+    types::Role,
+};
 
 #[component]
 pub fn GeneratePage() -> impl IntoView {
     view! {
         <Title text="Generate — MagicTime"/>
         <h1>"Generate"</h1>
-        <p class="lead">"Queue text-to-video generation jobs with the default MagicTime model and browse the gallery."</p>
+        <p class="lead">"Text to metamorphic time-lapse video. Jobs run on the server one at a time; the video appears below when done."</p>
         <RequireRole role=Role::Researcher>
-            <p>"Nothing here yet."</p>
+            <GenerateForm/>
         </RequireRole>
+    }
+}
+
+#[component]
+fn GenerateForm() -> impl IntoView {
+    let submit = ServerAction::<SubmitGeneration>::new();
+    let info = Resource::new(|| (), |_| model_info());
+    let message = move || match submit.value().get() {
+        Some(Ok(id)) => Some(format!("Queued job #{id}")),
+        Some(Err(e)) => Some(clean_error(&e.to_string())),
+        None => None,
+    };
+    let refresh = Signal::derive(move || submit.version().get());
+    view! {
+        <p class="muted">
+            "Model: "
+            <Transition fallback=|| "…">{move || info.get().map(|r| r.unwrap_or_default())}</Transition>
+        </p>
+        <ActionForm action=submit attr:class="form wide">
+            <CsrfField/>
+            <label for="prompt">"Prompt"</label>
+            <textarea id="prompt" name="prompt" rows="2" maxlength="1000" required>
+                "a red flower blooming, time-lapse"
+            </textarea>
+            <label for="negative">"Negative prompt"</label>
+            <input id="negative" name="negative" value="worst quality, low quality, letterboxed"/>
+            <div class="grid4">
+                <div><label for="seed">"Seed"</label><input id="seed" name="seed" type="number" min="0" value="42"/></div>
+                <div><label for="steps">"Steps"</label><input id="steps" name="steps" type="number" min="1" max="100" value="25"/></div>
+                <div><label for="cfg">"Guidance"</label><input id="cfg" name="cfg" type="number" min="0" max="30" step="0.5" value="8.5"/></div>
+                <div><label for="frames">"Frames"</label><input id="frames" name="frames" type="number" min="1" max="32" value="16"/></div>
+                <div><label for="size">"Size (px)"</label><input id="size" name="size" type="number" min="16" max="512" step="16" value="32"/></div>
+            </div>
+            <button type="submit">"Generate"</button>
+            <p class="status" role="status">{message}</p>
+        </ActionForm>
+        <h2>"Gallery and queue"</h2>
+        <JobList kind="generate" refresh=refresh/>
     }
 }

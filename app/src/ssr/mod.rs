@@ -3,6 +3,8 @@
 pub mod auth;
 pub mod cookies;
 pub mod db;
+pub mod generator;
+pub mod jobs;
 pub mod media;
 pub mod password;
 pub mod rate_limit;

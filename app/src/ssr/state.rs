@@ -5,7 +5,7 @@ use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use sqlx::SqlitePool;
 
-use super::{media::MediaTools, rate_limit::RateLimiter};
+use super::{generator::Generator, media::MediaTools, rate_limit::RateLimiter};
 
 #[derive(Clone)]
 pub struct ServerState {
@@ -22,6 +22,10 @@ pub struct ServerState {
     pub setup_token_hash: Arc<std::sync::Mutex<Option<String>>>,
     /// Video tools implemented by the server with the engine crates.
     pub media: Arc<dyn MediaTools>,
+    /// Text-to-video generation implemented by the server with the model crate.
+    pub generator: Arc<dyn Generator>,
+    /// Wakes the job worker when a job is queued.
+    pub jobs_notify: Arc<tokio::sync::Notify>,
 }
 
 impl FromRef<ServerState> for LeptosOptions {

@@ -1,0 +1,101 @@
+//! Generation jobs: submit, list (with progress), cancel.
+use leptos::prelude::*;
+use leptos::server_fn::codec::GetUrl;
+
+use crate::types::JobView;
+
+/// Queues a text-to-video generation (researchers). Returns the job id.
+#[allow(clippy::too_many_arguments)]
+#[server(prefix = "/api", endpoint = "generate")]
+pub async fn submit_generation(
+    csrf_token: String,
+    prompt: String,
+    negative: String,
+    seed: u64,
+    steps: usize,
+    cfg: f64,
+    frames: usize,
+    size: usize,
+) -> Result<i64, ServerFnError> {
+    use crate::{
+        ssr::{auth, jobs, ServerState},
+        types::{GenerateParams, Role},
+    };
+    use axum::http::StatusCode;
+    let _ = csrf_token;
+    let user = auth::require_role(Role::Researcher).await?;
+    let state = expect_context::<ServerState>();
+    let prompt = prompt.trim().to_owned();
+    let bad = |m: &str| auth::fail(StatusCode::UNPROCESSABLE_ENTITY, m);
+    if prompt.is_empty() {
+        return Err(bad("the prompt is empty"));
+    }
+    if prompt.chars().count() > 1000 || negative.chars().count() > 1000 {
+        return Err(bad("prompts are limited to 1000 characters"));
+    }
+    if !(1..=100).contains(&steps) || !(1..=32).contains(&frames) || !(0.0..=30.0).contains(&cfg) {
+        return Err(bad("steps must be 1–100, frames 1–32, guidance 0–30"));
+    }
+    let params = GenerateParams {
+        prompt,
+        negative,
+        seed,
+        steps,
+        cfg,
+        frames,
+        size,
+        fps: 8.0,
+    };
+    let generator = state.generator.clone();
+    let checked = {
+        let p = params.clone();
+        tokio::task::spawn_blocking(move || generator.check(&p))
+            .await
+            .map_err(auth::internal)?
+    };
+    checked.map_err(|e| bad(&e))?;
+    let json = serde_json::to_string(&params).map_err(auth::internal)?;
+    let id = jobs::submit(&state.pool, "generate", &json, user.id)
+        .await
+        .map_err(auth::internal)?;
+    state.jobs_notify.notify_one();
+    tracing::info!(job = id, user = user.id, "generation queued");
+    Ok(id)
+}
+
+/// Jobs, newest first (researchers); `kind` filters.
+#[server(prefix = "/api", endpoint = "jobs", input = GetUrl)]
+pub async fn list_jobs(kind: Option<String>) -> Result<Vec<JobView>, ServerFnError> {
+    use crate::{
+        ssr::{auth, jobs, ServerState},
+        types::Role,
+    };
+    auth::require_role(Role::Researcher).await?;
+    let state = expect_context::<ServerState>();
+    jobs::list(&state.pool, kind.as_deref().filter(|k| !k.is_empty()), 200)
+        .await
+        .map_err(auth::internal)
+}
+
+/// Cancels one of your queued jobs (admins: anyone's).
+#[server(prefix = "/api", endpoint = "cancel_job")]
+pub async fn cancel_job(csrf_token: String, id: i64) -> Result<bool, ServerFnError> {
+    use crate::{
+        ssr::{auth, jobs, ServerState},
+        types::Role,
+    };
+    let _ = csrf_token;
+    let user = auth::require_role(Role::Researcher).await?;
+    let state = expect_context::<ServerState>();
+    let owner = (user.role != Role::Admin).then_some(user.id);
+    jobs::cancel(&state.pool, id, owner)
+        .await
+        .map_err(auth::internal)
+}
+
+/// What model the server generates with.
+#[server(prefix = "/api", endpoint = "model_info", input = GetUrl)]
+pub async fn model_info() -> Result<String, ServerFnError> {
+    use crate::ssr::ServerState;
+    Ok(expect_context::<ServerState>().generator.describe())
+}

@@ -1,0 +1,20 @@
+//! Video generation as the web jobs need it. Implemented by the server with the model crate (the
+//! UI crate holds no engine code). Blocking: the job worker calls it on a blocking thread.
+use std::path::Path;
+
+use crate::types::GenerateParams;
+
+pub trait Generator: Send + Sync + 'static {
+    /// What model is loaded (shown on the Generate page).
+    fn describe(&self) -> String;
+    /// Checks parameters without generating (prompt length in tokens, sizes, steps); the error
+    /// is shown to the user.
+    fn check(&self, p: &GenerateParams) -> Result<(), String>;
+    /// Generates and writes an MP4 to `out`; `progress` receives 0..1.
+    fn generate(
+        &self,
+        p: &GenerateParams,
+        out: &Path,
+        progress: &mut dyn FnMut(f64),
+    ) -> Result<(), String>;
+}

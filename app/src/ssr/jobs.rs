@@ -1,0 +1,211 @@
+//! The job queue in SQLite: submit, claim (one worker at a time per job), progress, finish,
+//! list. A job that was running when the server stopped is marked failed at the next start.
+use sqlx::SqlitePool;
+
+use crate::types::JobView;
+
+pub async fn submit(
+    pool: &SqlitePool,
+    kind: &str,
+    params: &str,
+    user_id: i64,
+) -> Result<i64, sqlx::Error> {
+    let r = sqlx::query("INSERT INTO jobs(kind, params, created_by) VALUES (?, ?, ?)")
+        .bind(kind)
+        .bind(params)
+        .bind(user_id)
+        .execute(pool)
+        .await?;
+    Ok(r.last_insert_rowid())
+}
+
+/// A claimed job: id, kind, params JSON.
+pub type Claimed = (i64, String, String);
+
+/// Atomically takes the oldest queued job of one of `kinds` and marks it running.
+pub async fn claim(pool: &SqlitePool, kind: &str) -> Result<Option<Claimed>, sqlx::Error> {
+    sqlx::query_as(
+        "UPDATE jobs SET status = 'running', started_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') \
+         WHERE id = (SELECT id FROM jobs WHERE status = 'queued' AND kind = ? ORDER BY id LIMIT 1) \
+         RETURNING id, kind, params",
+    )
+    .bind(kind)
+    .fetch_optional(pool)
+    .await
+}
+
+pub async fn set_progress(
+    pool: &SqlitePool,
+    id: i64,
+    progress: f64,
+    message: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE jobs SET progress = ?, message = ? WHERE id = ? AND status = 'running'")
+        .bind(progress.clamp(0.0, 1.0))
+        .bind(message)
+        .bind(id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+pub async fn finish(
+    pool: &SqlitePool,
+    id: i64,
+    result: Result<String, String>,
+) -> Result<(), sqlx::Error> {
+    let (status, progress, message, result) = match result {
+        Ok(json) => ("done", 1.0, "done".to_owned(), Some(json)),
+        Err(e) => ("failed", 0.0, e, None),
+    };
+    sqlx::query(
+        "UPDATE jobs SET status = ?, progress = MAX(progress, ?), message = ?, result = ?, \
+         finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?",
+    )
+    .bind(status)
+    .bind(progress)
+    .bind(message)
+    .bind(result)
+    .bind(id)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Cancels a queued job (running jobs finish). Returns whether it was cancelled.
+pub async fn cancel(pool: &SqlitePool, id: i64, user_id: Option<i64>) -> Result<bool, sqlx::Error> {
+    let r = sqlx::query(
+        "UPDATE jobs SET status = 'cancelled', finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') \
+         WHERE id = ? AND status = 'queued' AND (? IS NULL OR created_by = ?)",
+    )
+    .bind(id)
+    .bind(user_id)
+    .bind(user_id)
+    .execute(pool)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Jobs interrupted by a stop of the server.
+pub async fn fail_interrupted(pool: &SqlitePool) -> Result<u64, sqlx::Error> {
+    let r = sqlx::query(
+        "UPDATE jobs SET status = 'failed', message = 'interrupted: the server stopped while it ran', \
+         finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE status = 'running'",
+    )
+    .execute(pool)
+    .await?;
+    Ok(r.rows_affected())
+}
+
+/// Newest first; `kind` filters when given.
+pub async fn list(
+    pool: &SqlitePool,
+    kind: Option<&str>,
+    limit: i64,
+) -> Result<Vec<JobView>, sqlx::Error> {
+    type Row = (
+        i64,
+        String,
+        String,
+        f64,
+        String,
+        String,
+        String,
+        Option<String>,
+        String,
+        Option<String>,
+    );
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT j.id, j.kind, j.status, j.progress, j.message, u.email, j.created_at, j.finished_at, \
+         j.params, j.result FROM jobs j JOIN users u ON u.id = j.created_by \
+         WHERE (? IS NULL OR j.kind = ?) ORDER BY j.id DESC LIMIT ?",
+    )
+    .bind(kind)
+    .bind(kind)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(
+                id,
+                kind,
+                status,
+                progress,
+                message,
+                created_by,
+                created_at,
+                finished_at,
+                params,
+                result,
+            )| {
+                let video_url = (kind == "generate" && status == "done" && result.is_some())
+                    .then(|| format!("/media/generated/{id}.mp4"));
+                JobView {
+                    id,
+                    kind,
+                    status,
+                    progress,
+                    message,
+                    created_by,
+                    created_at,
+                    finished_at,
+                    params,
+                    video_url,
+                }
+            },
+        )
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn queue_lifecycle() {
+        let dir = std::env::temp_dir().join(format!("mt-jobs-{}", std::process::id()));
+        let pool = super::super::db::open(&dir.join("t.sqlite")).await.unwrap();
+        let u = super::super::auth::create_user(
+            &pool,
+            "r@example.org",
+            "password1",
+            crate::types::Role::Researcher,
+        )
+        .await
+        .unwrap();
+        let a = submit(&pool, "generate", "{\"n\":1}", u.id).await.unwrap();
+        let b = submit(&pool, "generate", "{\"n\":2}", u.id).await.unwrap();
+        assert!(claim(&pool, "eval").await.unwrap().is_none());
+        let (id, kind, params) = claim(&pool, "generate").await.unwrap().unwrap();
+        assert_eq!(
+            (id, kind.as_str(), params.as_str()),
+            (a, "generate", "{\"n\":1}")
+        );
+        assert!(cancel(&pool, b, Some(u.id)).await.unwrap());
+        assert!(
+            !cancel(&pool, a, Some(u.id)).await.unwrap(),
+            "running jobs are not cancelled"
+        );
+        assert!(claim(&pool, "generate").await.unwrap().is_none());
+        set_progress(&pool, a, 0.5, "denoise 5/10").await.unwrap();
+        let l = list(&pool, None, 10).await.unwrap();
+        assert_eq!(l[1].progress, 0.5);
+        assert_eq!(l[0].status, "cancelled");
+        finish(&pool, a, Ok("{}".into())).await.unwrap();
+        let l = list(&pool, Some("generate"), 10).await.unwrap();
+        assert_eq!(l[1].status, "done");
+        assert_eq!(
+            l[1].video_url.as_deref(),
+            Some(&*format!("/media/generated/{a}.mp4"))
+        );
+        let c = submit(&pool, "generate", "{}", u.id).await.unwrap();
+        claim(&pool, "generate").await.unwrap();
+        assert_eq!(fail_interrupted(&pool).await.unwrap(), 1);
+        let l = list(&pool, None, 10).await.unwrap();
+        assert_eq!((l[0].id, l[0].status.as_str()), (c, "failed"));
+        pool.close().await;
+        std::fs::remove_dir_all(dir).ok();
+    }
+}

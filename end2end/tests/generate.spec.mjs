@@ -1,0 +1,20 @@
+import { test, expect } from '@playwright/test';
+
+test('a researcher queues a generation and watches it finish', async ({ page }) => {
+  await page.goto('/login?next=/generate');
+  await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true', { timeout: 20_000 });
+  await page.getByLabel('E-mail').fill('researcher@e2e.test');
+  await page.getByLabel('Password').fill('research-pass-123');
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await expect(page).toHaveURL(/\/generate$/);
+  await page.getByLabel('Prompt', { exact: true }).fill('ice melting on a blue table, time-lapse');
+  await page.getByLabel('Steps').fill('2');
+  await page.getByLabel('Frames').fill('4');
+  await page.getByRole('button', { name: 'Generate' }).click();
+  await expect(page.getByRole('status')).toContainText('Queued job #');
+  const job = page.locator('li.job').first();
+  await expect(job).toContainText('ice melting on a blue table');
+  // The list refreshes itself until the job is done and the video is shown.
+  await expect(job).toHaveAttribute('data-status', 'done', { timeout: 60_000 });
+  await expect(job.locator('video')).toHaveAttribute('src', /\/media\/generated\/\d+\.mp4$/);
+});

@@ -1,0 +1,107 @@
+//! [`Generator`] implemented with the model crate's MagicTime pipeline on the CPU backend.
+//! The pipeline is loaded once, on first use, and shared by the job worker.
+use std::{
+    path::{Path, PathBuf},
+    sync::{Mutex, OnceLock},
+};
+
+use magictime_app::{ssr::generator::Generator, types::GenerateParams};
+use magictime_model::{
+    backend::{Cpu, CpuDevice},
+    pipeline::{GenerateOptions, MagicTimePipeline, Progress},
+};
+
+pub struct ModelGenerator {
+    /// A diffusers-style model folder; `None` uses the model built into the binary.
+    model_dir: Option<PathBuf>,
+    pipeline: OnceLock<Result<Mutex<MagicTimePipeline<Cpu>>, String>>,
+}
+
+impl ModelGenerator {
+    pub fn new(model_dir: Option<PathBuf>) -> Self {
+        Self {
+            model_dir,
+            pipeline: OnceLock::new(),
+        }
+    }
+
+    fn with_pipeline<T>(
+        &self,
+        f: impl FnOnce(&MagicTimePipeline<Cpu>) -> Result<T, String>,
+    ) -> Result<T, String> {
+        let loaded = self.pipeline.get_or_init(|| {
+            let device = Default::default();
+            let p = match &self.model_dir {
+                Some(dir) => MagicTimePipeline::from_dir(dir, None, &device)
+                    .map_err(|e| format!("loading model {}: {e}", dir.display())),
+                None => builtin_pipeline(&device),
+            };
+            p.map(Mutex::new)
+        });
+        let p = loaded.as_ref().map_err(Clone::clone)?;
+        let guard = p.lock().unwrap_or_else(|e| e.into_inner());
+        f(&guard)
+    }
+}
+
+/// The model built into the binary.
+fn builtin_pipeline(device: &CpuDevice) -> Result<MagicTimePipeline<Cpu>, String> {
+    magictime_model::cli::tiny_random_pipeline(0, device).map_err(|e| e.to_string())
+}
+
+fn options(p: &GenerateParams) -> GenerateOptions {
+    GenerateOptions {
+        prompt: p.prompt.clone(),
+        negative: p.negative.clone(),
+        seed: p.seed,
+        steps: p.steps,
+        guidance_scale: p.cfg,
+        frames: p.frames,
+        height: p.size,
+        width: p.size,
+    }
+}
+
+impl Generator for ModelGenerator {
+    fn describe(&self) -> String {
+        match &self.model_dir {
+            Some(d) => format!("MagicTime pipeline from {}", d.display()),
+            None => "built-in tiny model (random weights: the output is noise)".to_owned(),
+        }
+    }
+
+    fn check(&self, p: &GenerateParams) -> Result<(), String> {
+        self.with_pipeline(|pl| pl.check(&options(p)).map_err(|e| e.to_string()))
+    }
+
+    fn generate(
+        &self,
+        p: &GenerateParams,
+        out: &Path,
+        progress: &mut dyn FnMut(f64),
+    ) -> Result<(), String> {
+        let opts = options(p);
+        let total = (opts.steps + opts.frames) as f64;
+        let video = self.with_pipeline(|pl| {
+            pl.generate(&opts, &mut |pr| match pr {
+                Progress::Denoise { step, .. } => progress(step as f64 / total),
+                Progress::Decode { frame, .. } => progress((opts.steps + frame) as f64 / total),
+            })
+            .map_err(|e| e.to_string())
+        })?;
+        let frames: Vec<image::RgbImage> = (0..video.frames)
+            .map(|i| {
+                image::RgbImage::from_raw(
+                    video.width as u32,
+                    video.height as u32,
+                    video.frame(i).to_vec(),
+                )
+                .expect("frame buffer size")
+            })
+            .collect();
+        if let Some(dir) = out.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+        magictime_data::video::write_mp4(out, &frames, p.fps).map_err(|e| e.to_string())
+    }
+}

@@ -1,0 +1,78 @@
+//! The job worker: takes queued jobs from SQLite one at a time, runs them on a blocking thread,
+//! and writes their progress back (throttled) so the Jobs and Generate pages can show it.
+use std::time::{Duration, Instant};
+
+use magictime_app::{
+    ssr::{jobs, ServerState},
+    types::GenerateParams,
+};
+
+pub fn spawn_worker(state: ServerState) {
+    tokio::spawn(async move {
+        match jobs::fail_interrupted(&state.pool).await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!("{n} job(s) were interrupted by the last stop: marked failed"),
+            Err(e) => tracing::error!("jobs: {e}"),
+        }
+        loop {
+            match jobs::claim(&state.pool, "generate").await {
+                Ok(Some((id, _, params))) => run_generate(&state, id, &params).await,
+                Ok(None) => {
+                    tokio::select! {
+                        _ = state.jobs_notify.notified() => {}
+                        _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+                    }
+                }
+                Err(e) => {
+                    tracing::error!("jobs: claim failed: {e}");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    });
+}
+
+async fn run_generate(state: &ServerState, id: i64, params: &str) {
+    let t0 = Instant::now();
+    let result = match serde_json::from_str::<GenerateParams>(params) {
+        Err(e) => Err(format!("bad parameters: {e}")),
+        Ok(p) => {
+            let out = state.data_dir.join("generated").join(format!("{id}.mp4"));
+            let generator = state.generator.clone();
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<f64>();
+            let task = tokio::task::spawn_blocking(move || {
+                generator.generate(&p, &out, &mut |f| {
+                    let _ = tx.send(f);
+                })
+            });
+            let mut last = Instant::now() - Duration::from_secs(1);
+            while let Some(f) = rx.recv().await {
+                if last.elapsed() >= Duration::from_millis(250) || f >= 1.0 {
+                    last = Instant::now();
+                    let msg = format!("{:.0}%", f * 100.0);
+                    if let Err(e) = jobs::set_progress(&state.pool, id, f, &msg).await {
+                        tracing::error!(job = id, "progress: {e}");
+                    }
+                }
+            }
+            match task.await {
+                Ok(Ok(())) => {
+                    Ok(serde_json::json!({ "video": format!("generated/{id}.mp4") }).to_string())
+                }
+                Ok(Err(e)) => Err(e),
+                Err(e) => Err(format!("generation crashed: {e}")),
+            }
+        }
+    };
+    match &result {
+        Ok(_) => tracing::info!(
+            job = id,
+            secs = t0.elapsed().as_secs_f64(),
+            "generation done"
+        ),
+        Err(e) => tracing::warn!(job = id, "generation failed: {e}"),
+    }
+    if let Err(e) = jobs::finish(&state.pool, id, result).await {
+        tracing::error!(job = id, "finish: {e}");
+    }
+}

@@ -1,0 +1,43 @@
+//! `GET /media/generated/{id}.mp4`: generated videos, for logged-in users (range requests work,
+//! so browsers can seek).
+use axum::{
+    body::Body,
+    extract::{Path, Request, State},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use magictime_app::ssr::{auth, ServerState};
+use tower::ServiceExt;
+use tower_http::services::ServeFile;
+
+pub async fn video(
+    State(state): State<ServerState>,
+    Path(file): Path<String>,
+    req: Request<Body>,
+) -> Response {
+    match auth::user_from_headers(&state.pool, req.headers()).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return (StatusCode::UNAUTHORIZED, "login required").into_response(),
+        Err(e) => {
+            tracing::error!("media auth: {e}");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    }
+    let Some(id) = file
+        .strip_suffix(".mp4")
+        .and_then(|s| s.parse::<u64>().ok())
+    else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let path = state.data_dir.join("generated").join(format!("{id}.mp4"));
+    if !path.is_file() {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    match ServeFile::new(path).oneshot(req).await {
+        Ok(res) => res.into_response(),
+        Err(e) => {
+            tracing::error!("media: {e}");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! Generation through the web job queue on the real server: submit → progress → MP4 served.
+use std::time::{Duration, Instant};
+
+use magictime_tests::{create_account, Server};
+use reqwest::{header, Client, StatusCode};
+
+fn client() -> Client {
+    Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+async fn csrf(c: &Client, s: &Server) -> String {
+    let body = c
+        .get(s.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let at = body.find("name=\"csrf_token\"").unwrap();
+    let rest = &body[at..];
+    let v = rest.find("value=\"").unwrap() + 7;
+    rest[v..].split('"').next().unwrap().to_owned()
+}
+
+async fn login(c: &Client, s: &Server, email: &str, pw: &str) -> String {
+    let t = csrf(c, s).await;
+    let r = c
+        .post(s.url("/api/login"))
+        .header(header::ACCEPT, "application/json")
+        .form(&[
+            ("csrf_token", t.as_str()),
+            ("email", email),
+            ("password", pw),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "login {email}: {}", r.status());
+    t
+}
+
+async fn submit(c: &Client, s: &Server, t: &str, prompt: &str, size: &str) -> reqwest::Response {
+    c.post(s.url("/api/generate"))
+        .header(header::ACCEPT, "application/json")
+        .form(&[
+            ("csrf_token", t),
+            ("prompt", prompt),
+            ("negative", "low quality"),
+            ("seed", "7"),
+            ("steps", "2"),
+            ("cfg", "7.5"),
+            ("frames", "4"),
+            ("size", size),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn researcher_generates_a_video_through_the_queue() {
+    let s = Server::start(|d| {
+        create_account(d, "res@test.org", "res-pass-12", "researcher");
+        create_account(d, "ann@test.org", "ann-pass-12", "annotator");
+    });
+    // Annotators may not generate.
+    let ann = client();
+    let t = login(&ann, &s, "ann@test.org", "ann-pass-12").await;
+    assert_eq!(
+        submit(&ann, &s, &t, "a flower blooming", "32")
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+
+    let c = client();
+    let t = login(&c, &s, "res@test.org", "res-pass-12").await;
+    // Bad input: a clear 422, nothing queued.
+    let r = submit(&c, &s, &t, &"x".repeat(1001), "32").await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let r = submit(&c, &s, &t, "a flower blooming", "33").await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("multiple of"));
+    let jobs: serde_json::Value = c
+        .get(s.url("/api/jobs"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(jobs.as_array().unwrap().len(), 0);
+
+    let r = submit(&c, &s, &t, "a flower blooming, time-lapse", "32").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let id: i64 = r.json().await.unwrap();
+
+    let t0 = Instant::now();
+    let job = loop {
+        let jobs: serde_json::Value = c
+            .get(s.url("/api/jobs?kind=generate"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let job = jobs
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["id"] == id)
+            .cloned()
+            .unwrap();
+        match job["status"].as_str().unwrap() {
+            "done" => break job,
+            "failed" => panic!("job failed: {}", job["message"]),
+            _ => {}
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "job not done in time: {job}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(job["progress"], 1.0);
+    let url = job["video_url"].as_str().unwrap().to_owned();
+    assert_eq!(url, format!("/media/generated/{id}.mp4"));
+
+    // Logged-in users get the MP4 (with range support); anonymous users do not.
+    let r = c.get(s.url(&url)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()[header::CONTENT_TYPE], "video/mp4");
+    let bytes = r.bytes().await.unwrap();
+    assert!(bytes.len() > 100 && &bytes[4..8] == b"ftyp", "an MP4 file");
+    let r = c
+        .get(s.url(&url))
+        .header(header::RANGE, "bytes=0-9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(
+        client().get(s.url(&url)).send().await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        c.get(s.url("/media/generated/999.mp4"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+}
