@@ -120,6 +120,9 @@ pub fn router(state: ServerState) -> Router {
 
     Router::new()
         .route("/healthz", get(crate::health::healthz))
+        .merge(crate::routes::studies::routes(
+            crate::routes::studies::writer(&state.pool),
+        ))
         .route(
             "/media/generated/{file}",
             get(crate::routes::generated::video),

@@ -2,4 +2,5 @@
 //! bodies run only on the server. Every state-changing function takes the `csrf_token` field,
 //! which the server's CSRF layer checks before the body runs.
 pub mod auth;
+pub mod studies;
 pub mod jobs;

@@ -9,5 +9,6 @@ pub mod media;
 pub mod password;
 pub mod rate_limit;
 pub mod state;
+pub mod studies;
 
 pub use state::ServerState;

@@ -1,2 +1,3 @@
-//! Plain axum routes (media files, downloads) beside the server functions.
+//! Plain axum routes (media files, downloads) beside the server functions, one file per area.
 pub mod generated;
+pub mod studies;

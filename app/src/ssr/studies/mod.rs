@@ -1,0 +1,9 @@
+//! User studies, server side: the design, balanced assignment, storage, the batched durable
+//! answer writer, statistics, SVG plots and exports.
+pub mod analysis;
+pub mod assign;
+pub mod design;
+pub mod plots;
+pub mod stats;
+pub mod store;
+pub mod writer;

@@ -1,0 +1,202 @@
+//! The answer writer: one task owns one SQLite connection (synchronous = FULL) and commits the
+//! answers that arrive while the previous commit ran as one transaction (group commit). Each
+//! request is answered only after its transaction committed, so an acknowledged answer is on
+//! disk; checks (trial assigned to this participant, question exists, valid choice, not answered
+//! yet, minimum time and viewing) run inside the same transaction.
+use std::{collections::HashMap, sync::Arc, time::Instant};
+
+use sqlx::{pool::PoolConnection, Sqlite, SqlitePool};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{design::Design, store};
+use crate::ssr::cookies;
+
+/// One answer as the participant's browser sends it.
+#[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
+pub struct AnswerIn {
+    pub token: String,
+    pub trial: i64,
+    pub criterion: i64,
+    pub choice: i64,
+    pub rt_ms: i64,
+    /// Whether every video of the trial played to its end at least once.
+    #[serde(default)]
+    pub viewed: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum AnswerError {
+    #[error("this trial is not assigned to you")]
+    NotAssigned,
+    #[error("no such question in this trial")]
+    BadCriterion,
+    #[error("invalid choice")]
+    BadChoice,
+    #[error("already answered: answers cannot be changed")]
+    AlreadyAnswered,
+    #[error("watch every video to the end before answering")]
+    NotViewed,
+    #[error("answered too fast")]
+    TooFast,
+    #[error("the study is closed")]
+    Closed,
+    #[error("internal error")]
+    Internal,
+}
+
+type Reply = oneshot::Sender<Result<(), AnswerError>>;
+
+#[derive(Clone)]
+pub struct AnswerWriter {
+    tx: mpsc::Sender<(AnswerIn, Reply)>,
+}
+
+/// Most answers committed in one transaction.
+const MAX_BATCH: usize = 1024;
+
+impl AnswerWriter {
+    /// Starts the writer task on a connection taken from `pool` for good.
+    pub fn start(pool: SqlitePool) -> Self {
+        let (tx, rx) = mpsc::channel(8192);
+        tokio::spawn(run(pool, rx));
+        Self { tx }
+    }
+
+    /// Stores one answer; returns once it is committed (or refused).
+    pub async fn submit(&self, a: AnswerIn) -> Result<(), AnswerError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send((a, reply))
+            .await
+            .map_err(|_| AnswerError::Internal)?;
+        rx.await.map_err(|_| AnswerError::Internal)?
+    }
+}
+
+async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<(AnswerIn, Reply)>) {
+    let mut conn = loop {
+        match pool.acquire().await {
+            Ok(c) => break c,
+            Err(e) => {
+                tracing::error!("answer writer: no connection: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+        }
+    };
+    if let Err(e) = sqlx::query("PRAGMA synchronous = FULL")
+        .execute(&mut *conn)
+        .await
+    {
+        tracing::error!("answer writer: {e}");
+    }
+    let mut designs: HashMap<i64, (Arc<Design>, String)> = HashMap::new();
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = rx.recv().await {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(x) => batch.push(x),
+                Err(_) => break,
+            }
+        }
+        let t0 = Instant::now();
+        let results = match write_batch(&mut conn, &mut designs, &batch).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!("answer writer: batch of {} failed: {e}", batch.len());
+                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                vec![Err(AnswerError::Internal); batch.len()]
+            }
+        };
+        tracing::debug!(
+            n = batch.len(),
+            ms = t0.elapsed().as_millis() as u64,
+            "answers committed"
+        );
+        for ((_, reply), r) in batch.drain(..).zip(results) {
+            let _ = reply.send(r);
+        }
+    }
+}
+
+async fn write_batch(
+    conn: &mut PoolConnection<Sqlite>,
+    designs: &mut HashMap<i64, (Arc<Design>, String)>,
+    batch: &[(AnswerIn, Reply)],
+) -> Result<Vec<Result<(), AnswerError>>, sqlx::Error> {
+    sqlx::query("BEGIN IMMEDIATE").execute(&mut **conn).await?;
+    let mut out = Vec::with_capacity(batch.len());
+    for (a, _) in batch {
+        out.push(check_and_insert(conn, designs, a).await?);
+    }
+    sqlx::query("COMMIT").execute(&mut **conn).await?;
+    Ok(out)
+}
+
+async fn check_and_insert(
+    conn: &mut PoolConnection<Sqlite>,
+    designs: &mut HashMap<i64, (Arc<Design>, String)>,
+    a: &AnswerIn,
+) -> Result<Result<(), AnswerError>, sqlx::Error> {
+    let row: Option<(i64, String, String, Option<i64>)> = sqlx::query_as(
+        "SELECT p.study_id, t.kind, t.stimuli, t.expected FROM trials t \
+         JOIN participants p ON p.id = t.participant_id \
+         WHERE t.id = ? AND p.token_hash = ?",
+    )
+    .bind(a.trial)
+    .bind(cookies::token_hash(&a.token))
+    .fetch_optional(&mut **conn)
+    .await?;
+    let Some((study, kind, stimuli, expected)) = row else {
+        return Ok(Err(AnswerError::NotAssigned));
+    };
+    // Designs of live studies never change: cache them; re-read others (pilot edits).
+    let cached = designs.get(&study).filter(|(_, s)| s == "live").cloned();
+    let (design, status) = match cached {
+        Some(d) => d,
+        None => {
+            let (json, status): (String, String) =
+                sqlx::query_as("SELECT design, status FROM studies WHERE id = ?")
+                    .bind(study)
+                    .fetch_one(&mut **conn)
+                    .await?;
+            let d: Design =
+                serde_json::from_str(&json).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+            let v = (Arc::new(d), status);
+            designs.insert(study, v.clone());
+            v
+        }
+    };
+    if !matches!(status.as_str(), "pilot" | "live") {
+        return Ok(Err(AnswerError::Closed));
+    }
+    let n_questions = store::questions(&design, &kind, expected).len() as i64;
+    if !(0..n_questions).contains(&a.criterion) {
+        return Ok(Err(AnswerError::BadCriterion));
+    }
+    let shown = stimuli.matches(',').count() + 1;
+    if !design.valid_choice(shown, a.choice) {
+        return Ok(Err(AnswerError::BadChoice));
+    }
+    if design.require_full_view && !a.viewed {
+        return Ok(Err(AnswerError::NotViewed));
+    }
+    if a.rt_ms < design.min_time_ms as i64 {
+        return Ok(Err(AnswerError::TooFast));
+    }
+    let res = sqlx::query(
+        "INSERT INTO answers(trial_id, criterion, choice, rt_ms) VALUES (?, ?, ?, ?) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(a.trial)
+    .bind(a.criterion)
+    .bind(a.choice)
+    .bind(a.rt_ms)
+    .execute(&mut **conn)
+    .await?;
+    Ok(if res.rows_affected() == 1 {
+        Ok(())
+    } else {
+        Err(AnswerError::AlreadyAnswered)
+    })
+}
