@@ -114,6 +114,7 @@ pub fn router(state: ServerState) -> Router {
     Router::new()
         .route("/healthz", get(crate::health::healthz))
         .nest_service("/pkg", pkg)
+        .merge(crate::routes::annotate::router())
         .leptos_routes(&state, routes, {
             let options = state.leptos_options.clone();
             move || shell(options.clone())

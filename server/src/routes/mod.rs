@@ -1,0 +1,2 @@
+//! Plain axum routes (media files, downloads) next to the Leptos app, one file per area.
+pub mod annotate;
