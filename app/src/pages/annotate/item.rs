@@ -167,6 +167,13 @@ fn Workspace(it: ItemView, keys: Hotkeys) -> impl IntoView {
         }
     };
 
+    // Keyboard-first: the caption field has the focus when the item opens.
+    Effect::new(move |_| {
+        if writable {
+            focus("caption");
+        }
+    });
+
     // Autosave (and lock heartbeat): every 5 s when changed, at least once a minute.
     Effect::new(move |_| {
         if !writable {

@@ -65,6 +65,8 @@ fn ReviewView(d: ReviewItem, decide: ServerAction<AnnotReview>) -> impl IntoView
         .filter(|v| v.round == round && matches!(v.kind.as_str(), "submit" | "review_edit"))
         .cloned()
         .collect();
+    // Goes into a textarea through prop:value, never as a text child: tachys renders
+    // <textarea> children unescaped in SSR (a caption with "</textarea><script>" would break out).
     let first_text = current
         .iter()
         .find(|v| v.kind == "submit")
@@ -116,7 +118,7 @@ fn ReviewView(d: ReviewItem, decide: ServerAction<AnnotReview>) -> impl IntoView
                 <input type="hidden" name="item_id" value=item_id/>
                 <input type="hidden" name="action" value="edit"/>
                 <label for="edit-text">"Edit and accept"</label>
-                <textarea id="edit-text" name="text" rows="4">{first_text}</textarea>
+                <textarea id="edit-text" name="text" rows="4" prop:value=first_text></textarea>
                 <button type="submit">"Accept edited caption"</button>
             </ActionForm>
             <ActionForm action=decide attr:class="form">
