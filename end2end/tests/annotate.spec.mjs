@@ -45,7 +45,7 @@ test('import, then keyboard-only annotation of 3 items', async ({ page, browser 
   await expect(open).toBeVisible();
   const href = await open.getAttribute('href');
 
-  const ctx = await browser.newContext();
+  const ctx = await browser.newContext({ baseURL: process.env.BASE_URL });
   const ann = await ctx.newPage();
   ann.on('pageerror', (e) => errors.push(String(e)));
   await login(ann, 'annotator@e2e.test', 'annot-pass-123');

@@ -82,6 +82,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let app = router(state);
 
+    // No Nagle: SSR streams the page in several small writes; with Nagle + the client's delayed
+    // ACK each page waited ~40 ms (measured with tools/bench/annotate_bench.py).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+
     println!("MagicTime ready at http://{addr}");
     tracing::info!("listening on http://{addr}");
     axum::serve(

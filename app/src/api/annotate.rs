@@ -218,8 +218,8 @@ pub async fn annot_create_project(
 ) -> Result<i64, ServerFnError> {
     use crate::ssr::{annotate, auth};
     let _ = csrf_token;
-    let user = auth::require_role(crate::types::Role::Researcher).await?;
     let state = expect_context::<crate::ssr::ServerState>();
+    let user = auth::require_role(crate::types::Role::Researcher).await?;
     let req = annotate::projects::NewProject {
         name,
         manifest,

@@ -28,15 +28,13 @@ pub fn AnnotatePage() -> impl IntoView {
         <Title text="Annotate — MagicTime"/>
         <h1>"Annotate"</h1>
         <p class="lead">"Caption and review the clips of your dataset projects."</p>
-        <Transition fallback=|| view! { <p>"Loading…"</p> }>
+        <Projects/>
+        <Transition fallback=|| ()>
             {move || match session.current() {
                 None => view! {
                     <p class="notice">"Annotation needs an account. " <A href="/login">"Log in"</A></p>
                 }.into_any(),
-                Some(u) => view! {
-                    <Projects/>
-                    {u.role.satisfies(Role::Researcher).then(|| view! { <NewProject/> })}
-                }.into_any(),
+                Some(u) => u.role.satisfies(Role::Researcher).then(|| view! { <NewProject/> }).into_any(),
             }}
         </Transition>
     }

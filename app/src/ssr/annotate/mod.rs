@@ -54,11 +54,14 @@ pub fn to_server_error(e: AnnotError) -> ServerFnError {
 }
 
 /// Inside a server function: the state and the logged-in user (401 otherwise).
+/// Contexts are read before the first `.await`: a resource's future may outlive the owner
+/// that spawned it during SSR (then a later context lookup panics).
 pub async fn ctx() -> std::result::Result<(ServerState, User), ServerFnError> {
+    let state = expect_context::<ServerState>();
     let user = auth::current_user()
         .await?
         .ok_or_else(|| auth::fail(StatusCode::UNAUTHORIZED, "login required"))?;
-    Ok((expect_context::<ServerState>(), user))
+    Ok((state, user))
 }
 
 /// A user's rights in one project.
