@@ -108,7 +108,7 @@ impl CutArgs {
         if self.mode == DetectorMode::Pixel {
             Ok(None)
         } else {
-            TransNetV2::load(&self.weights).map(Some)
+            TransNetV2::load(resolve_repo_path(&self.weights)).map(Some)
         }
     }
 }
@@ -528,6 +528,16 @@ pub fn run_synth(a: &SynthArgs) -> anyhow::Result<synth::SynthSummary> {
         );
     }
     Ok(s)
+}
+
+/// `p` itself if it exists or is absolute, else `p` under the repository root (for the
+/// `var/…` defaults when the working directory is elsewhere).
+pub fn resolve_repo_path(p: &Path) -> PathBuf {
+    if p.exists() || p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        repo_path(&p.to_string_lossy())
+    }
 }
 
 /// Resolve `var/…` relative to the repository root when the working directory is elsewhere.

@@ -38,9 +38,9 @@ fn decision_rule_both_agree_min_len_peak_and_forced_split() {
     e[21] = 0.9; // embed run of two: peak by pixel score -> 20
     c[50] = 35.0; // pixel only
     e[70] = 0.95; // embed only
-    c[75] = 30.0; // both, but 5 frames after 70? (70 is embed-only) -> kept in both mode
+    c[75] = 30.0; // both agree
     e[75] = 0.8;
-    c[80] = 50.0; // both, only 5 frames after 75 -> dropped by min_scene_len
+    c[80] = 50.0; // both agree, 5 frames after 75
     e[80] = 0.99;
     let s = stats(&c, &e);
     let frames = |cfg: &CutConfig| {
@@ -53,12 +53,13 @@ fn decision_rule_both_agree_min_len_peak_and_forced_split() {
         min_scene_len: 10,
         ..Default::default()
     };
-    assert_eq!(frames(&both), vec![20, 75]);
+    // 75 and 80 both agree but are 5 frames apart: the stronger (80) is kept
+    assert_eq!(frames(&both), vec![20, 80]);
     let pixel = CutConfig {
         mode: DetectorMode::Pixel,
         ..both.clone()
     };
-    assert_eq!(frames(&pixel), vec![20, 50, 75]);
+    assert_eq!(frames(&pixel), vec![20, 50, 80]);
     let embed = CutConfig {
         mode: DetectorMode::Embed,
         ..both.clone()
@@ -76,8 +77,8 @@ fn decision_rule_both_agree_min_len_peak_and_forced_split() {
     };
     let cuts = cuts::decide(&s, &forced, 10.0);
     let f: Vec<(usize, bool)> = cuts.iter().map(|c| (c.frame, c.forced)).collect();
-    assert_eq!(f, vec![(20, false), (47, true), (75, false)]);
-    assert!((cuts[2].time - 7.5).abs() < 1e-9);
+    assert_eq!(f, vec![(20, false), (50, true), (80, false)]);
+    assert!((cuts[2].time - 8.0).abs() < 1e-9);
     // similarity threshold as an embedding hit
     let mut e2 = vec![0.01f32; 100];
     e2[40] = 0.6; // similarity 0.4
@@ -119,7 +120,7 @@ fn pixel_detector_finds_every_lavfi_cut() {
             ("testsrc2", 40),
             ("mandelbrot", 30),
             ("smptebars", 25),
-            ("cellauto=rule=110", 35),
+            ("testsrc", 35),
             ("rgbtestsrc", 30),
         ],
         "320x240",
@@ -165,6 +166,7 @@ fn transnetv2_matches_the_pytorch_package() {
     )
     .unwrap();
     let n = exp["frames"].as_u64().unwrap() as usize;
+    let cut = exp["cut"].as_u64().unwrap() as usize;
     let model = TransNetV2::load(weights()).unwrap();
     let s = model.predict_frames(&input, n).unwrap();
     let mut max_err = 0f32;
@@ -180,13 +182,25 @@ fn transnetv2_matches_the_pytorch_package() {
             max_err = max_err.max((g - w).abs());
         }
     }
-    assert!(max_err < 1e-3, "max |Δp| = {max_err}");
+    eprintln!("TransNetV2 vs PyTorch: max |Δp| = {max_err:e}");
+    assert!(max_err < 1e-4, "max |Δp| = {max_err}");
+    // one forward over a ±35-frame context window agrees on the boundary frame
+    let idx: Vec<usize> = (cut as isize - 35..cut as isize + 35)
+        .map(|i| i.clamp(0, n as isize - 1) as usize)
+        .collect();
+    let w = model.predict_indices(&input, n, &idx).unwrap();
+    assert!(
+        (w.single[34] - s.single[cut - 1]).abs() < 0.05,
+        "{} vs {}",
+        w.single[34],
+        s.single[cut - 1]
+    );
     let peak = (0..n)
         .max_by(|&a, &b| s.single[a].total_cmp(&s.single[b]))
         .unwrap();
-    assert_eq!(peak, 59, "the last frame before the cut at 60");
+    assert_eq!(peak, cut - 1, "the last frame before the cut");
     assert!(
-        s.similarity[60] < s.similarity[30],
+        s.similarity[cut] < s.similarity[cut / 2],
         "embeddings change across the cut"
     );
 }
@@ -211,7 +225,7 @@ fn both_detectors_on_synth_concatenation_and_bikes() {
     let model = TransNetV2::load(weights()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("synth.mp4");
-    let truth = bench::synth_concat(&p, 8, 128, 24, 3).unwrap();
+    let truth = bench::synth_concat(&p, 5, 96, 24, 3).unwrap();
     let r = cuts::detect_cuts(&p, &CutConfig::default(), Some(&model), &|_| {}).unwrap();
     let (prec, rec, _) = cuts::precision_recall(&r.cut_frames(), &truth, 1);
     assert!(
@@ -265,9 +279,17 @@ fn cuts_cli_prints_the_issue_json_and_stats_csv() {
     };
     let mut out = Vec::new();
     cli::run_cuts(&args, &mut out).unwrap();
+    let text = String::from_utf8(out.clone()).unwrap();
+    let pos: Vec<usize> = ["\"video\":", "\"fps\":", "\"frames\":", "\"cuts\":"]
+        .iter()
+        .map(|k| text.find(k).unwrap())
+        .collect();
+    assert!(
+        text.starts_with("{\"video\":") && pos.windows(2).all(|w| w[0] < w[1]),
+        "{text}"
+    );
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
-    let keys: Vec<&str> = v.as_object().unwrap().keys().map(|k| k.as_str()).collect();
-    assert_eq!(keys, vec!["video", "fps", "frames", "cuts"]);
+    assert_eq!(v.as_object().unwrap().len(), 4);
     assert_eq!(v["fps"], 25.0);
     assert_eq!(v["frames"], 75);
     assert_eq!(v["cuts"][0]["frame"], 50);
@@ -298,4 +320,59 @@ fn cuts_cli_prints_the_issue_json_and_stats_csv() {
     assert_eq!(cli::exit_code(&e), 3);
     assert_eq!(String::from_utf8(out).unwrap().lines().count(), 1);
     assert!(e.to_string().contains("bad.mp4"));
+}
+
+/// A real (if simple) embedder: L2-normalised 64-bin RGB histograms.
+struct HistEmbedder;
+
+impl cuts::FrameEmbedder for HistEmbedder {
+    fn name(&self) -> String {
+        "rgb-hist-64".into()
+    }
+    fn input_size(&self) -> (u32, u32) {
+        (64, 48)
+    }
+    fn embed(&self, frames: &[u8], n: usize) -> magictime_data::Result<(Vec<f32>, usize)> {
+        let mut out = vec![0f32; n * 64];
+        for (i, f) in frames.chunks_exact(64 * 48 * 3).enumerate() {
+            let h = &mut out[i * 64..(i + 1) * 64];
+            for p in f.chunks_exact(3) {
+                h[((p[0] >> 6) << 4 | (p[1] >> 6) << 2 | (p[2] >> 6)) as usize] += 1.0;
+            }
+            let norm = h.iter().map(|v| v * v).sum::<f32>().sqrt();
+            h.iter_mut().for_each(|v| *v /= norm);
+        }
+        Ok((out, 64))
+    }
+}
+
+#[test]
+fn the_embedding_network_is_pluggable() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("mix.mp4");
+    let truth = bench::lavfi_concat(
+        &p,
+        &[("testsrc2", 40), ("smptebars", 30), ("rgbtestsrc", 30)],
+        "160x120",
+        25,
+    )
+    .unwrap();
+    // embedding similarity alone (no TransNetV2), then agreeing with the pixel detector
+    for mode in [DetectorMode::Embed, DetectorMode::Both] {
+        let cfg = CutConfig {
+            mode,
+            embed_threshold: 2.0,
+            embed_min_similarity: Some(0.8),
+            ..Default::default()
+        };
+        let r = cuts::detect_cuts_with(&p, &cfg, None, Some(&HistEmbedder), &|_| {}).unwrap();
+        assert_eq!(
+            cuts::precision_recall(&r.cut_frames(), &truth, 1).2,
+            1.0,
+            "{mode:?} {:?}",
+            r.cut_frames()
+        );
+        assert!(r.stats[40].embed_similarity.unwrap() < 0.8);
+        assert!(r.stats[20].embed_similarity.unwrap() > 0.95);
+    }
 }

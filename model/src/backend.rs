@@ -25,6 +25,14 @@ pub type CudaF16 = burn::backend::Cuda<burn::tensor::f16, i32>;
 #[cfg(feature = "cuda")]
 pub type CudaAutodiff = burn::backend::Autodiff<Cuda>;
 
+/// The CUDA device `index`, after [`BackendKind::check`] (so a missing driver is a typed error,
+/// not a panic inside cubecl).
+#[cfg(feature = "cuda")]
+pub fn cuda_device(index: usize) -> Result<burn::backend::cuda::CudaDevice> {
+    BackendKind::Cuda { index }.check()?;
+    Ok(burn::backend::cuda::CudaDevice { index })
+}
+
 /// Which backend a command asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum BackendKind {

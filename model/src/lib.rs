@@ -12,3 +12,4 @@ pub mod lora;
 pub mod scheduler;
 pub mod vae;
 pub mod pipeline;
+pub mod cli;

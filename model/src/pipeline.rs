@@ -7,6 +7,8 @@
 //! same video on every run of the same backend. A progress callback runs after every denoising
 //! step and every decoded frame (the web jobs and the CLI bar use it).
 
+use std::path::{Path, PathBuf};
+
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
@@ -17,6 +19,21 @@ use crate::error::{ModelError, Result};
 use crate::scheduler::{DdimSchedulerConfig, Scheduler};
 use crate::unet::UNet3DConditionModel;
 use crate::vae::AutoencoderKl;
+
+/// The MagicTime adapters (`--adapters s,t,te`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Adapter {
+    /// Magic Adapter S: spatial-attention LoRA (`magic_adapter_s.ckpt`), merged.
+    S,
+    /// Magic Adapter T: motion-module LoRA (`magic_adapter_t/`), merged.
+    T,
+    /// Magic Text-Encoder: CLIP attention LoRA (`magic_text_encoder/`), merged.
+    Te,
+}
+
+fn first_existing(paths: impl IntoIterator<Item = PathBuf>) -> Option<PathBuf> {
+    paths.into_iter().find(|p| p.exists())
+}
 
 /// MagicTime's default negative prompt.
 pub const DEFAULT_NEGATIVE: &str = "worst quality, low quality, letterboxed";
@@ -152,6 +169,122 @@ pub struct MagicTimePipeline<B: Backend> {
 }
 
 impl<B: Backend> MagicTimePipeline<B> {
+    /// Loads MagicTime from a weights folder, in MagicTime's `ckpts/` layout or flat:
+    /// - SD1.5 in diffusers layout (`text_encoder/`, `vae/`, `unet/`) at `dir`,
+    ///   `dir/stable-diffusion-v1-5` or `dir/Base_Model/stable-diffusion-v1-5`;
+    /// - the AnimateDiff motion module: `motion_module.{ckpt,safetensors}`, `v3_sd15_mm.ckpt`
+    ///   (in `dir`, `dir/motion_module/` or `dir/Base_Model/motion_module/`);
+    /// - adapters in `dir` or `dir/Magic_Weights/`: `magic_adapter_s/magic_adapter_s.ckpt`,
+    ///   `magic_adapter_t/`, `magic_text_encoder/`, applied in MagicTime's order (S, T, TE).
+    ///
+    /// `adapters`: `None` = every adapter present; `Some(list)` = exactly these (missing → error).
+    pub fn from_dir(dir: &Path, adapters: Option<&[Adapter]>, device: &B::Device) -> Result<Self> {
+        use crate::unet::checkpoint::{find_unet_weights, load_unet};
+        use crate::unet::loader::WeightMap;
+        use crate::unet::UNet3DConfig;
+        // 1. base model
+        let base = first_existing(
+            [
+                "",
+                "stable-diffusion-v1-5",
+                "Base_Model/stable-diffusion-v1-5",
+            ]
+            .iter()
+            .map(|s| dir.join(s).join("unet")),
+        )
+        .and_then(|u| u.parent().map(Path::to_path_buf))
+        .ok_or_else(|| ModelError::MissingFile {
+            path: dir.join("unet/config.json"),
+            hint: "expected a diffusers SD1.5 folder (text_encoder/, vae/, unet/)".into(),
+        })?;
+        let unet_dir = base.join("unet");
+        let config = UNet3DConfig::from_diffusers_json(&unet_dir.join("config.json"))?;
+        let unet_weights = WeightMap::open(find_unet_weights(&unet_dir)?)?;
+        // 2. motion module
+        let mm_dirs = [
+            dir.to_path_buf(),
+            dir.join("motion_module"),
+            dir.join("Base_Model/motion_module"),
+        ];
+        let mm_path = first_existing(mm_dirs.iter().flat_map(|d| {
+            [
+                "motion_module.safetensors",
+                "motion_module.ckpt",
+                "v3_sd15_mm.ckpt",
+                "v3_sd15_mm.safetensors",
+            ]
+            .map(|n| d.join(n))
+        }));
+        let mm = match &mm_path {
+            Some(p) => Some(WeightMap::open(p)?),
+            None => {
+                tracing::warn!(
+                    "no motion module found under {}: frames will not be coherent",
+                    dir.display()
+                );
+                None
+            }
+        };
+        let (mut unet, _) = load_unet::<B>(&config, &unet_weights, mm.as_ref(), device)?;
+        drop(unet_weights);
+        let mut text_encoder = crate::loader::clip::load_clip_text::<B>(&base, device)?;
+        let vae_dir = base.join("vae");
+        let vae_config =
+            crate::vae::AutoencoderKlConfig::from_diffusers_json(&vae_dir.join("config.json"))?;
+        let vae = crate::loader::vae::load_vae::<B>(&base, device)?;
+        // 3. adapters (S, T, TE)
+        let magic = [dir.to_path_buf(), dir.join("Magic_Weights")];
+        let want = |a: Adapter| adapters.is_none_or(|l| l.contains(&a));
+        let required = |a: Adapter| adapters.is_some_and(|l| l.contains(&a));
+        let s_path = first_existing(magic.iter().flat_map(|d| {
+            [
+                d.join("magic_adapter_s/magic_adapter_s.ckpt"),
+                d.join("magic_adapter_s/magic_adapter_s.safetensors"),
+                d.join("magic_adapter_s.ckpt"),
+                d.join("magic_adapter_s.safetensors"),
+            ]
+        }));
+        let t_dir = first_existing(magic.iter().map(|d| d.join("magic_adapter_t")));
+        let te_dir = first_existing(magic.iter().map(|d| d.join("magic_text_encoder")));
+        for (a, found, name) in [
+            (
+                Adapter::S,
+                s_path.is_some(),
+                "magic_adapter_s/magic_adapter_s.ckpt",
+            ),
+            (Adapter::T, t_dir.is_some(), "magic_adapter_t/"),
+            (Adapter::Te, te_dir.is_some(), "magic_text_encoder/"),
+        ] {
+            if required(a) && !found {
+                return Err(ModelError::MissingFile {
+                    path: dir.join(name),
+                    hint: "requested with --adapters".into(),
+                });
+            }
+        }
+        if let (true, Some(p)) = (want(Adapter::S), &s_path) {
+            let lora = WeightMap::open(p)?;
+            unet = crate::unet::magic_adapter_s::merge(unet, &lora, 1.0, device)?.0;
+        }
+        if let (true, Some(d)) = (want(Adapter::T), &t_dir) {
+            unet = crate::motion::magic_adapter_t::merge(unet, d, device)?.0;
+        }
+        if let (true, Some(d)) = (want(Adapter::Te), &te_dir) {
+            text_encoder = crate::loader::clip::load_text_encoder_adapter(text_encoder, d, device)?
+                .0
+                .merge_lora();
+        }
+        Ok(Self {
+            tokenizer: ClipTokenizer::new()?,
+            text_encoder,
+            unet,
+            vae,
+            vae_downscale: vae_config.downscale(),
+            scheduler: DdimSchedulerConfig::magictime(),
+            device: device.clone(),
+        })
+    }
+
     /// Text embeddings `[2·n, L, D]`: the unconditional rows first, as AnimateDiff concatenates.
     pub fn encode_ids(&self, cond: Tensor<B, 2, Int>, uncond: Tensor<B, 2, Int>) -> Tensor<B, 3> {
         let ids = Tensor::cat(vec![uncond, cond], 0);

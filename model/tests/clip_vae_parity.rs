@@ -349,3 +349,32 @@ fn vae_from_f16_pytorch_pickle_matches_diffusers() {
     let d = max_abs_diff(vae.decode(tensor(&io["latents"])), &expected["decoded"]);
     assert!(d <= 1e-4, "decoded max |Δ| {d}");
 }
+
+/// Counts parameters from their lazy shapes, without initialising (allocating) them.
+struct LazyCount(usize);
+
+impl burn::module::ModuleVisitor<B> for LazyCount {
+    fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<B, D>>) {
+        self.0 += param.lazy_shape().num_elements();
+    }
+}
+
+fn lazy_params<M: burn::module::Module<B>>(m: &M) -> usize {
+    let mut c = LazyCount(0);
+    m.visit(&mut c);
+    c.0
+}
+
+/// The SD1.5-size presets have exactly the upstream parameter counts (transformers / diffusers
+/// models built from the same configs on the meta device: CLIP ViT-L/14 text 123,060,480; its
+/// vision tower + projection 303,966,208; SD VAE 83,653,863). Parameters stay uninitialised.
+#[test]
+fn sd15_presets_have_upstream_parameter_counts() {
+    let dev = Default::default();
+    let text = ClipTextConfig::sd15().init::<B>(&dev);
+    assert_eq!(lazy_params(&text), 123_060_480);
+    let vision = ClipVisionConfig::vit_l14().init::<B>(&dev);
+    assert_eq!(lazy_params(&vision), 303_966_208);
+    let vae = AutoencoderKlConfig::sd15().init::<B>(&dev);
+    assert_eq!(lazy_params(&vae), 83_653_863);
+}

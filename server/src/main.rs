@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 mod admin;
 mod csrf;
 mod health;
+mod media;
 mod routes;
 mod serve;
 

@@ -79,6 +79,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         secure_cookies: args.secure_cookies,
         login_limiter: Arc::new(RateLimiter::new(5, Duration::from_secs(15 * 60))),
         setup_token_hash: Arc::new(Mutex::new(setup_token_hash)),
+        media: Arc::new(crate::media::DataMedia),
     };
     let app = router(state);
 

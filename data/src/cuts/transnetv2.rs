@@ -163,56 +163,52 @@ impl TransNetV2Config {
 }
 
 impl<B: Backend> Conv3DConfigurable<B> {
-    /// x: [B, T, C, H, W] → [B, T, F, H, W].
-    fn forward(&self, x: Tensor<B, 5>, dilation: usize) -> Tensor<B, 5> {
-        let [b, t, c, h, w] = x.dims();
-        // 1. spatial (1,3,3), padding (0,1,1): 2-D conv over B·T images
-        let ws = self.layers[0].weight.val();
-        let [o1, _, _, kh, kw] = ws.dims();
-        let y = conv2d(
-            x.reshape([b * t, c, h, w]),
-            ws.reshape([o1, c, kh, kw]),
-            None,
-            ConvOptions::new([1, 1], [1, 1], [1, 1], 1),
-        );
-        let y = y.reshape([b, t, o1, h, w]);
-        // 2. temporal (3,1,1), dilation d, padding d: 1x1 conv over [x(t−d), x(t), x(t+d)]
+    /// The (1,3,3) spatial weight as a 2-D kernel [2F, C, 3, 3].
+    fn spatial_weight(&self) -> Tensor<B, 4> {
+        let w = self.layers[0].weight.val();
+        let [o, c, _, kh, kw] = w.dims();
+        w.reshape([o, c, kh, kw])
+    }
+
+    /// Temporal (3,1,1) conv, dilation d, padding d, on y: [B, T, C, H, W] → [B, T, F, H, W],
+    /// as one 1×1 conv over the stacked copies [y(t−d), y(t), y(t+d)].
+    fn temporal(&self, y: Tensor<B, 5>, d: usize) -> Tensor<B, 5> {
+        let [b, t, c, h, w] = y.dims();
         let wt = self.layers[1].weight.val();
-        let [o2, _, kt, _, _] = wt.dims();
-        let d = dilation;
+        let [o, _, kt, _, _] = wt.dims();
         let dev = y.device();
         let shifted = |k: usize| -> Tensor<B, 5> {
             if k == 1 {
                 return y.clone();
             }
             if d >= t {
-                return Tensor::zeros([b, t, o1, h, w], &dev);
+                return Tensor::zeros([b, t, c, h, w], &dev);
             }
-            let pad = Tensor::<B, 5>::zeros([b, d, o1, h, w], &dev);
+            let pad = Tensor::<B, 5>::zeros([b, d, c, h, w], &dev);
             if k == 0 {
                 Tensor::cat(
-                    vec![pad, y.clone().slice([0..b, 0..t - d, 0..o1, 0..h, 0..w])],
+                    vec![pad, y.clone().slice([0..b, 0..t - d, 0..c, 0..h, 0..w])],
                     1,
                 )
             } else {
                 Tensor::cat(
-                    vec![y.clone().slice([0..b, d..t, 0..o1, 0..h, 0..w]), pad],
+                    vec![y.clone().slice([0..b, d..t, 0..c, 0..h, 0..w]), pad],
                     1,
                 )
             }
         };
-        let stacked = Tensor::cat((0..kt).map(shifted).collect(), 2); // [B, T, 3·o1, H, W]
+        let stacked = Tensor::cat((0..kt).map(shifted).collect(), 2); // [B, T, 3C, H, W]
         let wt = wt
-            .reshape([o2, o1, kt])
+            .reshape([o, c, kt])
             .swap_dims(1, 2)
-            .reshape([o2, kt * o1, 1, 1]);
+            .reshape([o, kt * c, 1, 1]);
         conv2d(
-            stacked.reshape([b * t, kt * o1, h, w]),
+            stacked.reshape([b * t, kt * c, h, w]),
             wt,
             None,
             ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
         )
-        .reshape([b, t, o2, h, w])
+        .reshape([b, t, o, h, w])
     }
 }
 
@@ -228,13 +224,39 @@ impl<B: Backend> BatchNorm3d<B> {
 
 impl<B: Backend> DilatedDCNNV2<B> {
     fn forward(&self, x: Tensor<B, 5>, activation: bool) -> Tensor<B, 5> {
+        let branches = [
+            (&self.Conv3D_1, 1),
+            (&self.Conv3D_2, 2),
+            (&self.Conv3D_4, 4),
+            (&self.Conv3D_8, 8),
+        ];
+        // 1. the four branches' spatial convs share their input: one conv with 4·2F outputs
+        let [b, t, c, h, w] = x.dims();
+        let ws = Tensor::cat(
+            branches.iter().map(|(m, _)| m.spatial_weight()).collect(),
+            0,
+        );
+        let o = ws.dims()[0] / 4;
+        let y = conv2d(
+            x.reshape([b * t, c, h, w]),
+            ws,
+            None,
+            ConvOptions::new([1, 1], [1, 1], [1, 1], 1),
+        )
+        .reshape([b, t, 4 * o, h, w]);
+        // 2. each branch's dilated temporal conv on its slice, concatenated on channels
         let y = Tensor::cat(
-            vec![
-                self.Conv3D_1.forward(x.clone(), 1),
-                self.Conv3D_2.forward(x.clone(), 2),
-                self.Conv3D_4.forward(x.clone(), 4),
-                self.Conv3D_8.forward(x, 8),
-            ],
+            branches
+                .iter()
+                .enumerate()
+                .map(|(i, (m, d))| {
+                    m.temporal(
+                        y.clone()
+                            .slice([0..b, 0..t, i * o..(i + 1) * o, 0..h, 0..w]),
+                        *d,
+                    )
+                })
+                .collect(),
             2,
         );
         let y = self.bn.forward(y);
@@ -412,10 +434,50 @@ impl TransNetV2 {
         })
     }
 
+    /// One forward pass over the frames `idx` (indices into `frames`, [N, 27, 48, 3]); scores are
+    /// aligned with `idx`. Used around candidate cuts with ±35 frames of real context, edge
+    /// frames repeated at the ends of the video like upstream's padding.
+    pub fn predict_indices(
+        &self,
+        frames: &[u8],
+        n: usize,
+        idx: &[usize],
+    ) -> Result<TransNetV2Scores> {
+        let fsz = H * W * 3;
+        if n == 0 || frames.len() != n * fsz || idx.is_empty() || idx.iter().any(|&i| i >= n) {
+            return Err(DataError::Invalid(format!(
+                "TransNetV2 needs {n} frames of 48x27x3 = {} bytes and indices below {n}, got {} bytes",
+                n * fsz,
+                frames.len()
+            )));
+        }
+        let mut buf = Vec::with_capacity(idx.len() * fsz);
+        for &i in idx {
+            buf.extend_from_slice(&frames[i * fsz..(i + 1) * fsz]);
+        }
+        let t = idx.len();
+        let out = self.net.forward(&buf, 1, t, &self.device);
+        let emb = to_vec(out.embeddings);
+        Ok(TransNetV2Scores {
+            single: to_vec(sigmoid(out.single)),
+            many: to_vec(sigmoid(out.many)),
+            similarity: cosine_steps(&emb, t),
+        })
+    }
+
     /// Upstream's `predict_frames`: frames uint8 [N, 27, 48, 3]; windows of 100 with step 50,
     /// padded with 25 copies of the first frame and 25–74 of the last; the middle 50 of each
     /// window are kept.
     pub fn predict_frames(&self, frames: &[u8], n: usize) -> Result<TransNetV2Scores> {
+        Ok(self.predict_frames_full(frames, n)?.0)
+    }
+
+    /// [`predict_frames`](Self::predict_frames) plus the per-frame embeddings (n × 128).
+    pub fn predict_frames_full(
+        &self,
+        frames: &[u8],
+        n: usize,
+    ) -> Result<(TransNetV2Scores, Vec<f32>)> {
         let fsz = H * W * 3;
         if n == 0 || frames.len() != n * fsz {
             return Err(DataError::Invalid(format!(
@@ -453,42 +515,39 @@ impl TransNetV2 {
         }
         single.truncate(n);
         many.truncate(n);
-        let similarity = (0..n)
-            .map(|i| {
-                if i == 0 {
-                    1.0
-                } else {
-                    let (a, b) = (&emb[(i - 1) * 128..i * 128], &emb[i * 128..(i + 1) * 128]);
-                    a.iter().zip(b).map(|(x, y)| x * y).sum()
-                }
-            })
-            .collect();
-        Ok(TransNetV2Scores {
-            single,
-            many,
-            similarity,
-        })
+        emb.truncate(n * 128);
+        let similarity = cosine_steps(&emb, n);
+        Ok((
+            TransNetV2Scores {
+                single,
+                many,
+                similarity,
+            },
+            emb,
+        ))
     }
+}
+
+fn cosine_steps(emb: &[f32], n: usize) -> Vec<f32> {
+    super::embedder::consecutive_similarity(emb, n, 128)
 }
 
 /// Area-downscale a packed RGB frame to 48×27 and append it to `out`.
 pub fn thumbnail_into(rgb: &[u8], w: u32, h: u32, out: &mut Vec<u8>) {
-    let (w, h) = (w as usize, h as usize);
-    for oy in 0..H {
-        let (y0, y1) = (oy * h / H, ((oy + 1) * h / H).max(oy * h / H + 1).min(h));
-        for ox in 0..W {
-            let (x0, x1) = (ox * w / W, ((ox + 1) * w / W).max(ox * w / W + 1).min(w));
-            let mut acc = [0u32; 3];
-            for y in y0..y1 {
-                for x in x0..x1 {
-                    let p = (y * w + x) * 3;
-                    acc[0] += u32::from(rgb[p]);
-                    acc[1] += u32::from(rgb[p + 1]);
-                    acc[2] += u32::from(rgb[p + 2]);
-                }
-            }
-            let cnt = ((y1 - y0) * (x1 - x0)) as u32;
-            out.extend(acc.map(|a| ((a + cnt / 2) / cnt) as u8));
-        }
+    super::embedder::area_resize_into(rgb, w, h, W as u32, H as u32, out);
+}
+
+impl super::embedder::FrameEmbedder for TransNetV2 {
+    fn name(&self) -> String {
+        "transnetv2".into()
+    }
+
+    fn input_size(&self) -> (u32, u32) {
+        (W as u32, H as u32)
+    }
+
+    /// The 128-d frame-similarity projections (windows of 100, like `predict_frames`).
+    fn embed(&self, frames: &[u8], n: usize) -> Result<(Vec<f32>, usize)> {
+        Ok((self.predict_frames_full(frames, n)?.1, 128))
     }
 }

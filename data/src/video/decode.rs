@@ -36,7 +36,8 @@ pub struct DecodeOptions {
     pub max_frames: Option<usize>,
     /// Decoder threads (0 = ffmpeg's choice).
     pub threads: usize,
-    /// Skip the in-loop deblocking filter (faster; fine for analysis such as cut detection).
+    /// Analysis mode: skip the in-loop deblocking filter and resize bilinearly (faster; fine
+    /// for cut detection, not for pixels you keep).
     pub fast: bool,
     /// Keep going on damaged packets/frames instead of returning [`DataError::Corrupt`].
     pub allow_damaged: bool,
@@ -271,7 +272,14 @@ where
             }
             let key = (decoded.format(), decoded.width(), decoded.height());
             if conv.as_ref().is_none_or(|c| c.key != key) {
-                let scaler = Scaler::get(key.0, key.1, key.2, Pixel::RGB24, ow, oh, Flags::AREA)
+                // Area filter for quality; bilinear in `fast` (analysis) mode, like OpenCV's
+                // INTER_LINEAR resize in PySceneDetect.
+                let flags = if opts.fast {
+                    Flags::FAST_BILINEAR
+                } else {
+                    Flags::AREA
+                };
+                let scaler = Scaler::get(key.0, key.1, key.2, Pixel::RGB24, ow, oh, flags)
                     .map_err(|e| corrupt(format!("unsupported pixel format {:?}: {e}", key.0)))?;
                 *conv = Some(Converter {
                     scaler,
@@ -341,7 +349,9 @@ where
     if !stopped {
         // End of stream: drain the frames still buffered in the decoder (B-frames, threads).
         decoder.send_eof().map_err(|e| corrupt(e.to_string()))?;
-        drain(&mut decoder, &mut conv, &mut count, &mut damaged)?;
+        stopped = !drain(&mut decoder, &mut conv, &mut count, &mut damaged)?;
+    }
+    if !stopped {
         if count == 0 {
             return Err(if damaged > 0 {
                 corrupt(format!("{damaged} damaged packets, no frame decoded"))

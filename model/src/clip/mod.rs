@@ -2,12 +2,14 @@
 //! image preprocessing. Ports of transformers' `models/clip/` (modeling, tokenization,
 //! image processing) and OpenAI CLIP's `simple_tokenizer.py`.
 
+pub mod clipsim;
 pub mod encoder;
 pub mod preprocess;
 pub mod text;
 pub mod tokenizer;
 pub mod vision;
 
+pub use clipsim::ClipEmbedder;
 pub use encoder::{ClipActivation, ClipEncoderConfig};
 pub use preprocess::{ClipImageProcessor, CLIP_MEAN, CLIP_STD};
 pub use text::{ClipTextConfig, ClipTextModel, ClipTextOutput};

@@ -225,6 +225,15 @@ pub fn load_text_encoder_adapter<B: Backend>(
     dir: &Path,
     device: &B::Device,
 ) -> Result<(ClipTextModel<B>, PeftAdapterConfig)> {
+    // SWIFT may save the adapter under a per-adapter subfolder (`default/`).
+    let dir = if !dir.join("adapter_config.json").is_file()
+        && dir.join("default/adapter_config.json").is_file()
+    {
+        dir.join("default")
+    } else {
+        dir.to_path_buf()
+    };
+    let dir = dir.as_path();
     let config = PeftAdapterConfig::read(&dir.join("adapter_config.json"), ATTN_PROJ)?;
     let targets: Vec<&str> = config.targets.iter().map(String::as_str).collect();
     let mut model = model.with_lora(&targets, &config.lora(), device);

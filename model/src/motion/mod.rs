@@ -7,6 +7,7 @@
 //!   diffusers `UNetMotionModel` / `MotionAdapter` keys the modules are named after.
 
 pub mod loader;
+pub mod magic_adapter_t;
 pub mod temporal_transformer;
 
 pub use temporal_transformer::{MotionModule, MotionModuleConfig};

@@ -6,6 +6,8 @@
 //! `models/transformers/transformer_2d.py`; field names are the checkpoint keys
 //! (`to_out` ↔ `to_out.0`, `net_0`/`net_2` ↔ `net.0`/`net.2`, see `loader.rs`).
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -61,36 +63,124 @@ impl AttentionConfig {
     }
 }
 
-/// Scaled dot-product attention on `[b, l, heads*dh]` projections; returns `[b, lq, heads*dh]`.
+/// Most score elements (`rows × keys`) one chunk of [`scaled_dot_product`] materialises (64 MB).
+pub const MAX_SCORE_ELEMENTS: usize = 1 << 24;
+
+static ATTN_PROFILE: AtomicBool = AtomicBool::new(false);
+static ATTN_NANOS: AtomicU64 = AtomicU64::new(0);
+
+/// Switches timing of every [`Attention::forward`] on or off (benchmarks; off by default) and
+/// returns the nanoseconds accumulated since the last call.
+pub fn attention_profile(enable: bool) -> u64 {
+    ATTN_PROFILE.store(enable, Ordering::Relaxed);
+    ATTN_NANOS.swap(0, Ordering::Relaxed)
+}
+
+fn softmax_av<B: Backend>(q: Tensor<B, 3>, kt: Tensor<B, 3>, v: Tensor<B, 3>) -> Tensor<B, 3> {
+    softmax(q.matmul(kt), 2).matmul(v)
+}
+
+/// Scaled dot-product attention on `[b, l, heads·dh]` projections; returns `[b, lq, heads·dh]`.
 ///
-/// Long query sequences are processed in chunks so the `[b, h, lq, lk]` score matrix stays small
-/// (the same result as one pass: softmax is per query row).
+/// The `[b·h, lq, lk]` score matrix is built in chunks of at most [`MAX_SCORE_ELEMENTS`]
+/// (over batch·heads, then over query rows), so 64×64-latent frames (4096 tokens) do not
+/// materialise gigabytes; softmax is per query row, so chunking changes nothing numerically.
 pub fn scaled_dot_product<B: Backend>(
     q: Tensor<B, 3>,
     k: Tensor<B, 3>,
     v: Tensor<B, 3>,
     heads: usize,
 ) -> Tensor<B, 3> {
+    scaled_dot_product_chunked(q, k, v, heads, MAX_SCORE_ELEMENTS)
+}
+
+/// [`scaled_dot_product`] with an explicit chunk budget (score elements per chunk).
+pub fn scaled_dot_product_chunked<B: Backend>(
+    q: Tensor<B, 3>,
+    k: Tensor<B, 3>,
+    v: Tensor<B, 3>,
+    heads: usize,
+    max_scores: usize,
+) -> Tensor<B, 3> {
+    let max = max_scores.max(1);
     let [b, lq, inner] = q.dims();
     let lk = k.dims()[1];
     let dh = inner / heads;
+    let bh = b * heads;
     let scale = (dh as f64).powf(-0.5);
-    // [b, h, l, dh]
-    let q = q.reshape([b, lq, heads, dh]).swap_dims(1, 2) * scale;
-    let kt = k.reshape([b, lk, heads, dh]).permute([0, 2, 3, 1]); // [b, h, dh, lk]
-    let v = v.reshape([b, lk, heads, dh]).swap_dims(1, 2);
-    let out = softmax(q.matmul(kt), 3).matmul(v); // [b, h, lq, dh]
-    out.swap_dims(1, 2).reshape([b, lq, inner])
+    // [b·h, l, dh] (keys transposed: [b·h, dh, lk])
+    let q = q
+        .reshape([b, lq, heads, dh])
+        .swap_dims(1, 2)
+        .reshape([bh, lq, dh])
+        * scale;
+    let kt = k
+        .reshape([b, lk, heads, dh])
+        .permute([0, 2, 3, 1])
+        .reshape([bh, dh, lk]);
+    let v = v
+        .reshape([b, lk, heads, dh])
+        .swap_dims(1, 2)
+        .reshape([bh, lk, dh]);
+    let out = if bh * lq * lk <= max {
+        softmax_av(q, kt, v)
+    } else if lq * lk <= max {
+        let g = (max / (lq * lk)).max(1);
+        let parts = (0..bh)
+            .step_by(g)
+            .map(|s| {
+                let n = g.min(bh - s);
+                softmax_av(
+                    q.clone().narrow(0, s, n),
+                    kt.clone().narrow(0, s, n),
+                    v.clone().narrow(0, s, n),
+                )
+            })
+            .collect();
+        Tensor::cat(parts, 0)
+    } else {
+        let rows = (max / lk).max(1);
+        let parts = (0..bh)
+            .map(|i| {
+                let (kt, v) = (kt.clone().narrow(0, i, 1), v.clone().narrow(0, i, 1));
+                let qi = q.clone().narrow(0, i, 1);
+                let rows_out = (0..lq)
+                    .step_by(rows)
+                    .map(|s| {
+                        softmax_av(
+                            qi.clone().narrow(1, s, rows.min(lq - s)),
+                            kt.clone(),
+                            v.clone(),
+                        )
+                    })
+                    .collect();
+                Tensor::cat(rows_out, 1)
+            })
+            .collect();
+        Tensor::cat(parts, 0)
+    };
+    out.reshape([b, heads, lq, dh])
+        .swap_dims(1, 2)
+        .reshape([b, lq, inner])
 }
 
 impl<B: Backend> Attention<B> {
     /// `x` `[b, lq, query_dim]`, `context` `[b, lk, cross_dim]` (self-attention when `None`).
     pub fn forward(&self, x: Tensor<B, 3>, context: Option<Tensor<B, 3>>) -> Tensor<B, 3> {
+        let start = ATTN_PROFILE
+            .load(Ordering::Relaxed)
+            .then(std::time::Instant::now);
         let ctx = context.unwrap_or_else(|| x.clone());
         let q = self.to_q.forward(x);
         let k = self.to_k.forward(ctx.clone());
         let v = self.to_v.forward(ctx);
-        self.to_out.forward(scaled_dot_product(q, k, v, self.heads))
+        let out = self.to_out.forward(scaled_dot_product(q, k, v, self.heads));
+        if let Some(start) = start {
+            // flex runs eagerly; reading one value makes the timing cover the work on any backend
+            let _ = out.clone().slice([0..1, 0..1, 0..1]).into_data();
+            ATTN_NANOS.fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        }
+        out
     }
 }
 
@@ -266,5 +356,25 @@ impl<B: Backend> Transformer2DModel<B> {
         // 3. back to [n, c, h, w], proj_out, residual
         let t = t.swap_dims(1, 2).reshape([n, c, h, w]);
         self.proj_out.forward(t) + residual
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::Cpu;
+    use burn::tensor::Distribution;
+
+    #[test]
+    fn chunked_attention_equals_one_pass() {
+        let dev = Default::default();
+        let r = |l| Tensor::<Cpu, 3>::random([2, l, 8], Distribution::Normal(0.0, 1.0), &dev);
+        let (q, k, v) = (r(12), r(5), r(5));
+        let full = scaled_dot_product_chunked(q.clone(), k.clone(), v.clone(), 2, usize::MAX);
+        for budget in [1, 7, 60, 130] {
+            let c = scaled_dot_product_chunked(q.clone(), k.clone(), v.clone(), 2, budget);
+            let d: f32 = (c - full.clone()).abs().max().into_scalar();
+            assert!(d < 1e-6, "budget {budget}: {d}");
+        }
     }
 }

@@ -8,7 +8,9 @@
 //! `unet_3d_condition.rs`.
 
 pub mod attention;
+pub mod bench;
 pub mod blocks;
+pub mod checkpoint;
 pub mod embeddings;
 pub mod loader;
 pub mod magic_adapter_s;

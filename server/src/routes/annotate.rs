@@ -128,12 +128,11 @@ async fn keyframe_files(
     if !src.is_file() {
         return Err((StatusCode::NOT_FOUND, "clip file missing").into_response());
     }
-    // MEDIA-PENDING: state.media lands on main; until then no extraction.
+    let media = state.media.clone();
     let (src, dir2) = (src.to_path_buf(), dir.to_path_buf());
-    let _ = state;
-    let res = tokio::task::spawn_blocking(move || -> Result<Vec<(usize, std::path::PathBuf)>, String> {
+    let res = tokio::task::spawn_blocking(move || {
         std::fs::create_dir_all(&dir2).map_err(|e| e.to_string())?;
-        Err(format!("keyframes of {} need the media tools", src.display()))
+        media.keyframes(&src, &dir2, 256)
     })
     .await;
     let frames = match res {

@@ -1,0 +1,167 @@
+//! [`VideoTextEmbedder`] over the model crate's CLIP (`magictime_model::clip`): vision tower +
+//! `visual_projection`, text tower + `text_projection`, OpenAI BPE tokenizer (77 tokens, long
+//! prompts truncated like transformers), CLIP image preprocessing (bicubic resize of the short
+//! edge, centre crop, CLIP mean/std).
+
+use std::path::Path;
+
+use burn::prelude::*;
+use magictime_model::clip::{
+    ClipImageProcessor, ClipTextConfig, ClipTextModel, ClipTokenizer, ClipVisionConfig,
+    ClipVisionModel, Truncation,
+};
+
+use crate::clipsim::VideoTextEmbedder;
+use crate::error::{MetricsError, Result};
+use crate::features::Cpu;
+
+/// CLIP on the CPU backend as an image–text embedder.
+pub struct ClipEmbedder {
+    vision: ClipVisionModel<Cpu>,
+    text: ClipTextModel<Cpu>,
+    tokenizer: ClipTokenizer,
+    processor: ClipImageProcessor,
+    device: burn::backend::flex::FlexDevice,
+    name: String,
+    /// Frames per vision forward pass.
+    pub batch: usize,
+}
+
+fn model_err(e: magictime_model::ModelError) -> MetricsError {
+    MetricsError::Numerical {
+        what: "CLIP",
+        detail: e.to_string(),
+    }
+}
+
+impl ClipEmbedder {
+    /// Loads a transformers CLIP folder (`config.json` + weights of `CLIPModel`, or a diffusers
+    /// root with `text_encoder/` and `image_encoder/`). The model is named after the folder.
+    pub fn load(dir: &Path) -> Result<Self> {
+        if !dir.exists() {
+            return Err(MetricsError::MissingWeights {
+                model: "CLIP (CLIPSIM / metamorphic score)",
+                path: dir.to_path_buf(),
+                hint: "Pass a transformers CLIP folder (e.g. openai/clip-vit-large-patch14: \
+                       config.json + model.safetensors) with --clip."
+                    .into(),
+            });
+        }
+        let device = Default::default();
+        let vision =
+            magictime_model::loader::clip::load_clip_vision(dir, &device).map_err(model_err)?;
+        let text =
+            magictime_model::loader::clip::load_clip_text(dir, &device).map_err(model_err)?;
+        let size = vision_image_size(dir).unwrap_or(224);
+        Self::from_parts(vision, text, size, dir.display().to_string())
+    }
+
+    /// The tiny CLIP configs of the model crate with fresh random weights — for tests and smoke
+    /// runs; the name says so. The text tower takes the real tokenizer's vocabulary (49,408,
+    /// end-of-text 49,407) and a projection to the vision tower's projection width.
+    pub fn tiny_random() -> Result<Self> {
+        let device = Default::default();
+        let vc = ClipVisionConfig::tiny();
+        let size = vc.image_size;
+        let tc = ClipTextConfig::tiny()
+            .with_vocab_size(49_408)
+            .with_eos_token_id(49_407)
+            .with_projection_dim(vc.projection_dim);
+        let vision = vc.init::<Cpu>(&device);
+        let text = tc.init::<Cpu>(&device);
+        Self::from_parts(vision, text, size, "tiny CLIP (random weights)".into())
+    }
+
+    fn from_parts(
+        vision: ClipVisionModel<Cpu>,
+        text: ClipTextModel<Cpu>,
+        size: usize,
+        name: String,
+    ) -> Result<Self> {
+        Ok(Self {
+            vision,
+            text,
+            tokenizer: ClipTokenizer::new().map_err(model_err)?,
+            processor: ClipImageProcessor::with_size(size),
+            device: Default::default(),
+            name,
+            batch: 16,
+        })
+    }
+}
+
+fn vision_image_size(dir: &Path) -> Option<usize> {
+    let text = std::fs::read_to_string(dir.join("config.json")).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v.get("vision_config")
+        .unwrap_or(&v)
+        .get("image_size")
+        .and_then(|x| x.as_u64())
+        .map(|x| x as usize)
+}
+
+fn rows(t: Tensor<Cpu, 2>) -> Vec<Vec<f32>> {
+    let [_, d] = t.dims();
+    let v = t.into_data().to_vec::<f32>().expect("f32 embeddings");
+    v.chunks_exact(d).map(|c| c.to_vec()).collect()
+}
+
+impl VideoTextEmbedder for ClipEmbedder {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn embed_frames(&self, frames: &[&[u8]], h: usize, w: usize) -> Result<Vec<Vec<f32>>> {
+        let mut out = Vec::with_capacity(frames.len());
+        for chunk in frames.chunks(self.batch.max(1)) {
+            let images: Vec<(&[u8], usize, usize)> = chunk.iter().map(|f| (*f, h, w)).collect();
+            let px = self
+                .processor
+                .preprocess_batch::<Cpu>(&images, &self.device)
+                .map_err(model_err)?;
+            out.extend(rows(self.vision.image_embeds(px).map_err(model_err)?));
+        }
+        Ok(out)
+    }
+
+    fn embed_texts(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        let ids = self
+            .tokenizer
+            .encode_batch::<Cpu>(texts, Truncation::Truncate, &self.device)
+            .map_err(model_err)?;
+        Ok(rows(self.text.text_embeds(ids).map_err(model_err)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clipsim::{score_video, RetrievalTexts};
+
+    #[test]
+    fn tiny_clip_scores_are_well_formed() {
+        let e = ClipEmbedder::tiny_random().unwrap();
+        let frames: Vec<Vec<u8>> = (0..4u8).map(|t| vec![t * 60; 40 * 48 * 3]).collect();
+        let refs: Vec<&[u8]> = frames.iter().map(|f| f.as_slice()).collect();
+        let texts = RetrievalTexts::new(&e).unwrap();
+        let s = score_video(&e, &refs, 40, 48, "a red flower blooming", &texts).unwrap();
+        assert!(s.clipsim.abs() <= 1.0 && s.clipsim.is_finite());
+        assert!((0.0..=1.0).contains(&s.metamorphic));
+        assert!((s.pixel_amplitude - 180.0 / 255.0).abs() < 1e-9);
+        // same frames twice → same embeddings
+        let again = e.embed_frames(&refs[..1], 40, 48).unwrap();
+        assert_eq!(again[0], e.embed_frames(&refs[..1], 40, 48).unwrap()[0]);
+    }
+
+    #[test]
+    fn missing_folder_names_the_path() {
+        let err = ClipEmbedder::load(Path::new("/nonexistent/clip"))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("/nonexistent/clip") && err.contains("--clip"),
+            "{err}"
+        );
+    }
+}

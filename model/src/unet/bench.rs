@@ -1,0 +1,198 @@
+//! `magictime model bench`: Burn (CPU, flex) against diffusers/torch (CPU) on the same UNet
+//! weights and inputs, side by side in one run, printing ratios.
+//!
+//! The config is tiny but not trivial: channels 64/128/256 (SD1.5 block layout, 8 heads,
+//! cross-attention 768, AnimateDiff v3 motion modules), 16 frames, 64×64 latents, the CFG batch of
+//! 2 videos — one denoising step is one UNet call. The reference side is
+//! `tools/parity/bench_unet.py` (it also writes the weights both sides use). Reported: seconds per
+//! step, peak RSS of each process, the share of time inside attention modules, and the max abs
+//! difference of the two outputs (the same computation, not just the same shapes).
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use burn::tensor::{Tensor, TensorData};
+
+use super::attention::attention_profile;
+use super::loader::{load_into, LoadMode, WeightMap};
+use super::UNet3DConfig;
+use crate::backend::Cpu;
+use crate::motion::MotionModuleConfig;
+
+/// Options of `magictime model bench`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchArgs {
+    /// Python with torch + diffusers for the reference side.
+    #[arg(long, env = "MAGICTIME_REF_PYTHON", default_value = "python3")]
+    pub python: PathBuf,
+    /// The reference script.
+    #[arg(long, default_value = "tools/parity/bench_unet.py")]
+    pub script: PathBuf,
+    /// Frames per video.
+    #[arg(long, default_value_t = 16)]
+    pub frames: usize,
+    /// Latent height = width.
+    #[arg(long, default_value_t = 64)]
+    pub latent: usize,
+    /// Timed steps per side.
+    #[arg(long, default_value_t = 2)]
+    pub steps: usize,
+    /// Untimed warm-up steps per side.
+    #[arg(long, default_value_t = 1)]
+    pub warmup: usize,
+    /// Where the shared weights and inputs go (a temporary folder by default).
+    #[arg(long)]
+    pub work_dir: Option<PathBuf>,
+}
+
+/// The benchmark network, matching `bench_unet.py` (diffusers' motion GroupNorm).
+pub fn bench_config() -> UNet3DConfig {
+    UNet3DConfig::bench().with_motion(Some(
+        MotionModuleConfig::new(0)
+            .with_heads(8)
+            .with_norm_per_frame(false),
+    ))
+}
+
+/// Peak resident memory of this process in MB (Linux `VmHWM`), if readable.
+pub fn peak_rss_mb() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+fn tensor<const D: usize>(w: &WeightMap, key: &str) -> anyhow::Result<Tensor<Cpu, D>> {
+    let t = w
+        .tensors
+        .get(key)
+        .with_context(|| format!("{}: no `{key}`", w.path.display()))?
+        .clone();
+    Ok(Tensor::from_data(
+        TensorData::new(t.data, t.shape),
+        &Default::default(),
+    ))
+}
+
+/// Runs both sides and prints the comparison.
+pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
+    let tmp;
+    let dir = match &args.work_dir {
+        Some(d) => d.clone(),
+        None => {
+            tmp = tempfile::tempdir()?;
+            tmp.path().to_path_buf()
+        }
+    };
+    // 1. reference (its own process: its own peak RSS)
+    eprintln!(
+        "reference: {} {} …",
+        args.python.display(),
+        args.script.display()
+    );
+    let out = Command::new(&args.python)
+        .arg(&args.script)
+        .args(["--out", &dir.display().to_string()])
+        .args([
+            "--frames",
+            &args.frames.to_string(),
+            "--latent",
+            &args.latent.to_string(),
+        ])
+        .args([
+            "--steps",
+            &args.steps.to_string(),
+            "--warmup",
+            &args.warmup.to_string(),
+        ])
+        .output()
+        .with_context(|| format!("running {}", args.python.display()))?;
+    if !out.status.success() {
+        bail!("reference failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().last().unwrap_or("");
+    let r: serde_json::Value =
+        serde_json::from_str(line).with_context(|| format!("reference output {line:?}"))?;
+    let num = |k: &str| r.get(k).and_then(|x| x.as_f64()).unwrap_or(f64::NAN);
+    // 2. Burn on the same weights and inputs
+    let device = Default::default();
+    let weights = WeightMap::from_safetensors(dir.join("bench_unet.safetensors"))?;
+    let (unet, _) = load_into(
+        bench_config().init::<Cpu>(&device),
+        &weights,
+        LoadMode::Strict,
+    )?;
+    drop(weights);
+    let inputs = WeightMap::from_safetensors(dir.join("bench_inputs.safetensors"))?;
+    let sample: Tensor<Cpu, 5> = tensor(&inputs, "sample")?;
+    let ts: Tensor<Cpu, 1> = tensor(&inputs, "timestep")?;
+    let ctx: Tensor<Cpu, 3> = tensor(&inputs, "encoder_hidden_states")?;
+    let step = || {
+        let y = unet.forward(sample.clone(), ts.clone(), ctx.clone());
+        // materialise (flex is eager; reading forces completion on any backend)
+        let _ = y.clone().slice([0..1, 0..1, 0..1, 0..1, 0..1]).into_data();
+        y
+    };
+    for _ in 0..args.warmup {
+        step();
+    }
+    attention_profile(true);
+    let t0 = Instant::now();
+    let mut y = None;
+    for _ in 0..args.steps {
+        y = Some(step());
+    }
+    let burn_step = t0.elapsed().as_secs_f64() / args.steps.max(1) as f64;
+    let attn_ns = attention_profile(false);
+    let burn_attn = attn_ns as f64 * 1e-9 / (burn_step * args.steps.max(1) as f64);
+    let burn_rss = peak_rss_mb().unwrap_or(f64::NAN);
+    let reference = WeightMap::from_safetensors(dir.join("bench_ref_out.safetensors"))?;
+    let want: Tensor<Cpu, 5> = tensor(&reference, "out")?;
+    let scale: f32 = want.clone().abs().max().into_scalar();
+    let diff: f32 = (y.expect("at least one step") - want)
+        .abs()
+        .max()
+        .into_scalar();
+    // 3. report
+    let torch_step = num("sec_per_step");
+    println!(
+        "UNet3D bench: channels 64/128/256, {} frames, {}x{} latents, CFG batch 2, {} params",
+        args.frames,
+        args.latent,
+        args.latent,
+        r.get("params").and_then(|x| x.as_u64()).unwrap_or(0)
+    );
+    println!(
+        "{:<22} {:>12} {:>12} {:>10}",
+        "", "burn-flex", "torch", "burn/torch"
+    );
+    println!(
+        "{:<22} {:>12.3} {:>12.3} {:>10.2}",
+        "seconds per step",
+        burn_step,
+        torch_step,
+        burn_step / torch_step
+    );
+    println!(
+        "{:<22} {:>12.0} {:>12.0} {:>10.2}",
+        "peak RSS (MB)",
+        burn_rss,
+        num("peak_rss_mb"),
+        burn_rss / num("peak_rss_mb")
+    );
+    println!(
+        "{:<22} {:>11.1}% {:>11.1}%",
+        "attention share",
+        100.0 * burn_attn,
+        100.0 * num("attn_share")
+    );
+    println!(
+        "output max abs diff {diff:.3e} (max |out| {scale:.3}); torch {} with {} threads",
+        r.get("torch").and_then(|x| x.as_str()).unwrap_or("?"),
+        r.get("threads").and_then(|x| x.as_u64()).unwrap_or(0)
+    );
+    Ok(())
+}

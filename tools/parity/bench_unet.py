@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""Reference side of `magictime model bench` (model/src/unet/bench.rs): diffusers UNetMotionModel on
+the CPU with torch, timed per denoising step (one UNet call on the CFG batch of 2 videos).
+
+Builds the benchmark config (channels 64/128/256, SD1.5 block layout, 8 heads, cross-attention 768,
+AnimateDiff v3 motion modules, none in the mid block) with seeded random weights, writes
+  DIR/bench_unet.safetensors   the weights (diffusers keys, f32) for the Burn side,
+  DIR/bench_inputs.safetensors sample [2, 4, F, S, S], encoder_hidden_states [2, 77, 768], timestep [2],
+  DIR/bench_ref_out.safetensors torch's output (the Burn side checks it computes the same thing),
+and prints one JSON line: seconds per step, attention share (time inside every `Attention` module,
+spatial and temporal, projections included), peak RSS of this process.
+"""
+import argparse
+import json
+import os
+import resource
+import time
+
+import torch
+from safetensors.torch import save_file
+from diffusers import UNetMotionModel
+from diffusers.models.attention_processor import Attention
+
+CONFIG = dict(
+    in_channels=4,
+    out_channels=4,
+    down_block_types=("CrossAttnDownBlockMotion", "CrossAttnDownBlockMotion", "DownBlockMotion"),
+    up_block_types=("UpBlockMotion", "CrossAttnUpBlockMotion", "CrossAttnUpBlockMotion"),
+    block_out_channels=(64, 128, 256),
+    layers_per_block=2,
+    norm_num_groups=32,
+    cross_attention_dim=768,
+    num_attention_heads=8,
+    motion_num_attention_heads=8,
+    motion_max_seq_length=32,
+    use_motion_mid_block=False,
+)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--frames", type=int, default=16)
+    ap.add_argument("--latent", type=int, default=64)
+    ap.add_argument("--steps", type=int, default=2)
+    ap.add_argument("--warmup", type=int, default=1)
+    a = ap.parse_args()
+    torch.manual_seed(0)
+    gen = torch.Generator().manual_seed(7)
+    unet = UNetMotionModel(**CONFIG).eval()
+    with torch.no_grad():
+        for name, p in unet.named_parameters():
+            if name.endswith("weight") and p.dim() == 1:
+                p.copy_(1.0 + 0.1 * torch.randn(p.shape, generator=gen))
+            else:
+                fan_in = p[0].numel() if p.dim() > 1 else 16
+                p.copy_(torch.randn(p.shape, generator=gen) / fan_in**0.5)
+    os.makedirs(a.out, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in unet.state_dict().items()}, os.path.join(a.out, "bench_unet.safetensors"))
+    f, s = a.frames, a.latent
+    sample = torch.randn(2, 4, f, s, s, generator=gen)
+    ehs = torch.randn(2, 77, 768, generator=gen)
+    t = torch.tensor([501.0, 501.0])
+    save_file({"sample": sample, "encoder_hidden_states": ehs, "timestep": t}, os.path.join(a.out, "bench_inputs.safetensors"))
+
+    attn = {"t": 0.0, "depth": 0}
+
+    def pre(mod, inp):
+        if attn["depth"] == 0:
+            attn["start"] = time.perf_counter()
+        attn["depth"] += 1
+
+    def post(mod, inp, out):
+        attn["depth"] -= 1
+        if attn["depth"] == 0:
+            attn["t"] += time.perf_counter() - attn["start"]
+
+    for m in unet.modules():
+        if isinstance(m, Attention):
+            m.register_forward_pre_hook(pre)
+            m.register_forward_hook(post)
+
+    ehs_f = ehs.repeat_interleave(f, dim=0)
+    with torch.no_grad():
+        for _ in range(a.warmup):
+            out = unet(sample, t, encoder_hidden_states=ehs_f).sample
+        attn["t"] = 0.0
+        t0 = time.perf_counter()
+        for _ in range(a.steps):
+            out = unet(sample, t, encoder_hidden_states=ehs_f).sample
+        total = time.perf_counter() - t0
+    save_file({"out": out.contiguous()}, os.path.join(a.out, "bench_ref_out.safetensors"))
+    print(json.dumps({
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "sec_per_step": total / a.steps,
+        "attn_share": attn["t"] / total,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        "params": sum(p.numel() for p in unet.parameters()),
+    }))
+
+
+if __name__ == "__main__":
+    main()
