@@ -10,7 +10,8 @@ use crate::{
     api::auth::{get_user, Login, Logout},
     components::{csrf::provide_csrf_token, nav::Nav},
     pages::{
-        admin::AdminPage, annotate::AnnotatePage, datasets::DatasetsPage, generate::GeneratePage,
+        admin::AdminPage,
+        annotate::{AnnotatePage, ItemPage, ProjectPage, ReviewPage}, datasets::DatasetsPage, generate::GeneratePage,
         home::HomePage, jobs::JobsPage, login::LoginPage, not_found::NotFound, setup::SetupPage,
         studies::StudiesPage,
     },
@@ -80,6 +81,9 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/generate") view=GeneratePage/>
                     <Route path=path!("/studies") view=StudiesPage/>
                     <Route path=path!("/annotate") view=AnnotatePage/>
+                    <Route path=path!("/annotate/p/:pid") view=ProjectPage/>
+                    <Route path=path!("/annotate/item/:iid") view=ItemPage/>
+                    <Route path=path!("/annotate/review/:iid") view=ReviewPage/>
                     <Route path=path!("/datasets") view=DatasetsPage/>
                     <Route path=path!("/jobs") view=JobsPage/>
                     <Route path=path!("/admin") view=AdminPage/>

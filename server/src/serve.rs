@@ -89,6 +89,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     crate::jobs::spawn_worker(state.clone());
     let app = router(state);
 
+    // No Nagle: SSR streams the page in several small writes; with Nagle + the client's delayed
+    // ACK each page waited ~40 ms (measured with tools/bench/annotate_bench.py).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+
     println!("MagicTime ready at http://{addr}");
     tracing::info!("listening on http://{addr}");
     axum::serve(
@@ -128,6 +134,7 @@ pub fn router(state: ServerState) -> Router {
             get(crate::routes::generated::video),
         )
         .nest_service("/pkg", pkg)
+        .merge(crate::routes::annotate::router())
         .leptos_routes(&state, routes, {
             let options = state.leptos_options.clone();
             move || shell(options.clone())

@@ -1,5 +1,6 @@
 //! Server-only code used by the server functions and by the axum server: database, accounts,
 //! sessions, CSRF tokens, rate limiting. Compiled only with the `ssr` feature.
+pub mod annotate;
 pub mod auth;
 pub mod cookies;
 pub mod db;

@@ -1,0 +1,183 @@
+//! Agreement and progress: pairwise caption agreement (token edit distance, BLEU) between the
+//! annotators of an item, Krippendorff's α (nominal) on their flags, and per-annotator
+//! statistics (items done, time per item, acceptance rate).
+use std::collections::HashMap;
+
+use sqlx::SqlitePool;
+
+use super::{forbid, json_list, projects, rights, Result};
+use crate::{
+    api::annotate::{
+        text::{bleu, normalized_edit_distance},
+        AnnotatorStats, Agreement, Dashboard, FLAGS,
+    },
+    types::User,
+};
+
+/// Krippendorff's α for nominal data. `units[u]` holds the values the coders gave unit u
+/// (missing values simply absent); units with fewer than two values are not pairable. None when
+/// there is nothing to compare or no variation at all (α undefined).
+pub fn krippendorff_alpha_nominal<T: Eq + std::hash::Hash + Clone>(units: &[Vec<T>]) -> Option<f64> {
+    // Coincidences o_ck = Σ_u (pairs of values c, k in u from different coders) / (m_u − 1).
+    let mut o: HashMap<(T, T), f64> = HashMap::new();
+    for vals in units.iter().filter(|v| v.len() >= 2) {
+        let w = 1.0 / (vals.len() as f64 - 1.0);
+        for (i, a) in vals.iter().enumerate() {
+            for (j, b) in vals.iter().enumerate() {
+                if i != j {
+                    *o.entry((a.clone(), b.clone())).or_default() += w;
+                }
+            }
+        }
+    }
+    let mut n_c: HashMap<T, f64> = HashMap::new();
+    for ((c, _), v) in &o {
+        *n_c.entry(c.clone()).or_default() += v;
+    }
+    let n: f64 = n_c.values().sum();
+    if n <= 1.0 {
+        return None;
+    }
+    let d_o: f64 = o.iter().filter(|((c, k), _)| c != k).map(|(_, v)| v).sum();
+    let sum_sq: f64 = n_c.values().map(|v| v * v).sum();
+    let d_e = n * n - sum_sq; // Σ_{c≠k} n_c n_k
+    if d_e <= 0.0 {
+        return None;
+    }
+    Some(1.0 - (n - 1.0) * d_o / d_e)
+}
+
+type SubmitRow = (i64, i64, i64, String, String);
+
+/// Agreement over every (item, round) with at least two submitted captions.
+pub async fn agreement(pool: &SqlitePool, project_id: i64) -> Result<Agreement> {
+    let rows: Vec<SubmitRow> = sqlx::query_as(
+        "SELECT v.item_id, v.round, v.user_id, v.text, v.flags FROM annot_versions v \
+         JOIN annot_items i ON i.id = v.item_id \
+         WHERE i.project_id = ? AND v.kind = 'submit' ORDER BY v.item_id, v.round, v.id",
+    )
+    .bind(project_id)
+    .fetch_all(pool)
+    .await?;
+    let mut units: Vec<Vec<(String, Vec<String>)>> = Vec::new();
+    let mut last = None;
+    for (item, round, _user, text, flags) in rows {
+        if last != Some((item, round)) {
+            units.push(Vec::new());
+            last = Some((item, round));
+        }
+        units.last_mut().expect("pushed").push((text, json_list(&flags)));
+    }
+    units.retain(|u| u.len() >= 2);
+    let (mut ed, mut bl, mut pairs) = (0.0, 0.0, 0usize);
+    for u in &units {
+        for i in 0..u.len() {
+            for j in i + 1..u.len() {
+                ed += normalized_edit_distance(&u[i].0, &u[j].0);
+                bl += 0.5 * (bleu(&u[i].0, &u[j].0) + bleu(&u[j].0, &u[i].0));
+                pairs += 1;
+            }
+        }
+    }
+    let any: Vec<Vec<bool>> = units
+        .iter()
+        .map(|u| u.iter().map(|(_, f)| !f.is_empty()).collect())
+        .collect();
+    let flag_alpha = FLAGS
+        .iter()
+        .map(|(k, _)| {
+            let data: Vec<Vec<bool>> = units
+                .iter()
+                .map(|u| u.iter().map(|(_, f)| f.iter().any(|x| x == k)).collect())
+                .collect();
+            ((*k).to_owned(), krippendorff_alpha_nominal(&data))
+        })
+        .collect();
+    Ok(Agreement {
+        units: units.len() as i64,
+        mean_edit_distance: (pairs > 0).then(|| ed / pairs as f64),
+        mean_bleu: (pairs > 0).then(|| bl / pairs as f64),
+        any_flag_alpha: krippendorff_alpha_nominal(&any),
+        flag_alpha,
+    })
+}
+
+type StatRow = (String, i64, i64, Option<f64>, i64, i64);
+
+/// Per annotator: submissions, skips, mean seconds per submitted item, and how many of their
+/// decided submissions (item accepted, rejected, or sent back since) were the accepted caption.
+pub async fn annotator_stats(pool: &SqlitePool, project_id: i64) -> Result<Vec<AnnotatorStats>> {
+    let rows: Vec<StatRow> = sqlx::query_as(
+        "SELECT u.email, \
+           SUM(v.kind = 'submit'), SUM(v.kind = 'skip'), \
+           AVG(CASE WHEN v.kind = 'submit' THEN v.seconds END), \
+           SUM(v.kind = 'submit' AND i.accepted_version = v.id), \
+           SUM(v.kind = 'submit' AND (i.status IN ('accepted', 'rejected') OR v.round < i.round)) \
+         FROM annot_versions v JOIN annot_items i ON i.id = v.item_id JOIN users u ON u.id = v.user_id \
+         WHERE i.project_id = ? AND v.kind IN ('submit', 'skip') \
+         GROUP BY v.user_id ORDER BY u.email",
+    )
+    .bind(project_id)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| AnnotatorStats {
+            user: r.0,
+            submitted: r.1,
+            skipped: r.2,
+            mean_seconds: r.3,
+            accepted: r.4,
+            decided: r.5,
+            acceptance_rate: (r.5 > 0).then(|| r.4 as f64 / r.5 as f64),
+        })
+        .collect())
+}
+
+pub async fn dashboard(pool: &SqlitePool, user: &User, project_id: i64) -> Result<Dashboard> {
+    if !rights(pool, user, project_id).await?.view {
+        return Err(forbid("you are not a member of this project"));
+    }
+    Ok(Dashboard {
+        project: projects::summary(pool, user, project_id).await?,
+        annotators: annotator_stats(pool, project_id).await?,
+        agreement: agreement(pool, project_id).await?,
+        members: projects::members(pool, project_id).await?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::krippendorff_alpha_nominal as alpha;
+
+    /// Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability", the 4 coders × 12
+    /// units example with missing values: nominal α = 0.743421 (the `krippendorff` PyPI package
+    /// gives 0.743421; tools/bench/annotate_alpha.py recomputes it and the cases below).
+    #[test]
+    fn alpha_matches_krippendorffs_worked_example() {
+        let m = None;
+        let coders: [[Option<u8>; 12]; 4] = [
+            [Some(1), Some(2), Some(3), Some(3), Some(2), Some(1), Some(4), Some(1), Some(2), m, m, m],
+            [Some(1), Some(2), Some(3), Some(3), Some(2), Some(2), Some(4), Some(1), Some(2), Some(5), m, Some(3)],
+            [m, Some(3), Some(3), Some(3), Some(2), Some(3), Some(4), Some(2), Some(2), Some(5), Some(1), m],
+            [Some(1), Some(2), Some(3), Some(3), Some(2), Some(4), Some(4), Some(1), Some(2), Some(5), Some(1), m],
+        ];
+        let units: Vec<Vec<u8>> = (0..12)
+            .map(|u| coders.iter().filter_map(|c| c[u]).collect())
+            .collect();
+        let a = alpha(&units).unwrap();
+        assert!((a - 0.743421).abs() < 1e-6, "{a}");
+    }
+
+    #[test]
+    fn alpha_edge_cases() {
+        // Perfect agreement with variation: 1.
+        assert_eq!(alpha(&[vec![true, true], vec![false, false]]), Some(1.0));
+        // No variation at all: undefined.
+        assert_eq!(alpha(&[vec![false, false], vec![false, false]]), None);
+        // Nothing pairable.
+        assert_eq!(alpha::<bool>(&[vec![true], vec![]]), None);
+        // Systematic disagreement: −0.5 (krippendorff.alpha on [[1, 0], [0, 1]]).
+        assert!((alpha(&[vec![true, false], vec![false, true]]).unwrap() + 0.5).abs() < 1e-12);
+    }
+}
