@@ -48,7 +48,7 @@ test('log in, navigate by role, log out', async ({ page }) => {
   await expect(page.getByRole('alert')).toContainText('cannot use this page');
 
   await page.getByRole('button', { name: 'Log out' }).click();
-  await expect(page.getByRole('link', { name: 'Log in' })).toBeVisible();
+  await expect(page.locator('.session').getByRole('link', { name: 'Log in' })).toBeVisible();
 });
 
 test('admin creates an account in the browser', async ({ page }) => {

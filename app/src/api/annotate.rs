@@ -177,11 +177,8 @@ pub fn hotkey_matches(spec: &str, key: &str, ctrl: bool, alt: bool, shift: bool)
         return false;
     };
     let has = |m: &str| parts.iter().any(|p| p.eq_ignore_ascii_case(m));
-    let (want_ctrl, want_alt, want_shift) = (
-        has("ctrl") || has("control"),
-        has("alt"),
-        has("shift"),
-    );
+    let (want_ctrl, want_alt, want_shift) =
+        (has("ctrl") || has("control"), has("alt"), has("shift"));
     if parts
         .iter()
         .any(|p| !["ctrl", "control", "alt", "shift"].contains(&p.to_lowercase().as_str()))

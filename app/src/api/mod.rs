@@ -3,5 +3,5 @@
 //! which the server's CSRF layer checks before the body runs.
 pub mod annotate;
 pub mod auth;
-pub mod studies;
 pub mod jobs;
+pub mod studies;

@@ -42,11 +42,7 @@ async fn user(state: &ServerState, headers: &HeaderMap) -> Result<User, Response
     }
 }
 
-async fn clip(
-    State(state): State<ServerState>,
-    Path(item): Path<i64>,
-    req: Request,
-) -> Response {
+async fn clip(State(state): State<ServerState>, Path(item): Path<i64>, req: Request) -> Response {
     let u = match user(&state, req.headers()).await {
         Ok(u) => u,
         Err(r) => return r,
@@ -139,7 +135,10 @@ async fn keyframe_files(
         Ok(Ok(f)) => f,
         Ok(Err(e)) => {
             tracing::warn!("keyframes: {e}");
-            return Err((StatusCode::UNPROCESSABLE_ENTITY, format!("cannot read the clip: {e}"))
+            return Err((
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("cannot read the clip: {e}"),
+            )
                 .into_response());
         }
         Err(e) => return Err((StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response()),

@@ -74,10 +74,15 @@ fn Projects() -> impl IntoView {
 fn NewProject() -> impl IntoView {
     let create = ServerAction::<AnnotCreateProject>::new();
     let message = move || match create.value().get() {
-        Some(Ok(id)) => Some(view! {
-            <span>"Imported. " <A href=format!("/annotate/p/{id}")>"Open the project"</A></span>
-        }.into_any()),
-        Some(Err(e)) => Some(view! { <span class="error">{clean_error(&e.to_string())}</span> }.into_any()),
+        Some(Ok(id)) => Some(
+            view! {
+                <span>"Imported. " <A href=format!("/annotate/p/{id}")>"Open the project"</A></span>
+            }
+            .into_any(),
+        ),
+        Some(Err(e)) => {
+            Some(view! { <span class="error">{clean_error(&e.to_string())}</span> }.into_any())
+        }
         None => None,
     };
     view! {

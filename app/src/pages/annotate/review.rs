@@ -38,7 +38,10 @@ pub fn ReviewPage() -> impl IntoView {
             .unwrap_or(0)
     };
     let decide = ServerAction::<AnnotReview>::new();
-    let data = Resource::new(move || (iid(), decide.version().get()), |(id, _)| annot_review_item(id));
+    let data = Resource::new(
+        move || (iid(), decide.version().get()),
+        |(id, _)| annot_review_item(id),
+    );
     view! {
         <Title text="Review — MagicTime"/>
         <Transition fallback=|| view! { <p>"Loading…"</p> }>

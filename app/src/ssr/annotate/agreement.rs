@@ -9,7 +9,7 @@ use super::{forbid, json_list, projects, rights, Result};
 use crate::{
     api::annotate::{
         text::{bleu, normalized_edit_distance},
-        AnnotatorStats, Agreement, Dashboard, FLAGS,
+        Agreement, AnnotatorStats, Dashboard, FLAGS,
     },
     types::User,
 };
@@ -17,7 +17,9 @@ use crate::{
 /// Krippendorff's α for nominal data. `units[u]` holds the values the coders gave unit u
 /// (missing values simply absent); units with fewer than two values are not pairable. None when
 /// there is nothing to compare or no variation at all (α undefined).
-pub fn krippendorff_alpha_nominal<T: Eq + std::hash::Hash + Clone>(units: &[Vec<T>]) -> Option<f64> {
+pub fn krippendorff_alpha_nominal<T: Eq + std::hash::Hash + Clone>(
+    units: &[Vec<T>],
+) -> Option<f64> {
     // Coincidences o_ck = Σ_u (pairs of values c, k in u from different coders) / (m_u − 1).
     let mut o: HashMap<(T, T), f64> = HashMap::new();
     for vals in units.iter().filter(|v| v.len() >= 2) {
@@ -66,7 +68,10 @@ pub async fn agreement(pool: &SqlitePool, project_id: i64) -> Result<Agreement> 
             units.push(Vec::new());
             last = Some((item, round));
         }
-        units.last_mut().expect("pushed").push((text, json_list(&flags)));
+        units
+            .last_mut()
+            .expect("pushed")
+            .push((text, json_list(&flags)));
     }
     units.retain(|u| u.len() >= 2);
     let (mut ed, mut bl, mut pairs) = (0.0, 0.0, 0usize);
@@ -157,10 +162,62 @@ mod tests {
     fn alpha_matches_krippendorffs_worked_example() {
         let m = None;
         let coders: [[Option<u8>; 12]; 4] = [
-            [Some(1), Some(2), Some(3), Some(3), Some(2), Some(1), Some(4), Some(1), Some(2), m, m, m],
-            [Some(1), Some(2), Some(3), Some(3), Some(2), Some(2), Some(4), Some(1), Some(2), Some(5), m, Some(3)],
-            [m, Some(3), Some(3), Some(3), Some(2), Some(3), Some(4), Some(2), Some(2), Some(5), Some(1), m],
-            [Some(1), Some(2), Some(3), Some(3), Some(2), Some(4), Some(4), Some(1), Some(2), Some(5), Some(1), m],
+            [
+                Some(1),
+                Some(2),
+                Some(3),
+                Some(3),
+                Some(2),
+                Some(1),
+                Some(4),
+                Some(1),
+                Some(2),
+                m,
+                m,
+                m,
+            ],
+            [
+                Some(1),
+                Some(2),
+                Some(3),
+                Some(3),
+                Some(2),
+                Some(2),
+                Some(4),
+                Some(1),
+                Some(2),
+                Some(5),
+                m,
+                Some(3),
+            ],
+            [
+                m,
+                Some(3),
+                Some(3),
+                Some(3),
+                Some(2),
+                Some(3),
+                Some(4),
+                Some(2),
+                Some(2),
+                Some(5),
+                Some(1),
+                m,
+            ],
+            [
+                Some(1),
+                Some(2),
+                Some(3),
+                Some(3),
+                Some(2),
+                Some(4),
+                Some(4),
+                Some(1),
+                Some(2),
+                Some(5),
+                Some(1),
+                m,
+            ],
         ];
         let units: Vec<Vec<u8>> = (0..12)
             .map(|u| coders.iter().filter_map(|c| c[u]).collect())

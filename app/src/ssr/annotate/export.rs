@@ -35,7 +35,19 @@ impl ExportKind {
     }
 }
 
-type Row = (i64, String, String, i64, String, String, String, String, String, String, Option<String>);
+type Row = (
+    i64,
+    String,
+    String,
+    i64,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+);
 
 /// Builds an export (reviewers only).
 pub async fn export(
@@ -64,7 +76,12 @@ pub async fn export(
             out.push_str("videoid,name,is_transmit\n");
             for r in &rows {
                 let text = r.10.as_deref().unwrap_or_default();
-                out.push_str(&format!("{},{},{}\n", csv_field(&r.1), csv_field(text), r.3));
+                out.push_str(&format!(
+                    "{},{},{}\n",
+                    csv_field(&r.1),
+                    csv_field(text),
+                    r.3
+                ));
             }
         }
         ExportKind::FileList => {

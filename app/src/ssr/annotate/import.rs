@@ -123,13 +123,12 @@ fn parse_jsonl(name: &str, text: &str) -> Result<Vec<ImportRow>> {
             return Err(bad(name, i + 1, "is_transmit must be 0 or 1"));
         }
         check_file(name, i + 1, &r.file)?;
-        let extra_str = |k: &str| {
-            r.extra
-                .get(k)
-                .and_then(|v| v.as_str())
-                .map(str::to_owned)
-        };
-        let title = r.title.clone().or_else(|| extra_str("title")).unwrap_or_default();
+        let extra_str = |k: &str| r.extra.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+        let title = r
+            .title
+            .clone()
+            .or_else(|| extra_str("title"))
+            .unwrap_or_default();
         let description = r
             .description
             .clone()
@@ -176,9 +175,7 @@ fn parse_csv_manifest(name: &str, text: &str) -> Result<Vec<ImportRow>> {
     };
     let col = |c: &str| {
         header.iter().position(|h| h.trim() == c).ok_or_else(|| {
-            AnnotError::BadInput(format!(
-                "{name}: missing column {c:?} (have {header:?})"
-            ))
+            AnnotError::BadInput(format!("{name}: missing column {c:?} (have {header:?})"))
         })
     };
     let (vi, ni, ti) = (col("videoid")?, col("name")?, col("is_transmit")?);
@@ -201,7 +198,13 @@ fn parse_csv_manifest(name: &str, text: &str) -> Result<Vec<ImportRow>> {
         let is_transmit: i64 = match rec[ti].trim() {
             "0" => 0,
             "1" => 1,
-            v => return Err(bad(name, line, format!("is_transmit must be 0 or 1, got {v:?}"))),
+            v => {
+                return Err(bad(
+                    name,
+                    line,
+                    format!("is_transmit must be 0 or 1, got {v:?}"),
+                ))
+            }
         };
         let file = format!("{videoid}.mp4");
         check_file(name, line, &file)?;
@@ -292,7 +295,14 @@ mod tests {
 
     #[test]
     fn csv_round_trips_quotes_commas_and_newlines() {
-        let caps = ["plain", "a, b", "say \"hi\"", "two\nlines", " pad ", "<script>x</script>"];
+        let caps = [
+            "plain",
+            "a, b",
+            "say \"hi\"",
+            "two\nlines",
+            " pad ",
+            "<script>x</script>",
+        ];
         let mut text = String::from("videoid,name,is_transmit\n");
         for (i, c) in caps.iter().enumerate() {
             text.push_str(&format!("v{i},{},{}\r\n", csv_field(c), i % 2));
@@ -309,7 +319,10 @@ mod tests {
     #[test]
     fn csv_errors_name_file_and_line() {
         let e = parse_manifest("m.csv", "videoid,name\nx,y\n").unwrap_err();
-        assert!(e.to_string().contains("missing column \"is_transmit\""), "{e}");
+        assert!(
+            e.to_string().contains("missing column \"is_transmit\""),
+            "{e}"
+        );
         let e = parse_manifest("m.csv", "videoid,name,is_transmit\na,b,0\nc,d,2\n").unwrap_err();
         assert!(e.to_string().contains("m.csv: line 3"), "{e}");
         let e = parse_manifest("m.csv", "videoid,name,is_transmit\na,b,0\na,d,1\n").unwrap_err();
@@ -332,9 +345,15 @@ mod tests {
         assert_eq!(rows[0].title, "Ice 4K");
         assert_eq!(rows[0].meta["frames"], 64);
         assert_eq!(rows[1].title, "T");
-        let e = parse_manifest("m.jsonl", "{\"videoid\":\"a\",\"file\":\"../x.mp4\",\"caption\":\"c\"}")
-            .unwrap_err();
-        assert!(e.to_string().contains("line 1") && e.to_string().contains("relative"), "{e}");
+        let e = parse_manifest(
+            "m.jsonl",
+            "{\"videoid\":\"a\",\"file\":\"../x.mp4\",\"caption\":\"c\"}",
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("line 1") && e.to_string().contains("relative"),
+            "{e}"
+        );
         let e = parse_manifest("m.jsonl", "{\"videoid\":\"a\"}").unwrap_err();
         assert!(e.to_string().contains("m.jsonl: line 1"), "{e}");
     }

@@ -7,7 +7,12 @@ use super::Result;
 
 /// Takes (or extends) the lock on `item_id` for `user_id` for `timeout_s` seconds. Returns
 /// false when someone else holds an unexpired lock.
-pub async fn acquire(pool: &SqlitePool, item_id: i64, user_id: i64, timeout_s: i64) -> Result<bool> {
+pub async fn acquire(
+    pool: &SqlitePool,
+    item_id: i64,
+    user_id: i64,
+    timeout_s: i64,
+) -> Result<bool> {
     let res = sqlx::query(
         "INSERT INTO annot_locks(item_id, user_id, acquired_at, expires_at) \
          VALUES (?1, ?2, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), \

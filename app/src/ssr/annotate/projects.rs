@@ -28,11 +28,7 @@ pub fn datasets_dir(data_dir: &Path) -> PathBuf {
 /// The manifest's path, refusing anything outside the datasets folder.
 pub fn manifest_path(data_dir: &Path, manifest: &str) -> Result<PathBuf> {
     let rel = Path::new(manifest.trim());
-    if manifest.trim().is_empty()
-        || rel
-            .components()
-            .any(|c| !matches!(c, Component::Normal(_)))
-    {
+    if manifest.trim().is_empty() || rel.components().any(|c| !matches!(c, Component::Normal(_))) {
         return Err(AnnotError::BadInput(format!(
             "manifest {manifest:?} must be a relative path inside the datasets folder"
         )));
@@ -52,13 +48,19 @@ pub async fn create(
     }
     let name = req.name.trim();
     if name.is_empty() || name.len() > 200 {
-        return Err(AnnotError::BadInput("a project needs a name (≤ 200 characters)".into()));
+        return Err(AnnotError::BadInput(
+            "a project needs a name (≤ 200 characters)".into(),
+        ));
     }
     if !(1..=10).contains(&req.overlap) {
-        return Err(AnnotError::BadInput("overlap must be between 1 and 10".into()));
+        return Err(AnnotError::BadInput(
+            "overlap must be between 1 and 10".into(),
+        ));
     }
     if !(1..=86400).contains(&req.lock_timeout_s) {
-        return Err(AnnotError::BadInput("lock timeout must be 1 s to 24 h".into()));
+        return Err(AnnotError::BadInput(
+            "lock timeout must be 1 s to 24 h".into(),
+        ));
     }
     let path = manifest_path(data_dir, &req.manifest)?;
     let text = tokio::fs::read_to_string(&path).await.map_err(|e| {
@@ -98,17 +100,21 @@ pub async fn create(
     let pid = match res {
         Ok(r) => r.last_insert_rowid(),
         Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-            return Err(AnnotError::BadInput(format!("a project named {name:?} exists")))
+            return Err(AnnotError::BadInput(format!(
+                "a project named {name:?} exists"
+            )))
         }
         Err(e) => return Err(e.into()),
     };
     for (uid, role) in members {
-        sqlx::query("INSERT OR IGNORE INTO annot_members(project_id, user_id, role) VALUES (?, ?, ?)")
-            .bind(pid)
-            .bind(uid)
-            .bind(role)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT OR IGNORE INTO annot_members(project_id, user_id, role) VALUES (?, ?, ?)",
+        )
+        .bind(pid)
+        .bind(uid)
+        .bind(role)
+        .execute(&mut *tx)
+        .await?;
     }
     for (seq, r) in rows.iter().enumerate() {
         sqlx::query(
@@ -130,11 +136,30 @@ pub async fn create(
         .await?;
     }
     tx.commit().await?;
-    tracing::info!(project = pid, items = rows.len(), by = user.id, "annotation project imported");
+    tracing::info!(
+        project = pid,
+        items = rows.len(),
+        by = user.id,
+        "annotation project imported"
+    );
     Ok(pid)
 }
 
-type CountRow = (i64, String, String, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64);
+type CountRow = (
+    i64,
+    String,
+    String,
+    i64,
+    i64,
+    i64,
+    i64,
+    i64,
+    i64,
+    i64,
+    i64,
+    i64,
+    i64,
+);
 
 /// Projects with counts; annotators only see the projects they are members of.
 pub async fn list(pool: &SqlitePool, user: &User) -> Result<Vec<ProjectSummary>> {

@@ -42,13 +42,12 @@ pub async fn queue(
         .fetch_all(pool)
         .await?;
         out.extend(rows.into_iter().map(|r| {
-            let mut flags: Vec<String> = r
-                .5
-                .unwrap_or_default()
-                .split(['[', ']', ',', '"'])
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect();
+            let mut flags: Vec<String> =
+                r.5.unwrap_or_default()
+                    .split(['[', ']', ',', '"'])
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect();
             flags.sort();
             flags.dedup();
             QueueEntry {
@@ -166,47 +165,87 @@ pub async fn decide(
     }
     let mut tx = pool.begin().await?;
     // Write first: the transaction holds the write lock from its first statement.
-    let round: i64 = sqlx::query_scalar(
-        "UPDATE annot_items SET round = round WHERE id = ? RETURNING round",
-    )
-    .bind(item_id)
-    .fetch_one(&mut *tx)
-    .await?;
+    let round: i64 =
+        sqlx::query_scalar("UPDATE annot_items SET round = round WHERE id = ? RETURNING round")
+            .bind(item_id)
+            .fetch_one(&mut *tx)
+            .await?;
     match action {
         "accept" => {
-            let vid = version_id
-                .ok_or_else(|| AnnotError::BadInput("accept needs a version".into()))?;
-            let kind: Option<String> = sqlx::query_scalar(
-                "SELECT kind FROM annot_versions WHERE id = ? AND item_id = ?",
-            )
-            .bind(vid)
-            .bind(item_id)
-            .fetch_optional(&mut *tx)
-            .await?;
+            let vid =
+                version_id.ok_or_else(|| AnnotError::BadInput("accept needs a version".into()))?;
+            let kind: Option<String> =
+                sqlx::query_scalar("SELECT kind FROM annot_versions WHERE id = ? AND item_id = ?")
+                    .bind(vid)
+                    .bind(item_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
             if !matches!(kind.as_deref(), Some("submit" | "review_edit")) {
                 return Err(AnnotError::BadInput(format!(
                     "version {vid} is not a caption of item {item_id}"
                 )));
             }
-            add_version(&mut *tx, item_id, user.id, round, "accept", "", comment, Some(vid)).await?;
+            add_version(
+                &mut *tx,
+                item_id,
+                user.id,
+                round,
+                "accept",
+                "",
+                comment,
+                Some(vid),
+            )
+            .await?;
             set_status(&mut *tx, item_id, "accepted", Some(vid)).await?;
         }
         "edit" => {
             let text = text.unwrap_or("");
             if text.trim().is_empty() || text.len() > work::MAX_CAPTION_CHARS {
-                return Err(AnnotError::BadInput("the edited caption is empty or too long".into()));
+                return Err(AnnotError::BadInput(
+                    "the edited caption is empty or too long".into(),
+                ));
             }
-            let vid =
-                add_version(&mut *tx, item_id, user.id, round, "review_edit", text, comment, None)
-                    .await?;
-            add_version(&mut *tx, item_id, user.id, round, "accept", "", "", Some(vid)).await?;
+            let vid = add_version(
+                &mut *tx,
+                item_id,
+                user.id,
+                round,
+                "review_edit",
+                text,
+                comment,
+                None,
+            )
+            .await?;
+            add_version(
+                &mut *tx,
+                item_id,
+                user.id,
+                round,
+                "accept",
+                "",
+                "",
+                Some(vid),
+            )
+            .await?;
             set_status(&mut *tx, item_id, "accepted", Some(vid)).await?;
         }
         "send_back" => {
             if comment.trim().is_empty() {
-                return Err(AnnotError::BadInput("say why you send it back (comment)".into()));
+                return Err(AnnotError::BadInput(
+                    "say why you send it back (comment)".into(),
+                ));
             }
-            add_version(&mut *tx, item_id, user.id, round, "send_back", "", comment, None).await?;
+            add_version(
+                &mut *tx,
+                item_id,
+                user.id,
+                round,
+                "send_back",
+                "",
+                comment,
+                None,
+            )
+            .await?;
             sqlx::query(
                 "UPDATE annot_items SET status = 'open', round = round + 1, n_submits = 0, \
                  accepted_version = NULL WHERE id = ?",
@@ -216,7 +255,10 @@ pub async fn decide(
             .await?;
         }
         "reject" => {
-            add_version(&mut *tx, item_id, user.id, round, "reject", "", comment, None).await?;
+            add_version(
+                &mut *tx, item_id, user.id, round, "reject", "", comment, None,
+            )
+            .await?;
             set_status(&mut *tx, item_id, "rejected", None).await?;
         }
         a => return Err(AnnotError::BadInput(format!("unknown review action {a:?}"))),

@@ -241,7 +241,9 @@ async fn record(
     .fetch_one(&mut *tx)
     .await?;
     if status != "open" {
-        return Err(AnnotError::Conflict(format!("this item is {status}, not open")));
+        return Err(AnnotError::Conflict(format!(
+            "this item is {status}, not open"
+        )));
     }
     let done: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM annot_versions WHERE item_id = ? AND user_id = ? AND round = ? \
@@ -308,7 +310,9 @@ pub async fn submit(
         .iter()
         .find(|c| !crate::api::annotate::CHECKLIST.iter().any(|(k, _)| k == c))
     {
-        return Err(AnnotError::BadInput(format!("unknown checklist entry {c:?}")));
+        return Err(AnnotError::BadInput(format!(
+            "unknown checklist entry {c:?}"
+        )));
     }
     if text.trim().is_empty() && flags.is_empty() {
         return Err(AnnotError::BadInput(
