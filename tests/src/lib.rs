@@ -114,3 +114,33 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// An HTTP client that keeps cookies (session, CSRF) and does not follow redirects.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("http client")
+}
+
+/// GETs the login page and returns the CSRF token rendered into its form (the same value as the
+/// `mt_csrf` cookie, which the server sets on a first visit).
+pub async fn csrf(c: &reqwest::Client, s: &Server) -> String {
+    let body = c
+        .get(s.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let at = body
+        .find("name=\"csrf_token\"")
+        .expect("login form has the CSRF field");
+    let rest = &body[at..];
+    let v = rest.find("value=\"").expect("value") + "value=\"".len();
+    let token = rest[v..].split('"').next().unwrap().to_owned();
+    assert_eq!(token.len(), 64, "token {token:?}");
+    token
+}

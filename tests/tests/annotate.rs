@@ -3,17 +3,9 @@
 //! locking with its timeout, racing clients, bad manifests.
 use std::collections::{BTreeMap, HashSet};
 
-use magictime_tests::{create_account, Server};
+use magictime_tests::{client, create_account, Server};
 use reqwest::{header, Client, StatusCode};
 use serde_json::Value;
-
-fn client() -> Client {
-    Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
 
 /// A logged-in browser: its client and CSRF token.
 struct Browser {

@@ -1,31 +1,8 @@
 //! Generation through the web job queue on the real server: submit → progress → MP4 served.
 use std::time::{Duration, Instant};
 
-use magictime_tests::{create_account, Server};
+use magictime_tests::{client, create_account, csrf, Server};
 use reqwest::{header, Client, StatusCode};
-
-fn client() -> Client {
-    Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-async fn csrf(c: &Client, s: &Server) -> String {
-    let body = c
-        .get(s.url("/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let at = body.find("name=\"csrf_token\"").unwrap();
-    let rest = &body[at..];
-    let v = rest.find("value=\"").unwrap() + 7;
-    rest[v..].split('"').next().unwrap().to_owned()
-}
 
 async fn login(c: &Client, s: &Server, email: &str, pw: &str) -> String {
     let t = csrf(c, s).await;

@@ -1,35 +1,6 @@
 //! The real server on a free port: health, login, roles, CSRF, rate limiting, 404, shutdown.
-use magictime_tests::{create_account, Server};
+use magictime_tests::{client, create_account, csrf, Server};
 use reqwest::{header, Client, StatusCode};
-
-fn client() -> Client {
-    Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-/// GETs the login page and returns the CSRF token rendered into its form (the same value as the
-/// `mt_csrf` cookie, which the server sets on a first visit).
-async fn csrf(c: &Client, s: &Server) -> String {
-    let body = c
-        .get(s.url("/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let at = body
-        .find("name=\"csrf_token\"")
-        .expect("login form has the CSRF field");
-    let rest = &body[at..];
-    let v = rest.find("value=\"").expect("value") + "value=\"".len();
-    let token = rest[v..].split('"').next().unwrap().to_owned();
-    assert_eq!(token.len(), 64, "token {token:?}");
-    token
-}
 
 async fn post_form(c: &Client, s: &Server, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
     c.post(s.url(path))

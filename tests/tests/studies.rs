@@ -3,35 +3,12 @@
 //! refused, rate limit, resume and one submission per participant id, results and exports.
 use std::{collections::HashMap, path::Path, process::Command};
 
-use magictime_tests::{create_account, Server};
+use magictime_tests::{client, create_account, csrf, Server};
 use reqwest::{header, Client, StatusCode};
 use serde_json::{json, Value};
 
 const CONDS: [&str; 3] = ["CondAlphaSecret", "CondBetaSecret", "CondGammaSecret"];
 const PROMPTS: [&str; 2] = ["a_flower_blooming", "ice_melting"];
-
-fn client() -> Client {
-    Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-async fn csrf(c: &Client, s: &Server) -> String {
-    let body = c
-        .get(s.url("/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let at = body.find("name=\"csrf_token\"").expect("CSRF field");
-    let rest = &body[at..];
-    let v = rest.find("value=\"").unwrap() + 7;
-    rest[v..].split('"').next().unwrap().to_owned()
-}
 
 async fn form(
     c: &Client,
