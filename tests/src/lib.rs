@@ -2,7 +2,6 @@
 //! `magictime` binary and running a real server on a free port with a temporary data dir.
 use std::{
     io::Write,
-    net::TcpListener,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
@@ -26,13 +25,6 @@ pub fn magictime_bin() -> PathBuf {
         bin.display()
     );
     bin
-}
-
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
 }
 
 /// Runs `magictime admin create` against a data dir.
@@ -65,34 +57,55 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts `magictime serve` with accounts created beforehand by `setup`.
+    /// Starts `magictime serve` with accounts created beforehand by `setup`. The server binds
+    /// port 0 and the address it really got is read from its "ready at" line, so parallel tests
+    /// cannot race for a port (a free-port probe followed by a bind can hand one port to two).
     pub fn start(setup: impl FnOnce(&Path)) -> Server {
         let data_dir = tempfile::tempdir().unwrap();
         setup(data_dir.path());
-        let port = free_port();
-        let child = Command::new(magictime_bin())
-            .args([
-                "serve",
-                "--addr",
-                &format!("127.0.0.1:{port}"),
-                "--data-dir",
-            ])
+        let mut child = Command::new(magictime_bin())
+            .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir.path())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn magictime serve");
-        let base = format!("http://127.0.0.1:{port}");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(url) = line.strip_prefix("MagicTime ready at ") {
+                    let _ = tx.send(url.trim().to_owned());
+                }
+                // Keep draining so the server never blocks on a full pipe.
+            }
+        });
+        let timeout = Duration::from_secs(30);
+        let t0 = Instant::now();
+        let base = loop {
+            if let Ok(url) = rx.recv_timeout(Duration::from_millis(100)) {
+                break url;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("magictime serve exited before it was ready: {status}");
+            }
+            if t0.elapsed() > timeout {
+                let _ = child.kill();
+                panic!("server did not start within {timeout:?}");
+            }
+        };
         let server = Server {
             child,
             base,
             data_dir,
         };
-        server.wait_healthy(Duration::from_secs(20));
+        server.wait_listening(timeout);
         server
     }
 
-    fn wait_healthy(&self, timeout: Duration) {
+    fn wait_listening(&self, timeout: Duration) {
         let t0 = Instant::now();
         while t0.elapsed() < timeout {
             if std::net::TcpStream::connect(self.base.trim_start_matches("http://")).is_ok() {
@@ -100,7 +113,7 @@ impl Server {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("server did not start within {timeout:?}");
+        panic!("server did not accept connections within {timeout:?}");
     }
 
     pub fn url(&self, path: &str) -> String {
