@@ -3,9 +3,6 @@ import { defineConfig } from '@playwright/test';
 
 export default defineConfig({
   testDir: './tests',
-  // studies.spec.mjs passed once and then hung twice (page.goto('/studies') never reached
-  // 'load') on the merged tree; excluded until that is found. Run it with `end2end/run.sh studies`.
-  testIgnore: process.env.MAGICTIME_E2E_ALL ? [] : ['**/studies.spec.mjs'],
   timeout: 60_000,
   workers: 1,
   reporter: [['list']],

@@ -22,7 +22,6 @@ for _ in $(seq 1 100); do
 done
 curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null || { cat "$DATA/server.log"; exit 1; }
 
-[ "${1:-}" = studies ] && export MAGICTIME_E2E_ALL=1
 export BASE_URL=http://127.0.0.1:$PORT MAGICTIME_E2E_DATA=$DATA
 if ! "$ROOT/node_modules/.bin/playwright" test --config end2end/playwright.config.mjs "$@"; then
   echo "--- server log ---"; tail -50 "$DATA/server.log"; exit 1

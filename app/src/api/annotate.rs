@@ -215,7 +215,7 @@ pub async fn annot_create_project(
 ) -> Result<i64, ServerFnError> {
     use crate::ssr::{annotate, auth};
     let _ = csrf_token;
-    let state = expect_context::<crate::ssr::ServerState>();
+    let state = crate::ssr::state()?;
     let user = auth::require_role(crate::types::Role::Researcher).await?;
     let req = annotate::projects::NewProject {
         name,

@@ -20,10 +20,13 @@ pub async fn login(
     password: String,
     next: Option<String>,
 ) -> Result<(), ServerFnError> {
-    use crate::ssr::{auth, cookies, ServerState};
+    use crate::ssr::{auth, cookies};
     use axum::http::{header::SET_COOKIE, HeaderValue, StatusCode};
     let _ = csrf_token; // checked by the CSRF layer before this body runs
-    let state = expect_context::<ServerState>();
+                        // Contexts are taken before the first await: during SSR the reactive owner can be gone by
+                        // the time a future resumes (a re-rendered Suspense), and then a lookup fails.
+    let state = crate::ssr::state()?;
+    let res = crate::ssr::response()?;
     let peer = leptos_axum::extract::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .await
         .map(|c| c.0.ip().to_string())
@@ -59,7 +62,6 @@ pub async fn login(
         .await
         .map_err(auth::internal)?;
     let cookie = cookies::session(&token, auth::SESSION_TTL_S, state.secure_cookies);
-    let res = expect_context::<leptos_axum::ResponseOptions>();
     res.append_header(
         SET_COOKIE,
         HeaderValue::from_str(&cookie).map_err(auth::internal)?,
@@ -73,19 +75,19 @@ pub async fn login(
 #[server(prefix = "/api", endpoint = "logout")]
 pub async fn logout(csrf_token: String) -> Result<(), ServerFnError> {
     use crate::{
-        ssr::{auth, cookies, ServerState},
+        ssr::{auth, cookies},
         types::SESSION_COOKIE,
     };
     use axum::http::{header::SET_COOKIE, HeaderMap, HeaderValue};
     let _ = csrf_token;
-    let state = expect_context::<ServerState>();
+    let state = crate::ssr::state()?;
+    let res = crate::ssr::response()?;
     let headers: HeaderMap = leptos_axum::extract().await?;
     if let Some(token) = cookies::get(&headers, SESSION_COOKIE) {
         auth::delete_session(&state.pool, &token)
             .await
             .map_err(auth::internal)?;
     }
-    let res = expect_context::<leptos_axum::ResponseOptions>();
     let cookie = cookies::session("", 0, state.secure_cookies);
     res.append_header(
         SET_COOKIE,
@@ -103,10 +105,10 @@ pub async fn setup_admin(
     email: String,
     password: String,
 ) -> Result<(), ServerFnError> {
-    use crate::ssr::{auth, cookies, ServerState};
+    use crate::ssr::{auth, cookies};
     use axum::http::StatusCode;
     let _ = csrf_token;
-    let state = expect_context::<ServerState>();
+    let state = crate::ssr::state()?;
     let ok = {
         let held = state
             .setup_token_hash
@@ -143,9 +145,9 @@ pub async fn setup_admin(
 /// Every account (admin only).
 #[server(prefix = "/api", endpoint = "users", input = GetUrl)]
 pub async fn list_users() -> Result<Vec<User>, ServerFnError> {
-    use crate::ssr::{auth, ServerState};
+    use crate::ssr::auth;
+    let state = crate::ssr::state()?;
     auth::require_role(Role::Admin).await?;
-    let state = expect_context::<ServerState>();
     auth::list_users(&state.pool).await.map_err(auth::internal)
 }
 
@@ -157,13 +159,13 @@ pub async fn create_account(
     password: String,
     role: String,
 ) -> Result<User, ServerFnError> {
-    use crate::ssr::{auth, ServerState};
+    use crate::ssr::auth;
     use axum::http::StatusCode;
     let _ = csrf_token;
+    let state = crate::ssr::state()?;
     let admin = auth::require_role(Role::Admin).await?;
     let role = Role::parse(&role)
         .ok_or_else(|| auth::fail(StatusCode::UNPROCESSABLE_ENTITY, "unknown role"))?;
-    let state = expect_context::<ServerState>();
     let user = auth::create_user(&state.pool, &email, &password, role)
         .await
         .map_err(|e| match e {

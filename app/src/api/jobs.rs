@@ -18,13 +18,13 @@ pub async fn submit_generation(
     size: usize,
 ) -> Result<i64, ServerFnError> {
     use crate::{
-        ssr::{auth, jobs, ServerState},
+        ssr::{auth, jobs},
         types::{GenerateParams, Role},
     };
     use axum::http::StatusCode;
     let _ = csrf_token;
+    let state = crate::ssr::state()?;
     let user = auth::require_role(Role::Researcher).await?;
-    let state = expect_context::<ServerState>();
     let prompt = prompt.trim().to_owned();
     let bad = |m: &str| auth::fail(StatusCode::UNPROCESSABLE_ENTITY, m);
     if prompt.is_empty() {
@@ -67,11 +67,11 @@ pub async fn submit_generation(
 #[server(prefix = "/api", endpoint = "jobs", input = GetUrl)]
 pub async fn list_jobs(kind: Option<String>) -> Result<Vec<JobView>, ServerFnError> {
     use crate::{
-        ssr::{auth, jobs, ServerState},
+        ssr::{auth, jobs},
         types::Role,
     };
+    let state = crate::ssr::state()?;
     auth::require_role(Role::Researcher).await?;
-    let state = expect_context::<ServerState>();
     jobs::list(&state.pool, kind.as_deref().filter(|k| !k.is_empty()), 200)
         .await
         .map_err(auth::internal)
@@ -81,12 +81,12 @@ pub async fn list_jobs(kind: Option<String>) -> Result<Vec<JobView>, ServerFnErr
 #[server(prefix = "/api", endpoint = "cancel_job")]
 pub async fn cancel_job(csrf_token: String, id: i64) -> Result<bool, ServerFnError> {
     use crate::{
-        ssr::{auth, jobs, ServerState},
+        ssr::{auth, jobs},
         types::Role,
     };
     let _ = csrf_token;
+    let state = crate::ssr::state()?;
     let user = auth::require_role(Role::Researcher).await?;
-    let state = expect_context::<ServerState>();
     let owner = (user.role != Role::Admin).then_some(user.id);
     jobs::cancel(&state.pool, id, owner)
         .await
@@ -96,6 +96,5 @@ pub async fn cancel_job(csrf_token: String, id: i64) -> Result<bool, ServerFnErr
 /// What model the server generates with.
 #[server(prefix = "/api", endpoint = "model_info", input = GetUrl)]
 pub async fn model_info() -> Result<String, ServerFnError> {
-    use crate::ssr::ServerState;
-    Ok(expect_context::<ServerState>().generator.describe())
+    Ok(crate::ssr::state()?.generator.describe())
 }

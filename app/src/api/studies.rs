@@ -21,11 +21,11 @@ pub struct StudySummary {
 #[server(prefix = "/api", endpoint = "studies", input = GetUrl)]
 pub async fn list_studies() -> Result<Vec<StudySummary>, ServerFnError> {
     use crate::{
-        ssr::{auth, studies::store, ServerState},
+        ssr::{auth, studies::store},
         types::Role,
     };
+    let state = crate::ssr::state()?;
     let user = auth::require_role(Role::Researcher).await?;
-    let state = expect_context::<ServerState>();
     let owner = (user.role != Role::Admin).then_some(user.id);
     let studies = store::list(&state.pool, owner)
         .await

@@ -3,7 +3,7 @@ use axum::http::{HeaderMap, StatusCode};
 use leptos::prelude::*;
 use sqlx::SqlitePool;
 
-use super::{cookies, password, ServerState};
+use super::{cookies, password};
 use crate::types::{Role, User, SESSION_COOKIE};
 
 /// How long a session lives.
@@ -155,7 +155,7 @@ pub async fn user_from_headers(
 
 /// Inside a server function: the request's user, if logged in.
 pub async fn current_user() -> Result<Option<User>, ServerFnError> {
-    let state = expect_context::<ServerState>();
+    let state = crate::ssr::state()?;
     let headers: HeaderMap = leptos_axum::extract().await?;
     user_from_headers(&state.pool, &headers)
         .await

@@ -12,4 +12,4 @@ pub mod rate_limit;
 pub mod state;
 pub mod studies;
 
-pub use state::ServerState;
+pub use state::{response, state, ServerState};

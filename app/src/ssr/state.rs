@@ -33,3 +33,18 @@ impl FromRef<ServerState> for LeptosOptions {
         state.leptos_options.clone()
     }
 }
+
+/// The server state from the request's reactive context, as an error instead of a panic when it
+/// is missing. During SSR a resource's future can outlive the owner that started it (a
+/// `Suspense` re-renders and drops the first pass's children); a panic there left the resource
+/// unresolved and the streamed page never finished loading.
+pub fn state() -> Result<ServerState, leptos::prelude::ServerFnError> {
+    leptos::prelude::use_context::<ServerState>()
+        .ok_or_else(|| leptos::prelude::ServerFnError::new("request context is gone"))
+}
+
+/// The response options of the current request (see [`state`] for why this is fallible).
+pub fn response() -> Result<leptos_axum::ResponseOptions, leptos::prelude::ServerFnError> {
+    leptos::prelude::use_context::<leptos_axum::ResponseOptions>()
+        .ok_or_else(|| leptos::prelude::ServerFnError::new("request context is gone"))
+}

@@ -185,7 +185,7 @@ fn Workspace(it: ItemView, keys: Hotkeys) -> impl IntoView {
                 let t = ticks.get_value() + 1;
                 ticks.set_value(t);
                 let cur = text.get_untracked();
-                if cur != saved.get_untracked() || t % 12 == 0 {
+                if cur != saved.get_untracked() || t.is_multiple_of(12) {
                     leptos::task::spawn_local(async move {
                         match annot_autosave(csrf(), item_id, cur.clone()).await {
                             Ok(_) => {

@@ -228,9 +228,12 @@ fn parse_csv_manifest(name: &str, text: &str) -> Result<Vec<ImportRow>> {
     Ok(out)
 }
 
+/// A CSV record: its starting line number and its fields.
+pub type CsvRecord = (usize, Vec<String>);
+
 /// RFC 4180 CSV: records with their starting line number; quoted fields may hold commas,
 /// doubled quotes and newlines.
-pub fn parse_csv(text: &str) -> std::result::Result<Vec<(usize, Vec<String>)>, (usize, String)> {
+pub fn parse_csv(text: &str) -> std::result::Result<Vec<CsvRecord>, (usize, String)> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut out = Vec::new();
     let mut rec: Vec<String> = Vec::new();

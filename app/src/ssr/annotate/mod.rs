@@ -57,7 +57,7 @@ pub fn to_server_error(e: AnnotError) -> ServerFnError {
 /// Contexts are read before the first `.await`: a resource's future may outlive the owner
 /// that spawned it during SSR (then a later context lookup panics).
 pub async fn ctx() -> std::result::Result<(ServerState, User), ServerFnError> {
-    let state = expect_context::<ServerState>();
+    let state = crate::ssr::state()?;
     let user = auth::current_user()
         .await?
         .ok_or_else(|| auth::fail(StatusCode::UNAUTHORIZED, "login required"))?;

@@ -186,7 +186,7 @@ pub async fn decide(
                 )));
             }
             add_version(
-                &mut *tx,
+                &mut tx,
                 item_id,
                 user.id,
                 round,
@@ -196,7 +196,7 @@ pub async fn decide(
                 Some(vid),
             )
             .await?;
-            set_status(&mut *tx, item_id, "accepted", Some(vid)).await?;
+            set_status(&mut tx, item_id, "accepted", Some(vid)).await?;
         }
         "edit" => {
             let text = text.unwrap_or("");
