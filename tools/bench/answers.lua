@@ -1,6 +1,6 @@
 -- wrk script for the study answer endpoint: each thread sends its share of a prepared answer
 -- list (one JSON body per line, interleaved across participants) exactly once, then idles on
--- /healthz; done() prints how many answers were acknowledged (HTTP 200) and the other statuses.
+-- /healthz, optionally pacing each connection (think time); done() prints how many answers were acknowledged (HTTP 200) and the other statuses.
 local threads = {}
 local counter = 0
 
@@ -13,6 +13,9 @@ end
 function init(args)
   local path, nthreads = args[1], tonumber(args[2])
   csrf = args[3]
+  -- Think time between one connection's requests (ms): 0 = back to back (saturation); with
+  -- C connections, C * 1000 / think answers/s are offered (paced participants).
+  think = tonumber(args[4] or "0")
   bodies = {}
   local i = 0
   for line in io.lines(path) do
@@ -27,6 +30,10 @@ function init(args)
     ["Cookie"] = "mt_csrf=" .. csrf,
   }
   pending = {}
+end
+
+function delay()
+  return think
 end
 
 function request()

@@ -2,12 +2,14 @@
 """Load test of the study answer endpoint with wrk (Debian package `wrk`).
 
     CARGO_TARGET_DIR=... python3 tools/bench/studies_load.py [--participants 2000] [--trials 10]
-        [--connections 200] [--threads 2] [--kill-after 4]
+        [--connections 200] [--threads 2] [--kill-after 4] [--rate 5000]
 
 Starts the release server on a fresh data dir, creates a researcher, a live pairwise study
 (3 conditions x 20 prompts, tiny generated videos), lets N participants join, writes every
 answer they owe (interleaved across participants so each stays under the per-participant rate
-limit) and replays them once with wrk at C concurrent connections. Reports answers/s,
+limit) and replays them once with wrk at C concurrent connections: first paced (each connection
+waits a think time, offering about --rate answers/s: the latency at that load), then back to
+back (the saturation throughput). Reports answers/s,
 p50/p99, and compares the acknowledged count with the rows in SQLite. With --kill-after S a
 second round (fresh participants) is run and the server is killed with SIGKILL after S seconds;
 then every acknowledged answer must still be in the database.
@@ -112,9 +114,9 @@ def join_all(b, slug, n, tag):
     return out
 
 
-def run_wrk(base, bodies_path, csrf, threads, conns, duration, kill=None):
+def run_wrk(base, bodies_path, csrf, threads, conns, duration, kill=None, think_ms=0):
     cmd = ["wrk", "-t", str(threads), "-c", str(conns), "-d", f"{duration}s", "--latency", "-s", LUA,
-           base, "--", bodies_path, str(threads), csrf]
+           base, "--", bodies_path, str(threads), csrf, str(think_ms)]
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     if kill is not None:
         server, after = kill
@@ -149,6 +151,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--kill-after", type=float, default=4.0)
     ap.add_argument("--duration", type=int, default=10)
+    ap.add_argument("--rate", type=int, default=5000,
+                    help="answers/s offered in the paced round (0 skips it)")
     args = ap.parse_args()
 
     data = tempfile.mkdtemp(prefix="mt-bench-")
@@ -178,8 +182,30 @@ def main():
         html = r.get(f"/studies/{sid}")[2].decode()
         slug = re.search(r'href="/s/([0-9a-f]+)"', html).group(1)
 
-        t0 = time.time()
         p = Browser(base)
+        ok0 = True
+        if args.rate > 0:
+            # Paced round: each connection is a participant who waits a think time between
+            # answers, so the offered load is about --rate answers/s (not the saturation point):
+            # the latency the participants see at that rate.
+            per_participant = max(1, len(join_all(p, slug, 1, "probe")))
+            need = args.rate * args.duration * 11 // 10
+            bodies = join_all(p, slug, need // per_participant + 1, "r0")
+            path = os.path.join(data, "answers0.jsonl")
+            with open(path, "w") as f:
+                f.writelines(json.dumps(b, separators=(",", ":")) + "\n" for b in bodies)
+            think = int(round(1000 * args.connections / args.rate * 0.9))
+            res, out = run_wrk(base, path, p.csrf, args.threads, args.connections, args.duration,
+                               think_ms=think)
+            print(out)
+            n = stored(data, sid, "r0")
+            acked = int(res.get("acked", -1))
+            ok0 = acked <= n <= acked + args.connections
+            print(f"ROUND 0 (paced, {args.connections} participants, think {think} ms, offered ~{args.rate}/s): "
+                  f"{res.get('answers_per_s', 0):.0f} answers/s, p50 {res.get('p50_ms')} ms, "
+                  f"p99 {res.get('p99_ms')} ms; acknowledged {acked}, stored {n}")
+
+        t0 = time.time()
         bodies = join_all(p, slug, args.participants, "r1")
         print(f"{args.participants} participants joined in {time.time() - t0:.1f} s; {len(bodies)} answers to send")
         path = os.path.join(data, "answers1.jsonl")
@@ -209,8 +235,8 @@ def main():
         print(f"ROUND 2 (SIGKILL after {args.kill_after} s): acknowledged {acked}, stored after restart {n}, "
               f"lost {max(0, acked - n)}")
         ok2 = n >= acked
-        print("OK" if ok1 and ok2 else "FAILED")
-        return 0 if ok1 and ok2 else 1
+        print("OK" if ok0 and ok1 and ok2 else "FAILED")
+        return 0 if ok0 and ok1 and ok2 else 1
     finally:
         if server.poll() is None:
             server.terminate()
