@@ -7,7 +7,7 @@ use leptos_router::{
 };
 
 use crate::{
-    api::auth::{get_user, Login, Logout},
+    api::auth::get_user,
     components::{csrf::provide_csrf_token, nav::Nav},
     pages::{
         admin::AdminPage,
@@ -34,7 +34,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name="description" content="MagicTime: metamorphic time-lapse video generation"/>
                 <link rel="icon" href="/favicon.ico"/>
-                <HydrationScripts options/>
+                <HydrationScripts options islands=true/>
                 <MetaTags/>
             </head>
             <body>
@@ -44,12 +44,11 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
-/// The session's user, shared by the layout and the pages; refetched after login/logout.
+/// The session's user, shared by the layout and the pages (server-side: login and logout load a
+/// new page).
 #[derive(Clone, Copy)]
 pub struct Session {
     pub user: Resource<Result<Option<User>, ServerFnError>>,
-    pub login: ServerAction<Login>,
-    pub logout: ServerAction<Logout>,
 }
 
 impl Session {
@@ -63,17 +62,8 @@ impl Session {
 pub fn App() -> impl IntoView {
     provide_meta_context();
     provide_csrf_token();
-    let login = ServerAction::<Login>::new();
-    let logout = ServerAction::<Logout>::new();
-    let user = Resource::new(
-        move || (login.version().get(), logout.version().get()),
-        |_| get_user(),
-    );
-    provide_context(Session {
-        user,
-        login,
-        logout,
-    });
+    let user = Resource::new(|| (), |_| get_user());
+    provide_context(Session { user });
 
     view! {
         <Stylesheet id="leptos" href="/pkg/magictime.css"/>

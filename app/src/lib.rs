@@ -1,5 +1,5 @@
 //! The MagicTime web UI: Leptos components and pages, compiled for the server (`ssr`) and to
-//! WASM (`hydrate`). Server functions live in `api/`; their bodies (and everything touching the
+//! WASM (`hydrate`) in islands mode: only `#[island]` components are hydrated. Server functions live in `api/`; their bodies (and everything touching the
 //! database) are compiled only with `ssr`. No engine code here.
 #![recursion_limit = "256"]
 
@@ -12,10 +12,11 @@ pub mod types;
 #[cfg(feature = "ssr")]
 pub mod ssr;
 
-/// Entry point of the WASM bundle: hydrates the server-rendered body.
+/// Entry point of the WASM bundle: sets up the reactive runtime; the islands script then
+/// hydrates each `<leptos-island>` of the page.
 #[cfg(feature = "hydrate")]
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(app::App);
+    leptos::mount::hydrate_islands();
 }

@@ -64,6 +64,8 @@ test('import, then keyboard-only annotation of 3 items', async ({ page, browser 
     await expect(ann).toHaveURL(/\/annotate\/item\/\d+$/);
     await expect(ann.getByTestId('title')).toHaveText(`Clip ${i}`);
     await expect(ann.getByTestId('draft')).toHaveText(drafts[i]);
+    // Each item is a page load (islands): its workspace must be hydrated before typing.
+    await hydrated(ann);
     const caption = ann.getByLabel('Caption', { exact: true });
     await expect(caption).toBeFocused();
     await ann.keyboard.press('Control+A');

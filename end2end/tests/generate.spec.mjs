@@ -7,6 +7,8 @@ test('a researcher queues a generation and watches it finish', async ({ page }) 
   await page.getByLabel('Password').fill('research-pass-123');
   await page.getByRole('button', { name: 'Log in' }).click();
   await expect(page).toHaveURL(/\/generate$/);
+  // The login loaded the Generate page: wait for its island before using the form.
+  await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true', { timeout: 20_000 });
   await page.getByLabel('Prompt', { exact: true }).fill('ice melting on a blue table, time-lapse');
   await page.getByLabel('Steps').fill('2');
   await page.getByLabel('Frames').fill('4');

@@ -1,6 +1,8 @@
 import { test, expect } from '@playwright/test';
 
-// Waits until the WASM bundle has hydrated the page (the nav's effect marks <body>).
+// Waits until the WASM bundle has hydrated the page's islands (the nav menu's effect marks
+// <body>). Links load pages (islands: no client-side router), so wait again after each one
+// before using a form that needs the WASM.
 async function hydrated(page) {
   await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true', { timeout: 20_000 });
 }
@@ -59,6 +61,8 @@ test('admin creates an account in the browser', async ({ page }) => {
   await page.getByRole('button', { name: 'Log in' }).click();
   await expect(page.getByTestId('who')).toContainText('admin');
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Admin' }).click();
+  await expect(page).toHaveURL(/\/admin$/);
+  await hydrated(page);
   await page.getByLabel('E-mail', { exact: true }).fill('new.annotator@e2e.test');
   await page.getByLabel('Initial password').fill('new-pass-123');
   await page.getByLabel('Role').selectOption('annotator');

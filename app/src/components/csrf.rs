@@ -1,11 +1,18 @@
 //! The CSRF token in the page: the server reads it from the request (the CSRF layer puts it in
 //! the request's extensions), the browser from the `mt_csrf` cookie; both give the same value.
+//! Islands see no server context in the browser: [`token`] falls back to the cookie there.
 use leptos::prelude::*;
 
 use crate::types::{CsrfToken, CSRF_FIELD};
 
 pub fn provide_csrf_token() {
     provide_context(current_token());
+}
+
+/// The token of this page: from the context where there is one, else from the request (server)
+/// or the cookie (browser).
+pub fn token() -> String {
+    use_context::<CsrfToken>().unwrap_or_else(current_token).0
 }
 
 #[cfg(feature = "ssr")]
@@ -37,9 +44,8 @@ fn current_token() -> CsrfToken {
     CsrfToken(String::new())
 }
 
-/// The hidden form field every state-changing form carries.
+/// The hidden form field every state-changing form carries (in server components and islands).
 #[component]
 pub fn CsrfField() -> impl IntoView {
-    let token = use_context::<CsrfToken>().map(|t| t.0).unwrap_or_default();
-    view! { <input type="hidden" name=CSRF_FIELD value=token/> }
+    view! { <input type="hidden" name=CSRF_FIELD value=token()/> }
 }

@@ -1,27 +1,48 @@
 //! A live list of jobs: progress bars, refreshed every 1.5 s while any job is queued or running.
+//! The server renders the first list; the list itself lives inside an island (`JobsLive` or the
+//! Generate page's form), which refetches in the browser.
 use leptos::prelude::*;
 
 use crate::{api::jobs::list_jobs, pages::login::clean_error, types::JobView};
 
+/// The jobs of `kind` (all when None) as the server loads them for the first render.
+pub async fn first_jobs(kind: Option<String>) -> Result<Vec<JobView>, String> {
+    list_jobs(kind)
+        .await
+        .map_err(|e| clean_error(&e.to_string()))
+}
+
+/// The job list for islands: starts from `initial`, refetches when `refresh` changes and polls
+/// while something is pending.
 #[component]
 pub fn JobList(
     /// Only jobs of this kind (all when None).
-    #[prop(optional)]
-    kind: Option<&'static str>,
+    kind: Option<String>,
+    /// The list the server rendered.
+    initial: Result<Vec<JobView>, String>,
     /// Bumped by the parent to refetch (e.g. after a submit).
     #[prop(into)]
     refresh: Signal<usize>,
 ) -> impl IntoView {
+    let jobs = RwSignal::new(initial);
     let (tick, set_tick) = signal(0usize);
-    let jobs = Resource::new(
-        move || (refresh.get(), tick.get()),
-        move |_| list_jobs(kind.map(str::to_owned)),
-    );
+    // Refetch on every change of refresh/tick after the first run (the server gave the first).
+    Effect::new(move |prev: Option<()>| {
+        let _ = (refresh.get(), tick.get());
+        if prev.is_some() {
+            let kind = kind.clone();
+            leptos::task::spawn_local(async move {
+                jobs.set(first_jobs(kind).await);
+            });
+        }
+    });
     // Poll only in the browser and only while something is pending.
     Effect::new(move |_| {
-        let pending = jobs.get().and_then(|r| r.ok()).is_some_and(|l| {
-            l.iter()
-                .any(|j| j.status == "queued" || j.status == "running")
+        let pending = jobs.with(|r| {
+            r.as_ref().is_ok_and(|l| {
+                l.iter()
+                    .any(|j| j.status == "queued" || j.status == "running")
+            })
         });
         if pending {
             set_timeout(
@@ -30,19 +51,22 @@ pub fn JobList(
             );
         }
     });
-    view! {
-        <Transition fallback=|| view! { <p>"Loading jobs…"</p> }>
-            {move || jobs.get().map(|r| match r {
-                Ok(list) if list.is_empty() => view! { <p>"No jobs yet."</p> }.into_any(),
-                Ok(list) => view! {
-                    <ul class="jobs" aria-live="polite">
-                        {list.into_iter().map(|j| view! { <JobRow job=j/> }).collect_view()}
-                    </ul>
-                }.into_any(),
-                Err(e) => view! { <p class="error">{clean_error(&e.to_string())}</p> }.into_any(),
-            })}
-        </Transition>
+    move || match jobs.get() {
+        Ok(list) if list.is_empty() => view! { <p>"No jobs yet."</p> }.into_any(),
+        Ok(list) => view! {
+            <ul class="jobs" aria-live="polite">
+                {list.into_iter().map(|j| view! { <JobRow job=j/> }).collect_view()}
+            </ul>
+        }
+        .into_any(),
+        Err(e) => view! { <p class="error">{e}</p> }.into_any(),
     }
+}
+
+/// All jobs, live (the Jobs page).
+#[island]
+pub fn JobsLive(initial: Result<Vec<JobView>, String>) -> impl IntoView {
+    view! { <JobList kind=None initial refresh=Signal::derive(|| 0usize)/> }
 }
 
 #[component]

@@ -5,7 +5,7 @@ use crate::{
     api::auth::{list_users, CreateAccount},
     components::{csrf::CsrfField, require_role::RequireRole},
     pages::login::clean_error,
-    types::Role,
+    types::{Role, User},
 };
 
 #[component]
@@ -19,10 +19,37 @@ pub fn AdminPage() -> impl IntoView {
     }
 }
 
+/// Loads the accounts on the server and hands them to the editor island.
 #[component]
 fn Accounts() -> impl IntoView {
+    let users = Resource::new(|| (), |_| list_users());
+    view! {
+        <Transition fallback=|| view! { <p>"Loading…"</p> }>
+            {move || users.get().map(|r| match r {
+                Ok(users) => view! { <AccountEditor users/> }.into_any(),
+                Err(e) => view! {
+                    <h2>"Accounts"</h2>
+                    <p class="error">{clean_error(&e.to_string())}</p>
+                }.into_any(),
+            })}
+        </Transition>
+    }
+}
+
+/// The account table and the form that creates one; a created account joins the table.
+#[island]
+fn AccountEditor(users: Vec<User>) -> impl IntoView {
+    let users = RwSignal::new(users);
     let create = ServerAction::<CreateAccount>::new();
-    let users = Resource::new(move || create.version().get(), |_| list_users());
+    Effect::new(move |_| {
+        if let Some(Ok(u)) = create.value().get() {
+            users.update(|l| {
+                if !l.iter().any(|x| x.id == u.id) {
+                    l.push(u)
+                }
+            });
+        }
+    });
     let message = move || match create.value().get() {
         Some(Ok(u)) => Some(format!("Created {} ({})", u.email, u.role)),
         Some(Err(e)) => Some(clean_error(&e.to_string())),
@@ -30,21 +57,14 @@ fn Accounts() -> impl IntoView {
     };
     view! {
         <h2>"Accounts"</h2>
-        <Transition fallback=|| view! { <p>"Loading…"</p> }>
-            {move || users.get().map(|r| match r {
-                Ok(list) => view! {
-                    <table>
-                        <thead><tr><th scope="col">"E-mail"</th><th scope="col">"Role"</th></tr></thead>
-                        <tbody>
-                            {list.into_iter().map(|u| view! {
-                                <tr><td>{u.email}</td><td>{u.role.as_str()}</td></tr>
-                            }).collect_view()}
-                        </tbody>
-                    </table>
-                }.into_any(),
-                Err(e) => view! { <p class="error">{clean_error(&e.to_string())}</p> }.into_any(),
-            })}
-        </Transition>
+        <table>
+            <thead><tr><th scope="col">"E-mail"</th><th scope="col">"Role"</th></tr></thead>
+            <tbody>
+                <For each=move || users.get() key=|u| u.id let(u)>
+                    <tr><td>{u.email}</td><td>{u.role.as_str()}</td></tr>
+                </For>
+            </tbody>
+        </table>
         <h2>"New account"</h2>
         <ActionForm action=create attr:class="form">
             <CsrfField/>

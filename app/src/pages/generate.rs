@@ -3,9 +3,13 @@ use leptos_meta::Title;
 
 use crate::{
     api::jobs::{model_info, SubmitGeneration},
-    components::{csrf::CsrfField, job_list::JobList, require_role::RequireRole},
+    components::{
+        csrf::CsrfField,
+        job_list::{first_jobs, JobList},
+        require_role::RequireRole,
+    },
     pages::login::clean_error,
-    types::Role,
+    types::{JobView, Role},
 };
 
 #[component]
@@ -15,15 +19,31 @@ pub fn GeneratePage() -> impl IntoView {
         <h1>"Generate"</h1>
         <p class="lead">"Text to metamorphic time-lapse video. Jobs run on the server one at a time; the video appears below when done."</p>
         <RequireRole role=Role::Researcher>
-            <GenerateForm/>
+            <Generate/>
         </RequireRole>
     }
 }
 
+/// The model's name and the first job list load on the server; the form and the list are an
+/// island.
 #[component]
-fn GenerateForm() -> impl IntoView {
-    let submit = ServerAction::<SubmitGeneration>::new();
+fn Generate() -> impl IntoView {
     let info = Resource::new(|| (), |_| model_info());
+    let jobs = Resource::new(|| (), |_| first_jobs(Some("generate".into())));
+    view! {
+        <p class="muted">
+            "Model: "
+            <Transition fallback=|| "…">{move || info.get().map(|r| r.unwrap_or_default())}</Transition>
+        </p>
+        <Transition fallback=|| view! { <p>"Loading jobs…"</p> }>
+            {move || jobs.get().map(|jobs| view! { <GenerateForm jobs/> })}
+        </Transition>
+    }
+}
+
+#[island]
+fn GenerateForm(jobs: Result<Vec<JobView>, String>) -> impl IntoView {
+    let submit = ServerAction::<SubmitGeneration>::new();
     let message = move || match submit.value().get() {
         Some(Ok(id)) => Some(format!("Queued job #{id}")),
         Some(Err(e)) => Some(clean_error(&e.to_string())),
@@ -31,10 +51,6 @@ fn GenerateForm() -> impl IntoView {
     };
     let refresh = Signal::derive(move || submit.version().get());
     view! {
-        <p class="muted">
-            "Model: "
-            <Transition fallback=|| "…">{move || info.get().map(|r| r.unwrap_or_default())}</Transition>
-        </p>
         <ActionForm action=submit attr:class="form wide">
             <CsrfField/>
             <label for="prompt">"Prompt"</label>
@@ -54,6 +70,6 @@ fn GenerateForm() -> impl IntoView {
             <p class="status" role="status">{message}</p>
         </ActionForm>
         <h2>"Gallery and queue"</h2>
-        <JobList kind="generate" refresh=refresh/>
+        <JobList kind=Some("generate".to_owned()) initial=jobs refresh/>
     }
 }

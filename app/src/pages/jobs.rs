@@ -2,7 +2,10 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::{
-    components::{job_list::JobList, require_role::RequireRole},
+    components::{
+        job_list::{first_jobs, JobsLive},
+        require_role::RequireRole,
+    },
     types::Role,
 };
 
@@ -13,7 +16,17 @@ pub fn JobsPage() -> impl IntoView {
         <h1>"Jobs"</h1>
         <p class="lead">"Background jobs with their progress, newest first."</p>
         <RequireRole role=Role::Researcher>
-            <JobList refresh=Signal::derive(|| 0usize)/>
+            <Jobs/>
         </RequireRole>
+    }
+}
+
+#[component]
+fn Jobs() -> impl IntoView {
+    let jobs = Resource::new(|| (), |_| first_jobs(None));
+    view! {
+        <Transition fallback=|| view! { <p>"Loading jobs…"</p> }>
+            {move || jobs.get().map(|initial| view! { <JobsLive initial/> })}
+        </Transition>
     }
 }

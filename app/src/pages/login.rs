@@ -2,22 +2,33 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
-use crate::{app::Session, components::csrf::CsrfField};
+use crate::{api::auth::Login, components::csrf::CsrfField};
 
 #[component]
 pub fn LoginPage() -> impl IntoView {
-    let session = expect_context::<Session>();
-    let query = use_query_map();
-    let next = move || query.read().get("next").unwrap_or_else(|| "/".into());
+    let next = use_query_map()
+        .read_untracked()
+        .get("next")
+        .unwrap_or_else(|| "/".into());
+    view! {
+        <Title text="Log in — MagicTime"/>
+        <h1>"Log in"</h1>
+        <LoginForm next/>
+    }
+}
+
+/// The login form: shows the server's error; on success the server function redirects the
+/// browser to `next` (a page load, which shows the user).
+#[island]
+fn LoginForm(next: String) -> impl IntoView {
+    let login = ServerAction::<Login>::new();
     let (show, set_show) = signal(false);
-    let error = move || match session.login.value().get() {
+    let error = move || match login.value().get() {
         Some(Err(e)) => Some(clean_error(&e.to_string())),
         _ => None,
     };
     view! {
-        <Title text="Log in — MagicTime"/>
-        <h1>"Log in"</h1>
-        <ActionForm action=session.login attr:class="form" attr:aria-describedby="login-error">
+        <ActionForm action=login attr:class="form" attr:aria-describedby="login-error">
             <CsrfField/>
             <input type="hidden" name="next" value=next/>
             <label for="email">"E-mail"</label>

@@ -6,17 +6,27 @@ use crate::{api::auth::SetupAdmin, components::csrf::CsrfField, pages::login::cl
 
 #[component]
 pub fn SetupPage() -> impl IntoView {
+    let token = use_query_map()
+        .read_untracked()
+        .get("token")
+        .unwrap_or_default();
+    view! {
+        <Title text="Create the first admin — MagicTime"/>
+        <h1>"Create the first admin"</h1>
+        <p>"Use the one-time token printed in the server log at first start."</p>
+        <SetupForm token/>
+    }
+}
+
+/// On success the server function redirects the browser to the login page.
+#[island]
+fn SetupForm(token: String) -> impl IntoView {
     let action = ServerAction::<SetupAdmin>::new();
-    let query = use_query_map();
-    let token = move || query.read().get("token").unwrap_or_default();
     let error = move || match action.value().get() {
         Some(Err(e)) => Some(clean_error(&e.to_string())),
         _ => None,
     };
     view! {
-        <Title text="Create the first admin — MagicTime"/>
-        <h1>"Create the first admin"</h1>
-        <p>"Use the one-time token printed in the server log at first start."</p>
         <ActionForm action=action attr:class="form">
             <CsrfField/>
             <label for="token">"Setup token"</label>

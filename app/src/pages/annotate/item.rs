@@ -4,12 +4,9 @@
 //! Autosaves every few seconds, which also keeps the item's lock.
 use leptos::{ev, html::Video, prelude::*};
 use leptos_meta::Title;
-use leptos_router::{
-    components::A,
-    hooks::{use_navigate, use_params_map},
-};
+use leptos_router::hooks::use_params_map;
 
-use super::{csrf, player};
+use super::{csrf, go, player};
 use crate::{
     api::annotate::{
         annot_autosave, annot_hotkeys, annot_item, annot_next, annot_release, annot_skip,
@@ -67,7 +64,8 @@ fn focus(id: &str) {
     }
 }
 
-#[component]
+/// The workspace is an island: everything on it needs the WASM.
+#[island]
 fn Workspace(it: ItemView, keys: Hotkeys) -> impl IntoView {
     let item_id = it.id;
     let pid = it.project_id;
@@ -82,34 +80,27 @@ fn Workspace(it: ItemView, keys: Hotkeys) -> impl IntoView {
     let busy = RwSignal::new(false);
     let hotkeys = RwSignal::new(keys);
     let video = NodeRef::<Video>::new();
-    let navigate = use_navigate();
 
     // Moves on: the next item for this user (not `exclude`), or back to the project.
-    let go_next = {
-        let navigate = navigate.clone();
-        move |exclude: Option<i64>| {
-            let navigate = navigate.clone();
-            leptos::task::spawn_local(async move {
-                match annot_next(csrf(), pid, exclude).await {
-                    Ok(Some(id)) => navigate(&format!("/annotate/item/{id}"), Default::default()),
-                    Ok(None) => navigate(&format!("/annotate/p/{pid}"), Default::default()),
-                    Err(e) => {
-                        busy.set(false);
-                        status.set(clean_error(&e.to_string()));
-                    }
+    let go_next = move |exclude: Option<i64>| {
+        leptos::task::spawn_local(async move {
+            match annot_next(csrf(), pid, exclude).await {
+                Ok(Some(id)) => go(&format!("/annotate/item/{id}")),
+                Ok(None) => go(&format!("/annotate/p/{pid}")),
+                Err(e) => {
+                    busy.set(false);
+                    status.set(clean_error(&e.to_string()));
                 }
-            });
-        }
+            }
+        });
     };
     let submit = {
-        let go_next = go_next.clone();
         move || {
             if busy.get_untracked() || !writable {
                 return;
             }
             busy.set(true);
             status.set("Submitting…".into());
-            let go_next = go_next.clone();
             leptos::task::spawn_local(async move {
                 let r = annot_submit(
                     csrf(),
@@ -130,13 +121,11 @@ fn Workspace(it: ItemView, keys: Hotkeys) -> impl IntoView {
         }
     };
     let skip = {
-        let go_next = go_next.clone();
         move || {
             if busy.get_untracked() || !writable {
                 return;
             }
             busy.set(true);
-            let go_next = go_next.clone();
             leptos::task::spawn_local(async move {
                 match annot_skip(csrf(), item_id).await {
                     Ok(()) => go_next(None),
@@ -150,13 +139,11 @@ fn Workspace(it: ItemView, keys: Hotkeys) -> impl IntoView {
     };
     // Later: keep the autosaved text, give the lock back, take another item.
     let later = {
-        let go_next = go_next.clone();
         move || {
             if busy.get_untracked() {
                 return;
             }
             busy.set(true);
-            let go_next = go_next.clone();
             leptos::task::spawn_local(async move {
                 if writable {
                     let _ = annot_autosave(csrf(), item_id, text.get_untracked()).await;
@@ -204,7 +191,6 @@ fn Workspace(it: ItemView, keys: Hotkeys) -> impl IntoView {
     });
 
     let listener = {
-        let (submit, skip, later) = (submit.clone(), skip.clone(), later.clone());
         window_event_listener(ev::keydown, move |e: ev::KeyboardEvent| {
             let k = hotkeys.get_untracked();
             let key = e.key();
@@ -273,7 +259,7 @@ fn Workspace(it: ItemView, keys: Hotkeys) -> impl IntoView {
     view! {
         <h1>"Annotate " <span class="muted">{format!("#{} of {}", it.seq, it.total)}</span></h1>
         <p class="muted">
-            <A href=format!("/annotate/p/{pid}")>{it.project_name.clone()}</A>
+            <a href=format!("/annotate/p/{pid}")>{it.project_name.clone()}</a>
             " · " <code>{it.videoid.clone()}</code> " · " {it.frames} " frames @ " {fps} " fps · "
             {it.width} "×" {it.height}
         </p>
@@ -334,13 +320,13 @@ fn Workspace(it: ItemView, keys: Hotkeys) -> impl IntoView {
                 </fieldset>
                 <div class="actions">
                     <button class="primary" type="button" disabled=move || busy.get() || !writable
-                        on:click={let s = submit.clone(); move |_| s()}>
+                        on:click=move |_| submit()>
                         "Submit " <kbd>{k.submit.clone()}</kbd></button>
                     <button type="button" disabled=move || busy.get() || !writable
-                        on:click={let s = skip.clone(); move |_| s()}>
+                        on:click=move |_| skip()>
                         "Skip " <kbd>{k.skip.clone()}</kbd></button>
                     <button type="button" disabled=move || busy.get()
-                        on:click={let l = later.clone(); move |_| l()}>
+                        on:click=move |_| later()>
                         "Later / next " <kbd>{k.next.clone()}</kbd></button>
                 </div>
                 <p class="status" role="status" data-testid="status">{move || status.get()}</p>

@@ -70,13 +70,14 @@ fn Projects() -> impl IntoView {
     }
 }
 
-#[component]
+/// The import form (researchers): an island, it shows the server's answer in place.
+#[island]
 fn NewProject() -> impl IntoView {
     let create = ServerAction::<AnnotCreateProject>::new();
     let message = move || match create.value().get() {
         Some(Ok(id)) => Some(
             view! {
-                <span>"Imported. " <A href=format!("/annotate/p/{id}")>"Open the project"</A></span>
+                <span>"Imported. " <a href=format!("/annotate/p/{id}")>"Open the project"</a></span>
             }
             .into_any(),
         ),
@@ -112,9 +113,17 @@ fn NewProject() -> impl IntoView {
 
 /// The CSRF token of this page (for server functions called from code).
 pub(crate) fn csrf() -> String {
-    use_context::<crate::types::CsrfToken>()
-        .map(|t| t.0)
-        .unwrap_or_default()
+    crate::components::csrf::token()
+}
+
+/// Loads another page (islands: there is no client-side router).
+pub(crate) fn go(path: &str) {
+    #[cfg(feature = "hydrate")]
+    if let Some(w) = leptos::web_sys::window() {
+        let _ = w.location().set_href(path);
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = path;
 }
 
 /// "12.3 s" / "—".

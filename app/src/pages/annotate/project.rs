@@ -1,9 +1,9 @@
 //! A project: start annotating, progress per annotator, agreement, the review queue, exports.
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::{components::A, hooks::use_navigate, hooks::use_params_map};
+use leptos_router::{components::A, hooks::use_params_map};
 
-use super::{csrf, fmt_opt};
+use super::{csrf, fmt_opt, go};
 use crate::{
     api::annotate::{annot_dashboard, annot_next, annot_queue, Dashboard},
     pages::login::clean_error,
@@ -38,18 +38,6 @@ pub fn ProjectPage() -> impl IntoView {
 fn ProjectView(d: Dashboard) -> impl IntoView {
     let p = d.project.clone();
     let pid = p.id;
-    let navigate = use_navigate();
-    let (status, set_status) = signal(String::new());
-    let start = move |_| {
-        let navigate = navigate.clone();
-        leptos::task::spawn_local(async move {
-            match annot_next(csrf(), pid, None).await {
-                Ok(Some(id)) => navigate(&format!("/annotate/item/{id}"), Default::default()),
-                Ok(None) => set_status.set("Nothing left for you in this project.".into()),
-                Err(e) => set_status.set(clean_error(&e.to_string())),
-            }
-        });
-    };
     let a = d.agreement.clone();
     view! {
         <h1>{p.name.clone()}</h1>
@@ -62,12 +50,7 @@ fn ProjectView(d: Dashboard) -> impl IntoView {
             <li>"accepted " <b>{p.accepted}</b></li>
             <li>"rejected " <b>{p.rejected}</b></li>
         </ul>
-        {p.is_annotator.then(|| view! {
-            <p>
-                <button class="primary" autofocus on:click=start>"Start annotating"</button>
-                " " <span role="status" class="status">{status}</span>
-            </p>
-        })}
+        {p.is_annotator.then(|| view! { <Start pid/> })}
         <h2>"Annotators"</h2>
         <table class="annot-stats">
             <thead><tr>
@@ -98,6 +81,27 @@ fn ProjectView(d: Dashboard) -> impl IntoView {
         {p.is_reviewer.then(|| view! { <Queue pid/> <Exports pid/> })}
     }
     .into_any()
+}
+
+/// "Start annotating": takes the next item for this user and opens it.
+#[island]
+fn Start(pid: i64) -> impl IntoView {
+    let (status, set_status) = signal(String::new());
+    let start = move |_| {
+        leptos::task::spawn_local(async move {
+            match annot_next(csrf(), pid, None).await {
+                Ok(Some(id)) => go(&format!("/annotate/item/{id}")),
+                Ok(None) => set_status.set("Nothing left for you in this project.".into()),
+                Err(e) => set_status.set(clean_error(&e.to_string())),
+            }
+        });
+    };
+    view! {
+        <p>
+            <button class="primary" autofocus on:click=start>"Start annotating"</button>
+            " " <span role="status" class="status">{status}</span>
+        </p>
+    }
 }
 
 #[component]

@@ -3,7 +3,7 @@
 //! history of every version (who, when, what changed).
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::{components::A, hooks::use_params_map};
+use leptos_router::hooks::use_params_map;
 
 use super::fmt_opt;
 use crate::{
@@ -37,22 +37,46 @@ pub fn ReviewPage() -> impl IntoView {
             .and_then(|s| s.parse::<i64>().ok())
             .unwrap_or(0)
     };
-    let decide = ServerAction::<AnnotReview>::new();
-    let data = Resource::new(
-        move || (iid(), decide.version().get()),
-        |(id, _)| annot_review_item(id),
-    );
+    let data = Resource::new(iid, annot_review_item);
     view! {
         <Title text="Review — MagicTime"/>
         <Transition fallback=|| view! { <p>"Loading…"</p> }>
             {move || data.get().map(|r| match r {
-                Ok(d) => view! { <ReviewView d decide/> }.into_any(),
+                Ok(d) => view! { <Review d/> }.into_any(),
                 Err(e) => view! {
                     <h1>"Review"</h1>
                     <p class="error" role="alert">{clean_error(&e.to_string())}</p>
                 }.into_any(),
             })}
         </Transition>
+    }
+}
+
+/// The review of one item: an island that reloads the item after each decision.
+#[island]
+fn Review(d: ReviewItem) -> impl IntoView {
+    let item_id = d.item.id;
+    let data = RwSignal::new(Ok::<_, String>(d));
+    let decide = ServerAction::<AnnotReview>::new();
+    Effect::new(move |prev: Option<()>| {
+        decide.version().track();
+        if prev.is_some() {
+            leptos::task::spawn_local(async move {
+                data.set(
+                    annot_review_item(item_id)
+                        .await
+                        .map_err(|e| clean_error(&e.to_string())),
+                );
+            });
+        }
+    });
+    move || match data.get() {
+        Ok(d) => view! { <ReviewView d decide/> }.into_any(),
+        Err(e) => view! {
+            <h1>"Review"</h1>
+            <p class="error" role="alert">{e}</p>
+        }
+        .into_any(),
     }
 }
 
@@ -83,7 +107,7 @@ fn ReviewView(d: ReviewItem, decide: ServerAction<AnnotReview>) -> impl IntoView
     };
     view! {
         <h1>"Review " <span class="muted">{format!("#{} {}", it.seq, it.videoid)}</span></h1>
-        <p class="muted"><A href=format!("/annotate/p/{}", it.project_id)>{it.project_name.clone()}</A>
+        <p class="muted"><a href=format!("/annotate/p/{}", it.project_id)>{it.project_name.clone()}</a>
             " · status " <b data-testid="review-status">{it.status.clone()}</b> " · round " {round + 1}</p>
         <div class="firstlast">
             <figure><img src=format!("/annotate/media/{item_id}/keyframe/0") alt="First frame"/><figcaption>"First frame"</figcaption></figure>
