@@ -1,4 +1,6 @@
 //! `magictime`: the single binary — web server, admin tasks, and the engine subcommands.
+// The island views of the annotation workspace are deep types (see app/src/lib.rs).
+#![recursion_limit = "256"]
 use clap::{Parser, Subcommand};
 
 mod admin;

@@ -1,6 +1,7 @@
 //! A live list of jobs: progress bars, refreshed every 1.5 s while any job is queued or running.
 //! The server renders the first list; the list itself lives inside an island (`JobsLive` or the
 //! Generate page's form), which refetches in the browser.
+use leptos::either::EitherOf3;
 use leptos::prelude::*;
 
 use crate::{api::jobs::list_jobs, pages::login::clean_error, types::JobView};
@@ -52,14 +53,13 @@ pub fn JobList(
         }
     });
     move || match jobs.get() {
-        Ok(list) if list.is_empty() => view! { <p>"No jobs yet."</p> }.into_any(),
-        Ok(list) => view! {
+        Ok(list) if list.is_empty() => EitherOf3::A(view! { <p>"No jobs yet."</p> }),
+        Ok(list) => EitherOf3::B(view! {
             <ul class="jobs" aria-live="polite">
                 {list.into_iter().map(|j| view! { <JobRow job=j/> }).collect_view()}
             </ul>
-        }
-        .into_any(),
-        Err(e) => view! { <p class="error">{e}</p> }.into_any(),
+        }),
+        Err(e) => EitherOf3::C(view! { <p class="error">{e}</p> }),
     }
 }
 

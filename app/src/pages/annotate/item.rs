@@ -2,6 +2,7 @@
 //! editor (word count, diff against the draft, checklist, flags) and configurable hotkeys
 //! (submit, skip, flag, next, play; Space and ←/→ drive the player outside text fields).
 //! Autosaves every few seconds, which also keeps the item's lock.
+use leptos::either::EitherOf3;
 use leptos::{ev, html::Video, prelude::*};
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
@@ -239,9 +240,9 @@ fn Workspace(it: ItemView, keys: Hotkeys) -> impl IntoView {
             word_diff(&draft, &text.get())
                 .into_iter()
                 .map(|p| match p {
-                    DiffPart::Same(w) => view! { <span>{w} " "</span> }.into_any(),
-                    DiffPart::Added(w) => view! { <ins>{w}</ins> " " }.into_any(),
-                    DiffPart::Removed(w) => view! { <del>{w}</del> " " }.into_any(),
+                    DiffPart::Same(w) => EitherOf3::A(view! { <span>{w} " "</span> }),
+                    DiffPart::Added(w) => EitherOf3::B(view! { <ins>{w}</ins> " " }),
+                    DiffPart::Removed(w) => EitherOf3::C(view! { <del>{w}</del> " " }),
                 })
                 .collect_view()
         }
@@ -288,7 +289,7 @@ fn Workspace(it: ItemView, keys: Hotkeys) -> impl IntoView {
                     <h3>"Draft caption"</h3>
                     <p class="draft" data-testid="draft">{draft.clone()}</p>
                 </section>
-            </div> }.into_any()}
+            </div> }}
             {view! { <section class="editor" aria-label="Caption editor">
                 <label for="caption">"Caption"</label>
                 <textarea id="caption" rows="6" autofocus=writable readonly=!writable
@@ -333,10 +334,9 @@ fn Workspace(it: ItemView, keys: Hotkeys) -> impl IntoView {
                 <p class="muted">"Space play/pause · ←/→ frame step (outside the text) · "
                     <kbd>{k.play.clone()}</kbd> " play anywhere · " <kbd>{k.flag.clone()}</kbd> " flags"</p>
                 <HotkeySettings hotkeys/>
-            </section> }.into_any()}
+            </section> }}
         </div>
     }
-    .into_any()
 }
 
 #[component]
@@ -373,5 +373,4 @@ fn HotkeySettings(hotkeys: RwSignal<Hotkeys>) -> impl IntoView {
             </ActionForm>
         </details>
     }
-    .into_any()
 }

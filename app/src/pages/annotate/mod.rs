@@ -9,6 +9,7 @@ pub use item::ItemPage;
 pub use project::ProjectPage;
 pub use review::ReviewPage;
 
+use leptos::either::Either;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
@@ -75,15 +76,12 @@ fn Projects() -> impl IntoView {
 fn NewProject() -> impl IntoView {
     let create = ServerAction::<AnnotCreateProject>::new();
     let message = move || match create.value().get() {
-        Some(Ok(id)) => Some(
-            view! {
+        Some(Ok(id)) => Some(Either::Left(view! {
                 <span>"Imported. " <a href=format!("/annotate/p/{id}")>"Open the project"</a></span>
-            }
-            .into_any(),
-        ),
-        Some(Err(e)) => {
-            Some(view! { <span class="error">{clean_error(&e.to_string())}</span> }.into_any())
-        }
+        })),
+        Some(Err(e)) => Some(Either::Right(
+            view! { <span class="error">{clean_error(&e.to_string())}</span> },
+        )),
         None => None,
     };
     view! {

@@ -125,5 +125,4 @@ pub fn Player(item_id: i64, fps: f64, keyframes: Vec<i64>, video: NodeRef<Video>
             </div>
         </section>
     }
-    .into_any()
 }

@@ -1,6 +1,7 @@
 //! Review of one item: the captions of the current round side by side (with their diff against
 //! the draft), accept one, edit and accept, send back with a comment, or reject; then the full
 //! history of every version (who, when, what changed).
+use leptos::either::{Either, EitherOf3};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
@@ -20,9 +21,9 @@ fn diff_view(old: &str, new: &str) -> impl IntoView {
     word_diff(old, new)
         .into_iter()
         .map(|p| match p {
-            DiffPart::Same(w) => view! { <span>{w} " "</span> }.into_any(),
-            DiffPart::Added(w) => view! { <ins>{w}</ins> " " }.into_any(),
-            DiffPart::Removed(w) => view! { <del>{w}</del> " " }.into_any(),
+            DiffPart::Same(w) => EitherOf3::A(view! { <span>{w} " "</span> }),
+            DiffPart::Added(w) => EitherOf3::B(view! { <ins>{w}</ins> " " }),
+            DiffPart::Removed(w) => EitherOf3::C(view! { <del>{w}</del> " " }),
         })
         .collect_view()
 }
@@ -71,12 +72,11 @@ fn Review(d: ReviewItem) -> impl IntoView {
         }
     });
     move || match data.get() {
-        Ok(d) => view! { <ReviewView d decide/> }.into_any(),
-        Err(e) => view! {
+        Ok(d) => Either::Left(view! { <ReviewView d decide/> }),
+        Err(e) => Either::Right(view! {
             <h1>"Review"</h1>
             <p class="error" role="alert">{e}</p>
-        }
-        .into_any(),
+        }),
     }
 }
 
@@ -175,8 +175,8 @@ fn ReviewView(d: ReviewItem, decide: ServerAction<AnnotReview>) -> impl IntoView
                         "accept" => format!("accepted version {}", v.ref_version.unwrap_or(0)),
                         k => k.to_owned(),
                     };
-                    let body = if v.text.is_empty() { view! { <span>{v.comment.clone()}</span> }.into_any() }
-                        else { view! { <span>{diff_view(&draft, &v.text)}</span> }.into_any() };
+                    let body = if v.text.is_empty() { Either::Left(view! { <span>{v.comment.clone()}</span> }) }
+                        else { Either::Right(view! { <span>{diff_view(&draft, &v.text)}</span> }) };
                     view! {
                         <tr><td>{v.created_at.clone()}</td><td>{v.user.clone()}</td><td>{v.round + 1}</td>
                             <td>{what}</td><td>{body}</td></tr>
@@ -185,5 +185,4 @@ fn ReviewView(d: ReviewItem, decide: ServerAction<AnnotReview>) -> impl IntoView
             </tbody>
         </table>
     }
-    .into_any()
 }
