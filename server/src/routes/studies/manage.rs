@@ -11,6 +11,8 @@ use magictime_app::ssr::{
 
 use super::{auto_metrics, demographics, esc, gallery, owned, page, Fail};
 
+/// The researcher's page of one study: lifecycle, participant link, results (with automatic
+/// metrics and demographics), stimuli, design.
 pub(super) async fn manage(
     State(state): State<ServerState>,
     UrlPath(id): UrlPath<i64>,

@@ -174,8 +174,6 @@ fn page(title: &str, body: &str) -> Html<String> {
     ))
 }
 
-/// The researcher's page of one study: lifecycle, participant link, design, stimuli, results.
-
 /// The writer shared by every router built in this process (started on first use).
 pub fn writer(pool: &sqlx::SqlitePool) -> AnswerWriter {
     AnswerWriter::start(pool.clone())
