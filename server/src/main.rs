@@ -8,6 +8,7 @@ mod health;
 mod jobs;
 mod media;
 mod routes;
+mod scorer;
 mod serve;
 
 #[derive(Parser)]
