@@ -234,6 +234,61 @@ fn bad_inputs_give_typed_errors_naming_the_file() {
 }
 
 #[test]
+fn truncated_matroska_and_webm_are_corrupt_but_complete_ones_decode() {
+    // Matroska has no frame count in its header, so a cut file used to decode "fine" and short.
+    // 20 s at 10 fps: clusters hold ≤ 5 s, so half the file still holds whole decodable clusters.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for (name, codec) in [("clip.mkv", "libx264"), ("clip.webm", "libvpx-vp9")] {
+        let p = d.join(name);
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=64x64:rate=10",
+            "-frames:v",
+            "200",
+            "-c:v",
+            codec,
+            "-pix_fmt",
+            "yuv420p",
+            p.to_str().unwrap(),
+        ]);
+        let v = video::read_video(&p, None).unwrap();
+        assert_eq!(v.frames.len(), 200, "{name}");
+        let full = std::fs::read(&p).unwrap();
+        let cut = d.join(format!("cut-{name}"));
+        std::fs::write(&cut, &full[..full.len() / 2]).unwrap();
+        let e = video::read_video(&cut, None).unwrap_err();
+        assert!(
+            matches!(e, DataError::Corrupt { .. }) && e.to_string().contains("truncated"),
+            "{name}: {e}"
+        );
+        assert_names(&e, &cut);
+    }
+    // A 2 s video with a 4 s audio track is complete: the file duration (4 s) is not the video's.
+    let av = d.join("av.mkv");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=size=64x64:rate=10:duration=2",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:duration=4",
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "libopus",
+        av.to_str().unwrap(),
+    ]);
+    assert_eq!(video::read_video(&av, None).unwrap().frames.len(), 20);
+}
+
+#[test]
 fn bad_frames_are_refused_by_the_encoders() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("x.mp4");

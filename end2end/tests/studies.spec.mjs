@@ -42,8 +42,10 @@ test('a participant completes a small study; the researcher sees results and dow
   await expect(page.locator('h1')).toHaveText('E2E colours');
   await expect(page.getByTestId('status')).toHaveText('draft');
 
-  // Design: small videos, no gold trials, short minimum time; then import and go live.
+  // Design: small videos, no gold trials, short minimum time, the optional demographics block;
+  // then import and go live.
   await page.getByLabel('Gold trials', { exact: true }).fill('0');
+  await page.getByLabel('Ask demographic questions after consent').check();
   await page.getByLabel('Minimum time per trial (ms)').fill('500');
   await page.locator('input[name=width]').fill('64');
   await page.locator('input[name=height]').fill('64');
@@ -64,6 +66,10 @@ test('a participant completes a small study; the researcher sees results and dow
   });
   await p.goto(`${link}?PROLIFIC_PID=e2e-pid-1&STUDY_ID=s1&SESSION_ID=x1`);
   await p.getByRole('button', { name: 'I agree and want to take part' }).click();
+  // Demographics: optional questions; answer one, skip the others.
+  await expect(p.getByRole('heading', { name: 'About you' })).toBeVisible();
+  await p.getByLabel('25–34').check();
+  await p.getByRole('button', { name: 'Continue' }).click();
   await p.getByRole('button', { name: 'Start' }).click();
 
   // practice + 2 main + 1 attention check; 4 questions per normal trial.
@@ -92,6 +98,7 @@ test('a participant completes a small study; the researcher sees results and dow
   await page.reload();
   await expect(page.getByTestId('dashboard')).toContainText('Participants: 1 · completed: 1');
   await expect(page.locator('section.criterion').first()).toContainText('ModelRed');
+  await expect(page.getByTestId('demographics').locator('tr', { hasText: '25–34' })).toContainText('1');
   const [download] = await Promise.all([
     page.waitForEvent('download'),
     page.getByRole('link', { name: 'Download trials (CSV)' }).click(),

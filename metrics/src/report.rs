@@ -1,8 +1,8 @@
 //! The human-readable side of an evaluation: a Markdown summary and two SVG plots (feature PCA
 //! scatter of real vs generated I3D features, per-prompt CLIPSIM bars).
 //!
-//! The SVGs are written directly (a few dozen elements each): deterministic bytes, no font files
-//! or system libraries needed, viewable in any browser.
+//! The plots are drawn with `plotters` into SVG (its SVG backend writes text as `<text>`
+//! elements, so no font files or system libraries are needed; the bytes are deterministic).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -51,90 +51,121 @@ pub fn pca_2d(a: &[f32], b: &[f32], dim: usize) -> Result<(Points, Points)> {
     ))
 }
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+/// An RGB colour of a plotted set.
+pub type Rgb = (u8, u8, u8);
+
+fn plot_error(e: impl std::fmt::Display) -> MetricsError {
+    MetricsError::Numerical {
+        what: "plot",
+        detail: e.to_string(),
+    }
 }
 
-/// Scatter plot SVG of two point sets.
-pub fn scatter_svg(title: &str, sets: &[(&str, &str, &[[f64; 2]])]) -> String {
-    let (w, h, m) = (480.0, 400.0, 40.0);
-    let all: Vec<[f64; 2]> = sets.iter().flat_map(|s| s.2.iter().copied()).collect();
+/// Scatter plot SVG of point sets (name, colour, points), with a legend and axis labels.
+pub fn scatter_svg(title: &str, sets: &[(&str, Rgb, &[[f64; 2]])]) -> Result<String> {
+    use plotters::prelude::*;
     let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
-    for p in &all {
+    for p in sets.iter().flat_map(|s| s.2.iter()) {
         x0 = x0.min(p[0]);
         x1 = x1.max(p[0]);
         y0 = y0.min(p[1]);
         y1 = y1.max(p[1]);
     }
-    let (sx, sy) = ((x1 - x0).max(1e-12), (y1 - y0).max(1e-12));
-    let mut s = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\
-<rect width=\"100%\" height=\"100%\" fill=\"white\"/><text x=\"{}\" y=\"20\" text-anchor=\"middle\">{}</text>\
-<rect x=\"{m}\" y=\"{m}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"#888\"/>",
-        w / 2.0,
-        escape(title),
-        w - 2.0 * m,
-        h - 2.0 * m
-    );
-    for (k, (name, colour, pts)) in sets.iter().enumerate() {
-        for p in pts.iter() {
-            let px = m + (p[0] - x0) / sx * (w - 2.0 * m);
-            let py = h - m - (p[1] - y0) / sy * (h - 2.0 * m);
-            let _ = write!(s, "<circle cx=\"{px:.1}\" cy=\"{py:.1}\" r=\"3\" fill=\"{colour}\" fill-opacity=\"0.7\"/>");
-        }
-        let ly = m + 16.0 * (k as f64 + 1.0);
-        let _ = write!(
-            s,
-            "<circle cx=\"{}\" cy=\"{}\" r=\"4\" fill=\"{colour}\"/><text x=\"{}\" y=\"{}\">{} ({})</text>",
-            w - m - 110.0,
-            ly - 4.0,
-            w - m - 100.0,
-            ly,
-            escape(name),
-            pts.len()
-        );
+    if x0 > x1 {
+        (x0, x1, y0, y1) = (0.0, 1.0, 0.0, 1.0);
     }
-    let _ = write!(
-        s,
-        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">PC 1</text>",
-        w / 2.0,
-        h - 10.0
-    );
-    s.push_str("</svg>\n");
-    s
+    let pad = |a: f64, b: f64| ((b - a) * 0.05).max(1e-9);
+    let (px, py) = (pad(x0, x1), pad(y0, y1));
+    let mut out = String::new();
+    {
+        let root = SVGBackend::with_string(&mut out, (520, 420)).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_error)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 16))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(48)
+            .build_cartesian_2d(x0 - px..x1 + px, y0 - py..y1 + py)
+            .map_err(plot_error)?;
+        chart
+            .configure_mesh()
+            .x_desc("PC 1")
+            .y_desc("PC 2")
+            .light_line_style(WHITE)
+            .draw()
+            .map_err(plot_error)?;
+        for (name, (r, g, b), pts) in sets {
+            let colour = RGBColor(*r, *g, *b);
+            chart
+                .draw_series(
+                    pts.iter()
+                        .map(|p| Circle::new((p[0], p[1]), 3, colour.mix(0.7).filled())),
+                )
+                .map_err(plot_error)?
+                .label(format!("{name} ({})", pts.len()))
+                .legend(move |(x, y)| Circle::new((x, y), 4, colour.filled()));
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(plot_error)?;
+        root.present().map_err(plot_error)?;
+    }
+    Ok(out)
 }
 
-/// Horizontal bar chart SVG (labels and values in [−1, 1] or [0, 1]).
-pub fn bars_svg(title: &str, bars: &[(String, f64)]) -> String {
-    let (w, row, m, label_w) = (640.0, 18.0, 30.0, 360.0);
-    let h = m * 2.0 + row * bars.len() as f64;
-    let vmax = bars.iter().map(|b| b.1.abs()).fold(1e-12, f64::max);
-    let mut s = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"11\">\
-<rect width=\"100%\" height=\"100%\" fill=\"white\"/><text x=\"{}\" y=\"18\" text-anchor=\"middle\">{}</text>",
-        w / 2.0,
-        escape(title)
-    );
-    for (i, (label, v)) in bars.iter().enumerate() {
-        let y = m + row * i as f64;
-        let len = v.abs() / vmax * (w - label_w - 80.0);
-        let short: String = label.chars().take(58).collect();
-        let _ = write!(
-            s,
-            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text><rect x=\"{label_w}\" y=\"{}\" width=\"{len:.1}\" height=\"{}\" fill=\"#4a7bd0\"/><text x=\"{}\" y=\"{}\">{v:.4}</text>",
-            label_w - 6.0,
-            y + 12.0,
-            escape(&short),
-            y + 2.0,
-            row - 4.0,
-            label_w + len + 4.0,
-            y + 12.0
-        );
+/// Horizontal bar chart SVG of labelled values (e.g. CLIPSIM per prompt), value axis from 0
+/// (or from the most negative value).
+pub fn bars_svg(title: &str, bars: &[(String, f64)]) -> Result<String> {
+    use plotters::prelude::*;
+    let n = bars.len().max(1);
+    let vmax = bars.iter().map(|b| b.1).fold(0.0f64, f64::max).max(1e-9) * 1.1;
+    let vmin = bars.iter().map(|b| b.1).fold(0.0f64, f64::min) * 1.1;
+    let labels: Vec<String> = bars
+        .iter()
+        .map(|(l, _)| l.chars().take(48).collect())
+        .collect();
+    let mut out = String::new();
+    {
+        let height = 80 + 20 * n as u32;
+        let root = SVGBackend::with_string(&mut out, (720, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_error)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 15))
+            .margin(10)
+            .x_label_area_size(30)
+            .y_label_area_size(330)
+            .build_cartesian_2d(vmin..vmax, (0..n).into_segmented())
+            .map_err(plot_error)?;
+        chart
+            .configure_mesh()
+            .disable_y_mesh()
+            .y_labels(n)
+            .y_label_formatter(&|v| match v {
+                SegmentValue::CenterOf(i) => labels.get(*i).cloned().unwrap_or_default(),
+                _ => String::new(),
+            })
+            .draw()
+            .map_err(plot_error)?;
+        let blue = RGBColor(0x4a, 0x7b, 0xd0);
+        chart
+            .draw_series(bars.iter().enumerate().map(|(i, (_, v))| {
+                let mut r = Rectangle::new(
+                    [
+                        (0.0f64.min(*v), SegmentValue::Exact(i)),
+                        (0.0f64.max(*v), SegmentValue::Exact(i + 1)),
+                    ],
+                    blue.filled(),
+                );
+                r.set_margin(3, 3, 0, 0);
+                r
+            }))
+            .map_err(plot_error)?;
+        root.present().map_err(plot_error)?;
     }
-    s.push_str("</svg>\n");
-    s
+    Ok(out)
 }
 
 /// Writes `<stem>.md` and the SVG plots next to `json_out`; returns the files written.
@@ -209,8 +240,11 @@ pub fn write_summary(report: &EvalReport, json_out: &Path) -> Result<Vec<PathBuf
         let (r, f) = pca_2d(&report.i3d_real, &report.i3d_fake, 400)?;
         let svg = scatter_svg(
             "I3D logits, PCA",
-            &[("real", "#1b9e77", &r), ("generated", "#d95f02", &f)],
-        );
+            &[
+                ("real", (0x1b, 0x9e, 0x77), &r),
+                ("generated", (0xd9, 0x5f, 0x02), &f),
+            ],
+        )?;
         let path = dir.join(format!("{stem}_pca.svg"));
         write(&path, &svg)?;
         let _ = writeln!(md, "![I3D feature PCA]({stem}_pca.svg)\n");
@@ -225,7 +259,7 @@ pub fn write_summary(report: &EvalReport, json_out: &Path) -> Result<Vec<PathBuf
         let path = dir.join(format!("{stem}_clipsim.svg"));
         write(
             &path,
-            &bars_svg(&format!("CLIPSIM per prompt ({})", v.model), &bars),
+            &bars_svg(&format!("CLIPSIM per prompt ({})", v.model), &bars)?,
         )?;
         let _ = writeln!(md, "![CLIPSIM per prompt]({stem}_clipsim.svg)\n");
         files.push(path);
@@ -255,9 +289,13 @@ mod tests {
         let ma = ra.iter().map(|p| p[0]).sum::<f64>() / ra.len() as f64;
         let mb = rb.iter().map(|p| p[0]).sum::<f64>() / rb.len() as f64;
         assert!((ma - mb).abs() > 9.0, "{ma} vs {mb}");
-        let svg = scatter_svg("t", &[("a", "red", &ra), ("b", "blue", &rb)]);
-        assert_eq!(svg.matches("<circle").count(), 42);
-        let bars = bars_svg("t", &[("x < y".into(), 0.5)]);
-        assert!(bars.contains("x &lt; y"));
+        let svg = scatter_svg("t", &[("a", (255, 0, 0), &ra), ("b", (0, 0, 255), &rb)]).unwrap();
+        // 20 + 20 points and one legend marker per set.
+        assert_eq!(svg.matches("<circle").count(), 42, "{svg}");
+        assert!(svg.contains("a (20)") && svg.contains("PC 1"));
+        let bars = bars_svg("t", &[("x < y".into(), 0.5), ("z".into(), -0.25)]).unwrap();
+        assert!(bars.contains("x &lt; y"), "{bars}");
+        // One filled rectangle per bar, in the bar colour.
+        assert_eq!(bars.matches("fill=\"#4A7BD0\"").count(), 2, "{bars}");
     }
 }

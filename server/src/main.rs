@@ -10,6 +10,7 @@ mod health;
 mod jobs;
 mod media;
 mod routes;
+mod scorer;
 mod serve;
 
 #[derive(Parser)]

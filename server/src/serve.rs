@@ -42,6 +42,10 @@ pub struct ServeArgs {
     /// A MagicTime model folder (diffusers layout) to generate with; the built-in model otherwise.
     #[arg(long, env = "MAGICTIME_MODEL")]
     pub model: Option<PathBuf>,
+    /// CLIP for the studies' automatic metrics (CLIPSIM, metamorphic score): a transformers CLIP
+    /// folder, or `tiny-random` (random weights, smoke runs); none: the metrics are not available.
+    #[arg(long, env = "MAGICTIME_CLIP")]
+    pub clip: Option<PathBuf>,
     /// Mark cookies Secure (set when the app is served behind TLS).
     #[arg(long, env = "MAGICTIME_SECURE_COOKIES")]
     pub secure_cookies: bool,
@@ -84,6 +88,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         setup_token_hash: Arc::new(Mutex::new(setup_token_hash)),
         media: Arc::new(crate::media::DataMedia),
         generator: Arc::new(crate::generator::ModelGenerator::new(args.model.clone())),
+        scorer: Arc::new(crate::scorer::ClipScorer::new(args.clip.clone())),
         jobs_notify: Arc::new(tokio::sync::Notify::new()),
     };
     crate::jobs::spawn_worker(state.clone());

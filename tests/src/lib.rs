@@ -61,11 +61,19 @@ impl Server {
     /// port 0 and the address it really got is read from its "ready at" line, so parallel tests
     /// cannot race for a port (a free-port probe followed by a bind can hand one port to two).
     pub fn start(setup: impl FnOnce(&Path)) -> Server {
+        Self::start_with(&[], setup)
+    }
+
+    /// [`Server::start`] with extra `magictime serve` arguments (e.g. `--clip tiny-random`).
+    pub fn start_with(args: &[&str], setup: impl FnOnce(&Path)) -> Server {
         let data_dir = tempfile::tempdir().unwrap();
         setup(data_dir.path());
         let mut child = Command::new(magictime_bin())
             .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir.path())
+            .args(args)
+            // The tests say which CLIP they want; none from the environment.
+            .env_remove("MAGICTIME_CLIP")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

@@ -9,6 +9,7 @@ pub mod jobs;
 pub mod media;
 pub mod password;
 pub mod rate_limit;
+pub mod scorer;
 pub mod state;
 pub mod studies;
 

@@ -5,7 +5,9 @@ use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use sqlx::SqlitePool;
 
-use super::{generator::Generator, media::MediaTools, rate_limit::RateLimiter};
+use super::{
+    generator::Generator, media::MediaTools, rate_limit::RateLimiter, scorer::VideoScorer,
+};
 
 #[derive(Clone)]
 pub struct ServerState {
@@ -24,6 +26,9 @@ pub struct ServerState {
     pub media: Arc<dyn MediaTools>,
     /// Text-to-video generation implemented by the server with the model crate.
     pub generator: Arc<dyn Generator>,
+    /// Automatic metrics (CLIPSIM, metamorphic score) implemented by the server with the metrics
+    /// crate.
+    pub scorer: Arc<dyn VideoScorer>,
     /// Wakes the job worker when a job is queued.
     pub jobs_notify: Arc<tokio::sync::Notify>,
 }

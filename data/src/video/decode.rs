@@ -194,6 +194,31 @@ struct Converter {
     packed: Vec<u8>,
 }
 
+/// The duration the container declares for the video stream, in seconds: the stream's own
+/// duration, else its Matroska `DURATION` tag, else the file's duration when the video is its
+/// only stream (a longer audio track must not make a complete video look cut).
+fn declared_duration(ictx: &ffmpeg::format::context::Input, index: usize) -> Option<f64> {
+    let stream = ictx.stream(index)?;
+    let d = stream.duration();
+    if d > 0 && d != ffmpeg::ffi::AV_NOPTS_VALUE {
+        let s = d as f64 * rational_f64(stream.time_base());
+        if s > 0.0 {
+            return Some(s);
+        }
+    }
+    if let Some(tag) = stream.metadata().get("DURATION") {
+        // "HH:MM:SS.fffffffff"
+        let mut secs = 0.0;
+        for part in tag.split(':') {
+            secs = secs * 60.0 + part.trim().parse::<f64>().ok()?;
+        }
+        return (secs > 0.0).then_some(secs);
+    }
+    let d = ictx.duration();
+    (ictx.nb_streams() == 1 && d > 0 && d != ffmpeg::ffi::AV_NOPTS_VALUE)
+        .then(|| d as f64 / f64::from(ffmpeg::ffi::AV_TIME_BASE))
+}
+
 /// Decode `path` frame by frame; `f` returns `Ok(false)` to stop early. Returns the stream facts
 /// with `frames` = the number of frames delivered and (w, h) = the output size.
 pub fn for_each_frame<F>(
@@ -210,6 +235,7 @@ where
         path: path.to_path_buf(),
         reason,
     };
+    let declared_s = declared_duration(&ictx, index);
     let (fps, time_base, start, header_frames) = {
         let stream = ictx.stream(index).expect("stream index from open_input");
         let start = if stream.start_time() == ffmpeg::ffi::AV_NOPTS_VALUE {
@@ -365,6 +391,18 @@ where
             return Err(corrupt(format!(
                 "truncated: decoded {count} of the {header_frames} frames the header lists"
             )));
+        }
+        // Containers without a frame count (Matroska/WebM) still declare a duration: a file cut
+        // short ends early without any decoder error, so compare what was decoded with it.
+        if header_frames <= 0 && fps > 0.0 && !opts.allow_damaged {
+            if let Some(declared) = declared_s {
+                let decoded_s = count as f64 / fps;
+                if decoded_s + (2.0 / fps).max(0.05 * declared) < declared {
+                    return Err(corrupt(format!(
+                        "truncated: decoded {decoded_s:.2} s of the {declared:.2} s the header declares"
+                    )));
+                }
+            }
         }
     }
     Ok(VideoInfo {

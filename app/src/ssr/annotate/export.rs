@@ -4,7 +4,7 @@
 //! the list of accepted clip files.
 use sqlx::SqlitePool;
 
-use super::{forbid, import::csv_field, review, rights, AnnotError, Result};
+use super::{forbid, import::csv_row, review, rights, AnnotError, Result};
 use crate::{api::annotate::Provenance, types::User};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,12 +76,7 @@ pub async fn export(
             out.push_str("videoid,name,is_transmit\n");
             for r in &rows {
                 let text = r.10.as_deref().unwrap_or_default();
-                out.push_str(&format!(
-                    "{},{},{}\n",
-                    csv_field(&r.1),
-                    csv_field(text),
-                    r.3
-                ));
+                out.push_str(&csv_row([r.1.as_str(), text, &r.3.to_string()]));
             }
         }
         ExportKind::FileList => {

@@ -231,65 +231,44 @@ fn parse_csv_manifest(name: &str, text: &str) -> Result<Vec<ImportRow>> {
 /// A CSV record: its starting line number and its fields.
 pub type CsvRecord = (usize, Vec<String>);
 
-/// RFC 4180 CSV: records with their starting line number; quoted fields may hold commas,
-/// doubled quotes and newlines.
+/// RFC 4180 CSV (the `csv` crate): records with their starting line number; quoted fields may
+/// hold commas, doubled quotes and newlines. Rows may differ in length (reported by the caller).
 pub fn parse_csv(text: &str) -> std::result::Result<Vec<CsvRecord>, (usize, String)> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
     let mut out = Vec::new();
-    let mut rec: Vec<String> = Vec::new();
-    let mut field = String::new();
-    let (mut line, mut start) = (1usize, 1usize);
-    let mut chars = text.chars().peekable();
-    let mut in_quotes = false;
-    let mut any = false;
-    while let Some(c) = chars.next() {
-        any = true;
-        if in_quotes {
-            match c {
-                '"' if chars.peek() == Some(&'"') => {
-                    chars.next();
-                    field.push('"');
-                }
-                '"' => in_quotes = false,
-                '\n' => {
-                    line += 1;
-                    field.push(c);
-                }
-                _ => field.push(c),
-            }
-            continue;
-        }
-        match c {
-            '"' if field.is_empty() => in_quotes = true,
-            ',' => rec.push(std::mem::take(&mut field)),
-            '\r' if chars.peek() == Some(&'\n') => {}
-            '\n' => {
-                rec.push(std::mem::take(&mut field));
-                out.push((start, std::mem::take(&mut rec)));
-                line += 1;
-                start = line;
-                any = false;
-            }
-            _ => field.push(c),
-        }
+    for rec in reader.records() {
+        let rec = rec.map_err(|e| {
+            let line = e.position().map_or(0, |p| p.line() as usize);
+            (line, e.to_string())
+        })?;
+        let line = rec.position().map_or(0, |p| p.line() as usize);
+        out.push((line, rec.iter().map(str::to_owned).collect()));
     }
-    if in_quotes {
-        return Err((start, "unterminated quoted field".into()));
-    }
-    if any {
-        rec.push(field);
-        out.push((start, rec));
+    // The csv reader ends a quoted field silently at the end of the input; a manifest cut off
+    // inside quotes would lose its last caption's tail, so refuse it (balanced quotes are even:
+    // every quoted field opens and closes, and escaped quotes come in pairs).
+    if text.matches('"').count() % 2 == 1 {
+        let line = out.last().map_or(1, |r| r.0);
+        return Err((line, "unterminated quoted field".into()));
     }
     Ok(out)
 }
 
-/// One CSV field, quoted when it holds a comma, quote, CR or LF (or leading/trailing space).
-pub fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) || s.trim() != s {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_owned()
-    }
+/// One CSV row of the given fields (quoted where needed), with a trailing newline.
+pub fn csv_row<I, F>(fields: I) -> String
+where
+    I: IntoIterator<Item = F>,
+    F: AsRef<[u8]>,
+{
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(Vec::new());
+    w.write_record(fields).expect("writing to memory");
+    String::from_utf8(w.into_inner().expect("flush to memory")).expect("fields are UTF-8")
 }
 
 #[cfg(test)]
@@ -308,7 +287,9 @@ mod tests {
         ];
         let mut text = String::from("videoid,name,is_transmit\n");
         for (i, c) in caps.iter().enumerate() {
-            text.push_str(&format!("v{i},{},{}\r\n", csv_field(c), i % 2));
+            let row = csv_row([format!("v{i}"), c.to_string(), (i % 2).to_string()]);
+            text.push_str(row.strip_suffix('\n').unwrap());
+            text.push_str("\r\n");
         }
         let rows = parse_manifest("m.csv", &text).unwrap();
         assert_eq!(rows.len(), caps.len());

@@ -206,7 +206,7 @@ pub async fn decide(
                 ));
             }
             let vid = add_version(
-                &mut *tx,
+                &mut tx,
                 item_id,
                 user.id,
                 round,
@@ -217,7 +217,7 @@ pub async fn decide(
             )
             .await?;
             add_version(
-                &mut *tx,
+                &mut tx,
                 item_id,
                 user.id,
                 round,
@@ -227,7 +227,7 @@ pub async fn decide(
                 Some(vid),
             )
             .await?;
-            set_status(&mut *tx, item_id, "accepted", Some(vid)).await?;
+            set_status(&mut tx, item_id, "accepted", Some(vid)).await?;
         }
         "send_back" => {
             if comment.trim().is_empty() {
@@ -236,7 +236,7 @@ pub async fn decide(
                 ));
             }
             add_version(
-                &mut *tx,
+                &mut tx,
                 item_id,
                 user.id,
                 round,
@@ -256,10 +256,10 @@ pub async fn decide(
         }
         "reject" => {
             add_version(
-                &mut *tx, item_id, user.id, round, "reject", "", comment, None,
+                &mut tx, item_id, user.id, round, "reject", "", comment, None,
             )
             .await?;
-            set_status(&mut *tx, item_id, "rejected", None).await?;
+            set_status(&mut tx, item_id, "rejected", None).await?;
         }
         a => return Err(AnnotError::BadInput(format!("unknown review action {a:?}"))),
     }

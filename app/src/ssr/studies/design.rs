@@ -90,6 +90,9 @@ pub struct Design {
     pub fps: f64,
     pub width: u32,
     pub height: u32,
+    /// Optional demographic questions after consent (off by default; absent in older designs).
+    #[serde(default)]
+    pub demographics: super::demographics::Demographics,
 }
 
 impl Default for Design {
@@ -122,6 +125,7 @@ impl Default for Design {
             fps: 8.0,
             width: 512,
             height: 512,
+            demographics: Default::default(),
         }
     }
 }
@@ -172,6 +176,7 @@ impl Design {
         if self.width % 2 == 1 || self.height % 2 == 1 {
             return bad("width", "width and height must be even (H.264 yuv420p)");
         }
+        self.demographics.validate()?;
         if let Some(u) = &self.redirect_url {
             if !(u.starts_with("https://") || u.starts_with("http://") || u.starts_with('/')) {
                 return bad("redirect_url", "must be an http(s) URL or a local path");

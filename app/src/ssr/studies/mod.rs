@@ -2,6 +2,8 @@
 //! answer writer, statistics, SVG plots and exports.
 pub mod analysis;
 pub mod assign;
+pub mod auto_metrics;
+pub mod demographics;
 pub mod design;
 pub mod plots;
 pub mod stats;

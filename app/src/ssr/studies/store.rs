@@ -385,6 +385,9 @@ pub struct ParticipantState {
     pub require_full_view: bool,
     pub trials: Vec<ParticipantTrial>,
     pub completed: bool,
+    /// Demographic questions to ask after consent (empty when the design has none).
+    pub demographics: Vec<super::demographics::DemographicQuestion>,
+    pub demographics_done: bool,
 }
 
 /// The questions of a trial: every criterion for practice/main trials; one instructed question
@@ -463,8 +466,8 @@ pub async fn participant_state(
                 .collect(),
         });
     }
-    let completed: Option<String> =
-        sqlx::query_scalar("SELECT completed_at FROM participants WHERE id = ?")
+    let (completed, demographics_at): (Option<String>, Option<String>) =
+        sqlx::query_as("SELECT completed_at, demographics_at FROM participants WHERE id = ?")
             .bind(participant)
             .fetch_one(pool)
             .await?;
@@ -476,6 +479,8 @@ pub async fn participant_state(
         require_full_view: study.design.require_full_view,
         trials,
         completed: completed.is_some(),
+        demographics: study.design.demographics.shown().to_vec(),
+        demographics_done: demographics_at.is_some(),
     })
 }
 

@@ -1,4 +1,5 @@
-// The participant's side of a study (no WASM, no login): consent, instructions, trials with
+// The participant's side of a study (no WASM, no login): consent, optional demographics,
+// instructions, trials with
 // synchronised looping playback, keyboard answers, each answer saved before moving on, resume
 // from localStorage, completion code and redirect. Only opaque media ids reach this page.
 (function () {
@@ -49,7 +50,40 @@
     show('s-consent');
   }
 
-  $('#consent-yes').addEventListener('click', () => show('s-instructions'));
+  // ---- optional demographics: after consent, before the instructions ----
+  function demographics() {
+    if (!state.demographics.length || state.demographics_done) return show('s-instructions');
+    const form = $('#demo-form');
+    form.innerHTML = '';
+    state.demographics.forEach((q, i) => {
+      const fs = document.createElement('fieldset');
+      const lg = document.createElement('legend');
+      lg.textContent = q.text + (q.required ? ' *' : '');
+      fs.append(lg);
+      q.choices.forEach((c, k) => {
+        const l = document.createElement('label');
+        const r = document.createElement('input');
+        r.type = 'radio'; r.name = 'q' + i; r.value = c; r.id = 'q' + i + '-' + k;
+        l.append(r, ' ' + c);
+        fs.append(l);
+      });
+      form.append(fs);
+    });
+    show('s-demographics');
+  }
+
+  $('#demo-next').addEventListener('click', async () => {
+    const answers = {};
+    state.demographics.forEach((q, i) => {
+      const r = root.querySelector('input[name="q' + i + '"]:checked');
+      if (r) answers[q.name] = r.value;
+    });
+    const r = await post('/s/' + slug + '/demographics', { token, answers });
+    if (r.ok || r.status === 409) { state.demographics_done = true; show('s-instructions'); }
+    else $('#demo-error').textContent = r.data.error || 'Could not save your answers.';
+  });
+
+  $('#consent-yes').addEventListener('click', () => demographics());
   $('#start').addEventListener('click', () => next());
 
   // ---- trials ----

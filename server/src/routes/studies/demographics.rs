@@ -1,0 +1,173 @@
+//! Optional demographics: the design form's block (parsed here), the participant's
+//! `POST /s/{slug}/demographics`, the researcher's `GET /studies/{id}/demographics.csv` and the
+//! counts on the results page. Storage and checks: `magictime_app::ssr::studies::demographics`.
+use std::collections::{BTreeMap, HashMap};
+
+use axum::{
+    extract::{Path as UrlPath, State},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+    Json,
+};
+use magictime_app::ssr::{
+    studies::{
+        demographics::{self, DemographicQuestion, Demographics, DemographicsError},
+        store::{self, StudyError, StudyRow},
+    },
+    ServerState,
+};
+use serde_json::json;
+
+use super::{bad, download, esc, owned, Fail};
+
+/// The design form's fields: `demographics_enabled` (checkbox, with `flags`) and `demographics`
+/// (one question per line: `name | question | choice; choice; …`, a `*` after the name makes
+/// the question required).
+pub(super) fn parse_form(f: &HashMap<String, String>, d: &mut Demographics) -> Result<(), Fail> {
+    if f.contains_key("flags") {
+        d.enabled = f.contains_key("demographics_enabled");
+    }
+    if let Some(v) = f.get("demographics") {
+        d.questions = v
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                let parts: Vec<&str> = l.splitn(3, '|').map(str::trim).collect();
+                let [name, text, choices] = parts[..] else {
+                    return Err(bad(format!(
+                        "field `demographics`: line {l:?} is not `name | question | choice; choice`"
+                    )));
+                };
+                let (name, required) = match name.strip_suffix('*') {
+                    Some(n) => (n.trim(), true),
+                    None => (name, false),
+                };
+                Ok(DemographicQuestion {
+                    name: name.into(),
+                    text: text.into(),
+                    choices: choices
+                        .split(';')
+                        .map(str::trim)
+                        .filter(|c| !c.is_empty())
+                        .map(Into::into)
+                        .collect(),
+                    required,
+                })
+            })
+            .collect::<Result<_, Fail>>()?;
+    }
+    Ok(())
+}
+
+/// The block's form fields on the manage page.
+pub(super) fn form_fields(d: &Demographics) -> String {
+    let lines: String = d
+        .questions
+        .iter()
+        .map(|q| {
+            format!(
+                "{}{} | {} | {}\n",
+                q.name,
+                if q.required { "*" } else { "" },
+                q.text,
+                q.choices.join("; ")
+            )
+        })
+        .collect();
+    format!(
+        r#"<label><input type="checkbox" name="demographics_enabled"{chk}> Ask demographic questions after consent</label>
+<label for="demo">Demographic questions (one per line: <code>name | question | choice; choice; …</code>; <code>name*</code> = required, otherwise optional)</label><textarea id="demo" name="demographics" rows="4">{lines}</textarea>"#,
+        chk = if d.enabled { " checked" } else { "" },
+        lines = esc(&lines),
+    )
+}
+
+#[derive(serde::Deserialize)]
+pub(super) struct DemographicsBody {
+    token: String,
+    #[serde(default)]
+    answers: BTreeMap<String, String>,
+}
+
+/// `POST /s/{slug}/demographics` `{token, answers: {question: choice}}`: once, before completing.
+pub(super) async fn submit(
+    State(state): State<ServerState>,
+    UrlPath(slug): UrlPath<String>,
+    Json(b): Json<DemographicsBody>,
+) -> Result<Response, Fail> {
+    let st = store::by_slug(&state.pool, &slug).await?;
+    let pid = store::participant_by_token(&state.pool, st.id, &b.token)
+        .await?
+        .ok_or(StudyError::UnknownParticipant)?;
+    if !matches!(st.status.as_str(), "pilot" | "live") {
+        return Err(StudyError::NotOpen.into());
+    }
+    demographics::submit(&state.pool, &st, pid, &b.answers)
+        .await
+        .map_err(|e| match e {
+            DemographicsError::Db(e) => Fail::from(StudyError::Db(e)),
+            e => {
+                let code = match e {
+                    DemographicsError::NotAsked => StatusCode::NOT_FOUND,
+                    DemographicsError::AlreadySubmitted | DemographicsError::Completed => {
+                        StatusCode::CONFLICT
+                    }
+                    _ => StatusCode::UNPROCESSABLE_ENTITY,
+                };
+                Fail(code, e.to_string())
+            }
+        })?;
+    Ok(Json(json!({ "ok": true })).into_response())
+}
+
+/// `GET /studies/{id}/demographics.csv`: one row per participant who answered (hashed ids).
+pub(super) async fn export_csv(
+    State(state): State<ServerState>,
+    UrlPath(id): UrlPath<i64>,
+    headers: HeaderMap,
+) -> Result<Response, Fail> {
+    let st = owned(&state, &headers, id).await?;
+    let a = demographics::answers(&state.pool, &st)
+        .await
+        .map_err(|e| Fail::from(StudyError::Db(e)))?;
+    Ok(download(
+        demographics::to_csv(&st, &a),
+        "text/csv; charset=utf-8",
+        &format!("study-{id}-demographics.csv"),
+    ))
+}
+
+/// Counts per question for the results (JSON) and the page (HTML).
+pub(super) async fn counts(
+    state: &ServerState,
+    st: &StudyRow,
+) -> Result<Vec<demographics::QuestionCounts>, Fail> {
+    let a = demographics::answers(&state.pool, st)
+        .await
+        .map_err(|e| Fail::from(StudyError::Db(e)))?;
+    Ok(demographics::counts(st, &a))
+}
+
+pub(super) fn section(st: &StudyRow, counts: &[demographics::QuestionCounts]) -> String {
+    if !st.design.demographics.enabled && counts.iter().all(|c| c.counts.iter().all(|x| x.1 == 0)) {
+        return String::new();
+    }
+    let mut b = format!(
+        r#"<section class="demographics" data-testid="demographics"><h3>Demographics</h3><p>Non-pilot participants who answered the block. <a href="/studies/{}/demographics.csv" download>Download (CSV)</a></p>"#,
+        st.id
+    );
+    for q in counts {
+        b += &format!(
+            "<table><caption>{}</caption><thead><tr><th>Answer</th><th>Participants</th></tr></thead><tbody>",
+            esc(&q.text)
+        );
+        for (c, n) in &q.counts {
+            b += &format!("<tr><td>{}</td><td>{n}</td></tr>", esc(c));
+        }
+        b += &format!(
+            "<tr><td><em>no answer</em></td><td>{}</td></tr></tbody></table>",
+            q.no_answer
+        );
+    }
+    b + "</section>"
+}

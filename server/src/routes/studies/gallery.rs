@@ -1,0 +1,110 @@
+//! Stimuli from the generation gallery: the video of a finished `generate` job, tagged with a
+//! condition (the researcher's name for the model; the loaded model's description by default)
+//! and the job's prompt, normalised through the same path as folder imports and uploads
+//! ([`super::add_video`]).
+use std::collections::HashMap;
+
+use axum::{
+    extract::{Path as UrlPath, State},
+    http::{header, HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+    Form, Json,
+};
+use magictime_app::{
+    ssr::{jobs, studies::store::StudyError, ServerState},
+    types::GenerateParams,
+};
+use serde_json::json;
+
+use super::{add_video, back, bad, esc, owned, Fail};
+
+/// `POST /studies/{id}/import_generated`: form fields `job` (the generation job's id) and
+/// `condition` (optional).
+pub(super) async fn import_generated(
+    State(state): State<ServerState>,
+    UrlPath(id): UrlPath<i64>,
+    headers: HeaderMap,
+    Form(f): Form<HashMap<String, String>>,
+) -> Result<Response, Fail> {
+    let st = owned(&state, &headers, id).await?;
+    if matches!(st.status.as_str(), "live" | "closed") {
+        return Err(StudyError::Frozen(st.status).into());
+    }
+    let job: i64 = f
+        .get("job")
+        .map(|j| j.trim())
+        .unwrap_or("")
+        .parse()
+        .map_err(|_| bad("field `job`: choose a generated video"))?;
+    let row: Option<(String, String, String)> =
+        sqlx::query_as("SELECT kind, status, params FROM jobs WHERE id = ?")
+            .bind(job)
+            .fetch_optional(&state.pool)
+            .await
+            .map_err(|e| Fail::from(StudyError::Db(e)))?;
+    let (kind, status, params) =
+        row.ok_or_else(|| Fail(StatusCode::NOT_FOUND, format!("no generation job {job}")))?;
+    if kind != "generate" || status != "done" {
+        return Err(bad(format!(
+            "job {job} is not a finished generation ({kind}, {status})"
+        )));
+    }
+    let p: GenerateParams = serde_json::from_str(&params)
+        .map_err(|e| bad(format!("job {job}: unreadable parameters: {e}")))?;
+    let condition = f
+        .get("condition")
+        .map(|c| c.trim().to_owned())
+        .filter(|c| !c.is_empty())
+        .unwrap_or_else(|| state.generator.describe());
+    let src = state.data_dir.join("generated").join(format!("{job}.mp4"));
+    if !src.is_file() {
+        return Err(bad(format!("job {job}: its video is gone")));
+    }
+    let source = format!("generated/{job}.mp4");
+    add_video(&state, &st, src, &condition, &p.prompt, false, &source).await?;
+    tracing::info!(study = id, job, "stimulus added from the gallery");
+    if headers
+        .get(header::ACCEPT)
+        .is_some_and(|a| a.to_str().is_ok_and(|a| a.contains("json")))
+    {
+        return Ok(
+            Json(json!({ "imported": 1, "condition": condition, "prompt": p.prompt }))
+                .into_response(),
+        );
+    }
+    Ok(back(id))
+}
+
+/// The manage page's form: the 100 newest finished generations to choose from.
+pub(super) async fn form(state: &ServerState, id: i64, hidden: &str) -> Result<String, Fail> {
+    let done: Vec<_> = jobs::list(&state.pool, Some("generate"), 100)
+        .await
+        .map_err(|e| Fail::from(StudyError::Db(e)))?
+        .into_iter()
+        .filter(|j| j.status == "done")
+        .collect();
+    if done.is_empty() {
+        return Ok(
+            r#"<p class="hint">No generated videos yet: videos made on the <a href="/generate">Generate</a> page can be added here.</p>"#
+                .into(),
+        );
+    }
+    let options: String = done
+        .iter()
+        .map(|j| {
+            let prompt = serde_json::from_str::<GenerateParams>(&j.params)
+                .map(|p| p.prompt)
+                .unwrap_or_default();
+            format!(
+                r#"<option value="{}">#{} — {}</option>"#,
+                j.id,
+                j.id,
+                esc(&prompt)
+            )
+        })
+        .collect();
+    Ok(format!(
+        r#"<form method="post" action="/studies/{id}/import_generated" class="form">{hidden}<label for="gen-job">Add a generated video (its prompt comes with it)</label><select id="gen-job" name="job">{options}</select><label for="gen-cond">Condition (empty: the model's description, {model})</label><input id="gen-cond" name="condition"><button type="submit">Add and normalise</button></form>"#,
+        model = esc(&state.generator.describe()),
+    ))
+}

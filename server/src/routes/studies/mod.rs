@@ -1,0 +1,180 @@
+//! User-study routes next to the Leptos app.
+//!
+//! Researchers (role researcher or admin): `/studies/new`, `/studies/{id}` (server-rendered
+//! manage page: design, stimuli import, lifecycle, live results with SVG plots),
+//! `/studies/{id}/{design,status,import,import_generated,upload,metrics}` (POST),
+//! `/studies/{id}/{results.json,design.json,export.csv,export.jsonl,demographics.csv}` and
+//! `/studies/{id}/plot/{criterion}/{bars,matrix}.svg`.
+//!
+//! Participants (anonymous): `/s/{slug}` (the page), `/s/{slug}/join`, `/s/{slug}/demographics`,
+//! `/s/{slug}/complete`, `/s/api/answer` (the high-rate JSON endpoint: batched durable writes,
+//! per-participant rate limit) and `/s/m/{media_id}` (videos by opaque id; byte ranges).
+//!
+//! One file per concept: [`lifecycle`] (create, design form, status), [`stimuli`] (folder /
+//! manifest import, upload, normalisation), [`gallery`] (generated videos as stimuli),
+//! [`manage`] (the researcher's page), [`results`] (analysis, exports, plots), [`auto_metrics`]
+//! (CLIPSIM / metamorphic score beside the votes), [`demographics`], [`participant`].
+use axum::{
+    body::Bytes,
+    extract::DefaultBodyLimit,
+    http::{header, HeaderMap, StatusCode},
+    response::{Html, IntoResponse, Redirect, Response},
+    routing::{get, post},
+    Json, Router,
+};
+use magictime_app::{
+    ssr::{
+        auth,
+        studies::{
+            store::{self, StudyError, StudyRow},
+            writer::AnswerWriter,
+        },
+        ServerState,
+    },
+    types::{Role, User},
+};
+use serde_json::json;
+
+mod auto_metrics;
+mod demographics;
+mod gallery;
+mod lifecycle;
+mod manage;
+mod participant;
+mod results;
+mod stimuli;
+
+use stimuli::add_video;
+
+pub fn routes(writer: AnswerWriter) -> Router<ServerState> {
+    Router::new()
+        .route("/studies/new", post(lifecycle::create))
+        .route("/studies/{id}", get(manage::manage))
+        .route("/studies/{id}/design", post(lifecycle::update_design))
+        .route("/studies/{id}/status", post(lifecycle::set_status))
+        .route("/studies/{id}/import", post(stimuli::import))
+        .route(
+            "/studies/{id}/import_generated",
+            post(gallery::import_generated),
+        )
+        .route(
+            "/studies/{id}/upload",
+            post(stimuli::upload).layer(DefaultBodyLimit::max(512 << 20)),
+        )
+        .route("/studies/{id}/results.json", get(results::results_json))
+        .route("/studies/{id}/metrics", post(auto_metrics::compute))
+        .route(
+            "/studies/{id}/demographics.csv",
+            get(demographics::export_csv),
+        )
+        .route("/studies/{id}/design.json", get(results::design_json))
+        .route("/studies/{id}/export.csv", get(results::export_csv))
+        .route("/studies/{id}/export.jsonl", get(results::export_jsonl))
+        .route("/studies/{id}/plot/{criterion}/{which}", get(results::plot))
+        .route("/s/{slug}", get(participant::participant_page))
+        .route("/s/{slug}/join", post(participant::join))
+        .route("/s/{slug}/complete", post(participant::complete))
+        .route("/s/{slug}/demographics", post(demographics::submit))
+        .route("/s/m/{media_id}", get(participant::media))
+        .route(
+            "/s/api/answer",
+            post(move |body: Bytes| participant::answer(writer.clone(), body)),
+        )
+}
+
+// ---------------------------------------------------------------- errors
+
+struct Fail(StatusCode, String);
+
+impl IntoResponse for Fail {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+impl From<StudyError> for Fail {
+    fn from(e: StudyError) -> Self {
+        let code = match &e {
+            StudyError::NotFound | StudyError::UnknownParticipant => StatusCode::NOT_FOUND,
+            StudyError::Frozen(_)
+            | StudyError::BadTransition(..)
+            | StudyError::AlreadyParticipated(_) => StatusCode::CONFLICT,
+            StudyError::NotOpen => StatusCode::FORBIDDEN,
+            StudyError::Design(_) | StudyError::Assign(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            StudyError::Db(e) => {
+                tracing::error!("studies: {e}");
+                return Fail(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal server error".into(),
+                );
+            }
+        };
+        Fail(code, e.to_string())
+    }
+}
+
+fn bad(msg: impl Into<String>) -> Fail {
+    Fail(StatusCode::UNPROCESSABLE_ENTITY, msg.into())
+}
+
+/// The logged-in researcher (or admin) who owns study `id` (admins may open any study).
+async fn researcher(state: &ServerState, headers: &HeaderMap) -> Result<User, Fail> {
+    let user = auth::user_from_headers(&state.pool, headers)
+        .await
+        .map_err(|e| Fail::from(StudyError::Db(e)))?
+        .ok_or_else(|| Fail(StatusCode::UNAUTHORIZED, "login required".into()))?;
+    if !user.role.satisfies(Role::Researcher) {
+        return Err(Fail(
+            StatusCode::FORBIDDEN,
+            "forbidden: this needs the researcher role".into(),
+        ));
+    }
+    Ok(user)
+}
+
+async fn owned(state: &ServerState, headers: &HeaderMap, id: i64) -> Result<StudyRow, Fail> {
+    let user = researcher(state, headers).await?;
+    let study = store::get(&state.pool, id).await?;
+    if study.owner_id != user.id && user.role != Role::Admin {
+        return Err(Fail(StatusCode::NOT_FOUND, "no such study".into()));
+    }
+    Ok(study)
+}
+
+fn back(id: i64) -> Response {
+    Redirect::to(&format!("/studies/{id}")).into_response()
+}
+
+fn download(body: String, ctype: &str, name: &str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, ctype.to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+            (header::CACHE_CONTROL, "no-store".to_owned()),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn page(title: &str, body: &str) -> Html<String> {
+    Html(format!(
+        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>{t} — MagicTime</title><link rel="stylesheet" href="/pkg/magictime.css"></head><body class="studies"><main id="main">{body}</main></body></html>"#,
+        t = esc(title)
+    ))
+}
+
+/// The writer shared by every router built in this process (started on first use).
+pub fn writer(pool: &sqlx::SqlitePool) -> AnswerWriter {
+    AnswerWriter::start(pool.clone())
+}

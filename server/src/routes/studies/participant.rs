@@ -1,0 +1,178 @@
+//! Participants (anonymous): the study page, join/resume, completion, media by opaque id and the
+//! high-rate answer endpoint (per-participant rate limit; acknowledged once durable).
+use std::{
+    collections::HashMap,
+    sync::{Mutex, OnceLock},
+    time::Instant,
+};
+
+use axum::{
+    body::Bytes,
+    extract::{Path as UrlPath, Request, State},
+    http::{header, StatusCode},
+    response::{IntoResponse, Response},
+    Json,
+};
+use magictime_app::ssr::{
+    studies::{
+        store::{self, JoinRequest, StudyError},
+        writer::{AnswerError, AnswerIn, AnswerWriter},
+    },
+    ServerState,
+};
+use serde_json::json;
+
+use super::{bad, esc, page, Fail};
+
+pub(super) async fn participant_page(
+    State(state): State<ServerState>,
+    UrlPath(slug): UrlPath<String>,
+) -> Result<Response, Fail> {
+    let st = store::by_slug(&state.pool, &slug)
+        .await
+        .map_err(|_| Fail(StatusCode::NOT_FOUND, "no such study".into()))?;
+    let d = &st.design;
+    let body = format!(
+        r#"<div id="study" class="study-run" data-slug="{slug}">
+<section id="s-loading"><h2 tabindex="-1">Loading…</h2><noscript>This study needs JavaScript.</noscript></section>
+<section id="s-error" hidden><h2 tabindex="-1">Sorry</h2><p id="error-text" role="alert"></p></section>
+<section id="s-consent" hidden><h2 tabindex="-1">Consent</h2><p class="prose">{consent}</p><button id="consent-yes" type="button">I agree and want to take part</button></section>
+<section id="s-demographics" hidden><h2 tabindex="-1">About you</h2><p>These questions are optional unless marked *. Skip any you prefer not to answer.</p><form id="demo-form"></form><p id="demo-error" role="alert"></p><button id="demo-next" type="button">Continue</button></section>
+<section id="s-instructions" hidden><h2 tabindex="-1">Instructions</h2><p class="prose">{instr}</p><button id="start" type="button">Start</button></section>
+<section id="s-trial" hidden><h2 tabindex="-1" class="visually-hidden">Trial</h2>
+<div class="progress"><span id="progress-text" aria-live="polite"></span><progress id="progress" value="0" max="1"></progress></div>
+<p class="prompt">Text: “<span id="prompt"></span>”</p>
+<div id="videos" class="videos"></div>
+<p><button id="replay" type="button" class="secondary">Replay (R)</button></p>
+<p id="question" class="question" aria-live="polite"></p>
+<div id="answers" class="answers"></div>
+<p id="wait" class="hint">Watch every video to the end first…</p>
+<p id="saved" class="hint" role="status"></p></section>
+<section id="s-done" hidden><h2 tabindex="-1">Thank you!</h2><p>Your completion code: <strong id="code" data-testid="completion-code"></strong></p><p><a id="redirect" hidden>Continue</a></p></section>
+</div><script>{js}</script>"#,
+        slug = esc(&st.slug),
+        consent = esc(&d.consent),
+        instr = esc(&d.instructions),
+        js = include_str!("participant.js"),
+    );
+    Ok(page("Study", &body).into_response())
+}
+
+pub(super) async fn join(
+    State(state): State<ServerState>,
+    UrlPath(slug): UrlPath<String>,
+    Json(req): Json<JoinRequest>,
+) -> Result<Response, Fail> {
+    let st = store::by_slug(&state.pool, &slug).await?;
+    let j = store::join(&state.pool, &st, &req).await?;
+    let s = store::participant_state(&state.pool, &st, j.participant_id, &j.token).await?;
+    Ok(Json(s).into_response())
+}
+
+#[derive(serde::Deserialize)]
+pub(super) struct TokenBody {
+    token: String,
+}
+
+pub(super) async fn complete(
+    State(state): State<ServerState>,
+    UrlPath(slug): UrlPath<String>,
+    Json(b): Json<TokenBody>,
+) -> Result<Response, Fail> {
+    let st = store::by_slug(&state.pool, &slug).await?;
+    let pid = store::participant_by_token(&state.pool, st.id, &b.token)
+        .await?
+        .ok_or(StudyError::UnknownParticipant)?;
+    if !store::complete(&state.pool, &st, pid).await? {
+        return Err(Fail(
+            StatusCode::CONFLICT,
+            "some trials are not answered yet".into(),
+        ));
+    }
+    let code = st.design.completion_code.clone();
+    let redirect = st
+        .design
+        .redirect_url
+        .as_ref()
+        .map(|u| u.replace("{code}", &code));
+    Ok(Json(json!({ "completion_code": code, "redirect": redirect })).into_response())
+}
+
+/// Videos by opaque id: the file name is the id; no condition, prompt or metadata is exposed.
+pub(super) async fn media(
+    State(state): State<ServerState>,
+    UrlPath(media_id): UrlPath<String>,
+    req: Request,
+) -> Result<Response, Fail> {
+    if media_id.len() != 24 || !media_id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(Fail(StatusCode::NOT_FOUND, "not found".into()));
+    }
+    let study: Option<i64> = sqlx::query_scalar("SELECT study_id FROM stimuli WHERE media_id = ?")
+        .bind(&media_id)
+        .fetch_optional(&state.pool)
+        .await
+        .map_err(|e| Fail::from(StudyError::Db(e)))?;
+    let study = study.ok_or_else(|| Fail(StatusCode::NOT_FOUND, "not found".into()))?;
+    let path = store::media_dir(&state.data_dir, study).join(format!("{media_id}.mp4"));
+    let mut res = tower_http::services::ServeFile::new(path)
+        .try_call(req)
+        .await
+        .map_err(|e| bad(e.to_string()))?
+        .into_response();
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        "private, max-age=86400".parse().expect("header"),
+    );
+    Ok(res)
+}
+
+/// Per-participant token bucket: bursts of 30, then 10 answers per second.
+fn rate_ok(token: &str) -> bool {
+    static BUCKETS: OnceLock<Mutex<HashMap<String, (f64, Instant)>>> = OnceLock::new();
+    const BURST: f64 = 30.0;
+    const RATE: f64 = 10.0;
+    let now = Instant::now();
+    let mut m = BUCKETS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if m.len() > 100_000 {
+        m.retain(|_, (_, t)| now.duration_since(*t).as_secs_f64() < BURST / RATE);
+    }
+    let (tokens, last) = m.entry(token.to_owned()).or_insert((BURST, now));
+    *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * RATE).min(BURST);
+    *last = now;
+    if *tokens >= 1.0 {
+        *tokens -= 1.0;
+        true
+    } else {
+        false
+    }
+}
+
+/// The answer endpoint: JSON in, acknowledged only once committed.
+pub(super) async fn answer(writer: AnswerWriter, body: Bytes) -> Response {
+    let a: AnswerIn = match serde_json::from_slice(&body) {
+        Ok(a) => a,
+        Err(e) => return Fail(StatusCode::BAD_REQUEST, format!("bad answer: {e}")).into_response(),
+    };
+    if a.token.len() != 64 {
+        return Fail(StatusCode::FORBIDDEN, AnswerError::NotAssigned.to_string()).into_response();
+    }
+    if !rate_ok(&a.token) {
+        return Fail(StatusCode::TOO_MANY_REQUESTS, "too many answers".into()).into_response();
+    }
+    match writer.submit(a).await {
+        Ok(()) => Json(json!({ "ok": true })).into_response(),
+        Err(e) => {
+            let code = match e {
+                AnswerError::NotAssigned => StatusCode::FORBIDDEN,
+                AnswerError::AlreadyAnswered => StatusCode::CONFLICT,
+                AnswerError::Closed => StatusCode::GONE,
+                AnswerError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+                _ => StatusCode::UNPROCESSABLE_ENTITY,
+            };
+            Fail(code, e.to_string()).into_response()
+        }
+    }
+}
