@@ -96,6 +96,19 @@ pub struct JobView {
     pub video_url: Option<String>,
 }
 
+/// Parameters of an evaluation job: folders/manifests relative to the server's data dir, the
+/// metrics (`fvd`, `fid`, `kid`, `clipsim`, `mt`) and the videos per set.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EvalParams {
+    pub real: String,
+    pub fake: String,
+    pub metrics: Vec<String>,
+    pub n: usize,
+}
+
+/// The metrics an evaluation job can compute (names as in `magictime eval --metrics`).
+pub const EVAL_METRICS: [&str; 5] = ["fvd", "fid", "kid", "clipsim", "mt"];
+
 /// Parameters of a generation job (validated on the server before it is queued).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GenerateParams {

@@ -7,7 +7,8 @@ use magictime_app::{
     types::GenerateParams,
 };
 
-pub fn spawn_worker(state: ServerState) {
+/// Runs queued jobs one at a time (generation first, then evaluation).
+pub fn spawn_worker(state: ServerState, eval: crate::eval_job::EvalSettings) {
     tokio::spawn(async move {
         match jobs::fail_interrupted(&state.pool).await {
             Ok(0) => {}
@@ -15,7 +16,14 @@ pub fn spawn_worker(state: ServerState) {
             Err(e) => tracing::error!("jobs: {e}"),
         }
         loop {
-            match jobs::claim(&state.pool, "generate").await {
+            let claimed = match jobs::claim(&state.pool, "generate").await {
+                Ok(None) => jobs::claim(&state.pool, "eval").await,
+                other => other,
+            };
+            match claimed {
+                Ok(Some((id, kind, params))) if kind == "eval" => {
+                    crate::eval_job::run(&state, &eval, id, &params).await
+                }
                 Ok(Some((id, _, params))) => run_generate(&state, id, &params).await,
                 Ok(None) => {
                     tokio::select! {

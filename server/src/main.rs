@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 
 mod admin;
 mod csrf;
+mod eval_job;
 mod generator;
 mod health;
 mod jobs;

@@ -46,6 +46,12 @@ pub struct ServeArgs {
     /// folder, or `tiny-random` (random weights, smoke runs); none: the metrics are not available.
     #[arg(long, env = "MAGICTIME_CLIP")]
     pub clip: Option<PathBuf>,
+    /// I3D weights for FVD in evaluation jobs (`make i3d-weights` converts them).
+    #[arg(long, env = "MAGICTIME_I3D_WEIGHTS", default_value = magictime_metrics::i3d::loader::DEFAULT_WEIGHTS)]
+    pub i3d_weights: PathBuf,
+    /// pytorch-fid's Inception weights for FID/KID in evaluation jobs.
+    #[arg(long, env = "MAGICTIME_FID_WEIGHTS", default_value = magictime_metrics::fid::loader::DEFAULT_WEIGHTS)]
+    pub fid_weights: PathBuf,
     /// Mark cookies Secure (set when the app is served behind TLS).
     #[arg(long, env = "MAGICTIME_SECURE_COOKIES")]
     pub secure_cookies: bool,
@@ -91,7 +97,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         scorer: Arc::new(crate::scorer::ClipScorer::new(args.clip.clone())),
         jobs_notify: Arc::new(tokio::sync::Notify::new()),
     };
-    crate::jobs::spawn_worker(state.clone());
+    crate::jobs::spawn_worker(
+        state.clone(),
+        crate::eval_job::EvalSettings {
+            i3d_weights: args.i3d_weights.clone(),
+            fid_weights: args.fid_weights.clone(),
+            clip: args.clip.clone(),
+        },
+    );
     let app = router(state);
 
     // No Nagle: SSR streams the page in several small writes; with Nagle + the client's delayed

@@ -65,6 +65,64 @@ pub async fn submit_generation(
     Ok(id)
 }
 
+/// Queues an evaluation (researchers): `real` and `fake` are folders or manifests relative to
+/// the server's data dir, `metrics` comma-separated (fvd, fid, kid, clipsim, mt), `n` videos per
+/// set. Returns the job id; the report lands in `eval/<id>/` of the data dir.
+#[server(prefix = "/api", endpoint = "queue_eval")]
+pub async fn queue_eval(
+    csrf_token: String,
+    real: String,
+    fake: String,
+    metrics: String,
+    n: usize,
+) -> Result<i64, ServerFnError> {
+    use crate::{
+        ssr::{auth, jobs},
+        types::{EvalParams, Role, EVAL_METRICS},
+    };
+    use axum::http::StatusCode;
+    let _ = csrf_token;
+    let state = crate::ssr::state()?;
+    let user = auth::require_role(Role::Researcher).await?;
+    let bad = |m: &str| auth::fail(StatusCode::UNPROCESSABLE_ENTITY, m);
+    let metrics: Vec<String> = metrics
+        .split(',')
+        .map(|m| m.trim().to_lowercase())
+        .filter(|m| !m.is_empty())
+        .collect();
+    if metrics.is_empty() {
+        return Err(bad("choose at least one metric"));
+    }
+    if let Some(m) = metrics.iter().find(|m| !EVAL_METRICS.contains(&m.as_str())) {
+        return Err(bad(&format!(
+            "unknown metric {m:?} (known: {})",
+            EVAL_METRICS.join(", ")
+        )));
+    }
+    if !(2..=10_000).contains(&n) {
+        return Err(bad("videos per set must be 2–10000"));
+    }
+    let needs_real = metrics
+        .iter()
+        .any(|m| matches!(m.as_str(), "fvd" | "fid" | "kid"));
+    if needs_real {
+        jobs::data_path(&state.data_dir, &real).map_err(|e| bad(&e))?;
+    }
+    jobs::data_path(&state.data_dir, &fake).map_err(|e| bad(&e))?;
+    let params = EvalParams {
+        real: real.trim().to_owned(),
+        fake: fake.trim().to_owned(),
+        metrics,
+        n,
+    };
+    let json = serde_json::to_string(&params).map_err(auth::internal)?;
+    let id = jobs::submit(&state.pool, "eval", &json, user.id)
+        .await
+        .map_err(auth::internal)?;
+    state.jobs_notify.notify_one();
+    Ok(id)
+}
+
 /// Jobs, newest first (researchers); `kind` filters.
 #[server(prefix = "/api", endpoint = "jobs", input = GetUrl)]
 pub async fn list_jobs(kind: Option<String>) -> Result<Vec<JobView>, ServerFnError> {

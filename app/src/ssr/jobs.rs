@@ -55,7 +55,14 @@ pub async fn finish(
     result: Result<String, String>,
 ) -> Result<(), sqlx::Error> {
     let (status, progress, message, result) = match result {
-        Ok(json) => ("done", 1.0, "done".to_owned(), Some(json)),
+        Ok(json) => {
+            // A job may summarise its result in one line (e.g. "FVD 973.53 (N=6/6)").
+            let summary = serde_json::from_str::<serde_json::Value>(&json)
+                .ok()
+                .and_then(|v| v.get("summary").and_then(|s| s.as_str()).map(str::to_owned))
+                .unwrap_or_else(|| "done".to_owned());
+            ("done", 1.0, summary, Some(json))
+        }
         Err(e) => ("failed", 0.0, e, None),
     };
     sqlx::query(
@@ -70,6 +77,28 @@ pub async fn finish(
     .execute(pool)
     .await?;
     Ok(())
+}
+
+/// A user-given path inside the data dir: relative, without `..`, and existing. Errors are
+/// meant for the user.
+pub fn data_path(data_dir: &std::path::Path, rel: &str) -> Result<std::path::PathBuf, String> {
+    use std::path::Component;
+    let rel = rel.trim();
+    let p = std::path::Path::new(rel);
+    if rel.is_empty()
+        || !p
+            .components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+    {
+        return Err(format!(
+            "{rel:?}: give a path relative to the server's data dir, without '..'"
+        ));
+    }
+    let full = data_dir.join(p);
+    if !full.exists() {
+        return Err(format!("{rel:?} does not exist in the server's data dir"));
+    }
+    Ok(full)
 }
 
 /// Cancels a queued job (running jobs finish). Returns whether it was cancelled.

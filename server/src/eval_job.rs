@@ -1,0 +1,177 @@
+//! Evaluation jobs: `magictime_metrics::eval::evaluate` run by the job worker on a blocking
+//! thread, with its stage progress written back to the job, and the report (JSON, Markdown
+//! summary, SVG plots) written to `<data dir>/eval/<job id>/`.
+use std::{
+    path::PathBuf,
+    time::{Duration, Instant},
+};
+
+use magictime_app::{
+    ssr::{jobs, ServerState},
+    types::EvalParams,
+};
+use magictime_metrics::{
+    clip_embedder::ClipEmbedder,
+    clipsim::VideoTextEmbedder,
+    eval::{evaluate, EvalOptions, Metric},
+    i3d::preprocess::FrameSampling,
+    kid::KidOptions,
+    report::write_summary,
+};
+
+/// Weights the evaluation jobs use (server settings; a job cannot choose files).
+#[derive(Clone, Debug)]
+pub struct EvalSettings {
+    pub i3d_weights: PathBuf,
+    pub fid_weights: PathBuf,
+    /// A transformers CLIP folder or `tiny-random`; clipsim / mt fail without it.
+    pub clip: Option<PathBuf>,
+}
+
+fn metric(name: &str) -> Result<Metric, String> {
+    Ok(match name {
+        "fvd" => Metric::Fvd,
+        "fid" => Metric::Fid,
+        "kid" => Metric::Kid,
+        "clipsim" => Metric::Clipsim,
+        "mt" => Metric::Mt,
+        other => return Err(format!("unknown metric {other:?}")),
+    })
+}
+
+/// One line for the jobs list, e.g. "FVD 973.53 · KVD 12.1 (N=6/6)".
+fn summary(report: &serde_json::Value) -> String {
+    let mut parts = vec![];
+    for key in ["fvd", "kvd", "fid", "kid", "clipsim", "mt"] {
+        if let Some(v) = report.get(key).and_then(|v| v.as_f64()) {
+            parts.push(format!("{} {v:.4}", key.to_uppercase()));
+        }
+    }
+    let p = &report["protocol"];
+    format!(
+        "{} (N={}/{})",
+        parts.join(" · "),
+        p["n_real"].as_u64().unwrap_or(0),
+        p["n_fake"].as_u64().unwrap_or(0)
+    )
+}
+
+fn run_blocking(
+    settings: &EvalSettings,
+    data_dir: PathBuf,
+    id: i64,
+    p: EvalParams,
+    progress: &(dyn Fn(&str, usize, usize) + Sync),
+) -> Result<String, String> {
+    let metrics = p
+        .metrics
+        .iter()
+        .map(|m| metric(m))
+        .collect::<Result<Vec<_>, _>>()?;
+    let real = jobs::data_path(&data_dir, &p.real);
+    let fake = jobs::data_path(&data_dir, &p.fake)?;
+    let needs_real = metrics
+        .iter()
+        .any(|m| matches!(m, Metric::Fvd | Metric::Fid | Metric::Kid));
+    // The real set is only read for the distribution metrics.
+    let real = if needs_real { real? } else { fake.clone() };
+    let embedder = if metrics
+        .iter()
+        .any(|m| matches!(m, Metric::Clipsim | Metric::Mt))
+    {
+        let clip = settings.clip.as_ref().ok_or(
+            "clipsim/mt need a CLIP model: start the server with --clip <transformers CLIP \
+             folder> (or --clip tiny-random for a smoke run)",
+        )?;
+        Some(
+            if clip.as_os_str() == "tiny-random" {
+                ClipEmbedder::tiny_random()
+            } else {
+                ClipEmbedder::load(clip)
+            }
+            .map_err(|e| e.to_string())?,
+        )
+    } else {
+        None
+    };
+    let opts = EvalOptions {
+        metrics,
+        n: p.n,
+        i3d_weights: settings.i3d_weights.clone(),
+        fid_weights: settings.fid_weights.clone(),
+        sampling: FrameSampling::Uniform,
+        batch: 4,
+        fid_frames: 16,
+        kid: KidOptions {
+            num_subsets: 100,
+            max_subset_size: 1000,
+            seed: 0,
+        },
+    };
+    let report = evaluate(
+        &real,
+        &fake,
+        &opts,
+        embedder.as_ref().map(|e| e as &dyn VideoTextEmbedder),
+        progress,
+    )
+    .map_err(|e| e.to_string())?;
+    let dir = data_dir.join("eval").join(id.to_string());
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let json_path = dir.join("report.json");
+    let mut json = report.to_json();
+    std::fs::write(
+        &json_path,
+        serde_json::to_string_pretty(&json).map_err(|e| e.to_string())?,
+    )
+    .map_err(|e| format!("{}: {e}", json_path.display()))?;
+    write_summary(&report, &json_path).map_err(|e| e.to_string())?;
+    json["summary"] = summary(&json).into();
+    json["report"] = format!("eval/{id}/report.json").into();
+    Ok(json.to_string())
+}
+
+/// Runs evaluation job `id` and records its outcome.
+pub async fn run(state: &ServerState, settings: &EvalSettings, id: i64, params: &str) {
+    let t0 = Instant::now();
+    let result = match serde_json::from_str::<EvalParams>(params) {
+        Err(e) => Err(format!("bad parameters: {e}")),
+        Ok(p) => {
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, usize, usize)>();
+            let (settings, data_dir) = (settings.clone(), state.data_dir.clone());
+            let task = tokio::task::spawn_blocking(move || {
+                let tx = std::sync::Mutex::new(tx);
+                let progress = move |stage: &str, done: usize, total: usize| {
+                    let _ = tx.lock().map(|t| t.send((stage.to_owned(), done, total)));
+                };
+                run_blocking(&settings, data_dir, id, p, &progress)
+            });
+            let mut last = Instant::now() - Duration::from_secs(1);
+            while let Some((stage, done, total)) = rx.recv().await {
+                if last.elapsed() >= Duration::from_millis(250) || done == total {
+                    last = Instant::now();
+                    let f = done as f64 / total.max(1) as f64;
+                    let msg = format!("{stage}: {done}/{total}");
+                    if let Err(e) = jobs::set_progress(&state.pool, id, f, &msg).await {
+                        tracing::error!(job = id, "progress: {e}");
+                    }
+                }
+            }
+            match task.await {
+                Ok(r) => r,
+                Err(e) => Err(format!("evaluation crashed: {e}")),
+            }
+        }
+    };
+    match &result {
+        Ok(_) => tracing::info!(
+            job = id,
+            secs = t0.elapsed().as_secs_f64(),
+            "evaluation done"
+        ),
+        Err(e) => tracing::warn!(job = id, "evaluation failed: {e}"),
+    }
+    if let Err(e) = jobs::finish(&state.pool, id, result).await {
+        tracing::error!(job = id, "finish: {e}");
+    }
+}

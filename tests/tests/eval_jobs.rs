@@ -1,0 +1,179 @@
+//! Evaluation through the web job queue on the real server: queue_eval validates its input,
+//! the worker runs `magictime_metrics::eval` and writes the report under `<data dir>/eval/<id>/`,
+//! and a failing evaluation says why (here: the missing I3D weights file, by name).
+use std::{
+    path::Path,
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use magictime_tests::{client, create_account, csrf, Server};
+use reqwest::{header, Client, StatusCode};
+use serde_json::Value;
+
+const MISSING_I3D: &str = "/nonexistent/i3d-kinetics-400.safetensors";
+
+async fn login(c: &Client, s: &Server, email: &str, pw: &str) -> String {
+    let t = csrf(c, s).await;
+    let r = c
+        .post(s.url("/api/login"))
+        .header(header::ACCEPT, "application/json")
+        .form(&[
+            ("csrf_token", t.as_str()),
+            ("email", email),
+            ("password", pw),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "login {email}: {}", r.status());
+    t
+}
+
+async fn queue(
+    c: &Client,
+    s: &Server,
+    t: &str,
+    real: &str,
+    fake: &str,
+    metrics: &str,
+    n: &str,
+) -> reqwest::Response {
+    c.post(s.url("/api/queue_eval"))
+        .header(header::ACCEPT, "application/json")
+        .form(&[
+            ("csrf_token", t),
+            ("real", real),
+            ("fake", fake),
+            ("metrics", metrics),
+            ("n", n),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn jobs(c: &Client, s: &Server) -> Vec<Value> {
+    let v: Value = c
+        .get(s.url("/api/jobs?kind=eval"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v.as_array().unwrap().clone()
+}
+
+async fn wait(c: &Client, s: &Server, id: i64) -> Value {
+    let t0 = Instant::now();
+    loop {
+        let job = jobs(c, s)
+            .await
+            .into_iter()
+            .find(|j| j["id"] == id)
+            .expect("job listed");
+        if matches!(job["status"].as_str(), Some("done" | "failed")) {
+            return job;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "not finished: {job}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Two 1 s clips and a ChronoMagic CSV naming their prompts.
+fn make_set(dir: &Path) {
+    let d = dir.join("evalset");
+    std::fs::create_dir_all(&d).unwrap();
+    for (id, colour) in [("red_clip", "red"), ("blue_clip", "blue")] {
+        let st = Command::new("ffmpeg")
+            .args(["-y", "-loglevel", "error", "-f", "lavfi", "-i"])
+            .arg(format!("color=c={colour}:s=64x64:r=8:d=1"))
+            .args(["-pix_fmt", "yuv420p"])
+            .arg(d.join(format!("{id}.mp4")))
+            .status()
+            .expect("ffmpeg");
+        assert!(st.success());
+    }
+    std::fs::write(
+        d.join("fake.csv"),
+        "videoid,name,is_transmit\nred_clip,a red flower blooming,1\nblue_clip,blue ice melting,1\n",
+    )
+    .unwrap();
+}
+
+#[tokio::test]
+async fn evaluation_jobs_validate_run_and_report() {
+    let s = Server::start_with(
+        &["--clip", "tiny-random", "--i3d-weights", MISSING_I3D],
+        |d| {
+            create_account(d, "res@test.org", "res-pass-12", "researcher");
+            create_account(d, "ann@test.org", "ann-pass-12", "annotator");
+            make_set(d);
+        },
+    );
+    let ann = client();
+    let t = login(&ann, &s, "ann@test.org", "ann-pass-12").await;
+    let r = queue(&ann, &s, &t, "evalset", "evalset/fake.csv", "clipsim", "2").await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+
+    let c = client();
+    let t = login(&c, &s, "res@test.org", "res-pass-12").await;
+    // Bad input: 422 with a reason, nothing queued.
+    for (real, fake, metrics, n, why) in [
+        (
+            "evalset",
+            "evalset/fake.csv",
+            "fvd,psnr",
+            "2",
+            "unknown metric",
+        ),
+        (
+            "evalset",
+            "evalset/fake.csv",
+            "",
+            "2",
+            "at least one metric",
+        ),
+        ("../..", "evalset/fake.csv", "fvd", "2", "without '..'"),
+        ("/etc", "evalset/fake.csv", "fvd", "2", "relative"),
+        ("evalset", "nothing/here", "clipsim", "2", "does not exist"),
+        ("evalset", "evalset/fake.csv", "clipsim", "1", "2–10000"),
+    ] {
+        let r = queue(&c, &s, &t, real, fake, metrics, n).await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{why}");
+        let body = r.text().await.unwrap();
+        assert!(body.contains(why), "{why}: {body}");
+    }
+    assert!(jobs(&c, &s).await.is_empty());
+
+    // CLIPSIM + metamorphic score of the two clips (tiny random CLIP: values, not quality).
+    let r = queue(&c, &s, &t, "", "evalset/fake.csv", "clipsim,mt", "2").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let id: i64 = r.json().await.unwrap();
+    let job = wait(&c, &s, id).await;
+    assert_eq!(job["status"], "done", "{job}");
+    let msg = job["message"].as_str().unwrap();
+    assert!(msg.starts_with("CLIPSIM ") && msg.contains("(N="), "{msg}");
+    let dir = s.data_dir.path().join("eval").join(id.to_string());
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap();
+    let clipsim = report["clipsim"].as_f64().expect("clipsim in the report");
+    assert!((-1.0..=1.0).contains(&clipsim), "{report}");
+    assert_eq!(report["protocol"]["n_fake"], 2);
+    assert!(dir.join("report.md").exists());
+
+    // FVD with the I3D weights missing: the job fails and names the file to supply.
+    let r = queue(&c, &s, &t, "evalset", "evalset", "fvd", "2").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let id: i64 = r.json().await.unwrap();
+    let job = wait(&c, &s, id).await;
+    assert_eq!(job["status"], "failed", "{job}");
+    assert!(
+        job["message"].as_str().unwrap().contains(MISSING_I3D),
+        "{job}"
+    );
+}
