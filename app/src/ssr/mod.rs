@@ -3,6 +3,7 @@
 pub mod annotate;
 pub mod auth;
 pub mod cookies;
+pub mod csv;
 pub mod db;
 pub mod generator;
 pub mod jobs;

@@ -4,7 +4,7 @@
 //! the list of accepted clip files.
 use sqlx::SqlitePool;
 
-use super::{forbid, import::csv_row, review, rights, AnnotError, Result};
+use super::{forbid, review, rights, AnnotError, Result};
 use crate::{api::annotate::Provenance, types::User};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,7 +76,11 @@ pub async fn export(
             out.push_str("videoid,name,is_transmit\n");
             for r in &rows {
                 let text = r.10.as_deref().unwrap_or_default();
-                out.push_str(&csv_row([r.1.as_str(), text, &r.3.to_string()]));
+                out.push_str(&crate::ssr::csv::row([
+                    r.1.as_str(),
+                    text,
+                    &r.3.to_string(),
+                ]));
             }
         }
         ExportKind::FileList => {

@@ -258,19 +258,6 @@ pub fn parse_csv(text: &str) -> std::result::Result<Vec<CsvRecord>, (usize, Stri
     Ok(out)
 }
 
-/// One CSV row of the given fields (quoted where needed), with a trailing newline.
-pub fn csv_row<I, F>(fields: I) -> String
-where
-    I: IntoIterator<Item = F>,
-    F: AsRef<[u8]>,
-{
-    let mut w = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::Any(b'\n'))
-        .from_writer(Vec::new());
-    w.write_record(fields).expect("writing to memory");
-    String::from_utf8(w.into_inner().expect("flush to memory")).expect("fields are UTF-8")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -287,7 +274,7 @@ mod tests {
         ];
         let mut text = String::from("videoid,name,is_transmit\n");
         for (i, c) in caps.iter().enumerate() {
-            let row = csv_row([format!("v{i}"), c.to_string(), (i % 2).to_string()]);
+            let row = crate::ssr::csv::row([format!("v{i}"), c.to_string(), (i % 2).to_string()]);
             text.push_str(row.strip_suffix('\n').unwrap());
             text.push_str("\r\n");
         }

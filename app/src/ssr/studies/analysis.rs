@@ -140,14 +140,6 @@ pub async fn answer_rows(
         .collect())
 }
 
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_owned()
-    }
-}
-
 /// The raw trials as CSV (one row per answer).
 pub fn to_csv(rows: &[AnswerRow]) -> String {
     let mut out = String::from(
@@ -172,14 +164,7 @@ pub fn to_csv(rows: &[AnswerRow]) -> String {
             r.rt_ms.to_string(),
             r.answered_at.clone(),
         ];
-        out.push_str(
-            &fields
-                .iter()
-                .map(|f| csv_field(f))
-                .collect::<Vec<_>>()
-                .join(","),
-        );
-        out.push('\n');
+        out.push_str(&crate::ssr::csv::row(&fields));
     }
     out
 }

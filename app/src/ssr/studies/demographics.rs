@@ -280,30 +280,22 @@ pub fn counts(study: &StudyRow, answers: &[ParticipantAnswers]) -> Vec<QuestionC
         .collect()
 }
 
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_owned()
-    }
-}
-
 /// One row per participant who submitted: `participant,participant_seq,pilot,<question…>`.
 pub fn to_csv(study: &StudyRow, answers: &[ParticipantAnswers]) -> String {
     let qs = &study.design.demographics.questions;
-    let mut out = String::from("participant,participant_seq,pilot");
-    for q in qs {
-        out.push(',');
-        out.push_str(&csv_field(&q.name));
-    }
-    out.push('\n');
+    let header = ["participant", "participant_seq", "pilot"]
+        .into_iter()
+        .map(str::to_owned)
+        .chain(qs.iter().map(|q| q.name.clone()));
+    let mut out = crate::ssr::csv::row(header);
     for (hash, seq, pilot, a) in answers {
-        out.push_str(&format!("{hash},{seq},{pilot}"));
-        for q in qs {
-            out.push(',');
-            out.push_str(&csv_field(a.get(&q.name).map(String::as_str).unwrap_or("")));
-        }
-        out.push('\n');
+        let fields = [hash.to_string(), seq.to_string(), pilot.to_string()]
+            .into_iter()
+            .chain(
+                qs.iter()
+                    .map(|q| a.get(&q.name).cloned().unwrap_or_default()),
+            );
+        out.push_str(&crate::ssr::csv::row(fields));
     }
     out
 }
