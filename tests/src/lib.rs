@@ -165,3 +165,27 @@ pub async fn csrf(c: &reqwest::Client, s: &Server) -> String {
     assert_eq!(token.len(), 64, "token {token:?}");
     token
 }
+
+/// Logs in with a fresh cookie-keeping client; returns it and the CSRF token for later requests.
+/// Panics unless the login succeeds.
+pub async fn login(s: &Server, email: &str, password: &str) -> (reqwest::Client, String) {
+    let c = client();
+    let t = csrf(&c, s).await;
+    let r = c
+        .post(s.url("/api/login"))
+        .header(reqwest::header::ACCEPT, "application/json")
+        .form(&[
+            ("csrf_token", t.as_str()),
+            ("email", email),
+            ("password", password),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.status().is_success() || r.status().is_redirection(),
+        "login {email}: {}",
+        r.status()
+    );
+    (c, t)
+}

@@ -14,34 +14,7 @@ struct Browser {
 }
 
 async fn login(s: &Server, email: &str, pw: &str) -> Browser {
-    let c = client();
-    let body = c
-        .get(s.url("/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let at = body.find("name=\"csrf_token\"").expect("csrf field");
-    let v = body[at..].find("value=\"").unwrap() + at + 7;
-    let csrf = body[v..].split('"').next().unwrap().to_owned();
-    let r = c
-        .post(s.url("/api/login"))
-        .header(header::ACCEPT, "application/json")
-        .form(&[
-            ("csrf_token", csrf.as_str()),
-            ("email", email),
-            ("password", pw),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        r.status().is_success() || r.status().is_redirection(),
-        "login {email}: {}",
-        r.status()
-    );
+    let (c, csrf) = magictime_tests::login(s, email, pw).await;
     Browser { c, csrf }
 }
 

@@ -7,28 +7,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use magictime_tests::{client, create_account, csrf, Server};
+use magictime_tests::{create_account, login, Server};
 use reqwest::{header, Client, StatusCode};
 use serde_json::Value;
 
 const MISSING_I3D: &str = "/nonexistent/i3d-kinetics-400.safetensors";
-
-async fn login(c: &Client, s: &Server, email: &str, pw: &str) -> String {
-    let t = csrf(c, s).await;
-    let r = c
-        .post(s.url("/api/login"))
-        .header(header::ACCEPT, "application/json")
-        .form(&[
-            ("csrf_token", t.as_str()),
-            ("email", email),
-            ("password", pw),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success(), "login {email}: {}", r.status());
-    t
-}
 
 async fn queue(
     c: &Client,
@@ -115,13 +98,11 @@ async fn evaluation_jobs_validate_run_and_report() {
             make_set(d);
         },
     );
-    let ann = client();
-    let t = login(&ann, &s, "ann@test.org", "ann-pass-12").await;
+    let (ann, t) = login(&s, "ann@test.org", "ann-pass-12").await;
     let r = queue(&ann, &s, &t, "evalset", "evalset/fake.csv", "clipsim", "2").await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
 
-    let c = client();
-    let t = login(&c, &s, "res@test.org", "res-pass-12").await;
+    let (c, t) = login(&s, "res@test.org", "res-pass-12").await;
     // Bad input: 422 with a reason, nothing queued.
     for (real, fake, metrics, n, why) in [
         (

@@ -1,25 +1,8 @@
 //! Generation through the web job queue on the real server: submit → progress → MP4 served.
 use std::time::{Duration, Instant};
 
-use magictime_tests::{client, create_account, csrf, Server};
+use magictime_tests::{client, create_account, login, Server};
 use reqwest::{header, Client, StatusCode};
-
-async fn login(c: &Client, s: &Server, email: &str, pw: &str) -> String {
-    let t = csrf(c, s).await;
-    let r = c
-        .post(s.url("/api/login"))
-        .header(header::ACCEPT, "application/json")
-        .form(&[
-            ("csrf_token", t.as_str()),
-            ("email", email),
-            ("password", pw),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success(), "login {email}: {}", r.status());
-    t
-}
 
 async fn submit(c: &Client, s: &Server, t: &str, prompt: &str, size: &str) -> reqwest::Response {
     c.post(s.url("/api/generate"))
@@ -46,8 +29,7 @@ async fn researcher_generates_a_video_through_the_queue() {
         create_account(d, "ann@test.org", "ann-pass-12", "annotator");
     });
     // Annotators may not generate.
-    let ann = client();
-    let t = login(&ann, &s, "ann@test.org", "ann-pass-12").await;
+    let (ann, t) = login(&s, "ann@test.org", "ann-pass-12").await;
     assert_eq!(
         submit(&ann, &s, &t, "a flower blooming", "32")
             .await
@@ -55,8 +37,7 @@ async fn researcher_generates_a_video_through_the_queue() {
         StatusCode::FORBIDDEN
     );
 
-    let c = client();
-    let t = login(&c, &s, "res@test.org", "res-pass-12").await;
+    let (c, t) = login(&s, "res@test.org", "res-pass-12").await;
     // Bad input: a clear 422, nothing queued.
     let r = submit(&c, &s, &t, &"x".repeat(1001), "32").await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);

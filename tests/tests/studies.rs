@@ -3,7 +3,7 @@
 //! refused, rate limit, resume and one submission per participant id, results and exports.
 use std::{collections::HashMap, path::Path, process::Command};
 
-use magictime_tests::{client, create_account, csrf, Server};
+use magictime_tests::{client, create_account, login, Server};
 use reqwest::{header, Client, StatusCode};
 use serde_json::{json, Value};
 
@@ -49,26 +49,6 @@ fn server() -> Server {
         create_account(dir, "other@test.org", "other-pass-12", "researcher");
         make_videos(dir);
     })
-}
-
-/// Logs in as the researcher and returns (client, csrf token).
-async fn researcher(s: &Server, email: &str, pw: &str) -> (Client, String) {
-    let c = client();
-    let t = csrf(&c, s).await;
-    let r = form(
-        &c,
-        s,
-        &t,
-        "/api/login",
-        &[("email", email), ("password", pw)],
-    )
-    .await;
-    assert!(
-        r.status().is_redirection() || r.status().is_success(),
-        "{}",
-        r.status()
-    );
-    (c, t)
 }
 
 /// Creates a 3-condition × 2-prompt pairwise study, imports the videos and returns its id.
@@ -266,7 +246,7 @@ fn media_conditions(design: &Value) -> HashMap<String, String> {
 #[tokio::test]
 async fn import_normalises_and_live_design_is_frozen() {
     let s = server();
-    let (c, t) = researcher(&s, "res@test.org", "res-pass-12").await;
+    let (c, t) = login(&s, "res@test.org", "res-pass-12").await;
     let id = make_study(&s, &c, &t, "3").await;
     let d = design_json(&s, &c, id).await;
     let stimuli = d["stimuli"].as_array().unwrap();
@@ -286,7 +266,7 @@ async fn import_normalises_and_live_design_is_frozen() {
     assert_eq!(d["design"]["criteria"].as_array().unwrap().len(), 4);
 
     // Another researcher cannot see it; anonymous users cannot either.
-    let (c2, _) = researcher(&s, "other@test.org", "other-pass-12").await;
+    let (c2, _) = login(&s, "other@test.org", "other-pass-12").await;
     assert_eq!(
         c2.get(s.url(&format!("/studies/{id}")))
             .send()
@@ -405,7 +385,7 @@ async fn import_normalises_and_live_design_is_frozen() {
 #[tokio::test]
 async fn assignment_is_balanced_and_participants_never_see_conditions() {
     let s = server();
-    let (c, t) = researcher(&s, "res@test.org", "res-pass-12").await;
+    let (c, t) = login(&s, "res@test.org", "res-pass-12").await;
     let id = make_study(&s, &c, &t, "3").await; // 2 prompts × 3 pairs = 6 units
     let slug = slug(&s, &c, id).await;
     // Draft studies take no participants.
@@ -493,7 +473,7 @@ async fn assignment_is_balanced_and_participants_never_see_conditions() {
 #[tokio::test]
 async fn forged_repeated_and_invalid_answers_are_rejected() {
     let s = server();
-    let (c, t) = researcher(&s, "res@test.org", "res-pass-12").await;
+    let (c, t) = login(&s, "res@test.org", "res-pass-12").await;
     let id = make_study(&s, &c, &t, "2").await;
     let slug = slug(&s, &c, id).await;
     form(
@@ -578,7 +558,7 @@ async fn forged_repeated_and_invalid_answers_are_rejected() {
 #[tokio::test]
 async fn resume_one_submission_per_id_results_and_exports() {
     let s = server();
-    let (c, t) = researcher(&s, "res@test.org", "res-pass-12").await;
+    let (c, t) = login(&s, "res@test.org", "res-pass-12").await;
     let id = make_study(&s, &c, &t, "3").await;
     form(
         &c,

@@ -4,7 +4,8 @@
 
 use std::{path::Path, process::Command};
 
-use magictime_tests::{client, csrf, Server};
+pub use magictime_tests::login;
+use magictime_tests::{client, Server};
 use reqwest::{header, Client, StatusCode};
 use serde_json::Value;
 
@@ -54,26 +55,6 @@ pub fn make_videos(dir: &Path, conds: &[(&str, &str)], prompts: &[&str]) {
             assert!(st.success());
         }
     }
-}
-
-/// Logs in and returns (client, csrf token).
-pub async fn login(s: &Server, email: &str, pw: &str) -> (Client, String) {
-    let c = client();
-    let t = csrf(&c, s).await;
-    let r = form(
-        &c,
-        s,
-        &t,
-        "/api/login",
-        &[("email", email), ("password", pw)],
-    )
-    .await;
-    assert!(
-        r.status().is_redirection() || r.status().is_success(),
-        "{}",
-        r.status()
-    );
-    (c, t)
 }
 
 /// Creates a draft pairwise study (64×64 @ 8 fps) with extra design fields; returns its id.
