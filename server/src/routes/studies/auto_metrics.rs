@@ -11,7 +11,7 @@ use axum::{
 use magictime_app::ssr::{
     studies::{
         auto_metrics::{self, ConditionMetrics, MetricsView},
-        store::{self, StudyError},
+        store,
     },
     ServerState,
 };
@@ -33,14 +33,11 @@ pub(super) async fn compute(
         .scorer
         .available()
         .map_err(|why| Fail(StatusCode::UNPROCESSABLE_ENTITY, why))?;
-    let db = |e| Fail::from(StudyError::Db(e));
-    let (items, key) = auto_metrics::items(&state.pool, id).await.map_err(db)?;
+    let (items, key) = auto_metrics::items(&state.pool, id).await?;
     if items.is_empty() {
         return Err(super::bad("the study has no stimuli to score yet"));
     }
-    let started = auto_metrics::begin(&state.pool, id, &key)
-        .await
-        .map_err(db)?;
+    let started = auto_metrics::begin(&state.pool, id, &key).await?;
     if started {
         tokio::spawn(run(state.clone(), id, items));
     }

@@ -105,7 +105,7 @@ pub(super) async fn submit(
     demographics::submit(&state.pool, &st, pid, &b.answers)
         .await
         .map_err(|e| match e {
-            DemographicsError::Db(e) => Fail::from(StudyError::Db(e)),
+            DemographicsError::Db(e) => Fail::from(e),
             e => {
                 let code = match e {
                     DemographicsError::NotAsked => StatusCode::NOT_FOUND,
@@ -127,9 +127,7 @@ pub(super) async fn export_csv(
     headers: HeaderMap,
 ) -> Result<Response, Fail> {
     let st = owned(&state, &headers, id).await?;
-    let a = demographics::answers(&state.pool, &st)
-        .await
-        .map_err(|e| Fail::from(StudyError::Db(e)))?;
+    let a = demographics::answers(&state.pool, &st).await?;
     Ok(download(
         demographics::to_csv(&st, &a),
         "text/csv; charset=utf-8",
@@ -142,9 +140,7 @@ pub(super) async fn counts(
     state: &ServerState,
     st: &StudyRow,
 ) -> Result<Vec<demographics::QuestionCounts>, Fail> {
-    let a = demographics::answers(&state.pool, st)
-        .await
-        .map_err(|e| Fail::from(StudyError::Db(e)))?;
+    let a = demographics::answers(&state.pool, st).await?;
     Ok(demographics::counts(st, &a))
 }
 

@@ -40,8 +40,7 @@ pub(super) async fn import_generated(
         sqlx::query_as("SELECT kind, status, params FROM jobs WHERE id = ?")
             .bind(job)
             .fetch_optional(&state.pool)
-            .await
-            .map_err(|e| Fail::from(StudyError::Db(e)))?;
+            .await?;
     let (kind, status, params) =
         row.ok_or_else(|| Fail(StatusCode::NOT_FOUND, format!("no generation job {job}")))?;
     if kind != "generate" || status != "done" {
@@ -78,8 +77,7 @@ pub(super) async fn import_generated(
 /// The manage page's form: the 100 newest finished generations to choose from.
 pub(super) async fn form(state: &ServerState, id: i64, hidden: &str) -> Result<String, Fail> {
     let done: Vec<_> = jobs::list(&state.pool, Some("generate"), 100)
-        .await
-        .map_err(|e| Fail::from(StudyError::Db(e)))?
+        .await?
         .into_iter()
         .filter(|j| j.status == "done")
         .collect();

@@ -92,6 +92,12 @@ impl IntoResponse for Fail {
     }
 }
 
+impl From<sqlx::Error> for Fail {
+    fn from(e: sqlx::Error) -> Self {
+        StudyError::Db(e).into()
+    }
+}
+
 impl From<StudyError> for Fail {
     fn from(e: StudyError) -> Self {
         let code = match &e {
@@ -120,8 +126,7 @@ fn bad(msg: impl Into<String>) -> Fail {
 /// The logged-in researcher (or admin) who owns study `id` (admins may open any study).
 async fn researcher(state: &ServerState, headers: &HeaderMap) -> Result<User, Fail> {
     let user = auth::user_from_headers(&state.pool, headers)
-        .await
-        .map_err(|e| Fail::from(StudyError::Db(e)))?
+        .await?
         .ok_or_else(|| Fail(StatusCode::UNAUTHORIZED, "login required".into()))?;
     if !user.role.satisfies(Role::Researcher) {
         return Err(Fail(

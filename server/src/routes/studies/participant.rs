@@ -110,8 +110,7 @@ pub(super) async fn media(
     let study: Option<i64> = sqlx::query_scalar("SELECT study_id FROM stimuli WHERE media_id = ?")
         .bind(&media_id)
         .fetch_optional(&state.pool)
-        .await
-        .map_err(|e| Fail::from(StudyError::Db(e)))?;
+        .await?;
     let study = study.ok_or_else(|| Fail(StatusCode::NOT_FOUND, "not found".into()))?;
     let path = store::media_dir(&state.data_dir, study).join(format!("{media_id}.mp4"));
     let mut res = tower_http::services::ServeFile::new(path)

@@ -5,10 +5,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use magictime_app::ssr::{
-    studies::{
-        analysis, plots,
-        store::{self, StudyError},
-    },
+    studies::{analysis, plots, store},
     ServerState,
 };
 use serde_json::json;
@@ -54,9 +51,7 @@ pub(super) async fn export_csv(
     headers: HeaderMap,
 ) -> Result<Response, Fail> {
     let st = owned(&state, &headers, id).await?;
-    let rows = analysis::answer_rows(&state.pool, &st)
-        .await
-        .map_err(|e| Fail::from(StudyError::Db(e)))?;
+    let rows = analysis::answer_rows(&state.pool, &st).await?;
     Ok(download(
         analysis::to_csv(&rows),
         "text/csv; charset=utf-8",
@@ -70,9 +65,7 @@ pub(super) async fn export_jsonl(
     headers: HeaderMap,
 ) -> Result<Response, Fail> {
     let st = owned(&state, &headers, id).await?;
-    let rows = analysis::answer_rows(&state.pool, &st)
-        .await
-        .map_err(|e| Fail::from(StudyError::Db(e)))?;
+    let rows = analysis::answer_rows(&state.pool, &st).await?;
     Ok(download(
         analysis::to_jsonl(&rows),
         "application/x-ndjson",
