@@ -88,8 +88,7 @@ pub fn run_eval(args: &EvalArgs) -> anyhow::Result<()> {
         .iter()
         .any(|m| matches!(m, Metric::Clipsim | Metric::Mt));
     let embedder = match &args.clip {
-        Some(p) if p.as_os_str() == "tiny-random" => Some(ClipEmbedder::tiny_random()?),
-        Some(p) => Some(ClipEmbedder::load(p)?),
+        Some(p) => Some(ClipEmbedder::from_setting(p)?),
         None if wants_clip => anyhow::bail!(
             "clipsim/mt need a CLIP model: pass --clip <transformers CLIP folder> \
              (e.g. openai/clip-vit-large-patch14) or --clip tiny-random for a smoke run"

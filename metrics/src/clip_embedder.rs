@@ -56,6 +56,16 @@ impl ClipEmbedder {
         Self::from_parts(vision, text, size, dir.display().to_string())
     }
 
+    /// The embedder a `--clip` setting names: `tiny-random` ([`Self::tiny_random`]) or a
+    /// transformers CLIP folder ([`Self::load`]).
+    pub fn from_setting(setting: &Path) -> Result<Self> {
+        if setting.as_os_str() == "tiny-random" {
+            Self::tiny_random()
+        } else {
+            Self::load(setting)
+        }
+    }
+
     /// The tiny CLIP configs of the model crate with fresh random weights — for tests and smoke
     /// runs; the name says so. The text tower takes the real tokenizer's vocabulary (49,408,
     /// end-of-text 49,407) and a projection to the vision tower's projection width.

@@ -1,10 +1,7 @@
 //! Evaluation jobs: `magictime_metrics::eval::evaluate` run by the job worker on a blocking
 //! thread, with its stage progress written back to the job, and the report (JSON, Markdown
 //! summary, SVG plots) written to `<data dir>/eval/<job id>/`.
-use std::{
-    path::PathBuf,
-    time::{Duration, Instant},
-};
+use std::{path::PathBuf, time::Instant};
 
 use magictime_app::{
     ssr::{jobs, ServerState},
@@ -28,15 +25,10 @@ pub struct EvalSettings {
     pub clip: Option<PathBuf>,
 }
 
+/// A metric by its `--metrics` name (the same names as `magictime eval`).
 fn metric(name: &str) -> Result<Metric, String> {
-    Ok(match name {
-        "fvd" => Metric::Fvd,
-        "fid" => Metric::Fid,
-        "kid" => Metric::Kid,
-        "clipsim" => Metric::Clipsim,
-        "mt" => Metric::Mt,
-        other => return Err(format!("unknown metric {other:?}")),
-    })
+    <Metric as clap::ValueEnum>::from_str(name, false)
+        .map_err(|_| format!("unknown metric {name:?}"))
 }
 
 /// One line for the jobs list, e.g. "FVD 973.53 · KVD 12.1 (N=6/6)".
@@ -83,14 +75,7 @@ fn run_blocking(
             "clipsim/mt need a CLIP model: start the server with --clip <transformers CLIP \
              folder> (or --clip tiny-random for a smoke run)",
         )?;
-        Some(
-            if clip.as_os_str() == "tiny-random" {
-                ClipEmbedder::tiny_random()
-            } else {
-                ClipEmbedder::load(clip)
-            }
-            .map_err(|e| e.to_string())?,
-        )
+        Some(ClipEmbedder::from_setting(clip).map_err(|e| e.to_string())?)
     } else {
         None
     };
@@ -137,26 +122,19 @@ pub async fn run(state: &ServerState, settings: &EvalSettings, id: i64, params: 
     let result = match serde_json::from_str::<EvalParams>(params) {
         Err(e) => Err(format!("bad parameters: {e}")),
         Ok(p) => {
-            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, usize, usize)>();
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
             let (settings, data_dir) = (settings.clone(), state.data_dir.clone());
             let task = tokio::task::spawn_blocking(move || {
                 let tx = std::sync::Mutex::new(tx);
                 let progress = move |stage: &str, done: usize, total: usize| {
-                    let _ = tx.lock().map(|t| t.send((stage.to_owned(), done, total)));
+                    let f = done as f64 / total.max(1) as f64;
+                    let _ = tx
+                        .lock()
+                        .map(|t| t.send((f, format!("{stage}: {done}/{total}"))));
                 };
                 run_blocking(&settings, data_dir, id, p, &progress)
             });
-            let mut last = Instant::now() - Duration::from_secs(1);
-            while let Some((stage, done, total)) = rx.recv().await {
-                if last.elapsed() >= Duration::from_millis(250) || done == total {
-                    last = Instant::now();
-                    let f = done as f64 / total.max(1) as f64;
-                    let msg = format!("{stage}: {done}/{total}");
-                    if let Err(e) = jobs::set_progress(&state.pool, id, f, &msg).await {
-                        tracing::error!(job = id, "progress: {e}");
-                    }
-                }
-            }
+            crate::jobs::forward_progress(state, id, rx).await;
             match task.await {
                 Ok(r) => r,
                 Err(e) => Err(format!("evaluation crashed: {e}")),

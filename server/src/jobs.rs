@@ -40,6 +40,24 @@ pub fn spawn_worker(state: ServerState, eval: crate::eval_job::EvalSettings) {
     });
 }
 
+/// Writes the (fraction, message) progress a blocking job sends to its row, at most every
+/// 250 ms and always the final step, until the job drops its sender.
+pub async fn forward_progress(
+    state: &ServerState,
+    id: i64,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<(f64, String)>,
+) {
+    let mut last = Instant::now() - Duration::from_secs(1);
+    while let Some((f, msg)) = rx.recv().await {
+        if last.elapsed() >= Duration::from_millis(250) || f >= 1.0 {
+            last = Instant::now();
+            if let Err(e) = jobs::set_progress(&state.pool, id, f, &msg).await {
+                tracing::error!(job = id, "progress: {e}");
+            }
+        }
+    }
+}
+
 async fn run_generate(state: &ServerState, id: i64, params: &str) {
     let t0 = Instant::now();
     let result = match serde_json::from_str::<GenerateParams>(params) {
@@ -47,22 +65,13 @@ async fn run_generate(state: &ServerState, id: i64, params: &str) {
         Ok(p) => {
             let out = state.data_dir.join("generated").join(format!("{id}.mp4"));
             let generator = state.generator.clone();
-            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<f64>();
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
             let task = tokio::task::spawn_blocking(move || {
                 generator.generate(&p, &out, &mut |f| {
-                    let _ = tx.send(f);
+                    let _ = tx.send((f, format!("{:.0}%", f * 100.0)));
                 })
             });
-            let mut last = Instant::now() - Duration::from_secs(1);
-            while let Some(f) = rx.recv().await {
-                if last.elapsed() >= Duration::from_millis(250) || f >= 1.0 {
-                    last = Instant::now();
-                    let msg = format!("{:.0}%", f * 100.0);
-                    if let Err(e) = jobs::set_progress(&state.pool, id, f, &msg).await {
-                        tracing::error!(job = id, "progress: {e}");
-                    }
-                }
-            }
+            forward_progress(state, id, rx).await;
             match task.await {
                 Ok(Ok(())) => {
                     Ok(serde_json::json!({ "video": format!("generated/{id}.mp4") }).to_string())

@@ -32,12 +32,9 @@ impl ClipScorer {
         let setting = self.setting.as_ref().expect("checked by available()");
         self.loaded
             .get_or_init(|| {
-                let e = if setting.as_os_str() == "tiny-random" {
-                    ClipEmbedder::tiny_random()
-                } else {
-                    ClipEmbedder::load(setting)
-                };
-                e.map(Mutex::new).map_err(|e| e.to_string())
+                ClipEmbedder::from_setting(setting)
+                    .map(Mutex::new)
+                    .map_err(|e| e.to_string())
             })
             .as_ref()
             .map_err(Clone::clone)
