@@ -87,11 +87,7 @@ fn run_blocking(
         sampling: FrameSampling::Uniform,
         batch: 4,
         fid_frames: 16,
-        kid: KidOptions {
-            num_subsets: 100,
-            max_subset_size: 1000,
-            seed: 0,
-        },
+        kid: KidOptions::default(),
     };
     let report = evaluate(
         &real,
