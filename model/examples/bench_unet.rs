@@ -3,6 +3,11 @@
 
 use clap::Parser;
 
+/// Same allocator as the `magictime` binary: it keeps freed pages for reuse, where glibc
+/// returns every large tensor buffer to the kernel and faults it in again on the next step.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 struct Cli {
     #[command(flatten)]

@@ -2,6 +2,7 @@
 
 pub mod backend;
 pub mod error;
+pub mod kernels;
 
 pub use error::{ModelError, Result};
 pub mod cli;

@@ -18,7 +18,9 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
+use crate::kernels::layout::swap_last2;
 use crate::unet::attention::{Attention, AttentionConfig, FeedForward, FeedForwardConfig};
+use crate::unet::linear::linear_rows;
 use crate::unet::norm::{GroupNorm, GroupNormConfig, LayerNorm, LayerNormConfig};
 
 /// Config of a [`MotionModule`].
@@ -161,31 +163,22 @@ impl<B: Backend> MotionModule<B> {
         );
         let b = bf / frames;
         let residual = x.clone();
-        // 1. GroupNorm (per frame, or per video over c, f, h, w), then [b, f, c, h, w]
+        // 1. GroupNorm (per frame, or per video over c, f, h, w), same layout
         let normed = if self.norm_per_frame {
-            self.norm.forward(x).reshape([b, frames, c, h, w])
+            self.norm.forward(x)
         } else {
-            let v = x.reshape([b, frames, c, h * w]).swap_dims(1, 2); // [b, c, f, hw]
-            self.norm
-                .forward(v)
-                .swap_dims(1, 2)
-                .reshape([b, frames, c, h, w])
+            self.norm.forward_video(x, frames)
         };
-        // 2. tokens over time: [b·h·w, f, c]
-        let t = normed
-            .permute([0, 3, 4, 1, 2])
-            .reshape([b * h * w, frames, c]);
-        let mut t = self.proj_in.forward(t);
+        // 2. tokens over time: [b, f·c, h·w] → [b, h·w, f·c] = [b·h·w, f, c]
+        let t = swap_last2(normed.reshape([b, frames * c, h * w])).reshape([b * h * w, frames, c]);
+        let mut t = linear_rows(&self.proj_in, t);
         let pe = position_encoding::<B>(frames, c, &t.device());
         for block in &self.transformer_blocks {
             t = block.forward(t, pe.clone());
         }
-        let t = self.proj_out.forward(t);
+        let t = linear_rows(&self.proj_out, t);
         // 3. back to [b·f, c, h, w] + residual
-        let t = t
-            .reshape([b, h, w, frames, c])
-            .permute([0, 3, 4, 1, 2])
-            .reshape([bf, c, h, w]);
+        let t = swap_last2(t.reshape([b, h * w, frames * c])).reshape([bf, c, h, w]);
         t + residual
     }
 }

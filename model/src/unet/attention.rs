@@ -16,7 +16,9 @@ use burn::tensor::activation::{gelu, softmax};
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
+use super::linear::linear_rows;
 use super::norm::{GroupNorm, GroupNormConfig, LayerNorm, LayerNormConfig};
+use crate::kernels::{self, attention::AttnShape, layout::swap_last2};
 
 /// Config of an [`Attention`] layer.
 #[derive(Config, Debug)]
@@ -85,12 +87,39 @@ fn softmax_av<B: Backend>(q: Tensor<B, 3>, kt: Tensor<B, 3>, v: Tensor<B, 3>) ->
 /// The `[b·h, lq, lk]` score matrix is built in chunks of at most [`MAX_SCORE_ELEMENTS`]
 /// (over batch·heads, then over query rows), so 64×64-latent frames (4096 tokens) do not
 /// materialise gigabytes; softmax is per query row, so chunking changes nothing numerically.
+///
+/// On burn-flex (`f32`) this is the fused kernel [`crate::kernels::attention`] instead.
 pub fn scaled_dot_product<B: Backend>(
     q: Tensor<B, 3>,
     k: Tensor<B, 3>,
     v: Tensor<B, 3>,
     heads: usize,
 ) -> Tensor<B, 3> {
+    if kernels::is_flex_f32(&q) {
+        let [b, lq, inner] = q.dims();
+        let lk = k.dims()[1];
+        let shape = AttnShape {
+            batch: b,
+            lq,
+            lk,
+            heads,
+            dh: inner / heads,
+        };
+        let (q, k, v) = (
+            kernels::flex_f32(q),
+            kernels::flex_f32(k),
+            kernels::flex_f32(v),
+        );
+        let scale = (shape.dh as f32).powf(-0.5);
+        let out = kernels::attention::attention(
+            kernels::values(&q),
+            kernels::values(&k),
+            kernels::values(&v),
+            shape,
+            scale,
+        );
+        return kernels::flex_tensor(out, [b, lq, inner]);
+    }
     scaled_dot_product_chunked(q, k, v, heads, MAX_SCORE_ELEMENTS)
 }
 
@@ -171,10 +200,10 @@ impl<B: Backend> Attention<B> {
             .load(Ordering::Relaxed)
             .then(std::time::Instant::now);
         let ctx = context.unwrap_or_else(|| x.clone());
-        let q = self.to_q.forward(x);
-        let k = self.to_k.forward(ctx.clone());
-        let v = self.to_v.forward(ctx);
-        let out = self.to_out.forward(scaled_dot_product(q, k, v, self.heads));
+        let q = linear_rows(&self.to_q, x);
+        let k = linear_rows(&self.to_k, ctx.clone());
+        let v = linear_rows(&self.to_v, ctx);
+        let out = linear_rows(&self.to_out, scaled_dot_product(q, k, v, self.heads));
         if let Some(start) = start {
             // flex runs eagerly; reading one value makes the timing cover the work on any backend
             let _ = out.clone().slice([0..1, 0..1, 0..1]).into_data();
@@ -226,11 +255,20 @@ impl FeedForwardConfig {
 impl<B: Backend> FeedForward<B> {
     /// `[b, l, dim]` → `[b, l, dim]`.
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        let h = self.net_0.proj.forward(x);
+        let h = linear_rows(&self.net_0.proj, x);
+        if kernels::is_flex_f32(&h) {
+            let [b, l, two_inner] = h.dims();
+            let h = kernels::flex_f32(h);
+            let gated = kernels::geglu::geglu(kernels::values(&h), two_inner / 2);
+            return linear_rows(
+                &self.net_2,
+                kernels::flex_tensor(gated, [b, l, two_inner / 2]),
+            );
+        }
         let mut parts = h.chunk(2, 2);
         let gate = parts.pop().expect("two halves");
         let hidden = parts.pop().expect("two halves");
-        self.net_2.forward(hidden * gelu(gate))
+        linear_rows(&self.net_2, hidden * gelu(gate))
     }
 }
 
@@ -348,13 +386,13 @@ impl<B: Backend> Transformer2DModel<B> {
         let residual = x.clone();
         // 1. norm + proj_in, then tokens [n, h·w, c]
         let t = self.proj_in.forward(self.norm.forward(x));
-        let mut t = t.reshape([n, c, h * w]).swap_dims(1, 2);
+        let mut t = swap_last2(t.reshape([n, c, h * w]));
         // 2. blocks
         for block in &self.transformer_blocks {
             t = block.forward(t, context.clone());
         }
         // 3. back to [n, c, h, w], proj_out, residual
-        let t = t.swap_dims(1, 2).reshape([n, c, h, w]);
+        let t = swap_last2(t).reshape([n, c, h, w]);
         self.proj_out.forward(t) + residual
     }
 }
@@ -364,6 +402,30 @@ mod tests {
     use super::*;
     use crate::backend::Cpu;
     use burn::tensor::Distribution;
+
+    #[test]
+    fn flex_kernel_equals_generic_attention() {
+        let dev = Default::default();
+        let r = |l| Tensor::<Cpu, 3>::random([3, l, 16], Distribution::Normal(0.0, 1.0), &dev);
+        let (q, k, v) = (r(70), r(77), r(77));
+        let fused = scaled_dot_product(q.clone(), k.clone(), v.clone(), 2);
+        let generic = scaled_dot_product_chunked(q, k, v, 2, usize::MAX);
+        let d: f32 = (fused - generic).abs().max().into_scalar();
+        assert!(d < 1e-5, "{d}");
+    }
+
+    #[test]
+    fn flex_geglu_equals_generic() {
+        let dev = Default::default();
+        let ff = FeedForwardConfig::new(8).init::<Cpu>(&dev);
+        let x = Tensor::<Cpu, 3>::random([2, 5, 8], Distribution::Normal(0.0, 2.0), &dev);
+        let h = ff.net_0.proj.forward(x.clone());
+        let mut parts = h.chunk(2, 2);
+        let gate = parts.pop().unwrap();
+        let generic = ff.net_2.forward(parts.pop().unwrap() * gelu(gate));
+        let d: f32 = (ff.forward(x) - generic).abs().max().into_scalar();
+        assert!(d < 1e-5, "{d}");
+    }
 
     #[test]
     fn chunked_attention_equals_one_pass() {

@@ -82,11 +82,11 @@ impl ResnetBlock2DConfig {
 impl<B: Backend> ResnetBlock2D<B> {
     /// `x` `[n, c_in, h, w]`, `temb` `[n, temb_channels]` (already repeated per frame).
     pub fn forward(&self, x: Tensor<B, 4>, temb: Tensor<B, 2>) -> Tensor<B, 4> {
-        let h = self.conv1.forward(silu(self.norm1.forward(x.clone())));
+        let h = self.conv1.forward(self.norm1.forward_silu(x.clone()));
         let t = self.time_emb_proj.forward(silu(temb));
         let [n, c] = t.dims();
         let h = h + t.reshape([n, c, 1, 1]);
-        let h = self.conv2.forward(silu(self.norm2.forward(h)));
+        let h = self.conv2.forward(self.norm2.forward_silu(h));
         let shortcut = match &self.conv_shortcut {
             Some(conv) => conv.forward(x),
             None => x,

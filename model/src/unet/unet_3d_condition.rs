@@ -7,7 +7,6 @@ use burn::config::Config;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::PaddingConfig2d;
-use burn::tensor::activation::silu;
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
@@ -266,7 +265,7 @@ impl<B: Backend> UNet3DConditionModel<B> {
             x = block.forward(x, &mut skips, &emb, &context, f);
         }
         // 6. out, frames back out of the batch
-        let x = self.conv_out.forward(silu(self.conv_norm_out.forward(x)));
+        let x = self.conv_out.forward(self.conv_norm_out.forward_silu(x));
         let [_, co, ho, wo] = x.dims();
         x.reshape([b, f, co, ho, wo]).swap_dims(1, 2)
     }
