@@ -3,6 +3,10 @@
 #![recursion_limit = "256"]
 use clap::{Parser, Subcommand};
 
+/// See the `mimalloc` entry in Cargo.toml: large tensor buffers are reused, not re-faulted.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod admin;
 mod csrf;
 mod eval_job;
