@@ -18,6 +18,8 @@ const TK: usize = 128;
 const R: usize = 4;
 /// Query rows per parallel task.
 const QB: usize = 64;
+/// Key counts up to this take the short-row path (value sums straight into the output).
+const SHORT: usize = 2 * LANES;
 /// SIMD width the loops are written for (one AVX-512 register, two AVX2 ones). Keys are padded
 /// to a multiple of it, and the softmax sums and value sums stay in these lanes until the end
 /// of a row, so the only horizontal reduction per key block is the running maximum.
@@ -61,15 +63,20 @@ pub fn attention(q: &[f32], k: &[f32], v: &[f32], s: AttnShape, scale: f32) -> V
     let per = inner * lkp;
     let mut kt = vec![0f32; batch * per];
     let mut vt = vec![0f32; batch * per];
-    kt.par_chunks_mut(per)
-        .zip(vt.par_chunks_mut(per))
+    // short sequences (motion modules: 16 frames) are grouped several batches per task
+    let group = (QB / lq.max(1)).max(1);
+    kt.par_chunks_mut(group * per)
+        .zip(vt.par_chunks_mut(group * per))
         .enumerate()
-        .for_each(|(b, (ktb, vtb))| {
-            let (kb, vb) = (&k[b * lk * inner..], &v[b * lk * inner..]);
-            for j in 0..lk {
-                for c in 0..inner {
-                    ktb[c * lkp + j] = kb[j * inner + c];
-                    vtb[c * lkp + j] = vb[j * inner + c];
+        .for_each(|(g, (ktg, vtg))| {
+            for (i, (ktb, vtb)) in ktg.chunks_mut(per).zip(vtg.chunks_mut(per)).enumerate() {
+                let b = g * group + i;
+                let (kb, vb) = (&k[b * lk * inner..], &v[b * lk * inner..]);
+                for j in 0..lk {
+                    for c in 0..inner {
+                        ktb[c * lkp + j] = kb[j * inner + c];
+                        vtb[c * lkp + j] = vb[j * inner + c];
+                    }
                 }
             }
         });
@@ -80,15 +87,38 @@ pub fn attention(q: &[f32], k: &[f32], v: &[f32], s: AttnShape, scale: f32) -> V
         dh,
         scale,
     };
-    out.par_chunks_mut(lq * inner)
-        .enumerate()
-        .for_each(|(b, ob)| {
-            let (ktb, vtb) = (&kt[b * per..(b + 1) * per], &vt[b * per..(b + 1) * per]);
-            let qb = &q[b * lq * inner..(b + 1) * lq * inner];
-            ob.par_chunks_mut(QB * inner)
-                .zip(qb.par_chunks(QB * inner))
-                .for_each(|(o, qrows)| rows(qrows, ktb, vtb, o, dims));
-        });
+    let at = |b: usize| {
+        (
+            &kt[b * per..(b + 1) * per],
+            &vt[b * per..(b + 1) * per],
+            &v[b * lk * inner..(b + 1) * lk * inner],
+        )
+    };
+    if group > 1 {
+        out.par_chunks_mut(group * lq * inner)
+            .zip(q.par_chunks(group * lq * inner))
+            .enumerate()
+            .for_each(|(g, (og, qg))| {
+                for (i, (ob, qb)) in og
+                    .chunks_mut(lq * inner)
+                    .zip(qg.chunks(lq * inner))
+                    .enumerate()
+                {
+                    let (ktb, vtb, vb) = at(g * group + i);
+                    rows(qb, ktb, vtb, vb, ob, dims);
+                }
+            });
+    } else {
+        out.par_chunks_mut(lq * inner)
+            .zip(q.par_chunks(lq * inner))
+            .enumerate()
+            .for_each(|(b, (ob, qb))| {
+                let (ktb, vtb, vb) = at(b);
+                ob.par_chunks_mut(QB * inner)
+                    .zip(qb.par_chunks(QB * inner))
+                    .for_each(|(o, qrows)| rows(qrows, ktb, vtb, vb, o, dims));
+            });
+    }
     out
 }
 
@@ -101,13 +131,14 @@ struct Dims {
     scale: f32,
 }
 
-/// One task: `qrows` `[rows, heads·dh]` against one batch's transposed, padded keys/values.
+/// One task: `qrows` `[rows, heads·dh]` against one batch's transposed, padded keys/values
+/// (`v` is the same values untransposed, `[lk, heads·dh]`, for the short-sequence path).
 #[multiversion(targets(
     "x86_64+avx512f+avx512vl+avx512bw+avx2+fma",
     "x86_64+avx2+fma",
     "aarch64+neon"
 ))]
-fn rows(qrows: &[f32], kt: &[f32], vt: &[f32], out: &mut [f32], dims: Dims) {
+fn rows(qrows: &[f32], kt: &[f32], vt: &[f32], v: &[f32], out: &mut [f32], dims: Dims) {
     let Dims {
         lk,
         lkp,
@@ -137,6 +168,49 @@ fn rows(qrows: &[f32], kt: &[f32], vt: &[f32], out: &mut [f32], dims: Dims) {
                     };
                 }
             }
+            if lkp <= SHORT {
+                // one short block of keys (motion modules: 16 frames): plain
+                // softmax, and the value sums straight into the output rows, which saves the
+                // per-row lane reductions that dominate such short rows
+                scores(&qs, kth, lkp, 0, lkp, &mut s);
+                for (r, sr) in s.iter_mut().enumerate().take(nr) {
+                    let sr = &mut sr[..lkp];
+                    sr[lk..].fill(f32::NEG_INFINITY);
+                    let mx = chunk_max(sr);
+                    let mut lsum = [0f32; LANES];
+                    for xc in sr.chunks_exact_mut(LANES) {
+                        let mut e = chunk(xc);
+                        for i in 0..LANES {
+                            e[i] = exp(e[i] - mx);
+                            lsum[i] += e[i];
+                        }
+                        xc.copy_from_slice(&e);
+                    }
+                    let o = &mut out[(r0 + r) * inner + h * dh..(r0 + r) * inner + (h + 1) * dh];
+                    o.fill(0.0);
+                    for (j, &p) in sr[..lk].iter().enumerate() {
+                        let vrow = &v[j * inner + h * dh..j * inner + (h + 1) * dh];
+                        let (oc, vc) = (o.chunks_exact_mut(8), vrow.chunks_exact(8));
+                        let (ot, vtail) = (oc.into_remainder(), vc.remainder());
+                        for (od, &vd) in ot.iter_mut().zip(vtail) {
+                            *od = madd(p, vd, *od);
+                        }
+                        for (oc, vc) in o.chunks_exact_mut(8).zip(vrow.chunks_exact(8)) {
+                            let (mut a, b): ([f32; 8], [f32; 8]) =
+                                (oc.try_into().expect("8"), vc.try_into().expect("8"));
+                            for i in 0..8 {
+                                a[i] = madd(p, b[i], a[i]);
+                            }
+                            oc.copy_from_slice(&a);
+                        }
+                    }
+                    let inv = 1.0 / lane_total(&lsum);
+                    for od in o.iter_mut() {
+                        *od *= inv;
+                    }
+                }
+                continue;
+            }
             let mut m = [f32::NEG_INFINITY; R];
             let mut l = [[0f32; LANES]; R];
             for a in acc.iter_mut() {
@@ -145,22 +219,7 @@ fn rows(qrows: &[f32], kt: &[f32], vt: &[f32], out: &mut [f32], dims: Dims) {
             for j0 in (0..lkp).step_by(TK) {
                 let tk = TK.min(lkp - j0);
                 let valid = tk.min(lk - j0);
-                // scores of R rows, one LANES-wide chunk of keys at a time (kept in registers)
-                for c in (0..tk).step_by(LANES) {
-                    let mut sc = [[0f32; LANES]; R];
-                    for d in 0..dh {
-                        let kc = chunk(&kth[d * lkp + j0 + c..]);
-                        for (r, scr) in sc.iter_mut().enumerate() {
-                            let qd = qs[r * dh + d];
-                            for i in 0..LANES {
-                                scr[i] = madd(qd, kc[i], scr[i]);
-                            }
-                        }
-                    }
-                    for (sr, scr) in s.iter_mut().zip(&sc) {
-                        sr[c..c + LANES].copy_from_slice(scr);
-                    }
-                }
+                scores(&qs, kth, lkp, j0, tk, &mut s);
                 // per row: online softmax (padded keys get −∞, so e^… ≈ 1e-38 and their zero
                 // values add nothing), then the value sums over the whole block in registers
                 for (r, sr) in s.iter_mut().enumerate().take(nr) {
@@ -209,6 +268,29 @@ fn rows(qrows: &[f32], kt: &[f32], vt: &[f32], out: &mut [f32], dims: Dims) {
                     *od = lane_total(a) * inv;
                 }
             }
+        }
+    }
+}
+
+/// Scores of the R query rows `qs` `[R, dh]` against keys `j0..j0+tk` of one head's
+/// transposed keys `kth` `[dh, lkp]`, into `s[r][..tk]`: one LANES-wide chunk of keys at a time,
+/// its R partial sums kept in registers.
+#[inline(always)]
+fn scores(qs: &[f32], kth: &[f32], lkp: usize, j0: usize, tk: usize, s: &mut [[f32; TK]; R]) {
+    let dh = qs.len() / R;
+    for c in (0..tk).step_by(LANES) {
+        let mut sc = [[0f32; LANES]; R];
+        for d in 0..dh {
+            let kc = chunk(&kth[d * lkp + j0 + c..]);
+            for (r, scr) in sc.iter_mut().enumerate() {
+                let qd = qs[r * dh + d];
+                for i in 0..LANES {
+                    scr[i] = madd(qd, kc[i], scr[i]);
+                }
+            }
+        }
+        for (sr, scr) in s.iter_mut().zip(&sc) {
+            sr[c..c + LANES].copy_from_slice(scr);
         }
     }
 }
@@ -302,7 +384,8 @@ mod tests {
 
     #[test]
     fn matches_reference_on_odd_sizes() {
-        // tails everywhere: lq not a multiple of R or QB, lk not of TK or LANES, odd dh
+        // tails everywhere: lq not a multiple of R or QB, lk not of TK or LANES, odd dh; short
+        // sequences grouped several batches per task (11 = 4 + 4 + 3)
         for s in [
             AttnShape {
                 batch: 2,
@@ -324,6 +407,13 @@ mod tests {
                 lk: 16,
                 heads: 8,
                 dh: 4,
+            },
+            AttnShape {
+                batch: 11,
+                lq: 16,
+                lk: 16,
+                heads: 2,
+                dh: 8,
             },
             AttnShape {
                 batch: 1,
