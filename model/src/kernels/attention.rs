@@ -5,12 +5,12 @@
 //! permutes of the generic path (four copies per call) disappear. Keys and values are
 //! transposed once per batch to `[heads, dh, lk]`, which makes both inner products (scores
 //! and the weighted sum of values) stride-1 loops over keys that vectorise; the exponentials
-//! use the polynomial `exp` of [`super::math`] (Burn's flex evaluates `f32::exp` per score).
+//! use the polynomial `exp2` of [`super::math`] (Burn's flex evaluates `f32::exp` per score).
 
 use multiversion::multiversion;
 use rayon::prelude::*;
 
-use super::math::{exp, madd};
+use super::math::{exp2, madd};
 
 /// Keys per block of the online softmax (a multiple of [`LANES`]).
 const TK: usize = 128;
@@ -148,6 +148,8 @@ fn rows(qrows: &[f32], kt: &[f32], vt: &[f32], v: &[f32], out: &mut [f32], dims:
     } = dims;
     let inner = heads * dh;
     let n = qrows.len() / inner;
+    // scores in base 2: softmax(x) = 2^(x·log₂e − max) / Σ…
+    let scale2 = scale * std::f32::consts::LOG2_E;
     let mut qs = vec![0f32; R * dh];
     // value sums [r][d][lane] and softmax sums [r][lane], reduced at the end of each row
     let mut acc = vec![[0f32; LANES]; R * dh];
@@ -161,8 +163,8 @@ fn rows(qrows: &[f32], kt: &[f32], vt: &[f32], v: &[f32], out: &mut [f32], dims:
             let nr = R.min(n - r0);
             for r in 0..R {
                 for d in 0..dh {
-                    qs[r * dh + d] = if r < nr {
-                        qrows[(r0 + r) * inner + h * dh + d] * scale
+                    qs[d * R + r] = if r < nr {
+                        qrows[(r0 + r) * inner + h * dh + d] * scale2
                     } else {
                         0.0
                     };
@@ -181,7 +183,7 @@ fn rows(qrows: &[f32], kt: &[f32], vt: &[f32], v: &[f32], out: &mut [f32], dims:
                     for xc in sr.chunks_exact_mut(LANES) {
                         let mut e = chunk(xc);
                         for i in 0..LANES {
-                            e[i] = exp(e[i] - mx);
+                            e[i] = exp2(e[i] - mx);
                             lsum[i] += e[i];
                         }
                         xc.copy_from_slice(&e);
@@ -227,7 +229,7 @@ fn rows(qrows: &[f32], kt: &[f32], vt: &[f32], v: &[f32], out: &mut [f32], dims:
                     sr[valid..].fill(f32::NEG_INFINITY);
                     let new_max = m[r].max(chunk_max(sr));
                     if new_max > m[r] {
-                        let corr = exp(m[r] - new_max);
+                        let corr = exp2(m[r] - new_max);
                         for lane in l[r].iter_mut() {
                             *lane *= corr;
                         }
@@ -242,23 +244,13 @@ fn rows(qrows: &[f32], kt: &[f32], vt: &[f32], v: &[f32], out: &mut [f32], dims:
                     for xc in sr.chunks_exact_mut(LANES) {
                         let mut e = chunk(xc);
                         for i in 0..LANES {
-                            e[i] = exp(e[i] - new_max);
+                            e[i] = exp2(e[i] - new_max);
                             lsum[i] += e[i];
                         }
                         xc.copy_from_slice(&e);
                     }
                     l[r] = lsum;
-                    for (d, a) in acc[r * dh..(r + 1) * dh].iter_mut().enumerate() {
-                        let vrow = &vth[d * lkp + j0..d * lkp + j0 + tk];
-                        let mut sum = *a;
-                        for (pc, vc) in sr.chunks_exact(LANES).zip(vrow.chunks_exact(LANES)) {
-                            let (pc, vc) = (chunk(pc), chunk(vc));
-                            for i in 0..LANES {
-                                sum[i] = madd(pc[i], vc[i], sum[i]);
-                            }
-                        }
-                        *a = sum;
-                    }
+                    value_sums(sr, vth, lkp, j0, &mut acc[r * dh..(r + 1) * dh]);
                 }
             }
             for r in 0..nr {
@@ -272,26 +264,61 @@ fn rows(qrows: &[f32], kt: &[f32], vt: &[f32], v: &[f32], out: &mut [f32], dims:
     }
 }
 
-/// Scores of the R query rows `qs` `[R, dh]` against keys `j0..j0+tk` of one head's
+/// Scores of the R query rows `qs` `[dh, R]` (transposed) against keys `j0..j0+tk` of one head's
 /// transposed keys `kth` `[dh, lkp]`, into `s[r][..tk]`: one LANES-wide chunk of keys at a time,
 /// its R partial sums kept in registers.
 #[inline(always)]
 fn scores(qs: &[f32], kth: &[f32], lkp: usize, j0: usize, tk: usize, s: &mut [[f32; TK]; R]) {
-    let dh = qs.len() / R;
     for c in (0..tk).step_by(LANES) {
         let mut sc = [[0f32; LANES]; R];
-        for d in 0..dh {
-            let kc = chunk(&kth[d * lkp + j0 + c..]);
-            for (r, scr) in sc.iter_mut().enumerate() {
-                let qd = qs[r * dh + d];
+        for (qd, krow) in qs.chunks_exact(R).zip(kth.chunks_exact(lkp)) {
+            let qd: [f32; R] = qd.try_into().expect("R rows");
+            let kc = chunk(&krow[j0 + c..]);
+            for (scr, &q) in sc.iter_mut().zip(&qd) {
                 for i in 0..LANES {
-                    scr[i] = madd(qd, kc[i], scr[i]);
+                    scr[i] = madd(q, kc[i], scr[i]);
                 }
             }
         }
         for (sr, scr) in s.iter_mut().zip(&sc) {
             sr[c..c + LANES].copy_from_slice(scr);
         }
+    }
+}
+
+/// `acc[d] += Σ_chunks p·vt[d]` lane-wise over one block (`p` = `tk` softmax numerators), four
+/// value rows at a time: four independent FMA chains sharing each load of `p`.
+#[inline(always)]
+fn value_sums(p: &[f32], vth: &[f32], lkp: usize, j0: usize, acc: &mut [[f32; LANES]]) {
+    let tk = p.len();
+    let done = acc.len() / 4 * 4;
+    let mut quads = acc.chunks_exact_mut(4);
+    for (q, a4) in (&mut quads).enumerate() {
+        let d = 4 * q;
+        let rows: [&[f32]; 4] =
+            std::array::from_fn(|k| &vth[(d + k) * lkp + j0..(d + k) * lkp + j0 + tk]);
+        let mut sums: [[f32; LANES]; 4] = [a4[0], a4[1], a4[2], a4[3]];
+        for c in (0..tk).step_by(LANES) {
+            let pc = chunk(&p[c..]);
+            for (sum, row) in sums.iter_mut().zip(&rows) {
+                let vc = chunk(&row[c..]);
+                for i in 0..LANES {
+                    sum[i] = madd(pc[i], vc[i], sum[i]);
+                }
+            }
+        }
+        a4.copy_from_slice(&sums);
+    }
+    for (k, a) in acc[done..].iter_mut().enumerate() {
+        let row = &vth[(done + k) * lkp + j0..(done + k) * lkp + j0 + tk];
+        let mut sum = *a;
+        for c in (0..tk).step_by(LANES) {
+            let (pc, vc) = (chunk(&p[c..]), chunk(&row[c..]));
+            for i in 0..LANES {
+                sum[i] = madd(pc[i], vc[i], sum[i]);
+            }
+        }
+        *a = sum;
     }
 }
 

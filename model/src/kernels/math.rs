@@ -32,6 +32,25 @@ pub fn exp(x: f32) -> f32 {
     y * f32::from_bits(biased << 23)
 }
 
+/// `2^x` for `f32`: rounding to the nearest integer `n`, the degree-6 Taylor polynomial of
+/// `2^f` on `f ∈ [−½, ½]` (relative error below 2e-7), and `2^n` built in the exponent bits;
+/// `x` is clamped to [−126, 127]. The attention kernel works in base 2 (log₂e folded into the
+/// query scale), which saves the range reduction's multiplies of [`exp`].
+#[inline(always)]
+pub fn exp2(x: f32) -> f32 {
+    let x = x.clamp(-126.0, 127.0);
+    let n = x.round_ties_even();
+    let f = x - n;
+    let p = (((((1.540_353e-4 * f + 1.333_355_8e-3) * f + 9.618_129e-3) * f + 5.550_411e-2) * f
+        + 0.240_226_5)
+        * f
+        + std::f32::consts::LN_2)
+        * f
+        + 1.0;
+    let biased = (n + 127.0 + 8_388_608.0).to_bits().wrapping_sub(0x4B00_0000);
+    p * f32::from_bits(biased << 23)
+}
+
 /// `erf(x)` (Abramowitz–Stegun 7.1.26, absolute error below 1.5e-7).
 #[inline(always)]
 pub fn erf(x: f32) -> f32 {
@@ -80,6 +99,22 @@ mod tests {
         assert!(exp(-1000.0) < 1e-37 && exp(-1000.0) >= 0.0);
         assert!(exp(1000.0).is_finite());
         assert!(exp(f32::NAN).is_nan());
+    }
+
+    #[test]
+    fn exp2_matches_std_to_float_precision() {
+        let mut worst = 0f64;
+        let mut x = -125.0f32;
+        while x < 126.0 {
+            let (got, want) = (exp2(x) as f64, (x as f64).exp2());
+            worst = worst.max(((got - want) / want).abs());
+            x += 0.0173;
+        }
+        assert!(worst < 3e-7, "relative error {worst:e}");
+        assert_eq!(exp2(0.0), 1.0);
+        assert_eq!(exp2(3.0), 8.0);
+        assert!(exp2(f32::NEG_INFINITY) < 1e-37);
+        assert!(exp2(f32::NAN).is_nan());
     }
 
     #[test]
