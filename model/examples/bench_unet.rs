@@ -3,10 +3,13 @@
 
 use clap::Parser;
 
-/// Same allocator as the `magictime` binary: it keeps freed pages for reuse, where glibc
-/// returns every large tensor buffer to the kernel and faults it in again on the next step.
+/// Same allocator and setting as the `magictime` binary (server/src/alloc.rs): freed tensor
+/// buffers are kept for reuse instead of being returned to the kernel and faulted in again.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// `mi_option_purge_delay` (see server/src/alloc.rs, whose test checks the index).
+const MI_OPTION_PURGE_DELAY: i32 = 15;
 
 #[derive(Parser)]
 struct Cli {
@@ -15,5 +18,7 @@ struct Cli {
 }
 
 fn main() -> anyhow::Result<()> {
+    // SAFETY: a plain store into mimalloc's option table.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
     magictime_model::unet::bench::run(&Cli::parse().bench)
 }

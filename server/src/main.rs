@@ -3,11 +3,12 @@
 #![recursion_limit = "256"]
 use clap::{Parser, Subcommand};
 
-/// See the `mimalloc` entry in Cargo.toml: large tensor buffers are reused, not re-faulted.
+/// See `alloc.rs`: large tensor buffers are reused, not re-faulted.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod admin;
+mod alloc;
 mod csrf;
 mod eval_job;
 mod generator;
@@ -51,6 +52,7 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
+    alloc::keep_freed_memory();
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => {

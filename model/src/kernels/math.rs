@@ -47,7 +47,9 @@ pub fn exp2(x: f32) -> f32 {
         + std::f32::consts::LN_2)
         * f
         + 1.0;
-    let biased = (n + 127.0 + 8_388_608.0).to_bits().wrapping_sub(0x4B00_0000);
+    let biased = (n + 127.0 + 8_388_608.0)
+        .to_bits()
+        .wrapping_sub(0x4B00_0000);
     p * f32::from_bits(biased << 23)
 }
 
