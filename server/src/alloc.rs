@@ -2,14 +2,14 @@
 //!
 //! A denoising step allocates and frees the same large tensor buffers (tens of MB each at
 //! 64×64 latents) again and again. glibc maps and unmaps each one, and by default mimalloc
-//! returns freed memory to the kernel after 10 ms; either way every step pays page faults and
-//! page zeroing for memory it just released (measured on the 64×64 UNet bench: 35.0 → 29.2 s
+//! returns freed memory to the kernel after 1 s; either way every step pays page faults and
+//! page zeroing for memory it released (measured on the 64×64 UNet bench: 35.0 → 29.2 s
 //! per step with purging off).
 
 use libmimalloc_sys::mi_option_set;
 
 /// `mi_option_purge_delay` of the vendored mimalloc v3 (`mimalloc.h`, `mi_option_e`);
-/// libmimalloc-sys names no constant for it. The test below checks its default of 10 ms.
+/// libmimalloc-sys names no constant for it. The test below checks its default of 1000 ms.
 const MI_OPTION_PURGE_DELAY: i32 = 15;
 
 /// Never purge freed memory back to the OS (mimalloc's `purge_delay = -1`).
@@ -24,8 +24,9 @@ mod tests {
 
     #[test]
     fn the_option_index_is_purge_delay() {
-        // mimalloc's documented default for purge_delay; another option at this index would
-        // not read 10 (the neighbours default to 0, 1 or 2); then the setting takes
+        // purge_delay's default in the vendored mimalloc v3 (src/options.c: 1000 ms); another
+        // option at this index would not read 1000 (its neighbours default to 0 or 1); then
+        // the setting takes
         // SAFETY: reads and writes mimalloc's option table.
         assert_eq!(
             unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) },
