@@ -35,12 +35,13 @@ pub struct GenerateArgs {
     /// Classifier-free guidance scale.
     #[arg(long, default_value_t = 8.5)]
     pub cfg: f64,
-    /// Frames (1..=32).
-    #[arg(long, default_value_t = 16)]
-    pub frames: usize,
-    /// Width and height in pixels.
-    #[arg(long, default_value_t = 512)]
-    pub size: usize,
+    /// Frames (1..=32). Default: 16 with `--model`, else the built-in model's own (8).
+    #[arg(long)]
+    pub frames: Option<usize>,
+    /// Width and height in pixels. Default: 512 with `--model`, else the built-in model's own
+    /// (32): it was trained at that size, and 512 would take it hours on a CPU for nothing.
+    #[arg(long)]
+    pub size: Option<usize>,
     /// Frames per second of the MP4.
     #[arg(long, default_value_t = 8)]
     pub fps: u32,
@@ -197,13 +198,21 @@ pub fn write_mp4(path: &Path, video: &Video, fps: u32) -> anyhow::Result<()> {
 /// `magictime generate`: builds the pipeline, samples with a progress bar, writes the MP4.
 pub fn run_generate(args: GenerateArgs) -> anyhow::Result<()> {
     let device = Default::default();
+    // SD1.5 / MagicTime defaults for real weights; the built-in model's own size otherwise
+    let builtin = args.model.is_none() && crate::default_model::is_available();
+    let (size, frames) = if builtin {
+        (
+            args.size.unwrap_or(crate::default_model::SIZE),
+            args.frames.unwrap_or(crate::default_model::FRAMES),
+        )
+    } else {
+        (args.size.unwrap_or(512), args.frames.unwrap_or(16))
+    };
     let pipeline: MagicTimePipeline<Cpu> = match &args.model {
         Some(dir) => MagicTimePipeline::from_dir(dir, args.adapters.as_deref(), &device)
             .with_context(|| format!("loading {}", dir.display()))?,
-        None if crate::default_model::is_available() => {
-            if args.size != crate::default_model::SIZE
-                || args.frames != crate::default_model::FRAMES
-            {
+        None if builtin => {
+            if size != crate::default_model::SIZE || frames != crate::default_model::FRAMES {
                 eprintln!(
                     "no --model: using the built-in default model (trained at --size {} --frames {})",
                     crate::default_model::SIZE,
@@ -224,12 +233,12 @@ pub fn run_generate(args: GenerateArgs) -> anyhow::Result<()> {
         seed: args.seed,
         steps: args.steps,
         guidance_scale: args.cfg,
-        frames: args.frames,
-        height: args.size,
-        width: args.size,
+        frames,
+        height: size,
+        width: size,
     };
     pipeline.check(&opts)?;
-    let bar = ProgressBar::new((args.steps + args.frames) as u64);
+    let bar = ProgressBar::new((args.steps + frames) as u64);
     bar.set_style(
         ProgressStyle::with_template(
             "{msg:>10} [{bar:40}] {pos}/{len} {elapsed_precise} eta {eta}",

@@ -11,8 +11,8 @@ fn args(out: std::path::PathBuf) -> GenerateArgs {
         seed: 3,
         steps: 2,
         cfg: 8.5,
-        frames: 4,
-        size: 32,
+        frames: Some(4),
+        size: Some(32),
         fps: 8,
         model: None,
         adapters: None,
@@ -40,14 +40,30 @@ fn generate_writes_a_playable_mp4_from_a_tiny_random_model() {
 }
 
 #[test]
+fn without_model_or_size_the_builtin_model_runs_at_its_own_size() {
+    if !magictime_model::default_model::is_available() {
+        return; // built without the `default-model` feature: the 512² default applies
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("native.mp4");
+    let mut a = args(out.clone());
+    (a.size, a.frames) = (None, None);
+    run_generate(a).unwrap();
+    let video = magictime_data::video::read_video(&out, None).unwrap();
+    let s = magictime_model::default_model::SIZE as u32;
+    assert_eq!(video.frames.len(), magictime_model::default_model::FRAMES);
+    assert_eq!(video.frames[0].dimensions(), (s, s));
+}
+
+#[test]
 fn generate_rejects_bad_options_before_work() {
     let dir = tempfile::tempdir().unwrap();
     let mut a = args(dir.path().join("x.mp4"));
-    a.size = 30; // not a multiple of the model's stride (4 tiny random, 8 built-in default)
+    a.size = Some(30); // not a multiple of the model's stride (4 tiny random, 8 built-in default)
     let e = run_generate(a).unwrap_err().to_string();
     assert!(e.contains("multiple of"), "{e}");
     let mut a = args(dir.path().join("x.mp4"));
-    a.frames = 40;
+    a.frames = Some(40);
     let e = run_generate(a).unwrap_err().to_string();
     assert!(e.contains("1..=32"), "{e}");
     assert!(!dir.path().join("x.mp4").exists());
