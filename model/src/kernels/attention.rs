@@ -180,30 +180,25 @@ fn rows(qrows: &[f32], kt: &[f32], vt: &[f32], v: &[f32], out: &mut [f32], dims:
                     sr[lk..].fill(f32::NEG_INFINITY);
                     let mx = chunk_max(sr);
                     let mut lsum = [0f32; LANES];
-                    for xc in sr.chunks_exact_mut(LANES) {
-                        let mut e = chunk(xc);
-                        for i in 0..LANES {
-                            e[i] = exp2(e[i] - mx);
-                            lsum[i] += e[i];
-                        }
-                        xc.copy_from_slice(&e);
-                    }
+                    exp2_minus_max(sr, mx, &mut lsum);
                     let o = &mut out[(r0 + r) * inner + h * dh..(r0 + r) * inner + (h + 1) * dh];
                     o.fill(0.0);
                     for (j, &p) in sr[..lk].iter().enumerate() {
                         let vrow = &v[j * inner + h * dh..j * inner + (h + 1) * dh];
-                        let (oc, vc) = (o.chunks_exact_mut(8), vrow.chunks_exact(8));
-                        let (ot, vtail) = (oc.into_remainder(), vc.remainder());
-                        for (od, &vd) in ot.iter_mut().zip(vtail) {
-                            *od = madd(p, vd, *od);
-                        }
-                        for (oc, vc) in o.chunks_exact_mut(8).zip(vrow.chunks_exact(8)) {
+                        // eight columns at a time by value (vector registers), then the tail
+                        let split = dh / 8 * 8;
+                        let (ob, ot) = o.split_at_mut(split);
+                        let (vb, vtail) = vrow.split_at(split);
+                        for (oc, vc) in ob.chunks_exact_mut(8).zip(vb.chunks_exact(8)) {
                             let (mut a, b): ([f32; 8], [f32; 8]) =
                                 (oc.try_into().expect("8"), vc.try_into().expect("8"));
                             for i in 0..8 {
                                 a[i] = madd(p, b[i], a[i]);
                             }
                             oc.copy_from_slice(&a);
+                        }
+                        for (od, &vd) in ot.iter_mut().zip(vtail) {
+                            *od = madd(p, vd, *od);
                         }
                     }
                     let inv = 1.0 / lane_total(&lsum);
@@ -240,16 +235,7 @@ fn rows(qrows: &[f32], kt: &[f32], vt: &[f32], v: &[f32], out: &mut [f32], dims:
                         }
                         m[r] = new_max;
                     }
-                    let mut lsum = l[r];
-                    for xc in sr.chunks_exact_mut(LANES) {
-                        let mut e = chunk(xc);
-                        for i in 0..LANES {
-                            e[i] = exp2(e[i] - new_max);
-                            lsum[i] += e[i];
-                        }
-                        xc.copy_from_slice(&e);
-                    }
-                    l[r] = lsum;
+                    exp2_minus_max(sr, new_max, &mut l[r]);
                     value_sums(sr, vth, lkp, j0, &mut acc[r * dh..(r + 1) * dh]);
                 }
             }
@@ -262,6 +248,21 @@ fn rows(qrows: &[f32], kt: &[f32], vt: &[f32], v: &[f32], out: &mut [f32], dims:
             }
         }
     }
+}
+
+/// The softmax numerators in place, `x ← 2^(x − max)`, added lane-wise into `sums`.
+#[inline(always)]
+fn exp2_minus_max(x: &mut [f32], max: f32, sums: &mut [f32; LANES]) {
+    let mut lsum = *sums;
+    for xc in x.chunks_exact_mut(LANES) {
+        let mut e = chunk(xc);
+        for i in 0..LANES {
+            e[i] = exp2(e[i] - max);
+            lsum[i] += e[i];
+        }
+        xc.copy_from_slice(&e);
+    }
+    *sums = lsum;
 }
 
 /// Scores of the R query rows `qs` `[dh, R]` (transposed) against keys `j0..j0+tk` of one head's

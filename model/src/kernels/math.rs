@@ -24,12 +24,18 @@ pub fn exp(x: f32) -> f32 {
         * r
         + 0.5;
     let y = p * z + r + 1.0;
-    // 2^fx from the bits of (fx + 127 + 2^23): the biased exponent lands in the low mantissa
-    // bits, with no float→int conversion (whose saturating `as` keeps loops scalar)
-    let biased = (fx + 127.0 + 8_388_608.0)
+    y * pow2i(fx)
+}
+
+/// `2^n` for an integer-valued `n` in [−126, 127], from the bits of `n + 127 + 2^23`: the biased
+/// exponent lands in the low mantissa bits, with no float→int conversion (whose saturating `as`
+/// keeps loops scalar).
+#[inline(always)]
+fn pow2i(n: f32) -> f32 {
+    let biased = (n + 127.0 + 8_388_608.0)
         .to_bits()
         .wrapping_sub(0x4B00_0000);
-    y * f32::from_bits(biased << 23)
+    f32::from_bits(biased << 23)
 }
 
 /// `2^x` for `f32`: rounding to the nearest integer `n`, the degree-6 Taylor polynomial of
@@ -47,10 +53,7 @@ pub fn exp2(x: f32) -> f32 {
         + std::f32::consts::LN_2)
         * f
         + 1.0;
-    let biased = (n + 127.0 + 8_388_608.0)
-        .to_bits()
-        .wrapping_sub(0x4B00_0000);
-    p * f32::from_bits(biased << 23)
+    p * pow2i(n)
 }
 
 /// `erf(x)` (Abramowitz–Stegun 7.1.26, absolute error below 1.5e-7).

@@ -59,20 +59,22 @@ impl GroupNormConfig {
 impl<B: Backend> GroupNorm<B> {
     /// Normalises `[n, c, d2, ...]` (any rank >= 3) per sample and group.
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
-        self.fused(x, false)
+        self.fused(x, 1, false)
             .unwrap_or_else(|x| self.forward_generic(x))
     }
 
     /// `silu(self.forward(x))`, in one pass on burn-flex.
     pub fn forward_silu<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
-        self.fused(x, true)
+        self.fused(x, 1, true)
             .unwrap_or_else(|x| silu(self.forward_generic(x)))
     }
 
-    /// The fused kernel when the backend is burn-flex with `f32` values.
+    /// The fused kernel when the backend is burn-flex with `f32` values; `x` `[n·frames, c, …]`
+    /// with the statistics of each run of `frames` samples taken together (1: per sample).
     fn fused<const D: usize>(
         &self,
         x: Tensor<B, D>,
+        frames: usize,
         with_silu: bool,
     ) -> Result<Tensor<B, D>, Tensor<B, D>> {
         if !kernels::is_flex_f32(&x) {
@@ -88,7 +90,7 @@ impl<B: Backend> GroupNorm<B> {
         );
         let y = kernels::norm::group_norm(
             kernels::values(&x),
-            1,
+            frames,
             c,
             rest,
             self.num_groups,
@@ -103,29 +105,12 @@ impl<B: Backend> GroupNorm<B> {
     /// `x` `[b·f, c, h, w]` (frame-major videos of `frames` frames) normalised per video over
     /// `(c, f, h, w)`, as diffusers' motion modules do; same layout out.
     pub fn forward_video(&self, x: Tensor<B, 4>, frames: usize) -> Tensor<B, 4> {
-        let dims = x.dims();
-        let [bf, c, h, w] = dims;
-        if !kernels::is_flex_f32(&x) {
+        self.fused(x, frames, false).unwrap_or_else(|x| {
+            let dims = x.dims();
+            let [bf, c, h, w] = dims;
             let v = x.reshape([bf / frames, frames, c, h * w]).swap_dims(1, 2);
-            return self.forward_generic(v).swap_dims(1, 2).reshape(dims);
-        }
-        let (x, wt, b) = (
-            kernels::flex_f32(x),
-            kernels::flex_f32(self.weight.val()),
-            kernels::flex_f32(self.bias.val()),
-        );
-        let y = kernels::norm::group_norm(
-            kernels::values(&x),
-            frames,
-            c,
-            h * w,
-            self.num_groups,
-            kernels::values(&wt),
-            kernels::values(&b),
-            self.eps,
-            false,
-        );
-        kernels::flex_tensor(y, dims)
+            self.forward_generic(v).swap_dims(1, 2).reshape(dims)
+        })
     }
 
     /// Burn's ops (every backend; the reference of the fused kernel).
