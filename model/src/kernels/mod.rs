@@ -40,7 +40,12 @@ pub(crate) fn flex_f32<B: Backend, const D: usize>(t: Tensor<B, D>) -> FlexTenso
         .downcast_mut::<Option<FlexTensor>>()
         .and_then(Option::take)
         .expect("only called after is_flex_f32: B is Flex, its float primitive a FlexTensor");
-    flex.to_contiguous_if_needed()
+    // no copy when the layout already is contiguous
+    if flex.as_slice::<f32>().is_some() {
+        flex
+    } else {
+        flex.to_contiguous()
+    }
 }
 
 /// `f32` values of `shape` as a tensor of backend `B` (after [`is_flex_f32`] said yes).
@@ -55,21 +60,6 @@ pub(crate) fn flex_tensor<B: Backend, const D: usize>(
         .and_then(Option::take)
         .expect("only called after is_flex_f32: B is Flex");
     Tensor::from_primitive(TensorPrimitive::Float(prim))
-}
-
-/// Contiguity without a copy when the layout already is.
-trait ContiguousIfNeeded {
-    fn to_contiguous_if_needed(self) -> Self;
-}
-
-impl ContiguousIfNeeded for FlexTensor {
-    fn to_contiguous_if_needed(self) -> Self {
-        if self.as_slice::<f32>().is_some() {
-            self
-        } else {
-            self.to_contiguous()
-        }
-    }
 }
 
 /// The `f32` values of a tensor [`flex_f32`] returned.
