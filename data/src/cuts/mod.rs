@@ -12,6 +12,7 @@
 pub mod embedder;
 pub mod pixel;
 pub mod transnetv2;
+mod transnetv2_cpu;
 mod transnetv2_loader;
 
 use std::io::Write;

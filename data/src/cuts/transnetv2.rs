@@ -18,6 +18,7 @@ use burn::tensor::module::{avg_pool2d, conv2d};
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Tensor, TensorData};
 
+use super::transnetv2_cpu::CpuConvStack;
 use crate::error::{DataError, Result};
 
 /// Frame size TransNetV2 sees.
@@ -346,6 +347,19 @@ pub struct Forward<B: Backend> {
 impl<B: Backend> TransNetV2Net<B> {
     /// frames: uint8 [B, T, 27, 48, 3] flattened; returns logits and embeddings.
     pub fn forward(&self, frames: &[u8], b: usize, t: usize, dev: &B::Device) -> Forward<B> {
+        let (x, means) = self.conv_stack(frames, b, t, dev);
+        self.head(frames, x, means, b, t, dev)
+    }
+
+    /// The SDDCNN blocks with Burn's ops: features [B, T, h·w·c] (upstream's flatten order)
+    /// and each block's spatial means [B, T, c_i].
+    pub fn conv_stack(
+        &self,
+        frames: &[u8],
+        b: usize,
+        t: usize,
+        dev: &B::Device,
+    ) -> (Tensor<B, 3>, Vec<Tensor<B, 3>>) {
         // 1. uint8 → float [B, T, 3, H, W] / 255
         let data = TensorData::new(
             frames
@@ -364,7 +378,19 @@ impl<B: Backend> TransNetV2Net<B> {
         }
         // 3. flatten like upstream's permute(0, 2, 3, 4, 1): [B, T, H·W·C]
         let [_, _, c, h, w] = x.dims();
-        let x = x.permute([0, 1, 3, 4, 2]).reshape([b, t, h * w * c]);
+        (x.permute([0, 1, 3, 4, 2]).reshape([b, t, h * w * c]), means)
+    }
+
+    /// Everything after the convolutions: frame similarity, colour histograms, the heads.
+    pub fn head(
+        &self,
+        frames: &[u8],
+        x: Tensor<B, 3>,
+        means: Vec<Tensor<B, 3>>,
+        b: usize,
+        t: usize,
+        dev: &B::Device,
+    ) -> Forward<B> {
         // 4. frame similarity over the window
         let emb = self
             .frame_sim_layer
@@ -418,6 +444,8 @@ pub struct TransNetV2Scores {
 pub struct TransNetV2 {
     pub net: TransNetV2Net<Cpu>,
     device: <Cpu as burn::tensor::backend::BackendTypes>::Device,
+    /// The convolution stack packed for the channels-last CPU path.
+    stack: CpuConvStack,
     /// Windows per forward pass.
     pub batch: usize,
 }
@@ -427,11 +455,29 @@ impl TransNetV2 {
     pub fn load(path: impl AsRef<std::path::Path>) -> Result<Self> {
         let device = Default::default();
         let net = super::transnetv2_loader::load::<Cpu>(path.as_ref(), &device)?;
-        Ok(Self {
+        Ok(Self::from_net(net))
+    }
+
+    /// Wrap a network (loaded or built in a test) and pack its convolutions.
+    pub fn from_net(net: TransNetV2Net<Cpu>) -> Self {
+        Self {
+            stack: CpuConvStack::pack(&net),
             net,
-            device,
+            device: Default::default(),
             batch: 2,
-        })
+        }
+    }
+
+    /// One forward pass: the convolutions on the channels-last CPU path
+    /// ([`CpuConvStack`]), the rest with Burn.
+    pub fn forward(&self, frames: &[u8], b: usize, t: usize) -> Forward<Cpu> {
+        let out = self.stack.forward(frames, b, t, H, W);
+        let tensor = |v: Vec<f32>, c: usize| {
+            Tensor::<Cpu, 3>::from_data(TensorData::new(v, [b, t, c]), &self.device)
+        };
+        let x = tensor(out.features, out.feature_dim);
+        let means = out.means.into_iter().map(|(m, c)| tensor(m, c)).collect();
+        self.net.head(frames, x, means, b, t, &self.device)
     }
 
     /// One forward pass over the frames `idx` (indices into `frames`, [N, 27, 48, 3]); scores are
@@ -456,7 +502,7 @@ impl TransNetV2 {
             buf.extend_from_slice(&frames[i * fsz..(i + 1) * fsz]);
         }
         let t = idx.len();
-        let out = self.net.forward(&buf, 1, t, &self.device);
+        let out = self.forward(&buf, 1, t);
         let emb = to_vec(out.embeddings);
         Ok(TransNetV2Scores {
             single: to_vec(sigmoid(out.single)),
@@ -504,7 +550,7 @@ impl TransNetV2 {
                     buf.extend_from_slice(frame(i));
                 }
             }
-            let out = self.net.forward(&buf, chunk.len(), 100, &self.device);
+            let out = self.forward(&buf, chunk.len(), 100);
             let (s1, m1) = (to_vec(sigmoid(out.single)), to_vec(sigmoid(out.many)));
             let e = to_vec(out.embeddings);
             for k in 0..chunk.len() {
