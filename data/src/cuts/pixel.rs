@@ -61,12 +61,41 @@ pub fn rgb_to_hsv_u8(r: u8, g: u8, b: u8) -> [u8; 3] {
     hsv_with(tables(), r, g, b)
 }
 
+/// OpenCV's 8-bit RGB→HSV of `rgb` (packed) into three planes (the per-channel sums of
+/// absolute differences then run over contiguous bytes).
+fn hsv_planes(t: &HsvTables, rgb: &[u8], hp: &mut [u8], sp: &mut [u8], vp: &mut [u8]) {
+    let n = hp.len().min(sp.len()).min(vp.len()).min(rgb.len() / 3);
+    let (rgb, hp, sp, vp) = (&rgb[..3 * n], &mut hp[..n], &mut sp[..n], &mut vp[..n]);
+    for i in 0..n {
+        let [h, s, v] = hsv_with(t, rgb[3 * i], rgb[3 * i + 1], rgb[3 * i + 2]);
+        hp[i] = h;
+        sp[i] = s;
+        vp[i] = v;
+    }
+}
+
+/// Σ |a − b| over two byte slices (in 64 bits; LLVM turns the 32-bit chunk sums into SAD).
+fn sum_abs_diff(a: &[u8], b: &[u8]) -> u64 {
+    a.chunks(1 << 16)
+        .zip(b.chunks(1 << 16))
+        .map(|(x, y)| {
+            let s: u32 = x
+                .iter()
+                .zip(y)
+                .map(|(u, v)| u32::from(u.abs_diff(*v)))
+                .sum();
+            u64::from(s)
+        })
+        .sum()
+}
+
 /// Streaming scorer: feed packed RGB frames of one size, get scores against the previous one.
 #[derive(Debug, Default)]
 pub struct PixelScorer {
-    prev_hsv: Vec<u8>,
+    /// H, S, V planes of the previous and the current frame.
+    prev: [Vec<u8>; 3],
+    cur: [Vec<u8>; 3],
     prev_rgb: Vec<u8>,
-    hsv: Vec<u8>,
 }
 
 impl PixelScorer {
@@ -76,53 +105,28 @@ impl PixelScorer {
 
     /// Score `rgb` (packed RGB24) against the previous frame fed.
     pub fn push(&mut self, rgb: &[u8]) -> PixelScores {
-        let t = tables();
         let n = rgb.len() / 3;
-        self.hsv.resize(n * 3, 0);
-        for (px, out) in rgb.chunks_exact(3).zip(self.hsv.chunks_exact_mut(3)) {
-            out.copy_from_slice(&hsv_with(t, px[0], px[1], px[2]));
+        let [hp, sp, vp] = &mut self.cur;
+        for p in [&mut *hp, &mut *sp, &mut *vp] {
+            p.resize(n, 0);
         }
-        let scores = if self.prev_hsv.len() == self.hsv.len() && n > 0 {
-            let mut d = [0u32; 3];
-            let mut mad = 0u32;
-            // 32-bit sums per chunk (at most 2^24 / 255 pixels), folded into 64 bits
-            let (mut dt, mut madt) = ([0u64; 3], 0u64);
-            for ((a, b), (x, y)) in self
-                .hsv
-                .chunks(3 * 4096)
-                .zip(self.prev_hsv.chunks(3 * 4096))
-                .zip(rgb.chunks(3 * 4096).zip(self.prev_rgb.chunks(3 * 4096)))
-            {
-                for (p, q) in a.chunks_exact(3).zip(b.chunks_exact(3)) {
-                    d[0] += u32::from(p[0].abs_diff(q[0]));
-                    d[1] += u32::from(p[1].abs_diff(q[1]));
-                    d[2] += u32::from(p[2].abs_diff(q[2]));
-                }
-                mad += x
-                    .iter()
-                    .zip(y)
-                    .map(|(u, v)| u32::from(u.abs_diff(*v)))
-                    .sum::<u32>();
-                for k in 0..3 {
-                    dt[k] += u64::from(d[k]);
-                    d[k] = 0;
-                }
-                madt += u64::from(mad);
-                mad = 0;
-            }
-            let nf = n as f32;
-            let (dh, ds, dv) = (dt[0] as f32 / nf, dt[1] as f32 / nf, dt[2] as f32 / nf);
+        hsv_planes(tables(), rgb, hp, sp, vp);
+        let scores = if self.prev[0].len() == n && n > 0 {
+            let nf = n as f64;
+            let d: [f64; 3] =
+                std::array::from_fn(|k| sum_abs_diff(&self.cur[k], &self.prev[k]) as f64 / nf);
+            let mad = sum_abs_diff(rgb, &self.prev_rgb) as f64 / (3.0 * nf);
             PixelScores {
-                content_val: (dh + ds + dv) / 3.0,
-                delta_hue: dh,
-                delta_sat: ds,
-                delta_lum: dv,
-                mean_abs_diff: madt as f32 / (3.0 * nf),
+                content_val: ((d[0] + d[1] + d[2]) / 3.0) as f32,
+                delta_hue: d[0] as f32,
+                delta_sat: d[1] as f32,
+                delta_lum: d[2] as f32,
+                mean_abs_diff: mad as f32,
             }
         } else {
             PixelScores::default()
         };
-        std::mem::swap(&mut self.prev_hsv, &mut self.hsv);
+        std::mem::swap(&mut self.prev, &mut self.cur);
         self.prev_rgb.clear();
         self.prev_rgb.extend_from_slice(rgb);
         scores
@@ -156,5 +160,41 @@ mod tests {
         assert_eq!(s.push(&a).content_val, 0.0);
         let hi = s.push(&b);
         assert!(hi.mean_abs_diff > 60.0 && hi.content_val > 20.0, "{hi:?}");
+    }
+
+    #[test]
+    fn scores_are_the_means_of_per_pixel_hsv_and_rgb_differences() {
+        // odd pixel count, so no loop length lines up with a power of two
+        let n = 1001;
+        let a: Vec<u8> = (0..3 * n)
+            .map(|i| ((i * 2_654_435_761usize) >> 9) as u8)
+            .collect();
+        let b: Vec<u8> = (0..3 * n).map(|i| ((i * 40_503usize) >> 3) as u8).collect();
+        let mut want = [0f64; 4];
+        for (p, q) in a.chunks_exact(3).zip(b.chunks_exact(3)) {
+            let (hp, hq) = (
+                rgb_to_hsv_u8(p[0], p[1], p[2]),
+                rgb_to_hsv_u8(q[0], q[1], q[2]),
+            );
+            for k in 0..3 {
+                want[k] += f64::from(hp[k].abs_diff(hq[k])) / n as f64;
+                want[3] += f64::from(p[k].abs_diff(q[k])) / (3 * n) as f64;
+            }
+        }
+        let mut s = PixelScorer::new();
+        s.push(&a);
+        let got = s.push(&b);
+        let got_all = [
+            got.delta_hue,
+            got.delta_sat,
+            got.delta_lum,
+            got.mean_abs_diff,
+        ];
+        for (g, w) in got_all.iter().zip(want) {
+            assert!((f64::from(*g) - w).abs() < 1e-4, "{got:?} vs {want:?}");
+        }
+        let content = (want[0] + want[1] + want[2]) / 3.0;
+        assert!((f64::from(got.content_val) - content).abs() < 1e-4);
+        assert!(got.content_val > 10.0, "the frames differ: {got:?}");
     }
 }
