@@ -83,6 +83,37 @@ fn decode_to_requested_size_and_streaming_stop() {
 }
 
 #[test]
+fn fast_analysis_decode_is_close_to_the_area_filtered_frames() {
+    // fast mode: no deblocking, scaled in YUV then converted to RGB (two scaler passes)
+    let dir = tempfile::tempdir().unwrap();
+    let p = testsrc(dir.path(), "t.mp4", 12, "320x240", 10);
+    let collect = |fast: bool| {
+        let opts = DecodeOptions {
+            width: Some(256),
+            fast,
+            ..Default::default()
+        };
+        let mut frames = Vec::new();
+        let info = video::for_each_frame(&p, &opts, |f| {
+            frames.push(RgbImage::from_raw(f.width, f.height, f.data.to_vec()).unwrap());
+            Ok(true)
+        })
+        .unwrap();
+        assert_eq!((info.width, info.height), (256, 192));
+        frames
+    };
+    let (fast, exact) = (collect(true), collect(false));
+    assert_eq!(fast.len(), 12);
+    for (a, b) in fast.iter().zip(&exact) {
+        assert_eq!(a.dimensions(), (256, 192));
+        let d = mean_abs_diff(a, b);
+        assert!(d < 4.0, "fast frames differ by {d}");
+    }
+    // and not trivially: the frames have content that moves
+    assert!(mean_abs_diff(&fast[0], &fast[11]) > 4.0);
+}
+
+#[test]
 fn mp4_round_trip_is_h264_yuv420p_faststart() {
     let dir = tempfile::tempdir().unwrap();
     let frames = moving_frames(17, 64, 48);

@@ -188,6 +188,10 @@ fn output_size(opts: &DecodeOptions, w: u32, h: u32) -> (u32, u32) {
 }
 
 struct Converter {
+    /// Fast mode with resizing: scale in the decoder's own pixel format first (swscale's
+    /// planar scalers), then convert to RGB at the output size with its unscaled fast path.
+    /// One scaled-RGB pass cost 0.56 s per 3000 frames of 320x240 → 256x192, the two 0.3 s.
+    pre: Option<(Scaler, AvFrame)>,
     scaler: Scaler,
     key: (Pixel, u32, u32),
     rgb: AvFrame,
@@ -305,9 +309,25 @@ where
                 } else {
                     Flags::AREA
                 };
-                let scaler = Scaler::get(key.0, key.1, key.2, Pixel::RGB24, ow, oh, flags)
-                    .map_err(|e| corrupt(format!("unsupported pixel format {:?}: {e}", key.0)))?;
+                let unsupported = |e: ffmpeg::Error| {
+                    corrupt(format!("unsupported pixel format {:?}: {e}", key.0))
+                };
+                let pre = if opts.fast && (ow, oh) != (key.1, key.2) {
+                    let s = Scaler::get(key.0, key.1, key.2, key.0, ow, oh, flags)
+                        .map_err(unsupported)?;
+                    Some((s, AvFrame::empty()))
+                } else {
+                    None
+                };
+                let (iw, ih) = if pre.is_some() {
+                    (ow, oh)
+                } else {
+                    (key.1, key.2)
+                };
+                let scaler =
+                    Scaler::get(key.0, iw, ih, Pixel::RGB24, ow, oh, flags).map_err(unsupported)?;
                 *conv = Some(Converter {
+                    pre,
                     scaler,
                     key,
                     rgb: AvFrame::empty(),
@@ -315,9 +335,14 @@ where
                 });
             }
             let c = conv.as_mut().expect("converter just set");
-            c.scaler
-                .run(&decoded, &mut c.rgb)
-                .map_err(|e| corrupt(format!("pixel conversion failed: {e}")))?;
+            let failed = |e: ffmpeg::Error| corrupt(format!("pixel conversion failed: {e}"));
+            match c.pre.as_mut() {
+                Some((pre, small)) => {
+                    pre.run(&decoded, small).map_err(failed)?;
+                    c.scaler.run(small, &mut c.rgb).map_err(failed)?;
+                }
+                None => c.scaler.run(&decoded, &mut c.rgb).map_err(failed)?,
+            }
             let stride = c.rgb.stride(0);
             let row = (ow * 3) as usize;
             let src = c.rgb.data(0);
