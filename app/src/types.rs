@@ -121,3 +121,25 @@ pub struct GenerateParams {
     pub size: usize,
     pub fps: f64,
 }
+
+/// Parameters of an ingest job (Datasets page): what the ChronoMagic pipeline builds into
+/// `datasets/<job id>/` of the server's data dir.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "source", rename_all = "snake_case")]
+pub enum IngestParams {
+    /// Render a ChronoMagic-Synth dataset (`magictime data synth`).
+    Synth {
+        count: usize,
+        size: u32,
+        frames: usize,
+        seed: u64,
+        /// `metamorphic`, `general` or `both`.
+        kind: String,
+    },
+    /// Detect cuts in every video of a folder (relative to the data dir), split them into clips
+    /// and write the clip manifests (`magictime data split`).
+    Split { folder: String, min_frames: usize },
+}
+
+/// The ChronoMagic-Synth kinds an ingest job accepts.
+pub const SYNTH_KINDS: [&str; 3] = ["metamorphic", "general", "both"];

@@ -7,8 +7,13 @@ use magictime_app::{
     types::GenerateParams,
 };
 
-/// Runs queued jobs one at a time (generation first, then evaluation).
-pub fn spawn_worker(state: ServerState, eval: crate::eval_job::EvalSettings) {
+/// Runs queued jobs one at a time (generation first, then evaluation, then ingest).
+/// `transnetv2` is the cut-detection network's weights for ingest jobs (optional on disk).
+pub fn spawn_worker(
+    state: ServerState,
+    eval: crate::eval_job::EvalSettings,
+    transnetv2: std::path::PathBuf,
+) {
     tokio::spawn(async move {
         match jobs::fail_interrupted(&state.pool).await {
             Ok(0) => {}
@@ -17,12 +22,18 @@ pub fn spawn_worker(state: ServerState, eval: crate::eval_job::EvalSettings) {
         }
         loop {
             let claimed = match jobs::claim(&state.pool, "generate").await {
-                Ok(None) => jobs::claim(&state.pool, "eval").await,
+                Ok(None) => match jobs::claim(&state.pool, "eval").await {
+                    Ok(None) => jobs::claim(&state.pool, "ingest").await,
+                    other => other,
+                },
                 other => other,
             };
             match claimed {
                 Ok(Some((id, kind, params))) if kind == "eval" => {
                     crate::eval_job::run(&state, &eval, id, &params).await
+                }
+                Ok(Some((id, kind, params))) if kind == "ingest" => {
+                    crate::ingest_job::run(&state, &transnetv2, id, &params).await
                 }
                 Ok(Some((id, _, params))) => run_generate(&state, id, &params).await,
                 Ok(None) => {

