@@ -143,3 +143,15 @@ pub enum IngestParams {
 
 /// The ChronoMagic-Synth kinds an ingest job accepts.
 pub const SYNTH_KINDS: [&str; 3] = ["metamorphic", "general", "both"];
+
+/// Parameters of a training job: the built-in model's trainer (`magictime model train-default`)
+/// on freshly rendered ChronoMagic-Synth clips, writing a weights folder to `models/<job id>/`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainParams {
+    pub clips: usize,
+    pub seed: u64,
+    pub vae_steps: usize,
+    pub unet_steps: usize,
+    /// Wall-time budget; the VAE stage gets a third of it, the UNet the rest.
+    pub max_minutes: f64,
+}

@@ -7,7 +7,7 @@ use magictime_app::{
     types::GenerateParams,
 };
 
-/// Runs queued jobs one at a time (generation first, then evaluation, then ingest).
+/// Runs queued jobs one at a time (generation first, then evaluation, ingest, training).
 /// `transnetv2` is the cut-detection network's weights for ingest jobs (optional on disk).
 pub fn spawn_worker(
     state: ServerState,
@@ -21,19 +21,16 @@ pub fn spawn_worker(
             Err(e) => tracing::error!("jobs: {e}"),
         }
         loop {
-            let claimed = match jobs::claim(&state.pool, "generate").await {
-                Ok(None) => match jobs::claim(&state.pool, "eval").await {
-                    Ok(None) => jobs::claim(&state.pool, "ingest").await,
-                    other => other,
-                },
-                other => other,
-            };
+            let claimed = claim_next(&state.pool).await;
             match claimed {
                 Ok(Some((id, kind, params))) if kind == "eval" => {
                     crate::eval_job::run(&state, &eval, id, &params).await
                 }
                 Ok(Some((id, kind, params))) if kind == "ingest" => {
                     crate::ingest_job::run(&state, &transnetv2, id, &params).await
+                }
+                Ok(Some((id, kind, params))) if kind == "train" => {
+                    crate::train_job::run(&state, id, &params).await
                 }
                 Ok(Some((id, _, params))) => run_generate(&state, id, &params).await,
                 Ok(None) => {
@@ -49,6 +46,19 @@ pub fn spawn_worker(
             }
         }
     });
+}
+
+/// Job kinds in the order the worker serves them: interactive generation first.
+const KIND_ORDER: [&str; 4] = ["generate", "eval", "ingest", "train"];
+
+/// The oldest queued job of the first kind in [`KIND_ORDER`] that has one, marked running.
+async fn claim_next(pool: &sqlx::SqlitePool) -> Result<Option<jobs::Claimed>, sqlx::Error> {
+    for kind in KIND_ORDER {
+        if let Some(c) = jobs::claim(pool, kind).await? {
+            return Ok(Some(c));
+        }
+    }
+    Ok(None)
 }
 
 /// Writes the (fraction, message) progress a blocking job sends to its row, at most every

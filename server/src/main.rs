@@ -19,6 +19,7 @@ mod media;
 mod routes;
 mod scorer;
 mod serve;
+mod train_job;
 
 #[derive(Parser)]
 #[command(

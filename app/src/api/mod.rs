@@ -6,3 +6,4 @@ pub mod auth;
 pub mod datasets;
 pub mod jobs;
 pub mod studies;
+pub mod training;

@@ -1,6 +1,6 @@
 //! A live list of jobs: progress bars, refreshed every 1.5 s while any job is queued or running.
-//! The server renders the first list; the list itself lives inside an island (`JobsLive` or the
-//! Generate page's form), which refetches in the browser.
+//! The server renders the first list; the list itself lives inside an island (the Jobs page's
+//! panel, the Generate page's form, the Datasets page's forms), which refetches in the browser.
 use leptos::either::EitherOf3;
 use leptos::prelude::*;
 
@@ -61,12 +61,6 @@ pub fn JobList(
         }),
         Err(e) => EitherOf3::C(view! { <p class="error">{e}</p> }),
     }
-}
-
-/// All jobs, live (the Jobs page).
-#[island]
-pub fn JobsLive(initial: Result<Vec<JobView>, String>) -> impl IntoView {
-    view! { <JobList kind=None initial refresh=Signal::derive(|| 0usize)/> }
 }
 
 #[component]

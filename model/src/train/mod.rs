@@ -132,6 +132,10 @@ pub struct TrainDefaultArgs {
     /// Store f16 weights.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub half: bool,
+    /// Gzip the text encoder (`model.safetensors.gz`, as the embedded default model stores it;
+    /// `--model` folders need it plain).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub gzip_text_encoder: bool,
 }
 
 /// What a training run did (written as `train_log.json` next to the weights).
@@ -162,6 +166,15 @@ fn log_every(stage: &'static str) -> impl FnMut(StepInfo) {
 
 /// Renders the data, trains both stages and writes the weights folder. Returns the report.
 pub fn run_train_default(args: &TrainDefaultArgs) -> Result<TrainReport> {
+    run_train_default_with(args, &mut |_, _| {})
+}
+
+/// [`run_train_default`] that also reports every optimizer step with its stage (`"vae"` or
+/// `"unet"`), e.g. to a web job's progress.
+pub fn run_train_default_with(
+    args: &TrainDefaultArgs,
+    progress: &mut dyn FnMut(&'static str, StepInfo),
+) -> Result<TrainReport> {
     let start = Instant::now();
     let device = Default::default();
     let (size, frames) = (crate::default_model::SIZE, crate::default_model::FRAMES);
@@ -186,6 +199,7 @@ pub fn run_train_default(args: &TrainDefaultArgs) -> Result<TrainReport> {
     let mut log = log_every("vae");
     let (vae_t, vae_stats) = vae::train_vae(vae0, &data, &vae_opts, 1e-4, &mut |s| {
         recon_last = s.extra;
+        progress("vae", s);
         log(s)
     });
     let mut vae_inf = vae_t.valid();
@@ -211,8 +225,12 @@ pub fn run_train_default(args: &TrainDefaultArgs) -> Result<TrainReport> {
         seed: args.seed + 1,
         max_seconds: args.unet_max_seconds,
     };
+    let mut log = log_every("unet");
     let (model, unet_stats) =
-        diffusion::train_diffusion(model, &latents, &unet_opts, 0.1, &mut log_every("unet"))?;
+        diffusion::train_diffusion(model, &latents, &unet_opts, 0.1, &mut |s| {
+            progress("unet", s);
+            log(s)
+        })?;
     let model: TextToVideo<Cpu> = model.valid();
     // 4. save in the upstream layouts
     let used: BTreeSet<usize> = latents
@@ -230,6 +248,7 @@ pub fn run_train_default(args: &TrainDefaultArgs) -> Result<TrainReport> {
         &scaled_vae_cfg,
         &used,
         args.half,
+        args.gzip_text_encoder,
     )?;
     let report = TrainReport {
         clips: args.clips,
@@ -257,9 +276,11 @@ pub fn run_train_default(args: &TrainDefaultArgs) -> Result<TrainReport> {
     Ok(report)
 }
 
-/// Writes the trained networks as a weights folder `MagicTimePipeline::from_dir` loads.
-/// Token-embedding rows outside `used_tokens` are zeroed (never trained), and the text encoder
-/// is gzip-compressed. Returns the bytes written.
+/// Writes the trained networks as a weights folder. Token-embedding rows outside
+/// `used_tokens` are zeroed (never trained). With `gzip_text` the text encoder is stored
+/// gzip-compressed (`model.safetensors.gz`, for the embedded default model, which
+/// `default_model::write_default_dir` unpacks); without it the folder is one
+/// `MagicTimePipeline::from_dir` (`--model`) loads as is. Returns the bytes written.
 pub fn save_default_folder<B: Backend>(
     dir: &std::path::Path,
     model: &TextToVideo<B>,
@@ -267,6 +288,7 @@ pub fn save_default_folder<B: Backend>(
     vae_cfg: &crate::vae::AutoencoderKlConfig,
     used_tokens: &BTreeSet<usize>,
     half: bool,
+    gzip_text: bool,
 ) -> Result<u64> {
     use crate::loader::clip::CLIP_RENAMES;
     use crate::loader::vae::VAE_RENAMES;
@@ -305,7 +327,11 @@ pub fn save_default_folder<B: Backend>(
             json(text_config_json(&text_config())),
         ),
         (
-            "text_encoder/model.safetensors.gz",
+            if gzip_text {
+                "text_encoder/model.safetensors.gz"
+            } else {
+                "text_encoder/model.safetensors"
+            },
             save::to_safetensors(&text, half)?,
         ),
     ];

@@ -1,0 +1,22 @@
+import { test, expect } from '@playwright/test';
+
+test('a researcher trains a small model from the Jobs page', async ({ page }) => {
+  await page.goto('/login?next=/jobs');
+  await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true', { timeout: 20_000 });
+  await page.getByLabel('E-mail').fill('researcher@e2e.test');
+  await page.getByLabel('Password').fill('research-pass-123');
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await expect(page).toHaveURL(/\/jobs$/);
+  await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true', { timeout: 20_000 });
+  await page.getByText('Train a model on ChronoMagic-Synth').click();
+  const form = page.getByTestId('train-form');
+  await form.getByLabel('Clips').fill('4');
+  await form.getByLabel('VAE steps').fill('1');
+  await form.getByLabel('UNet steps').fill('1');
+  await form.getByLabel('Time budget (min)').fill('2');
+  await page.getByRole('button', { name: 'Train' }).click();
+  await expect(form.getByRole('status')).toContainText('Queued job #');
+  const job = page.locator('li.job', { hasText: 'train' }).first();
+  await expect(job).toHaveAttribute('data-status', 'done', { timeout: 90_000 });
+  await expect(job).toContainText(/trained in \d+ s: .* weights in models\/\d+/);
+});

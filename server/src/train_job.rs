@@ -1,0 +1,112 @@
+//! Training jobs: the built-in model's trainer (`magictime model train-default`: VAE, then text
+//! encoder + UNet with motion modules, on ChronoMagic-Synth) run by the job worker on a blocking
+//! thread, writing a weights folder (upstream layout + `train_log.json`) to
+//! `<data dir>/models/<job id>/`.
+use std::path::Path;
+use std::time::Instant;
+
+use magictime_app::{
+    ssr::{jobs, ServerState},
+    types::TrainParams,
+};
+use magictime_model::train::{run_train_default_with, TrainDefaultArgs};
+
+fn run_blocking(
+    data_dir: &Path,
+    id: i64,
+    p: TrainParams,
+    progress: &(dyn Fn(f64, String) + Sync),
+) -> Result<String, String> {
+    let rel = format!("models/{id}");
+    let out = data_dir.join(&rel);
+    let budget = p.max_minutes * 60.0;
+    let args = TrainDefaultArgs {
+        out: out.clone(),
+        clips: p.clips,
+        seed: p.seed,
+        vae_steps: p.vae_steps,
+        vae_batch: 16,
+        vae_max_seconds: Some(budget / 3.0),
+        unet_steps: p.unet_steps,
+        unet_batch: 4,
+        unet_max_seconds: Some(budget * 2.0 / 3.0),
+        half: true,
+        // a folder `--model` loads as is
+        gzip_text_encoder: false,
+    };
+    progress(
+        0.0,
+        format!("rendering {} ChronoMagic-Synth clips", p.clips),
+    );
+    let (vae_steps, unet_steps) = (p.vae_steps as f64, p.unet_steps as f64);
+    let report = run_train_default_with(&args, &mut |stage, s| {
+        // the VAE is the first third of the bar, the UNet the rest
+        let (base, span) = if stage == "vae" {
+            (0.0, 1.0 / 3.0)
+        } else {
+            (1.0 / 3.0, 2.0 / 3.0)
+        };
+        let total = if stage == "vae" {
+            vae_steps
+        } else {
+            unet_steps
+        };
+        progress(
+            (base + span * s.step as f64 / total.max(1.0)).min(0.99),
+            format!("{stage} step {}/{} loss {:.4}", s.step, s.total, s.loss),
+        );
+    });
+    let report = match report {
+        Ok(r) => r,
+        Err(e) => {
+            // a failed run leaves no half-written weights folder behind
+            let _ = std::fs::remove_dir_all(&out);
+            return Err(e.to_string());
+        }
+    };
+    let mut json = serde_json::to_value(&report).map_err(|e| e.to_string())?;
+    json["summary"] = format!(
+        "trained in {:.0} s: VAE loss {:.4} → {:.4} ({} steps), UNet loss {:.4} → {:.4} ({} steps); weights in {rel}",
+        report.total_seconds,
+        report.vae.first_loss,
+        report.vae.last_loss,
+        report.vae.steps,
+        report.unet.first_loss,
+        report.unet.last_loss,
+        report.unet.steps
+    )
+    .into();
+    json["weights"] = rel.into();
+    Ok(json.to_string())
+}
+
+/// Runs training job `id` and records its outcome.
+pub async fn run(state: &ServerState, id: i64, params: &str) {
+    let t0 = Instant::now();
+    let result = match serde_json::from_str::<TrainParams>(params) {
+        Err(e) => Err(format!("bad parameters: {e}")),
+        Ok(p) => {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            let data_dir = state.data_dir.clone();
+            let task = tokio::task::spawn_blocking(move || {
+                let tx = std::sync::Mutex::new(tx);
+                let progress = move |f: f64, msg: String| {
+                    let _ = tx.lock().map(|t| t.send((f, msg)));
+                };
+                run_blocking(&data_dir, id, p, &progress)
+            });
+            crate::jobs::forward_progress(state, id, rx).await;
+            match task.await {
+                Ok(r) => r,
+                Err(e) => Err(format!("training crashed: {e}")),
+            }
+        }
+    };
+    match &result {
+        Ok(_) => tracing::info!(job = id, secs = t0.elapsed().as_secs_f64(), "training done"),
+        Err(e) => tracing::warn!(job = id, "training failed: {e}"),
+    }
+    if let Err(e) = jobs::finish(&state.pool, id, result).await {
+        tracing::error!(job = id, "finish: {e}");
+    }
+}
