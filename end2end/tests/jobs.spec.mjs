@@ -20,3 +20,29 @@ test('a researcher trains a small model from the Jobs page', async ({ page }) =>
   await expect(job).toHaveAttribute('data-status', 'done', { timeout: 90_000 });
   await expect(job).toContainText(/trained in \d+ s: .* weights in models\/\d+/);
 });
+
+test('a researcher queues an evaluation; bad paths are refused and a failed job says why', async ({ page }) => {
+  // a set in the server's data dir (run.sh exports its path); the server has no CLIP model
+  const fs = await import('node:fs');
+  fs.mkdirSync(`${process.env.MAGICTIME_E2E_DATA}/evalset`, { recursive: true });
+  await page.goto('/login?next=/jobs');
+  await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true', { timeout: 20_000 });
+  await page.getByLabel('E-mail').fill('researcher@e2e.test');
+  await page.getByLabel('Password').fill('research-pass-123');
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await expect(page).toHaveURL(/\/jobs$/);
+  await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true', { timeout: 20_000 });
+  await page.getByText('Evaluate videos').click();
+  const form = page.getByTestId('eval-form');
+  await form.getByLabel('Generated videos (folder or manifest)').fill('no/such/set');
+  await form.getByLabel('Metrics').fill('clipsim');
+  await form.getByLabel('Videos per set').fill('2');
+  await page.getByRole('button', { name: 'Evaluate' }).click();
+  await expect(form.getByRole('status')).toContainText('does not exist');
+  await form.getByLabel('Generated videos (folder or manifest)').fill('evalset');
+  await page.getByRole('button', { name: 'Evaluate' }).click();
+  await expect(form.getByRole('status')).toContainText('Queued job #');
+  const job = page.locator('li.job', { hasText: 'eval' }).first();
+  await expect(job).toHaveAttribute('data-status', 'failed', { timeout: 30_000 });
+  await expect(job).toContainText('need a CLIP model');
+});

@@ -2,7 +2,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::{
-    api::training::QueueTrain,
+    api::{jobs::QueueEval, training::QueueTrain},
     components::{
         csrf::CsrfField,
         job_list::{first_jobs, JobList},
@@ -17,7 +17,7 @@ pub fn JobsPage() -> impl IntoView {
     view! {
         <Title text="Jobs — MagicTime"/>
         <h1>"Jobs"</h1>
-        <p class="lead">"Background jobs with their progress, newest first: generation (Generate page), ingest (Datasets page), evaluation and training."</p>
+        <p class="lead">"Background jobs with their progress, newest first: generation (Generate page), ingest (Datasets page), evaluation and training (below)."</p>
         <RequireRole role=Role::Researcher>
             <Jobs/>
         </RequireRole>
@@ -34,17 +34,39 @@ fn Jobs() -> impl IntoView {
     }
 }
 
-/// The training form and the list of all jobs, refreshed after a submit.
-#[island]
-fn JobsPanel(initial: Result<Vec<JobView>, String>) -> impl IntoView {
-    let train = ServerAction::<QueueTrain>::new();
-    let message = move || match train.value().get() {
+/// "Queued job #N" or the server's reason, for a form's status line.
+fn queued(r: Option<Result<i64, ServerFnError>>) -> Option<String> {
+    match r {
         Some(Ok(id)) => Some(format!("Queued job #{id}")),
         Some(Err(e)) => Some(clean_error(&e.to_string())),
         None => None,
-    };
-    let refresh = Signal::derive(move || train.version().get());
+    }
+}
+
+/// The evaluation and training forms and the list of all jobs, refreshed after a submit.
+#[island]
+fn JobsPanel(initial: Result<Vec<JobView>, String>) -> impl IntoView {
+    let train = ServerAction::<QueueTrain>::new();
+    let eval = ServerAction::<QueueEval>::new();
+    let refresh = Signal::derive(move || train.version().get() + eval.version().get());
     view! {
+        <details>
+            <summary>"Evaluate videos"</summary>
+            <p class="muted">"FVD (I3D), FID and KID compare a generated set with a real one; CLIPSIM and the metamorphic score (mt) need prompts (a ChronoMagic CSV as the generated set) and a CLIP model on the server. Paths are relative to the server's data dir; the report lands in eval/<job id>/."</p>
+            <ActionForm action=eval attr:class="form wide" attr:data-testid="eval-form">
+                <CsrfField/>
+                <label for="real">"Real videos (folder or manifest)"</label>
+                <input id="real" name="real" placeholder="datasets/1"/>
+                <label for="fake">"Generated videos (folder or manifest)"</label>
+                <input id="fake" name="fake" placeholder="generated" required/>
+                <div class="grid4">
+                    <div><label for="metrics">"Metrics"</label><input id="metrics" name="metrics" value="fvd,fid,kid" title="comma-separated: fvd, fid, kid, clipsim, mt"/></div>
+                    <div><label for="n">"Videos per set"</label><input id="n" name="n" type="number" min="2" max="10000" value="16"/></div>
+                </div>
+                <button type="submit">"Evaluate"</button>
+                <p class="status" role="status">{move || queued(eval.value().get())}</p>
+            </ActionForm>
+        </details>
         <details>
             <summary>"Train a model on ChronoMagic-Synth"</summary>
             <p class="muted">"The built-in model's trainer (VAE, then text encoder and UNet with motion modules) on freshly rendered clips; the weights folder lands in models/<job id>/ of the data dir (serve it with --model)."</p>
@@ -59,7 +81,7 @@ fn JobsPanel(initial: Result<Vec<JobView>, String>) -> impl IntoView {
                 <label for="train_seed">"Seed"</label>
                 <input id="train_seed" name="seed" type="number" min="0" value="0"/>
                 <button type="submit">"Train"</button>
-                <p class="status" role="status">{message}</p>
+                <p class="status" role="status">{move || queued(train.value().get())}</p>
             </ActionForm>
         </details>
         <JobList kind=None initial refresh/>
