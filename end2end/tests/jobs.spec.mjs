@@ -1,6 +1,7 @@
 import { test, expect } from '@playwright/test';
 
-test('a researcher trains a small model from the Jobs page', async ({ page }) => {
+/** Logs in as the researcher and waits for the Jobs page's island to hydrate. */
+async function researcherOnJobsPage(page) {
   await page.goto('/login?next=/jobs');
   await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true', { timeout: 20_000 });
   await page.getByLabel('E-mail').fill('researcher@e2e.test');
@@ -8,6 +9,10 @@ test('a researcher trains a small model from the Jobs page', async ({ page }) =>
   await page.getByRole('button', { name: 'Log in' }).click();
   await expect(page).toHaveURL(/\/jobs$/);
   await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true', { timeout: 20_000 });
+}
+
+test('a researcher trains a small model from the Jobs page', async ({ page }) => {
+  await researcherOnJobsPage(page);
   await page.getByText('Train a model on ChronoMagic-Synth').click();
   const form = page.getByTestId('train-form');
   await form.getByLabel('Clips').fill('4');
@@ -25,13 +30,7 @@ test('a researcher queues an evaluation; bad paths are refused and a failed job 
   // a set in the server's data dir (run.sh exports its path); the server has no CLIP model
   const fs = await import('node:fs');
   fs.mkdirSync(`${process.env.MAGICTIME_E2E_DATA}/evalset`, { recursive: true });
-  await page.goto('/login?next=/jobs');
-  await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true', { timeout: 20_000 });
-  await page.getByLabel('E-mail').fill('researcher@e2e.test');
-  await page.getByLabel('Password').fill('research-pass-123');
-  await page.getByRole('button', { name: 'Log in' }).click();
-  await expect(page).toHaveURL(/\/jobs$/);
-  await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true', { timeout: 20_000 });
+  await researcherOnJobsPage(page);
   await page.getByText('Evaluate videos').click();
   const form = page.getByTestId('eval-form');
   await form.getByLabel('Generated videos (folder or manifest)').fill('no/such/set');

@@ -1,7 +1,7 @@
 //! Evaluation jobs: `magictime_metrics::eval::evaluate` run by the job worker on a blocking
 //! thread, with its stage progress written back to the job, and the report (JSON, Markdown
 //! summary, SVG plots) written to `<data dir>/eval/<job id>/`.
-use std::{path::PathBuf, time::Instant};
+use std::path::PathBuf;
 
 use magictime_app::{
     ssr::{jobs, ServerState},
@@ -114,38 +114,17 @@ fn run_blocking(
 
 /// Runs evaluation job `id` and records its outcome.
 pub async fn run(state: &ServerState, settings: &EvalSettings, id: i64, params: &str) {
-    let t0 = Instant::now();
-    let result = match serde_json::from_str::<EvalParams>(params) {
-        Err(e) => Err(format!("bad parameters: {e}")),
-        Ok(p) => {
-            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-            let (settings, data_dir) = (settings.clone(), state.data_dir.clone());
-            let task = tokio::task::spawn_blocking(move || {
-                let tx = std::sync::Mutex::new(tx);
-                let progress = move |stage: &str, done: usize, total: usize| {
-                    let f = done as f64 / total.max(1) as f64;
-                    let _ = tx
-                        .lock()
-                        .map(|t| t.send((f, format!("{stage}: {done}/{total}"))));
-                };
-                run_blocking(&settings, data_dir, id, p, &progress)
-            });
-            crate::jobs::forward_progress(state, id, rx).await;
-            match task.await {
-                Ok(r) => r,
-                Err(e) => Err(format!("evaluation crashed: {e}")),
-            }
-        }
-    };
-    match &result {
-        Ok(_) => tracing::info!(
-            job = id,
-            secs = t0.elapsed().as_secs_f64(),
-            "evaluation done"
-        ),
-        Err(e) => tracing::warn!(job = id, "evaluation failed: {e}"),
-    }
-    if let Err(e) = jobs::finish(&state.pool, id, result).await {
-        tracing::error!(job = id, "finish: {e}");
-    }
+    let (params, settings, data_dir) =
+        (params.to_owned(), settings.clone(), state.data_dir.clone());
+    crate::jobs::run_blocking_job(state, id, "evaluation", move |progress| {
+        let p: EvalParams = crate::jobs::parse_params(&params)?;
+        let stages = |stage: &str, done: usize, total: usize| {
+            progress(
+                done as f64 / total.max(1) as f64,
+                format!("{stage}: {done}/{total}"),
+            )
+        };
+        run_blocking(&settings, data_dir, id, p, &stages)
+    })
+    .await
 }

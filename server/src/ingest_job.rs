@@ -5,12 +5,13 @@
 //!   (`magictime data split`): both detectors (the paper's rule) when the TransNetV2 weights
 //!   are there, the pixel detector alone otherwise; unreadable videos are skipped and listed.
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use magictime_app::{
     ssr::{jobs, ServerState},
     types::IngestParams,
 };
+
+use crate::jobs::Progress;
 use magictime_data::{
     clips::{split_video, SplitConfig},
     cuts::{self, CutConfig, DetectorMode, TransNetV2},
@@ -20,8 +21,6 @@ use magictime_data::{
 
 /// Video files a split job reads.
 const VIDEO_EXTENSIONS: [&str; 6] = ["mp4", "mkv", "webm", "mov", "avi", "m4v"];
-
-type Progress<'a> = &'a (dyn Fn(f64, String) + Sync);
 
 /// The synth settings of a job.
 fn synth_config(
@@ -193,31 +192,14 @@ fn run_blocking(
 
 /// Runs ingest job `id` and records its outcome.
 pub async fn run(state: &ServerState, transnetv2: &Path, id: i64, params: &str) {
-    let t0 = Instant::now();
-    let result = match serde_json::from_str::<IngestParams>(params) {
-        Err(e) => Err(format!("bad parameters: {e}")),
-        Ok(p) => {
-            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-            let (data_dir, weights) = (state.data_dir.clone(), transnetv2.to_path_buf());
-            let task = tokio::task::spawn_blocking(move || {
-                let tx = std::sync::Mutex::new(tx);
-                let progress = move |f: f64, msg: String| {
-                    let _ = tx.lock().map(|t| t.send((f, msg)));
-                };
-                run_blocking(&data_dir, &weights, id, p, &progress)
-            });
-            crate::jobs::forward_progress(state, id, rx).await;
-            match task.await {
-                Ok(r) => r,
-                Err(e) => Err(format!("ingest crashed: {e}")),
-            }
-        }
-    };
-    match &result {
-        Ok(_) => tracing::info!(job = id, secs = t0.elapsed().as_secs_f64(), "ingest done"),
-        Err(e) => tracing::warn!(job = id, "ingest failed: {e}"),
-    }
-    if let Err(e) = jobs::finish(&state.pool, id, result).await {
-        tracing::error!(job = id, "finish: {e}");
-    }
+    let (params, data_dir, weights) = (
+        params.to_owned(),
+        state.data_dir.clone(),
+        transnetv2.to_path_buf(),
+    );
+    crate::jobs::run_blocking_job(state, id, "ingest", move |progress| {
+        let p: IngestParams = crate::jobs::parse_params(&params)?;
+        run_blocking(&data_dir, &weights, id, p, progress)
+    })
+    .await
 }

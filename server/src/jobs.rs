@@ -79,38 +79,52 @@ pub async fn forward_progress(
     }
 }
 
-async fn run_generate(state: &ServerState, id: i64, params: &str) {
+/// A blocking job's progress sink: (fraction done, message).
+pub type Progress<'a> = &'a (dyn Fn(f64, String) + Sync);
+
+/// Runs `work` on a blocking thread, forwards the progress it reports to job `id`'s row, and
+/// records the outcome (`Ok` = the result JSON, with an optional one-line `summary`).
+/// `what` names the job in logs and in the message of a crash.
+pub async fn run_blocking_job<F>(state: &ServerState, id: i64, what: &'static str, work: F)
+where
+    F: FnOnce(Progress) -> Result<String, String> + Send + 'static,
+{
     let t0 = Instant::now();
-    let result = match serde_json::from_str::<GenerateParams>(params) {
-        Err(e) => Err(format!("bad parameters: {e}")),
-        Ok(p) => {
-            let out = state.data_dir.join("generated").join(format!("{id}.mp4"));
-            let generator = state.generator.clone();
-            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-            let task = tokio::task::spawn_blocking(move || {
-                generator.generate(&p, &out, &mut |f| {
-                    let _ = tx.send((f, format!("{:.0}%", f * 100.0)));
-                })
-            });
-            forward_progress(state, id, rx).await;
-            match task.await {
-                Ok(Ok(())) => {
-                    Ok(serde_json::json!({ "video": format!("generated/{id}.mp4") }).to_string())
-                }
-                Ok(Err(e)) => Err(e),
-                Err(e) => Err(format!("generation crashed: {e}")),
-            }
-        }
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let task = tokio::task::spawn_blocking(move || {
+        let tx = std::sync::Mutex::new(tx);
+        let progress = move |f: f64, msg: String| {
+            let _ = tx.lock().map(|t| t.send((f, msg)));
+        };
+        work(&progress)
+    });
+    forward_progress(state, id, rx).await;
+    let result = match task.await {
+        Ok(r) => r,
+        Err(e) => Err(format!("{what} crashed: {e}")),
     };
     match &result {
-        Ok(_) => tracing::info!(
-            job = id,
-            secs = t0.elapsed().as_secs_f64(),
-            "generation done"
-        ),
-        Err(e) => tracing::warn!(job = id, "generation failed: {e}"),
+        Ok(_) => tracing::info!(job = id, secs = t0.elapsed().as_secs_f64(), "{what} done"),
+        Err(e) => tracing::warn!(job = id, "{what} failed: {e}"),
     }
     if let Err(e) = jobs::finish(&state.pool, id, result).await {
         tracing::error!(job = id, "finish: {e}");
     }
+}
+
+/// A job's parameters, or the message its failure shows.
+pub fn parse_params<T: serde::de::DeserializeOwned>(params: &str) -> Result<T, String> {
+    serde_json::from_str(params).map_err(|e| format!("bad parameters: {e}"))
+}
+
+async fn run_generate(state: &ServerState, id: i64, params: &str) {
+    let (params, generator) = (params.to_owned(), state.generator.clone());
+    let out_dir = state.data_dir.join("generated");
+    run_blocking_job(state, id, "generation", move |progress| {
+        let p: GenerateParams = parse_params(&params)?;
+        let out = out_dir.join(format!("{id}.mp4"));
+        generator.generate(&p, &out, &mut |f| progress(f, format!("{:.0}%", f * 100.0)))?;
+        Ok(serde_json::json!({ "video": format!("generated/{id}.mp4") }).to_string())
+    })
+    .await
 }

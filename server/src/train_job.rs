@@ -3,19 +3,15 @@
 //! thread, writing a weights folder (upstream layout + `train_log.json`) to
 //! `<data dir>/models/<job id>/`.
 use std::path::Path;
-use std::time::Instant;
 
-use magictime_app::{
-    ssr::{jobs, ServerState},
-    types::TrainParams,
-};
+use magictime_app::{ssr::ServerState, types::TrainParams};
 use magictime_model::train::{run_train_default_with, TrainDefaultArgs};
 
 fn run_blocking(
     data_dir: &Path,
     id: i64,
     p: TrainParams,
-    progress: &(dyn Fn(f64, String) + Sync),
+    progress: crate::jobs::Progress,
 ) -> Result<String, String> {
     let rel = format!("models/{id}");
     let out = data_dir.join(&rel);
@@ -82,31 +78,10 @@ fn run_blocking(
 
 /// Runs training job `id` and records its outcome.
 pub async fn run(state: &ServerState, id: i64, params: &str) {
-    let t0 = Instant::now();
-    let result = match serde_json::from_str::<TrainParams>(params) {
-        Err(e) => Err(format!("bad parameters: {e}")),
-        Ok(p) => {
-            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-            let data_dir = state.data_dir.clone();
-            let task = tokio::task::spawn_blocking(move || {
-                let tx = std::sync::Mutex::new(tx);
-                let progress = move |f: f64, msg: String| {
-                    let _ = tx.lock().map(|t| t.send((f, msg)));
-                };
-                run_blocking(&data_dir, id, p, &progress)
-            });
-            crate::jobs::forward_progress(state, id, rx).await;
-            match task.await {
-                Ok(r) => r,
-                Err(e) => Err(format!("training crashed: {e}")),
-            }
-        }
-    };
-    match &result {
-        Ok(_) => tracing::info!(job = id, secs = t0.elapsed().as_secs_f64(), "training done"),
-        Err(e) => tracing::warn!(job = id, "training failed: {e}"),
-    }
-    if let Err(e) = jobs::finish(&state.pool, id, result).await {
-        tracing::error!(job = id, "finish: {e}");
-    }
+    let (params, data_dir) = (params.to_owned(), state.data_dir.clone());
+    crate::jobs::run_blocking_job(state, id, "training", move |progress| {
+        let p: TrainParams = crate::jobs::parse_params(&params)?;
+        run_blocking(&data_dir, id, p, progress)
+    })
+    .await
 }

@@ -189,3 +189,57 @@ pub async fn login(s: &Server, email: &str, password: &str) -> (reqwest::Client,
     );
     (c, t)
 }
+
+/// POSTs a server function's form fields (after `csrf_token`) and asks for a JSON answer.
+pub async fn post_form(
+    c: &reqwest::Client,
+    s: &Server,
+    path: &str,
+    csrf: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut form = vec![("csrf_token", csrf)];
+    form.extend_from_slice(fields);
+    c.post(s.url(path))
+        .header(reqwest::header::ACCEPT, "application/json")
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The jobs of `kind` as `/api/jobs?kind=` lists them (newest first).
+pub async fn jobs_of(c: &reqwest::Client, s: &Server, kind: &str) -> Vec<serde_json::Value> {
+    let v: serde_json::Value = c
+        .get(s.url(&format!("/api/jobs?kind={kind}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v.as_array().expect("a job list").clone()
+}
+
+/// Polls job `id` of `kind` until it is done or failed; panics after `limit`.
+pub async fn wait_job(
+    c: &reqwest::Client,
+    s: &Server,
+    kind: &str,
+    id: i64,
+    limit: Duration,
+) -> serde_json::Value {
+    let t0 = Instant::now();
+    loop {
+        let job = jobs_of(c, s, kind)
+            .await
+            .into_iter()
+            .find(|j| j["id"] == id)
+            .expect("job listed");
+        if matches!(job["status"].as_str(), Some("done" | "failed")) {
+            return job;
+        }
+        assert!(t0.elapsed() < limit, "not finished: {job}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

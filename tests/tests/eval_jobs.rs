@@ -1,14 +1,10 @@
 //! Evaluation through the web job queue on the real server: queue_eval validates its input,
 //! the worker runs `magictime_metrics::eval` and writes the report under `<data dir>/eval/<id>/`,
 //! and a failing evaluation says why (here: the missing I3D weights file, by name).
-use std::{
-    path::Path,
-    process::Command,
-    time::{Duration, Instant},
-};
+use std::{path::Path, process::Command, time::Duration};
 
-use magictime_tests::{create_account, login, Server};
-use reqwest::{header, Client, StatusCode};
+use magictime_tests::{create_account, jobs_of, login, post_form, wait_job, Server};
+use reqwest::{Client, StatusCode};
 use serde_json::Value;
 
 const MISSING_I3D: &str = "/nonexistent/i3d-kinetics-400.safetensors";
@@ -22,49 +18,21 @@ async fn queue(
     metrics: &str,
     n: &str,
 ) -> reqwest::Response {
-    c.post(s.url("/api/queue_eval"))
-        .header(header::ACCEPT, "application/json")
-        .form(&[
-            ("csrf_token", t),
-            ("real", real),
-            ("fake", fake),
-            ("metrics", metrics),
-            ("n", n),
-        ])
-        .send()
-        .await
-        .unwrap()
+    let fields = [
+        ("real", real),
+        ("fake", fake),
+        ("metrics", metrics),
+        ("n", n),
+    ];
+    post_form(c, s, "/api/queue_eval", t, &fields).await
 }
 
 async fn jobs(c: &Client, s: &Server) -> Vec<Value> {
-    let v: Value = c
-        .get(s.url("/api/jobs?kind=eval"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    v.as_array().unwrap().clone()
+    jobs_of(c, s, "eval").await
 }
 
 async fn wait(c: &Client, s: &Server, id: i64) -> Value {
-    let t0 = Instant::now();
-    loop {
-        let job = jobs(c, s)
-            .await
-            .into_iter()
-            .find(|j| j["id"] == id)
-            .expect("job listed");
-        if matches!(job["status"].as_str(), Some("done" | "failed")) {
-            return job;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(120),
-            "not finished: {job}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_job(c, s, "eval", id, Duration::from_secs(120)).await
 }
 
 /// Two 1 s clips and a ChronoMagic CSV naming their prompts.

@@ -2,56 +2,18 @@
 //! validates its input and checks the role, the worker renders a ChronoMagic-Synth dataset, and
 //! cuts and splits a folder of real videos (ffmpeg lavfi segments with known cuts, plus a corrupt
 //! file that is skipped and reported) into clips with manifests under `<data dir>/datasets/<id>/`.
-use std::{
-    path::Path,
-    process::Command,
-    time::{Duration, Instant},
-};
+use std::{path::Path, process::Command, time::Duration};
 
-use magictime_tests::{create_account, login, Server};
-use reqwest::{header, Client, StatusCode};
+use magictime_tests::{create_account, jobs_of, login, post_form, wait_job, Server};
+use reqwest::{Client, StatusCode};
 use serde_json::Value;
 
 async fn queue(c: &Client, s: &Server, t: &str, fields: &[(&str, &str)]) -> reqwest::Response {
-    let mut form = vec![("csrf_token", t)];
-    form.extend_from_slice(fields);
-    c.post(s.url("/api/queue_ingest"))
-        .header(header::ACCEPT, "application/json")
-        .form(&form)
-        .send()
-        .await
-        .unwrap()
-}
-
-async fn jobs(c: &Client, s: &Server) -> Vec<Value> {
-    let v: Value = c
-        .get(s.url("/api/jobs?kind=ingest"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    v.as_array().unwrap().clone()
+    post_form(c, s, "/api/queue_ingest", t, fields).await
 }
 
 async fn wait(c: &Client, s: &Server, id: i64) -> Value {
-    let t0 = Instant::now();
-    loop {
-        let job = jobs(c, s)
-            .await
-            .into_iter()
-            .find(|j| j["id"] == id)
-            .expect("job listed");
-        if matches!(job["status"].as_str(), Some("done" | "failed")) {
-            return job;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(120),
-            "not finished: {job}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_job(c, s, "ingest", id, Duration::from_secs(120)).await
 }
 
 /// `incoming/shots.mp4`: three 24-frame lavfi shots (cuts at 24 and 48), 12 fps; and
@@ -133,7 +95,7 @@ async fn ingest_jobs_validate_render_synth_and_split_a_folder() {
         let body = r.text().await.unwrap();
         assert!(body.contains(why), "{why}: {body}");
     }
-    assert!(jobs(&c, &s).await.is_empty());
+    assert!(jobs_of(&c, &s, "ingest").await.is_empty());
 
     // ChronoMagic-Synth: three clips and their manifests.
     let r = queue(&c, &s, &t, &synth("3", "32", "both")).await;

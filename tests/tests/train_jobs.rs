@@ -2,36 +2,14 @@
 //! input and checks the role; the worker trains the built-in model's architecture on freshly
 //! rendered ChronoMagic-Synth clips (a few steps here) and writes a weights folder under
 //! `<data dir>/models/<id>/` that `magictime generate --model` then loads and runs.
-use std::{
-    process::Command,
-    time::{Duration, Instant},
-};
+use std::{process::Command, time::Duration};
 
-use magictime_tests::{create_account, login, magictime_bin, Server};
-use reqwest::{header, Client, StatusCode};
+use magictime_tests::{create_account, jobs_of, login, magictime_bin, post_form, wait_job, Server};
+use reqwest::{Client, StatusCode};
 use serde_json::Value;
 
 async fn queue(c: &Client, s: &Server, t: &str, fields: [(&str, &str); 5]) -> reqwest::Response {
-    let mut form = vec![("csrf_token", t)];
-    form.extend_from_slice(&fields);
-    c.post(s.url("/api/queue_train"))
-        .header(header::ACCEPT, "application/json")
-        .form(&form)
-        .send()
-        .await
-        .unwrap()
-}
-
-async fn jobs(c: &Client, s: &Server) -> Vec<Value> {
-    let v: Value = c
-        .get(s.url("/api/jobs?kind=train"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    v.as_array().unwrap().clone()
+    post_form(c, s, "/api/queue_train", t, &fields).await
 }
 
 fn fields(
@@ -72,31 +50,12 @@ async fn training_jobs_validate_train_and_write_a_loadable_model() {
         let body = r.text().await.unwrap();
         assert!(body.contains(why), "{why}: {body}");
     }
-    assert!(jobs(&c, &s).await.is_empty());
+    assert!(jobs_of(&c, &s, "train").await.is_empty());
 
     let r = queue(&c, &s, &t, fields("8", "2", "2", "5")).await;
     assert_eq!(r.status(), StatusCode::OK);
     let id: i64 = r.json().await.unwrap();
-    let t0 = Instant::now();
-    let mut saw_progress = false;
-    let job = loop {
-        let job = jobs(&c, &s)
-            .await
-            .into_iter()
-            .find(|j| j["id"] == id)
-            .expect("job listed");
-        saw_progress |= job["message"]
-            .as_str()
-            .is_some_and(|m| m.contains(" step "));
-        if matches!(job["status"].as_str(), Some("done" | "failed")) {
-            break job;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(300),
-            "not finished: {job}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let job = wait_job(&c, &s, "train", id, Duration::from_secs(300)).await;
     assert_eq!(job["status"], "done", "{job}");
     let msg = job["message"].as_str().unwrap();
     assert!(
@@ -105,7 +64,6 @@ async fn training_jobs_validate_train_and_write_a_loadable_model() {
             && msg.ends_with(&format!("weights in models/{id}")),
         "{msg}"
     );
-    let _ = saw_progress; // progress is throttled: a fast run may finish between two polls
     let dir = s.data_dir.path().join("models").join(id.to_string());
     let log: Value =
         serde_json::from_slice(&std::fs::read(dir.join("train_log.json")).unwrap()).unwrap();
