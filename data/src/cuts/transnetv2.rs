@@ -312,7 +312,7 @@ fn lookup_window(sim: &[f32], b: usize, t: usize) -> Vec<f32> {
     out
 }
 
-fn to_vec<B: Backend, const D: usize>(x: Tensor<B, D>) -> Vec<f32> {
+pub(super) fn to_vec<B: Backend, const D: usize>(x: Tensor<B, D>) -> Vec<f32> {
     x.into_data()
         .convert::<f32>()
         .to_vec::<f32>()

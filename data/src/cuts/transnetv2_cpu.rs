@@ -17,10 +17,9 @@
 //! Weights are packed once from the loaded Burn module.
 
 use burn::tensor::backend::Backend;
-use burn::tensor::Tensor;
 use rayon::prelude::*;
 
-use super::transnetv2::{DilatedDCNNV2, TransNetV2Net};
+use super::transnetv2::{to_vec as values, DilatedDCNNV2, TransNetV2Net};
 
 /// Temporal dilations of the four branches (`Conv3D_1/2/4/8`).
 const DILATIONS: [usize; 4] = [1, 2, 4, 8];
@@ -55,13 +54,6 @@ pub struct StackOutput {
     pub feature_dim: usize,
     /// Per block: spatial means `[n, c_i]` of its (pooled) output.
     pub means: Vec<(Vec<f32>, usize)>,
-}
-
-fn values<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
-    t.into_data()
-        .convert::<f32>()
-        .to_vec::<f32>()
-        .expect("f32 tensor data")
 }
 
 impl Layer {
@@ -338,6 +330,7 @@ impl CpuConvStack {
 mod tests {
     use burn::module::{Module, ModuleMapper, Param};
     use burn::tensor::Distribution;
+    use burn::tensor::Tensor;
 
     use super::*;
     use crate::cuts::transnetv2::{Cpu, TransNetV2Config};
