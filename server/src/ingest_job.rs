@@ -30,12 +30,9 @@ fn synth_config(
     seed: u64,
     kind: &str,
 ) -> Result<SynthConfig, String> {
-    let kind = match kind {
-        "metamorphic" => KindSelect::Metamorphic,
-        "general" => KindSelect::General,
-        "both" => KindSelect::Both,
-        k => return Err(format!("unknown synth kind {k:?}")),
-    };
+    // the same names as `magictime data synth --kind`
+    let kind = <KindSelect as clap::ValueEnum>::from_str(kind, false)
+        .map_err(|_| format!("unknown synth kind {kind:?}"))?;
     Ok(SynthConfig {
         kind,
         ..SynthConfig::new(count, size, frames, seed)
@@ -96,12 +93,12 @@ fn split_folder(
         ));
     }
     let model = TransNetV2::load(transnetv2).ok();
+    let (detectors, mode) = match model {
+        Some(_) => (DetectorMode::Both, "pixel + TransNetV2"),
+        None => (DetectorMode::Pixel, "pixel only (no TransNetV2 weights)"),
+    };
     let cfg = CutConfig {
-        mode: if model.is_some() {
-            DetectorMode::Both
-        } else {
-            DetectorMode::Pixel
-        },
+        mode: detectors,
         ..Default::default()
     };
     let split = SplitConfig {
@@ -135,11 +132,6 @@ fn split_folder(
         ));
     }
     manifest::write_manifests(out, "clips", &records).map_err(|e| e.to_string())?;
-    let mode = if model.is_some() {
-        "pixel + TransNetV2"
-    } else {
-        "pixel only (no TransNetV2 weights)"
-    };
     Ok(serde_json::json!({
         "summary": format!(
             "{} clips from {} videos ({} skipped, {dropped} too short; cuts: {mode}) in {rel}",

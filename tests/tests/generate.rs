@@ -1,25 +1,20 @@
 //! Generation through the web job queue on the real server: submit → progress → MP4 served.
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use magictime_tests::{client, create_account, login, Server};
+use magictime_tests::{client, create_account, login, post_form, wait_job, Server};
 use reqwest::{header, Client, StatusCode};
 
 async fn submit(c: &Client, s: &Server, t: &str, prompt: &str, size: &str) -> reqwest::Response {
-    c.post(s.url("/api/generate"))
-        .header(header::ACCEPT, "application/json")
-        .form(&[
-            ("csrf_token", t),
-            ("prompt", prompt),
-            ("negative", "low quality"),
-            ("seed", "7"),
-            ("steps", "2"),
-            ("cfg", "7.5"),
-            ("frames", "4"),
-            ("size", size),
-        ])
-        .send()
-        .await
-        .unwrap()
+    let fields = [
+        ("prompt", prompt),
+        ("negative", "low quality"),
+        ("seed", "7"),
+        ("steps", "2"),
+        ("cfg", "7.5"),
+        ("frames", "4"),
+        ("size", size),
+    ];
+    post_form(c, s, "/api/generate", t, &fields).await
 }
 
 #[tokio::test]
@@ -58,34 +53,8 @@ async fn researcher_generates_a_video_through_the_queue() {
     assert_eq!(r.status(), StatusCode::OK);
     let id: i64 = r.json().await.unwrap();
 
-    let t0 = Instant::now();
-    let job = loop {
-        let jobs: serde_json::Value = c
-            .get(s.url("/api/jobs?kind=generate"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let job = jobs
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|j| j["id"] == id)
-            .cloned()
-            .unwrap();
-        match job["status"].as_str().unwrap() {
-            "done" => break job,
-            "failed" => panic!("job failed: {}", job["message"]),
-            _ => {}
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(120),
-            "job not done in time: {job}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let job = wait_job(&c, &s, "generate", id, Duration::from_secs(120)).await;
+    assert_eq!(job["status"], "done", "job failed: {}", job["message"]);
     assert_eq!(job["progress"], 1.0);
     let url = job["video_url"].as_str().unwrap().to_owned();
     assert_eq!(url, format!("/media/generated/{id}.mp4"));

@@ -12,8 +12,15 @@ async fn queue(c: &Client, s: &Server, t: &str, fields: &[(&str, &str)]) -> reqw
     post_form(c, s, "/api/queue_ingest", t, fields).await
 }
 
-async fn wait(c: &Client, s: &Server, id: i64) -> Value {
-    wait_job(c, s, "ingest", id, Duration::from_secs(120)).await
+/// Queues an accepted ingest job and waits for it to end; returns its id and its row.
+async fn run(c: &Client, s: &Server, t: &str, fields: &[(&str, &str)]) -> (i64, Value) {
+    let r = queue(c, s, t, fields).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let id: i64 = r.json().await.unwrap();
+    (
+        id,
+        wait_job(c, s, "ingest", id, Duration::from_secs(120)).await,
+    )
 }
 
 /// `incoming/shots.mp4`: three 24-frame lavfi shots (cuts at 24 and 48), 12 fps; and
@@ -98,10 +105,7 @@ async fn ingest_jobs_validate_render_synth_and_split_a_folder() {
     assert!(jobs_of(&c, &s, "ingest").await.is_empty());
 
     // ChronoMagic-Synth: three clips and their manifests.
-    let r = queue(&c, &s, &t, &synth("3", "32", "both")).await;
-    assert_eq!(r.status(), StatusCode::OK);
-    let id: i64 = r.json().await.unwrap();
-    let job = wait(&c, &s, id).await;
+    let (id, job) = run(&c, &s, &t, &synth("3", "32", "both")).await;
     assert_eq!(job["status"], "done", "{job}");
     let msg = job["message"].as_str().unwrap();
     assert!(
@@ -117,10 +121,7 @@ async fn ingest_jobs_validate_render_synth_and_split_a_folder() {
     }
 
     // A folder: the real video is cut into its three shots, the corrupt one is skipped.
-    let r = queue(&c, &s, &t, &split("incoming")).await;
-    assert_eq!(r.status(), StatusCode::OK);
-    let id: i64 = r.json().await.unwrap();
-    let job = wait(&c, &s, id).await;
+    let (id, job) = run(&c, &s, &t, &split("incoming")).await;
     assert_eq!(job["status"], "done", "{job}");
     let msg = job["message"].as_str().unwrap();
     assert!(
@@ -150,9 +151,7 @@ async fn ingest_jobs_validate_render_synth_and_split_a_folder() {
 
     // Nothing to split: the job fails, says why, and leaves no dataset folder behind.
     std::fs::create_dir_all(s.data_dir.path().join("empty")).unwrap();
-    let r = queue(&c, &s, &t, &split("empty")).await;
-    let id: i64 = r.json().await.unwrap();
-    let job = wait(&c, &s, id).await;
+    let (id, job) = run(&c, &s, &t, &split("empty")).await;
     assert_eq!(job["status"], "failed", "{job}");
     assert!(
         job["message"].as_str().unwrap().contains("no videos"),

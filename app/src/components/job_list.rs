@@ -13,6 +13,15 @@ pub async fn first_jobs(kind: Option<String>) -> Result<Vec<JobView>, String> {
         .map_err(|e| clean_error(&e.to_string()))
 }
 
+/// A job form's status line: "Queued job #N", or the server's reason for refusing it.
+pub fn queued_message(r: Option<Result<i64, ServerFnError>>) -> Option<String> {
+    match r {
+        Some(Ok(id)) => Some(format!("Queued job #{id}")),
+        Some(Err(e)) => Some(clean_error(&e.to_string())),
+        None => None,
+    }
+}
+
 /// The job list for islands: starts from `initial`, refetches when `refresh` changes and polls
 /// while something is pending.
 #[component]

@@ -5,10 +5,9 @@ use crate::{
     api::datasets::QueueIngest,
     components::{
         csrf::CsrfField,
-        job_list::{first_jobs, JobList},
+        job_list::{first_jobs, queued_message, JobList},
         require_role::RequireRole,
     },
-    pages::login::clean_error,
     types::{JobView, Role},
 };
 
@@ -39,11 +38,6 @@ fn Datasets() -> impl IntoView {
 fn IngestForms(jobs: Result<Vec<JobView>, String>) -> impl IntoView {
     let synth = ServerAction::<QueueIngest>::new();
     let split = ServerAction::<QueueIngest>::new();
-    let message = move |a: ServerAction<QueueIngest>| match a.value().get() {
-        Some(Ok(id)) => Some(format!("Queued job #{id}")),
-        Some(Err(e)) => Some(clean_error(&e.to_string())),
-        None => None,
-    };
     let refresh = Signal::derive(move || synth.version().get() + split.version().get());
     view! {
         <h2>"ChronoMagic-Synth"</h2>
@@ -63,7 +57,7 @@ fn IngestForms(jobs: Result<Vec<JobView>, String>) -> impl IntoView {
                 <option value="general">"general"</option>
             </select>
             <button type="submit">"Render dataset"</button>
-            <p class="status" role="status">{move || message(synth)}</p>
+            <p class="status" role="status">{move || queued_message(synth.value().get())}</p>
         </ActionForm>
         <h2>"Cut and split a folder"</h2>
         <ActionForm action=split attr:class="form wide" attr:data-testid="split-form">
@@ -74,7 +68,7 @@ fn IngestForms(jobs: Result<Vec<JobView>, String>) -> impl IntoView {
             <label for="min_frames">"Minimum clip length (frames)"</label>
             <input id="min_frames" name="min_frames" type="number" min="1" max="10000" value="16"/>
             <button type="submit">"Detect cuts and split"</button>
-            <p class="status" role="status">{move || message(split)}</p>
+            <p class="status" role="status">{move || queued_message(split.value().get())}</p>
         </ActionForm>
         <h2>"Ingest jobs"</h2>
         <JobList kind=Some("ingest".to_owned()) initial=jobs refresh/>

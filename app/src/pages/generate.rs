@@ -5,10 +5,9 @@ use crate::{
     api::jobs::{model_info, SubmitGeneration},
     components::{
         csrf::CsrfField,
-        job_list::{first_jobs, JobList},
+        job_list::{first_jobs, queued_message, JobList},
         require_role::RequireRole,
     },
-    pages::login::clean_error,
     types::{JobView, Role},
 };
 
@@ -44,11 +43,6 @@ fn Generate() -> impl IntoView {
 #[island]
 fn GenerateForm(jobs: Result<Vec<JobView>, String>) -> impl IntoView {
     let submit = ServerAction::<SubmitGeneration>::new();
-    let message = move || match submit.value().get() {
-        Some(Ok(id)) => Some(format!("Queued job #{id}")),
-        Some(Err(e)) => Some(clean_error(&e.to_string())),
-        None => None,
-    };
     let refresh = Signal::derive(move || submit.version().get());
     view! {
         <ActionForm action=submit attr:class="form wide">
@@ -67,7 +61,7 @@ fn GenerateForm(jobs: Result<Vec<JobView>, String>) -> impl IntoView {
                 <div><label for="size">"Size (px)"</label><input id="size" name="size" type="number" min="16" max="512" step="16" value="32"/></div>
             </div>
             <button type="submit">"Generate"</button>
-            <p class="status" role="status">{message}</p>
+            <p class="status" role="status">{move || queued_message(submit.value().get())}</p>
         </ActionForm>
         <h2>"Gallery and queue"</h2>
         <JobList kind=Some("generate".to_owned()) initial=jobs refresh/>

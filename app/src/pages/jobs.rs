@@ -5,10 +5,9 @@ use crate::{
     api::{jobs::QueueEval, training::QueueTrain},
     components::{
         csrf::CsrfField,
-        job_list::{first_jobs, JobList},
+        job_list::{first_jobs, queued_message, JobList},
         require_role::RequireRole,
     },
-    pages::login::clean_error,
     types::{JobView, Role},
 };
 
@@ -34,15 +33,6 @@ fn Jobs() -> impl IntoView {
     }
 }
 
-/// "Queued job #N" or the server's reason, for a form's status line.
-fn queued(r: Option<Result<i64, ServerFnError>>) -> Option<String> {
-    match r {
-        Some(Ok(id)) => Some(format!("Queued job #{id}")),
-        Some(Err(e)) => Some(clean_error(&e.to_string())),
-        None => None,
-    }
-}
-
 /// The evaluation and training forms and the list of all jobs, refreshed after a submit.
 #[island]
 fn JobsPanel(initial: Result<Vec<JobView>, String>) -> impl IntoView {
@@ -64,7 +54,7 @@ fn JobsPanel(initial: Result<Vec<JobView>, String>) -> impl IntoView {
                     <div><label for="n">"Videos per set"</label><input id="n" name="n" type="number" min="2" max="10000" value="16"/></div>
                 </div>
                 <button type="submit">"Evaluate"</button>
-                <p class="status" role="status">{move || queued(eval.value().get())}</p>
+                <p class="status" role="status">{move || queued_message(eval.value().get())}</p>
             </ActionForm>
         </details>
         <details>
@@ -81,7 +71,7 @@ fn JobsPanel(initial: Result<Vec<JobView>, String>) -> impl IntoView {
                 <label for="train_seed">"Seed"</label>
                 <input id="train_seed" name="seed" type="number" min="0" value="0"/>
                 <button type="submit">"Train"</button>
-                <p class="status" role="status">{move || queued(train.value().get())}</p>
+                <p class="status" role="status">{move || queued_message(train.value().get())}</p>
             </ActionForm>
         </details>
         <JobList kind=None initial refresh/>
