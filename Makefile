@@ -59,7 +59,7 @@ $(VENV)/.installed: Makefile $(wildcard mk/*.mk)
 build: deps
 	tools/build_site.sh
 
-run: build
+run: build transnetv2-weights
 	@mkdir -p $(DATA_DIR)
 	$(BIN) serve --addr $(ADDR) --data-dir $(DATA_DIR) --site-root $(SITE)
 

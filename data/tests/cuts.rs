@@ -5,6 +5,9 @@ mod common;
 
 use magictime_data::bench;
 use magictime_data::cli::{self, CutArgs, CutsArgs};
+
+/// The data crate's CLI has no CLIP of its own (the magictime binary passes one).
+const NO_CLIP: cli::ClipFactory<'static> = &|_| anyhow::bail!("no CLIP in this test");
 use magictime_data::cuts::{self, CutConfig, DetectorMode, FrameStats, PixelScores, TransNetV2};
 
 fn weights() -> std::path::PathBuf {
@@ -274,11 +277,12 @@ fn cuts_cli_prints_the_issue_json_and_stats_csv() {
             min_scene_len: 15,
             max_scene_secs: None,
             weights: weights(),
+            embedder: "transnetv2".into(),
         },
         stats: Some(stats.clone()),
     };
     let mut out = Vec::new();
-    cli::run_cuts(&args, &mut out).unwrap();
+    cli::run_cuts(&args, &mut out, NO_CLIP).unwrap();
     let text = String::from_utf8(out.clone()).unwrap();
     let pos: Vec<usize> = ["\"video\":", "\"fps\":", "\"frames\":", "\"cuts\":"]
         .iter()
@@ -305,7 +309,7 @@ fn cuts_cli_prints_the_issue_json_and_stats_csv() {
     both.cut.mode = DetectorMode::Both;
     both.stats = None;
     let mut out = Vec::new();
-    cli::run_cuts(&both, &mut out).unwrap();
+    cli::run_cuts(&both, &mut out, NO_CLIP).unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(v["cuts"][0]["frame"], 50);
     assert!(v["cuts"][0]["embed_score"].as_f64().unwrap() > 0.5);
@@ -316,7 +320,7 @@ fn cuts_cli_prints_the_issue_json_and_stats_csv() {
     many.videos = vec![p, bad];
     many.stats = None;
     let mut out = Vec::new();
-    let e = cli::run_cuts(&many, &mut out).unwrap_err();
+    let e = cli::run_cuts(&many, &mut out, NO_CLIP).unwrap_err();
     assert_eq!(cli::exit_code(&e), 3);
     assert_eq!(String::from_utf8(out).unwrap().lines().count(), 1);
     assert!(e.to_string().contains("bad.mp4"));

@@ -27,7 +27,7 @@ test('a researcher trains a small model from the Jobs page', async ({ page }) =>
 });
 
 test('a researcher queues an evaluation; bad paths are refused and a failed job says why', async ({ page }) => {
-  // a set in the server's data dir (run.sh exports its path); the server has no CLIP model
+  // an empty set in the server's data dir (run.sh exports its path): the in-domain CLIP loads, the set is too small
   const fs = await import('node:fs');
   fs.mkdirSync(`${process.env.MAGICTIME_E2E_DATA}/evalset`, { recursive: true });
   await researcherOnJobsPage(page);
@@ -43,5 +43,5 @@ test('a researcher queues an evaluation; bad paths are refused and a failed job 
   await expect(form.getByRole('status')).toContainText('Queued job #');
   const job = page.locator('li.job', { hasText: 'eval' }).first();
   await expect(job).toHaveAttribute('data-status', 'failed', { timeout: 30_000 });
-  await expect(job).toContainText('need a CLIP model');
+  await expect(job).toContainText('the fake set needs at least 2 samples, got 0');
 });

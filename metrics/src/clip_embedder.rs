@@ -7,7 +7,7 @@ use std::path::Path;
 
 use burn::prelude::*;
 use magictime_model::clip::{
-    ClipImageProcessor, ClipTextConfig, ClipTextModel, ClipTokenizer, ClipVisionConfig,
+    in_domain, ClipImageProcessor, ClipTextConfig, ClipTextModel, ClipTokenizer, ClipVisionConfig,
     ClipVisionModel, Truncation,
 };
 
@@ -23,6 +23,10 @@ pub struct ClipEmbedder {
     processor: ClipImageProcessor,
     device: burn::backend::flex::FlexDevice,
     name: String,
+    /// Ramp weight of the video embedding (`magictime.video_temporal_weight`, 0 upstream).
+    temporal_weight: f64,
+    /// `exp(logit_scale)` from the weights (100 when the file has none).
+    logit_scale: f32,
     /// Frames per vision forward pass.
     pub batch: usize,
 }
@@ -53,13 +57,38 @@ impl ClipEmbedder {
         let text =
             magictime_model::loader::clip::load_clip_text(dir, &device).map_err(model_err)?;
         let size = vision_image_size(dir).unwrap_or(224);
-        Self::from_parts(vision, text, size, dir.display().to_string())
+        let (trained_name, temporal_weight) = in_domain::folder_facts(dir);
+        let name = match trained_name {
+            Some(n) => format!("{n} ({})", dir.display()),
+            None => dir.display().to_string(),
+        };
+        let mut e = Self::from_parts(vision, text, size, name)?;
+        e.temporal_weight = temporal_weight;
+        if let Some(s) = magictime_model::loader::clip::read_logit_scale(dir) {
+            e.logit_scale = s.exp();
+        }
+        Ok(e)
     }
 
-    /// The embedder a `--clip` setting names: `tiny-random` ([`Self::tiny_random`]) or a
-    /// transformers CLIP folder ([`Self::load`]).
+    /// The in-domain CLIP embedded in the binary ([`in_domain`]), named as such.
+    pub fn in_domain() -> Result<Self> {
+        let tmp = tempfile::tempdir().map_err(|e| MetricsError::Io {
+            path: std::env::temp_dir(),
+            detail: e.to_string(),
+        })?;
+        in_domain::write_dir(tmp.path()).map_err(model_err)?;
+        let mut e = Self::load(tmp.path())?;
+        e.name = in_domain::NAME.to_string();
+        Ok(e)
+    }
+
+    /// The embedder a `--clip` setting names: `in-domain` (the embedded in-domain CLIP, the
+    /// default), `tiny-random` ([`Self::tiny_random`]) or a transformers CLIP folder
+    /// ([`Self::load`]).
     pub fn from_setting(setting: &Path) -> Result<Self> {
-        if setting.as_os_str() == "tiny-random" {
+        if setting.as_os_str() == in_domain::SETTING {
+            Self::in_domain()
+        } else if setting.as_os_str() == "tiny-random" {
             Self::tiny_random()
         } else {
             Self::load(setting)
@@ -95,8 +124,64 @@ impl ClipEmbedder {
             processor: ClipImageProcessor::with_size(size),
             device: Default::default(),
             name,
+            temporal_weight: 0.0,
+            logit_scale: 100.0,
             batch: 16,
         })
+    }
+}
+
+/// A CLIP image tower as the frame embedder of cut detection (the paper's CLIP-similarity rule):
+/// frames come area-resized to the tower's square input; rows are the normalised image
+/// embeddings.
+pub struct ClipFrameEmbedder {
+    inner: std::sync::Mutex<ClipEmbedder>,
+    size: u32,
+}
+
+impl ClipFrameEmbedder {
+    /// `None` = the embedded in-domain CLIP; else a transformers CLIP folder.
+    pub fn new(folder: Option<&Path>) -> Result<Self> {
+        let e = match folder {
+            None => ClipEmbedder::in_domain()?,
+            Some(dir) => ClipEmbedder::load(dir)?,
+        };
+        Ok(Self {
+            size: e.processor.crop_size as u32,
+            inner: std::sync::Mutex::new(e),
+        })
+    }
+}
+
+impl magictime_data::cuts::FrameEmbedder for ClipFrameEmbedder {
+    fn name(&self) -> String {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).name()
+    }
+
+    fn input_size(&self) -> (u32, u32) {
+        (self.size, self.size)
+    }
+
+    fn embed(&self, frames: &[u8], n: usize) -> magictime_data::Result<(Vec<f32>, usize)> {
+        let e = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let s = self.size as usize;
+        if frames.len() != n * s * s * 3 {
+            return Err(magictime_data::DataError::Invalid(format!(
+                "CLIP frame embedder: {} bytes for {n} frames of {s}x{s}",
+                frames.len()
+            )));
+        }
+        let refs: Vec<&[u8]> = frames.chunks_exact(s * s * 3).collect();
+        let rows = e
+            .embed_frames(&refs, s, s)
+            .map_err(|err| magictime_data::DataError::Invalid(err.to_string()))?;
+        let dim = rows.first().map_or(0, Vec::len);
+        let mut out = Vec::with_capacity(n * dim);
+        for r in rows {
+            let norm = r.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+            out.extend(r.iter().map(|x| x / norm));
+        }
+        Ok((out, dim))
     }
 }
 
@@ -121,6 +206,14 @@ impl VideoTextEmbedder for ClipEmbedder {
         self.name.clone()
     }
 
+    fn logit_scale(&self) -> f32 {
+        self.logit_scale
+    }
+
+    fn temporal_weight(&self) -> f64 {
+        self.temporal_weight
+    }
+
     fn embed_frames(&self, frames: &[&[u8]], h: usize, w: usize) -> Result<Vec<Vec<f32>>> {
         let mut out = Vec::with_capacity(frames.len());
         for chunk in frames.chunks(self.batch.max(1)) {
@@ -135,11 +228,15 @@ impl VideoTextEmbedder for ClipEmbedder {
     }
 
     fn embed_texts(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
-        let ids = self
-            .tokenizer
-            .encode_batch::<Cpu>(texts, Truncation::Truncate, &self.device)
-            .map_err(model_err)?;
-        Ok(rows(self.text.text_embeds(ids).map_err(model_err)?))
+        let mut out = Vec::with_capacity(texts.len());
+        for chunk in texts.chunks(256) {
+            let ids = self
+                .tokenizer
+                .encode_batch::<Cpu>(chunk, Truncation::Truncate, &self.device)
+                .map_err(model_err)?;
+            out.extend(rows(self.text.text_embeds(ids).map_err(model_err)?));
+        }
+        Ok(out)
     }
 }
 

@@ -19,22 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{MetricsError, Result};
 
-/// Texts describing time-lapse / metamorphic videos (written for this crate).
-pub const METAMORPHIC_TEXTS: [&str; 5] = [
-    "a time-lapse video of something transforming over time",
-    "a metamorphic time-lapse of a flower blooming or a plant growing",
-    "a time-lapse of ice melting or a candle burning down",
-    "a time-lapse of a building being constructed",
-    "a time-lapse of the sky changing from day to night",
-];
-/// Texts describing ordinary, real-time videos.
-pub const GENERAL_TEXTS: [&str; 5] = [
-    "an ordinary video filmed in real time",
-    "a video of an object moving across the scene",
-    "a video of a ball rolling or bouncing",
-    "a video with the camera panning over a landscape",
-    "a video of a car driving down a road",
-];
+pub use magictime_model::clip::in_domain::{GENERAL_TEXTS, METAMORPHIC_TEXTS};
 
 /// An image–text embedder (CLIP or similar) in a shared embedding space.
 pub trait VideoTextEmbedder {
@@ -48,6 +33,32 @@ pub trait VideoTextEmbedder {
     fn logit_scale(&self) -> f32 {
         100.0
     }
+    /// Ramp weight γ of the video embedding ([`video_embedding`]); 0 (a plain mean) unless the
+    /// model was trained with one (the in-domain CLIP).
+    fn temporal_weight(&self) -> f64 {
+        0.0
+    }
+}
+
+/// The video embedding from normalised frame embeddings `ê_f` (in frame order):
+/// `normalise(Σ_f (1 + γ·τ_f)/F · ê_f)`, `τ_f` evenly from −1 (first) to 1 (last); γ = 0 is the
+/// plain mean. See `magictime_model::clip::in_domain`.
+pub fn video_embedding(frames: &[Vec<f64>], gamma: f64) -> Vec<f64> {
+    let w = magictime_model::clip::in_domain::temporal_weights(frames.len(), gamma);
+    let dim = frames.first().map_or(0, Vec::len);
+    let mut v = vec![0.0f64; dim];
+    for (e, w) in frames.iter().zip(&w) {
+        for (p, x) in v.iter_mut().zip(e) {
+            *p += w * x;
+        }
+    }
+    normalise64(&v)
+}
+
+/// `v / |v|` (|v| floored at 1e-12).
+pub fn normalise64(v: &[f64]) -> Vec<f64> {
+    let n = v.iter().map(|x| x * x).sum::<f64>().sqrt().max(1e-12);
+    v.iter().map(|x| x / n).collect()
 }
 
 /// Per-video scores.
@@ -86,7 +97,7 @@ pub struct VideoTextSummary {
     pub videos: Vec<VideoTextScores>,
 }
 
-fn normalise(v: &[f32]) -> Vec<f64> {
+pub fn normalise(v: &[f32]) -> Vec<f64> {
     let n = v
         .iter()
         .map(|x| (*x as f64).powi(2))
@@ -96,7 +107,7 @@ fn normalise(v: &[f32]) -> Vec<f64> {
     v.iter().map(|x| *x as f64 / n).collect()
 }
 
-fn dot(a: &[f64], b: &[f64]) -> f64 {
+pub fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
@@ -122,6 +133,24 @@ pub fn score_video(
         .iter()
         .map(|e| normalise(e))
         .collect();
+    score_embedded(embedder, &emb, frames, prompt, retrieval)
+}
+
+/// [`score_video`] with the normalised frame embeddings `emb` already computed.
+pub fn score_embedded(
+    embedder: &dyn VideoTextEmbedder,
+    emb: &[Vec<f64>],
+    frames: &[&[u8]],
+    prompt: &str,
+    retrieval: &RetrievalTexts,
+) -> Result<VideoTextScores> {
+    if emb.is_empty() || emb.len() != frames.len() {
+        return Err(MetricsError::TooFewSamples {
+            what: "CLIPSIM",
+            needed: frames.len().max(1),
+            got: emb.len(),
+        });
+    }
     let text = normalise(&embedder.embed_texts(&[prompt])?[0]);
     if emb.iter().any(|e| e.len() != text.len()) {
         return Err(MetricsError::Shape {
@@ -133,13 +162,7 @@ pub fn score_video(
     // 1. CLIPSIM: mean over frames of the cosine
     let clipsim = emb.iter().map(|e| dot(e, &text)).sum::<f64>() / emb.len() as f64;
     // 2. metamorphic retrieval mass with the pooled video embedding
-    let mut pooled = vec![0.0f64; text.len()];
-    for e in &emb {
-        for (p, v) in pooled.iter_mut().zip(e) {
-            *p += v;
-        }
-    }
-    let pooled = normalise(&pooled.iter().map(|v| *v as f32).collect::<Vec<_>>());
+    let pooled = video_embedding(emb, embedder.temporal_weight());
     let s = embedder.logit_scale() as f64;
     let logits: Vec<f64> = retrieval
         .metamorphic

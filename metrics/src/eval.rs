@@ -30,6 +30,9 @@ pub enum Metric {
     Clipsim,
     /// Metamorphic score and amplitudes of the generated videos.
     Mt,
+    /// The synth probe: zero-shot scene / colour / kind accuracies of the generated videos
+    /// against their ChronoMagic-Synth prompts, retrieval R@1 and amplitudes (`probe.rs`).
+    Probe,
 }
 
 /// One video to evaluate, with its prompt when known.
@@ -169,6 +172,7 @@ pub struct EvalReport {
     pub fid: Option<FrechetDistance>,
     pub kid: Option<KernelDistance>,
     pub video_text: Option<VideoTextSummary>,
+    pub probe: Option<crate::probe::ProbeReport>,
     pub protocol: Protocol,
     /// I3D logits `[n_real, 400]` and `[n_fake, 400]` (for the PCA plot; not in the JSON).
     #[serde(skip)]
@@ -197,6 +201,18 @@ impl EvalReport {
             top.insert("clipsim".into(), v.clipsim.into());
             top.insert("clipsim_x100".into(), v.clipsim_x100.into());
             top.insert("mt".into(), v.metamorphic.into());
+        }
+        if let Some(p) = &self.probe {
+            top.insert("probe_scene".into(), p.scene.accuracy.into());
+            top.insert(
+                "probe_object_colour".into(),
+                p.object_colour.accuracy.into(),
+            );
+            top.insert(
+                "probe_background_colour".into(),
+                p.background_colour.accuracy.into(),
+            );
+            top.insert("probe_kind".into(), p.kind.accuracy.into());
         }
         top.insert(
             "protocol".into(),
@@ -313,7 +329,7 @@ pub fn evaluate(
 ) -> Result<EvalReport> {
     let wants = |m: Metric| opts.metrics.contains(&m);
     let needs_real = wants(Metric::Fvd) || wants(Metric::Fid) || wants(Metric::Kid);
-    let needs_text = wants(Metric::Clipsim) || wants(Metric::Mt);
+    let needs_text = wants(Metric::Clipsim) || wants(Metric::Mt) || wants(Metric::Probe);
     // 1. inputs and models (fail early, before any decoding)
     let mut fake_items = list_videos(fake)?;
     fake_items.truncate(opts.n);
@@ -326,7 +342,7 @@ pub fn evaluate(
     if needs_text && embedder.is_none() {
         return Err(MetricsError::InvalidArgument {
             name: "metrics",
-            detail: "clipsim/mt need a CLIP model (none loaded)".into(),
+            detail: "clipsim/mt/probe need a CLIP model (none loaded)".into(),
         });
     }
     let i3d = if wants(Metric::Fvd) {
@@ -411,7 +427,7 @@ pub fn evaluate(
         None
     };
     let video_text = match embedder {
-        Some(e) if needs_text => {
+        Some(e) if wants(Metric::Clipsim) || wants(Metric::Mt) => {
             let texts = RetrievalTexts::new(e)?;
             let mut scores = Vec::new();
             for (i, (clip, prompt)) in fake_f.clips_for_text.iter().enumerate() {
@@ -420,6 +436,18 @@ pub fn evaluate(
                 progress("CLIP", i + 1, fake_f.clips_for_text.len());
             }
             Some(summarise(e.name(), scores))
+        }
+        _ => None,
+    };
+    let probe = match embedder {
+        Some(e) if wants(Metric::Probe) => {
+            let mut prober = crate::probe::Prober::new(e)?;
+            for (i, (clip, prompt)) in fake_f.clips_for_text.iter().enumerate() {
+                let frames: Vec<&[u8]> = (0..clip.n).map(|t| clip.frame(t)).collect();
+                prober.add(&frames, clip.h, clip.w, prompt)?;
+                progress("probe", i + 1, fake_f.clips_for_text.len());
+            }
+            Some(prober.finish()?)
         }
         _ => None,
     };
@@ -439,6 +467,7 @@ pub fn evaluate(
         fid,
         kid,
         video_text,
+        probe,
         protocol: Protocol {
             n_real: real_items.len(),
             n_fake: fake_items.len(),

@@ -35,6 +35,7 @@ pub mod fid;
 pub mod frechet;
 pub mod i3d;
 pub mod kid;
+pub mod probe;
 pub mod report;
 pub mod stats;
 

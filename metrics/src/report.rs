@@ -168,6 +168,29 @@ pub fn bars_svg(title: &str, bars: &[(String, f64)]) -> Result<String> {
     Ok(out)
 }
 
+/// Writes `bytes` to `path` through a temporary file in the same folder renamed into place.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let io = |e: std::io::Error| MetricsError::Io {
+        path: path.to_path_buf(),
+        detail: e.to_string(),
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
+    tmp.write_all(bytes).map_err(io)?;
+    // tempfile creates 0600; reports get the usual 0644
+    use std::os::unix::fs::PermissionsExt;
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(0o644))
+        .map_err(io)?;
+    tmp.persist(path).map_err(|e| io(e.error))?;
+    Ok(())
+}
+
 /// Writes `<stem>.md` and the SVG plots next to `json_out`; returns the files written.
 pub fn write_summary(report: &EvalReport, json_out: &Path) -> Result<Vec<PathBuf>> {
     let dir = json_out.parent().unwrap_or(Path::new("."));
@@ -175,12 +198,7 @@ pub fn write_summary(report: &EvalReport, json_out: &Path) -> Result<Vec<PathBuf
         .file_stem()
         .and_then(|s| s.to_str())
         .unwrap_or("report");
-    let write = |p: &Path, text: &str| {
-        std::fs::write(p, text).map_err(|e| MetricsError::Io {
-            path: p.to_path_buf(),
-            detail: e.to_string(),
-        })
-    };
+    let write = |p: &Path, text: &str| write_atomic(p, text.as_bytes());
     let mut files = Vec::new();
     let p = &report.protocol;
     let mut md = format!(
@@ -227,6 +245,26 @@ pub fn write_summary(report: &EvalReport, json_out: &Path) -> Result<Vec<PathBuf
             "| Metamorphic score | {:.4} | embedding amplitude {:.4}, pixel amplitude {:.4} |",
             v.metamorphic, v.embedding_amplitude, v.pixel_amplitude
         );
+    }
+    if let Some(pr) = &report.probe {
+        let _ = writeln!(md, "\n## Synth probe\n\n{}", pr.markdown());
+        let bars = vec![
+            ("scene".to_string(), pr.scene.accuracy),
+            ("object colour".to_string(), pr.object_colour.accuracy),
+            (
+                "background colour".to_string(),
+                pr.background_colour.accuracy,
+            ),
+            ("metamorphic vs general".to_string(), pr.kind.accuracy),
+            ("caption→video R@1".to_string(), pr.r1_caption_to_video),
+        ];
+        let path = dir.join(format!("{stem}_probe.svg"));
+        write(
+            &path,
+            &bars_svg(&format!("Synth probe ({})", pr.model), &bars)?,
+        )?;
+        let _ = writeln!(md, "![Synth probe]({stem}_probe.svg)\n");
+        files.push(path);
     }
     let _ = writeln!(
         md,

@@ -71,6 +71,9 @@ pub enum ModelCommand {
     Bench(crate::unet::bench::BenchArgs),
     /// Train the built-in default model on ChronoMagic-Synth (CPU) and write its weights folder.
     TrainDefault(crate::train::TrainDefaultArgs),
+    /// Train the in-domain CLIP (evaluator of CLIPSIM, the metamorphic score and the synth probe)
+    /// on ChronoMagic-Synth (CPU) and write it as a transformers CLIP folder.
+    TrainClip(crate::train::clip::TrainClipArgs),
 }
 
 /// Runs a `magictime model` subcommand.
@@ -79,6 +82,9 @@ pub fn run(cmd: ModelCommand) -> anyhow::Result<()> {
         ModelCommand::Inspect { path } => inspect(&path),
         ModelCommand::Bench(args) => crate::unet::bench::run(&args),
         ModelCommand::TrainDefault(args) => crate::train::run_train_default(&args)
+            .map(|_| ())
+            .map_err(Into::into),
+        ModelCommand::TrainClip(args) => crate::train::clip::run_train_clip(&args)
             .map(|_| ())
             .map_err(Into::into),
     }

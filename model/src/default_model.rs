@@ -186,7 +186,6 @@ pub fn is_available() -> bool {
 
 /// Writes the embedded default model into `dir` as a loadable weights folder.
 pub fn write_default_dir(dir: &Path) -> Result<()> {
-    use std::io::Read;
     if !is_available() {
         return Err(ModelError::MissingFile {
             path: "model/assets/default".into(),
@@ -196,7 +195,14 @@ pub fn write_default_dir(dir: &Path) -> Result<()> {
                 .into(),
         });
     }
-    for (name, bytes) in FILES {
+    write_files(FILES, dir)
+}
+
+/// Writes embedded `(name, bytes)` files into `dir` (a `.gz` name is gunzipped and written
+/// without the suffix), each through a temporary file renamed into place.
+pub fn write_files(files: &[(&str, &[u8])], dir: &Path) -> Result<()> {
+    use std::io::Read;
+    for (name, bytes) in files {
         let (name, data) = match name.strip_suffix(".gz") {
             Some(stem) => {
                 let mut out = Vec::new();
@@ -207,11 +213,7 @@ pub fn write_default_dir(dir: &Path) -> Result<()> {
             }
             None => (*name, bytes.to_vec()),
         };
-        let path = dir.join(name);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| ModelError::io(parent, e))?;
-        }
-        std::fs::write(&path, data).map_err(|e| ModelError::io(&path, e))?;
+        crate::train::save::write_file(&dir.join(name), &data)?;
     }
     Ok(())
 }

@@ -34,7 +34,18 @@ fn metric(name: &str) -> Result<Metric, String> {
 /// One line for the jobs list, e.g. "FVD 973.53 · KVD 12.1 (N=6/6)".
 fn summary(report: &serde_json::Value) -> String {
     let mut parts = vec![];
-    for key in ["fvd", "kvd", "fid", "kid", "clipsim", "mt"] {
+    for key in [
+        "fvd",
+        "kvd",
+        "fid",
+        "kid",
+        "clipsim",
+        "mt",
+        "probe_scene",
+        "probe_object_colour",
+        "probe_background_colour",
+        "probe_kind",
+    ] {
         if let Some(v) = report.get(key).and_then(|v| v.as_f64()) {
             parts.push(format!("{} {v:.4}", key.to_uppercase()));
         }
@@ -69,10 +80,10 @@ fn run_blocking(
     let real = if needs_real { real? } else { fake.clone() };
     let embedder = if metrics
         .iter()
-        .any(|m| matches!(m, Metric::Clipsim | Metric::Mt))
+        .any(|m| matches!(m, Metric::Clipsim | Metric::Mt | Metric::Probe))
     {
         let clip = settings.clip.as_ref().ok_or(
-            "clipsim/mt need a CLIP model: start the server with --clip <transformers CLIP \
+            "clipsim/mt/probe need a CLIP model: start the server with --clip <transformers CLIP \
              folder> (or --clip tiny-random for a smoke run)",
         )?;
         Some(ClipEmbedder::from_setting(clip).map_err(|e| e.to_string())?)

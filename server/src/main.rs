@@ -49,6 +49,10 @@ enum Command {
     Model(magictime_model::cli::ModelCommand),
     /// Evaluate videos: FVD (I3D), FID, KID, CLIPSIM, metamorphic score.
     Eval(magictime_metrics::cli::EvalArgs),
+    /// Zero-shot synth probe of a CLIP (default: the embedded in-domain CLIP): scene, colour and
+    /// kind accuracies, caption ↔ video R@1, amplitudes; without --videos, the CLIP's validity
+    /// table on held-out ChronoMagic-Synth clips.
+    Probe(magictime_metrics::cli::ProbeArgs),
     /// Metric benchmarks against the Python references (Fréchet distance, I3D).
     BenchMetrics(magictime_metrics::cli::BenchArgs),
 }
@@ -65,7 +69,11 @@ fn main() -> anyhow::Result<()> {
                 .block_on(serve::serve(args))
         }
         Command::Data(cmd) => {
-            if let Err(e) = magictime_data::cli::run(cmd) {
+            if let Err(e) = magictime_data::cli::run_with(cmd, &|dir| {
+                Ok(Box::new(
+                    magictime_metrics::clip_embedder::ClipFrameEmbedder::new(dir)?,
+                ))
+            }) {
                 // Exit codes scripts can trust: 2 bad arguments/config, 3 bad input, 4 weights.
                 eprintln!("error: {e:#}");
                 std::process::exit(magictime_data::cli::exit_code(&e));
@@ -75,6 +83,7 @@ fn main() -> anyhow::Result<()> {
         Command::Generate(args) => magictime_model::cli::run_generate(args),
         Command::Model(cmd) => magictime_model::cli::run(cmd),
         Command::Eval(args) => magictime_metrics::cli::run_eval(&args),
+        Command::Probe(args) => magictime_metrics::cli::run_probe(&args).map(|_| ()),
         Command::BenchMetrics(args) => magictime_metrics::cli::run_bench(&args).map(|_| ()),
         Command::Admin(cmd) => {
             init_tracing();

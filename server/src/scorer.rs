@@ -45,10 +45,12 @@ impl VideoScorer for ClipScorer {
     fn available(&self) -> Result<(), String> {
         match &self.setting {
             Some(_) => Ok(()),
-            None => Err("no CLIP model is configured: start `magictime serve` with \
-                         --clip <transformers CLIP folder> (MAGICTIME_CLIP), or --clip tiny-random \
-                         for a smoke run (random weights)"
-                .into()),
+            None => Err(
+                "the server was started with --clip none: start `magictime serve` \
+                         without it (the in-domain CLIP trained on ChronoMagic-Synth) or with \
+                         --clip <transformers CLIP folder> (MAGICTIME_CLIP)"
+                    .into(),
+            ),
         }
     }
 

@@ -42,10 +42,11 @@ pub struct ServeArgs {
     /// A MagicTime model folder (diffusers layout) to generate with; the built-in model otherwise.
     #[arg(long, env = "MAGICTIME_MODEL")]
     pub model: Option<PathBuf>,
-    /// CLIP for the studies' automatic metrics (CLIPSIM, metamorphic score): a transformers CLIP
-    /// folder, or `tiny-random` (random weights, smoke runs); none: the metrics are not available.
-    #[arg(long, env = "MAGICTIME_CLIP")]
-    pub clip: Option<PathBuf>,
+    /// CLIP for the studies' automatic metrics and the clipsim / mt / probe evaluation jobs:
+    /// `in-domain` (the embedded CLIP trained on ChronoMagic-Synth, the default), a transformers
+    /// CLIP folder, `tiny-random` (random weights, smoke runs), or `none` (those metrics off).
+    #[arg(long, env = "MAGICTIME_CLIP", default_value = magictime_model::clip::in_domain::SETTING)]
+    pub clip: PathBuf,
     /// I3D weights for FVD in evaluation jobs (`make i3d-weights` converts them).
     #[arg(long, env = "MAGICTIME_I3D_WEIGHTS", default_value = magictime_metrics::i3d::loader::DEFAULT_WEIGHTS)]
     pub i3d_weights: PathBuf,
@@ -63,6 +64,13 @@ pub struct ServeArgs {
     /// Mark cookies Secure (set when the app is served behind TLS).
     #[arg(long, env = "MAGICTIME_SECURE_COOKIES")]
     pub secure_cookies: bool,
+}
+
+impl ServeArgs {
+    /// The CLIP setting for the scorer and evaluation jobs; `None` for `--clip none`.
+    pub fn clip_setting(&self) -> Option<PathBuf> {
+        (self.clip.as_os_str() != "none").then(|| self.clip.clone())
+    }
 }
 
 pub fn db_path(data_dir: &Path) -> PathBuf {
@@ -102,7 +110,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         setup_token_hash: Arc::new(Mutex::new(setup_token_hash)),
         media: Arc::new(crate::media::DataMedia),
         generator: Arc::new(crate::generator::ModelGenerator::new(args.model.clone())),
-        scorer: Arc::new(crate::scorer::ClipScorer::new(args.clip.clone())),
+        scorer: Arc::new(crate::scorer::ClipScorer::new(args.clip_setting())),
         jobs_notify: Arc::new(tokio::sync::Notify::new()),
     };
     crate::jobs::spawn_worker(
@@ -110,7 +118,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         crate::eval_job::EvalSettings {
             i3d_weights: args.i3d_weights.clone(),
             fid_weights: args.fid_weights.clone(),
-            clip: args.clip.clone(),
+            clip: args.clip_setting(),
         },
         args.transnetv2.clone(),
     );

@@ -1,7 +1,8 @@
 //! Automatic metrics beside the votes: computed on demand in the background with the configured
 //! CLIP (here the model crate's tiny CLIP with random weights, `--clip tiny-random`), cached,
 //! shown per condition in the analysis JSON and on the results page with the embedder's name;
-//! "not available" with the reason when no CLIP is configured.
+//! with no flag the server uses the embedded in-domain CLIP; "not available" with the reason
+//! under `--clip none`.
 use std::time::{Duration, Instant};
 
 use magictime_tests::{client, create_account, csrf, Server};
@@ -113,8 +114,42 @@ async fn metrics_are_computed_per_condition_and_cached() {
 }
 
 #[tokio::test]
-async fn metrics_without_a_clip_are_not_available() {
+async fn a_server_started_without_flags_scores_with_the_in_domain_clip() {
     let s = Server::start(setup);
+    let (c, t) = login(&s, "res@test.org", "res-pass-12").await;
+    let id = new_study(&s, &c, &t, "3", &[]).await;
+    import_folder(&s, &c, &t, id).await;
+    let r = form_json(&c, &s, &t, &format!("/studies/{id}/metrics"), &[]).await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let res = format!("/studies/{id}/results.json");
+    let t0 = Instant::now();
+    let m = loop {
+        let m = get_json(&s, &c, &res).await["automatic_metrics"].clone();
+        match m["status"].as_str().unwrap() {
+            "done" => break m,
+            "failed" => panic!("metrics failed: {m}"),
+            _ => {}
+        }
+        assert!(t0.elapsed() < Duration::from_secs(300), "not done: {m}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(
+        m["embedder"], "in-domain CLIP trained on ChronoMagic-Synth",
+        "{m}"
+    );
+    for name in ["CondRed", "CondBlue", "CondWhite"] {
+        let x = cond(&m, name);
+        assert_eq!(x["videos"], 2, "{x}");
+        assert!(x["clipsim"].as_f64().unwrap().is_finite(), "{x}");
+        assert!(x["metamorphic"].as_f64().unwrap().is_finite(), "{x}");
+    }
+    let html = get_text(&s, &c, &format!("/studies/{id}")).await;
+    assert!(html.contains("in-domain CLIP trained on ChronoMagic-Synth"));
+}
+
+#[tokio::test]
+async fn metrics_with_clip_none_are_not_available() {
+    let s = Server::start_with(&["--clip", "none"], setup);
     let (c, t) = login(&s, "res@test.org", "res-pass-12").await;
     let id = new_study(&s, &c, &t, "3", &[]).await;
     import_folder(&s, &c, &t, id).await;

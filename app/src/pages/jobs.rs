@@ -50,7 +50,7 @@ fn JobsPanel(initial: Result<Vec<JobView>, String>) -> impl IntoView {
                 <label for="fake">"Generated videos (folder or manifest)"</label>
                 <input id="fake" name="fake" placeholder="generated" required/>
                 <div class="grid4">
-                    <div><label for="metrics">"Metrics"</label><input id="metrics" name="metrics" value="fvd,fid,kid" title="comma-separated: fvd, fid, kid, clipsim, mt"/></div>
+                    <div><label for="metrics">"Metrics"</label><input id="metrics" name="metrics" value="fvd,fid,kid" title="comma-separated: fvd, fid, kid, clipsim, mt, probe (clipsim, mt and probe use the server CLIP: the in-domain CLIP trained on ChronoMagic-Synth unless serve --clip names another)"/></div>
                     <div><label for="n">"Videos per set"</label><input id="n" name="n" type="number" min="2" max="10000" value="16"/></div>
                 </div>
                 <button type="submit">"Evaluate"</button>

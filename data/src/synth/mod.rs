@@ -361,3 +361,115 @@ pub fn write_dataset(
         seconds: start.elapsed().as_secs_f64(),
     })
 }
+
+/// What a ChronoMagic-Synth caption states: the scene and the two named colours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CaptionLabels {
+    pub scene: Scene,
+    /// Index into [`OBJECT`].
+    pub object: usize,
+    /// Index into [`BACKGROUND`].
+    pub background: usize,
+}
+
+impl CaptionLabels {
+    pub fn kind(&self) -> ClipKind {
+        self.scene.kind()
+    }
+}
+
+const SPEEDS: [Speed; 3] = [Speed::Slow, Speed::Normal, Speed::Fast];
+const CAMERAS: [Camera; 5] = [
+    Camera::Static,
+    Camera::PanLeft,
+    Camera::PanRight,
+    Camera::ZoomIn,
+    Camera::ZoomOut,
+];
+
+/// Every scene in declaration order (metamorphic first).
+pub fn all_scenes() -> impl Iterator<Item = Scene> {
+    Scene::METAMORPHIC.into_iter().chain(Scene::GENERAL)
+}
+
+/// The labels of a caption the generator can write (any speed, camera and count), `None` for
+/// any other text. Exact match against every caption the templates produce (~26k, built once).
+pub fn parse_caption(caption: &str) -> Option<CaptionLabels> {
+    use std::collections::HashMap;
+    use std::sync::OnceLock;
+    static TABLE: OnceLock<HashMap<String, CaptionLabels>> = OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        let mut m = HashMap::new();
+        for scene in all_scenes() {
+            let (lo, hi) = scene.count_range();
+            for (oi, o) in OBJECT.iter().enumerate() {
+                for (bi, b) in BACKGROUND.iter().enumerate() {
+                    for speed in SPEEDS {
+                        for camera in CAMERAS {
+                            for count in lo..=hi {
+                                let p = Params::new(*o, *b, speed, camera, count, [0.5; 4]);
+                                m.insert(
+                                    scene.caption(&p),
+                                    CaptionLabels {
+                                        scene,
+                                        object: oi,
+                                        background: bi,
+                                    },
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        m
+    });
+    table.get(caption.trim()).copied()
+}
+
+/// One caption per (scene, object colour, background colour) — normal speed, static camera,
+/// the middle count — the class prompts of zero-shot probes.
+pub fn caption_grid() -> Vec<(CaptionLabels, String)> {
+    let mut out = Vec::new();
+    for scene in all_scenes() {
+        let (lo, hi) = scene.count_range();
+        for (oi, o) in OBJECT.iter().enumerate() {
+            for (bi, b) in BACKGROUND.iter().enumerate() {
+                let p = Params::new(
+                    *o,
+                    *b,
+                    Speed::Normal,
+                    Camera::Static,
+                    (lo + hi) / 2,
+                    [0.5; 4],
+                );
+                let labels = CaptionLabels {
+                    scene,
+                    object: oi,
+                    background: bi,
+                };
+                out.push((labels, scene.caption(&p)));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod caption_tests {
+    use super::*;
+
+    #[test]
+    fn every_rendered_caption_parses_back_to_its_labels() {
+        let cfg = SynthConfig::new(60, 32, 8, 11);
+        for i in 0..cfg.count {
+            let (scene, p) = clip_spec(&cfg, i);
+            let l = parse_caption(&scene.caption(&p)).expect("a generator caption parses");
+            assert_eq!(l.scene, scene);
+            assert_eq!(OBJECT[l.object].name, p.object);
+            assert_eq!(BACKGROUND[l.background].name, p.background);
+        }
+        assert_eq!(parse_caption("a red flower"), None);
+        assert_eq!(caption_grid().len(), 20 * OBJECT.len() * BACKGROUND.len());
+    }
+}

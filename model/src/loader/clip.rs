@@ -247,3 +247,21 @@ pub fn load_text_encoder_adapter<B: Backend>(
     )?;
     Ok((model, config))
 }
+
+/// The learned `logit_scale` (ln of the temperature) of a transformers `CLIPModel` folder's
+/// `model.safetensors`, when the file has one (f32 or f16).
+pub fn read_logit_scale(dir: &Path) -> Option<f32> {
+    let bytes = std::fs::read(dir.join("model.safetensors")).ok()?;
+    let st = safetensors::SafeTensors::deserialize(&bytes).ok()?;
+    let t = st.tensor("logit_scale").ok()?;
+    let d = t.data();
+    match t.dtype() {
+        safetensors::Dtype::F32 if d.len() >= 4 => {
+            Some(f32::from_le_bytes([d[0], d[1], d[2], d[3]]))
+        }
+        safetensors::Dtype::F16 if d.len() >= 2 => {
+            Some(burn::tensor::f16::from_bits(u16::from_le_bytes([d[0], d[1]])).to_f32())
+        }
+        _ => None,
+    }
+}

@@ -3,6 +3,7 @@
 //! VAE latents with the DDPM ε loss ([`diffusion`]); [`save`] writes the upstream folder layout.
 //! `magictime model train-default` / `tools/train_default.sh` run [`run_train_default`].
 
+pub mod clip;
 pub mod data;
 pub mod diffusion;
 pub mod freeze;

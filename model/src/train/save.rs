@@ -117,12 +117,15 @@ pub fn to_safetensors(tensors: &[SavedTensor], half: bool) -> Result<Vec<u8>> {
         .map_err(|e| ModelError::InvalidInput(format!("safetensors: {e}")))
 }
 
-/// Writes `bytes` to `path` (creating parent folders), gzip-compressed when `path` ends in `.gz`.
+/// Writes `bytes` to `path` (creating parent folders), gzip-compressed when `path` ends in `.gz`:
+/// into a temporary file beside it, renamed into place, so a kill never leaves half a file.
 pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| ModelError::io(dir, e))?;
-    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir).map_err(|e| ModelError::io(dir, e))?;
     let data = if path.extension().is_some_and(|e| e == "gz") {
         let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
         enc.write_all(bytes).map_err(|e| ModelError::io(path, e))?;
@@ -130,5 +133,14 @@ pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     } else {
         bytes.to_vec()
     };
-    std::fs::write(path, data).map_err(|e| ModelError::io(path, e))
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| ModelError::io(dir, e))?;
+    tmp.write_all(&data).map_err(|e| ModelError::io(path, e))?;
+    // tempfile creates 0600; outputs get the usual 0644
+    use std::os::unix::fs::PermissionsExt;
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(0o644))
+        .map_err(|e| ModelError::io(path, e))?;
+    tmp.persist(path)
+        .map_err(|e| ModelError::io(path, e.error))?;
+    Ok(())
 }

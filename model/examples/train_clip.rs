@@ -1,0 +1,24 @@
+//! Trains the in-domain CLIP (`tools/train_clip.sh` runs this; same as
+//! `magictime model train-clip`, but buildable without the embedded assets it produces).
+
+use clap::Parser;
+use magictime_model::train::clip::{run_train_clip, TrainClipArgs};
+
+#[derive(Parser)]
+struct Cli {
+    #[command(flatten)]
+    args: TrainClipArgs,
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let report = run_train_clip(&Cli::parse().args)?;
+    eprintln!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}
