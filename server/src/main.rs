@@ -16,6 +16,7 @@ mod health;
 mod ingest_job;
 mod jobs;
 mod media;
+mod output;
 mod routes;
 mod scorer;
 mod serve;
@@ -51,6 +52,9 @@ enum Command {
     Eval(magictime_metrics::cli::EvalArgs),
     /// Metric benchmarks against the Python references (Fréchet distance, I3D).
     BenchMetrics(magictime_metrics::cli::BenchArgs),
+    /// The sandboxed child that decodes untrusted media for `serve` (internal).
+    #[command(subcommand, hide = true)]
+    MediaWorker(media::WorkerCommand),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -76,6 +80,7 @@ fn main() -> anyhow::Result<()> {
         Command::Model(cmd) => magictime_model::cli::run(cmd),
         Command::Eval(args) => magictime_metrics::cli::run_eval(&args),
         Command::BenchMetrics(args) => magictime_metrics::cli::run_bench(&args).map(|_| ()),
+        Command::MediaWorker(cmd) => media::worker_main(cmd),
         Command::Admin(cmd) => {
             init_tracing();
             tokio::runtime::Builder::new_current_thread()
