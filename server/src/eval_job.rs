@@ -108,19 +108,37 @@ fn run_blocking(
         progress,
     )
     .map_err(|e| e.to_string())?;
-    let dir = data_dir.join("eval").join(id.to_string());
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let done = data_dir.join("eval").join(id.to_string());
+    // Written under eval/.partial-<id>, renamed into place once complete.
+    let dir = crate::output::partial_path(&done);
+    crate::output::remove(&dir);
+    let written = write_report(&dir, &done, &report);
+    if written.is_err() {
+        crate::output::remove(&dir);
+    }
+    let mut json = written?;
+    json["summary"] = summary(&json).into();
+    json["report"] = format!("eval/{id}/report.json").into();
+    Ok(json.to_string())
+}
+
+/// The report files (`report.json` and its summary) in `dir`, then `dir` renamed to `done`.
+fn write_report(
+    dir: &std::path::Path,
+    done: &std::path::Path,
+    report: &magictime_metrics::eval::EvalReport,
+) -> Result<serde_json::Value, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let json_path = dir.join("report.json");
-    let mut json = report.to_json();
+    let json = report.to_json();
     std::fs::write(
         &json_path,
         serde_json::to_string_pretty(&json).map_err(|e| e.to_string())?,
     )
     .map_err(|e| format!("{}: {e}", json_path.display()))?;
-    write_summary(&report, &json_path).map_err(|e| e.to_string())?;
-    json["summary"] = summary(&json).into();
-    json["report"] = format!("eval/{id}/report.json").into();
-    Ok(json.to_string())
+    write_summary(report, &json_path).map_err(|e| e.to_string())?;
+    crate::output::commit(dir, done)?;
+    Ok(json)
 }
 
 /// Runs evaluation job `id` and records its outcome.

@@ -155,7 +155,10 @@ fn run_blocking(
     progress: Progress,
 ) -> Result<String, String> {
     let rel = format!("datasets/{id}");
-    let out = data_dir.join(&rel);
+    let done = data_dir.join(&rel);
+    // Written under datasets/.partial-<id>, renamed into place once complete.
+    let out = crate::output::partial_path(&done);
+    crate::output::remove(&out);
     let result = match &p {
         IngestParams::Synth {
             count,
@@ -175,9 +178,10 @@ fn run_blocking(
             progress,
         ),
     };
-    if result.is_err() && out.exists() {
+    let result = result.and_then(|r| crate::output::commit(&out, &done).map(|()| r));
+    if result.is_err() {
         // a failed job leaves no half-written dataset behind
-        let _ = std::fs::remove_dir_all(&out);
+        crate::output::remove(&out);
     }
     Ok(result?.to_string())
 }

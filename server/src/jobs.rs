@@ -14,12 +14,8 @@ pub fn spawn_worker(
     eval: crate::eval_job::EvalSettings,
     transnetv2: std::path::PathBuf,
 ) {
+    // Jobs interrupted by the last stop were failed (and their outputs swept) before serving.
     tokio::spawn(async move {
-        match jobs::fail_interrupted(&state.pool).await {
-            Ok(0) => {}
-            Ok(n) => tracing::warn!("{n} job(s) were interrupted by the last stop: marked failed"),
-            Err(e) => tracing::error!("jobs: {e}"),
-        }
         loop {
             let claimed = claim_next(&state.pool).await;
             match claimed {
@@ -123,7 +119,16 @@ async fn run_generate(state: &ServerState, id: i64, params: &str) {
     run_blocking_job(state, id, "generation", move |progress| {
         let p: GenerateParams = parse_params(&params)?;
         let out = out_dir.join(format!("{id}.mp4"));
-        generator.generate(&p, &out, &mut |f| progress(f, format!("{:.0}%", f * 100.0)))?;
+        let part = crate::output::partial_path(&out);
+        let made = generator
+            .generate(&p, &part, &mut |f| {
+                progress(f, format!("{:.0}%", f * 100.0))
+            })
+            .and_then(|()| crate::output::commit(&part, &out));
+        if made.is_err() {
+            crate::output::remove(&part);
+        }
+        made?;
         Ok(serde_json::json!({ "video": format!("generated/{id}.mp4") }).to_string())
     })
     .await

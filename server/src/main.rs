@@ -16,6 +16,7 @@ mod health;
 mod ingest_job;
 mod jobs;
 mod media;
+mod output;
 mod routes;
 mod scorer;
 mod serve;
@@ -55,6 +56,9 @@ enum Command {
     Probe(magictime_metrics::cli::ProbeArgs),
     /// Metric benchmarks against the Python references (Fréchet distance, I3D).
     BenchMetrics(magictime_metrics::cli::BenchArgs),
+    /// The sandboxed child that decodes untrusted media for `serve` (internal).
+    #[command(subcommand, hide = true)]
+    MediaWorker(media::WorkerCommand),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -85,6 +89,7 @@ fn main() -> anyhow::Result<()> {
         Command::Eval(args) => magictime_metrics::cli::run_eval(&args),
         Command::Probe(args) => magictime_metrics::cli::run_probe(&args).map(|_| ()),
         Command::BenchMetrics(args) => magictime_metrics::cli::run_bench(&args).map(|_| ()),
+        Command::MediaWorker(cmd) => media::worker_main(cmd),
         Command::Admin(cmd) => {
             init_tracing();
             tokio::runtime::Builder::new_current_thread()

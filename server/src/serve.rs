@@ -8,7 +8,13 @@ use std::{
 };
 
 use axum::{
-    http::{header::CACHE_CONTROL, HeaderValue},
+    http::{
+        header::{
+            CACHE_CONTROL, CONTENT_SECURITY_POLICY, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
+            X_FRAME_OPTIONS,
+        },
+        HeaderName, HeaderValue,
+    },
     routing::get,
     Router,
 };
@@ -17,7 +23,7 @@ use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use magictime_app::{
     app::{shell, App},
-    ssr::{auth, cookies, db, rate_limit::RateLimiter, ServerState},
+    ssr::{auth, cookies, db, rate_limit::LoginThrottle, ServerState, UploadLimits},
 };
 use tower::ServiceBuilder;
 use tower_http::{
@@ -64,6 +70,19 @@ pub struct ServeArgs {
     /// Mark cookies Secure (set when the app is served behind TLS).
     #[arg(long, env = "MAGICTIME_SECURE_COOKIES")]
     pub secure_cookies: bool,
+    /// Largest stimulus upload, in MiB (larger ones are refused with 413 while streaming).
+    #[arg(long, env = "MAGICTIME_MAX_UPLOAD_MB", default_value_t = 512)]
+    pub max_upload_mb: u64,
+    /// Disk quota of one researcher's studies (stored media plus uploads in flight), in MiB.
+    #[arg(long, env = "MAGICTIME_UPLOAD_QUOTA_MB", default_value_t = 8192)]
+    pub upload_quota_mb: u64,
+    /// A reverse proxy in front of the server (repeat for several): its `X-Forwarded-For` names
+    /// the client for per-client limits. Without it, the header is ignored.
+    #[arg(long, env = "MAGICTIME_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxy: Vec<std::net::IpAddr>,
+    /// Caps on untrusted videos and on the child process that decodes them.
+    #[command(flatten)]
+    pub decode: crate::media::DecodeLimits,
 }
 
 impl ServeArgs {
@@ -80,6 +99,7 @@ pub fn db_path(data_dir: &Path) -> PathBuf {
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.data_dir)?;
     let pool = db::open(&db_path(&args.data_dir)).await?;
+    sweep_partial_outputs(&pool, &args.data_dir).await?;
     let listener = tokio::net::TcpListener::bind(args.addr).await?;
     let addr = listener.local_addr()?;
 
@@ -106,12 +126,24 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         pool: pool.clone(),
         data_dir: args.data_dir.clone(),
         secure_cookies: args.secure_cookies,
-        login_limiter: Arc::new(RateLimiter::new(5, Duration::from_secs(15 * 60))),
+        // Three free failures per e-mail and client in 15 min, then 1 s, 2 s, 4 s … between
+        // attempts; an attempt queued more than a minute ahead is refused.
+        login_limiter: Arc::new(LoginThrottle::new(
+            Duration::from_secs(15 * 60),
+            3,
+            Duration::from_secs(1),
+            Duration::from_secs(60),
+        )),
+        trusted_proxies: Arc::new(args.trusted_proxy.clone()),
         setup_token_hash: Arc::new(Mutex::new(setup_token_hash)),
-        media: Arc::new(crate::media::DataMedia),
+        media: Arc::new(crate::media::DataMedia::new(args.decode.clone())),
         generator: Arc::new(crate::generator::ModelGenerator::new(args.model.clone())),
         scorer: Arc::new(crate::scorer::ClipScorer::new(args.clip_setting())),
         jobs_notify: Arc::new(tokio::sync::Notify::new()),
+        upload_limits: UploadLimits {
+            max_bytes: args.max_upload_mb << 20,
+            quota_bytes: args.upload_quota_mb << 20,
+        },
     };
     crate::jobs::spawn_worker(
         state.clone(),
@@ -141,6 +173,28 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     .await?;
     pool.close().await;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// Before serving: jobs that were running are marked failed, and what a kill left half-written
+/// (partial job outputs, uploads, stimuli being normalised; outputs of unfinished jobs) is removed.
+async fn sweep_partial_outputs(pool: &sqlx::SqlitePool, data_dir: &Path) -> anyhow::Result<()> {
+    let n = magictime_app::ssr::jobs::fail_interrupted(pool).await?;
+    if n > 0 {
+        tracing::warn!("{n} job(s) were interrupted by the last stop: marked failed");
+    }
+    let unfinished: Vec<(String, i64)> =
+        sqlx::query_as("SELECT kind, id FROM jobs WHERE status IN ('failed', 'cancelled')")
+            .fetch_all(pool)
+            .await?;
+    let dir = data_dir.to_path_buf();
+    let gone = tokio::task::spawn_blocking(move || crate::output::sweep(&dir, &unfinished)).await?;
+    for p in &gone {
+        tracing::warn!(
+            "removed {} (left half-written by the last stop)",
+            p.display()
+        );
+    }
     Ok(())
 }
 
@@ -186,7 +240,26 @@ pub fn router(state: ServerState) -> Router {
                 .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
+        // Security headers on every page, file and error.
+        .layer(header_layer(CONTENT_SECURITY_POLICY, CSP))
+        .layer(header_layer(X_FRAME_OPTIONS, "DENY"))
+        .layer(header_layer(X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        // Participant URLs carry panel ids: never send them to other sites.
+        .layer(header_layer(REFERRER_POLICY, "same-origin"))
         .with_state(state)
+}
+
+/// The page policy: scripts, styles, media and requests from this origin only; inline scripts
+/// and styles are allowed (Leptos' hydration and streaming, the participant page), WASM may be
+/// compiled; no plugins, no foreign `<base>` or form targets, and no framing (clickjacking).
+const CSP: &str = "default-src 'self'; script-src 'self' 'unsafe-inline' 'wasm-unsafe-eval'; \
+    style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; media-src 'self' blob:; \
+    connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; \
+    frame-ancestors 'none'";
+
+/// A header set on every response that has none of its own.
+fn header_layer(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
 }
 
 /// Resolves on SIGINT or SIGTERM. The handlers are registered when this is called (not when the

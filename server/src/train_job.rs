@@ -14,7 +14,10 @@ fn run_blocking(
     progress: crate::jobs::Progress,
 ) -> Result<String, String> {
     let rel = format!("models/{id}");
-    let out = data_dir.join(&rel);
+    let done = data_dir.join(&rel);
+    // Written under models/.partial-<id>, renamed into place once complete.
+    let out = crate::output::partial_path(&done);
+    crate::output::remove(&out);
     let budget = p.max_minutes * 60.0;
     let args = TrainDefaultArgs {
         out: out.clone(),
@@ -56,10 +59,14 @@ fn run_blocking(
         Ok(r) => r,
         Err(e) => {
             // a failed run leaves no half-written weights folder behind
-            let _ = std::fs::remove_dir_all(&out);
+            crate::output::remove(&out);
             return Err(e.to_string());
         }
     };
+    if let Err(e) = crate::output::commit(&out, &done) {
+        crate::output::remove(&out);
+        return Err(e);
+    }
     let mut json = serde_json::to_value(&report).map_err(|e| e.to_string())?;
     json["summary"] = format!(
         "trained in {:.0} s: VAE loss {:.4} → {:.4} ({} steps), UNet loss {:.4} → {:.4} ({} steps); weights in {rel}",

@@ -68,6 +68,19 @@ impl Server {
     pub fn start_with(args: &[&str], setup: impl FnOnce(&Path)) -> Server {
         let data_dir = tempfile::tempdir().unwrap();
         setup(data_dir.path());
+        Self::start_in(data_dir, args)
+    }
+
+    /// Kills the server with SIGKILL (no graceful shutdown: what a crash or an OOM kill does)
+    /// and starts a new one on the same data dir.
+    pub fn kill_and_restart(mut self, args: &[&str]) -> Server {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let data_dir = std::mem::replace(&mut self.data_dir, tempfile::tempdir().unwrap());
+        Self::start_in(data_dir, args)
+    }
+
+    fn start_in(data_dir: tempfile::TempDir, args: &[&str]) -> Server {
         let mut child = Command::new(magictime_bin())
             .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir.path())

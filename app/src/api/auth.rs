@@ -29,35 +29,43 @@ pub async fn login(
     let res = crate::ssr::response()?;
     let peer = leptos_axum::extract::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .await
-        .map(|c| c.0.ip().to_string())
-        .unwrap_or_else(|_| "unknown".into());
+        .map(|c| c.0.ip())
+        .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into());
+    let headers: axum::http::HeaderMap = leptos_axum::extract().await?;
+    let client = crate::ssr::client_ip::client_ip(peer, &headers, &state.trusted_proxies);
+    // Failures slow further attempts down (no lockout). Per account the spacing stays short, so
+    // someone guessing at the admin's e-mail cannot keep the admin out; per client it grows to
+    // 30 s between attempts.
     let keys = [
-        format!("email:{}", email.trim().to_lowercase()),
-        format!("ip:{peer}"),
+        (
+            format!("email:{}", email.trim().to_lowercase()),
+            std::time::Duration::from_secs(5),
+        ),
+        (format!("ip:{client}"), std::time::Duration::from_secs(30)),
     ];
-    for k in &keys {
-        if let Err(wait) = state.login_limiter.check(k) {
+    match state.login_limiter.begin(&keys) {
+        Ok(wait) => tokio::time::sleep(wait).await,
+        Err(retry) => {
             return Err(auth::fail(
                 StatusCode::TOO_MANY_REQUESTS,
                 &format!(
                     "too many failed logins; try again in {} s",
-                    wait.as_secs().max(1)
+                    retry.as_secs().max(1)
                 ),
-            ));
+            ))
         }
     }
     let user = auth::authenticate(&state.pool, &email, &password)
         .await
         .map_err(auth::internal)?;
     let Some(user) = user else {
-        keys.iter()
-            .for_each(|k| state.login_limiter.record_failure(k));
+        // (the attempt was counted as a failure when it began)
         return Err(auth::fail(
             StatusCode::UNAUTHORIZED,
             "wrong e-mail or password",
         ));
     };
-    keys.iter().for_each(|k| state.login_limiter.clear(k));
+    state.login_limiter.succeeded(&keys);
     let token = auth::create_session(&state.pool, user.id)
         .await
         .map_err(auth::internal)?;
@@ -179,7 +187,16 @@ pub async fn create_account(
 /// `next` if it is a path on this site, else `/` (no open redirects).
 pub fn local_path(next: Option<&str>) -> String {
     match next {
-        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') => p.to_owned(),
+        // Browsers drop tabs and newlines from URLs (`/\t/evil.example` is `//evil.example`,
+        // another site) and read `\` as `/`: no control characters, no backslashes.
+        Some(p)
+            if p.starts_with('/')
+                && !p.starts_with("//")
+                && !p.contains('\\')
+                && !p.chars().any(char::is_control) =>
+        {
+            p.to_owned()
+        }
         _ => "/".to_owned(),
     }
 }
@@ -193,6 +210,9 @@ mod tests {
         assert_eq!(local_path(Some("//evil.example")), "/");
         assert_eq!(local_path(Some("https://evil.example")), "/");
         assert_eq!(local_path(Some("/\\evil")), "/");
+        assert_eq!(local_path(Some("/\t/evil.example")), "/");
+        assert_eq!(local_path(Some("/\n/evil.example")), "/");
+        assert_eq!(local_path(Some("/\r\n/evil.example")), "/");
         assert_eq!(local_path(None), "/");
     }
 }

@@ -38,6 +38,11 @@ pub async fn submit_generation(
     if !(1..=100).contains(&steps) || !(1..=32).contains(&frames) || !(0.0..=30.0).contains(&cfg) {
         return Err(bad("steps must be 1–100, frames 1–32, guidance 0–30"));
     }
+    // The model only checks the stride; memory grows with size² (and attention with size⁴):
+    // the same bounds as the form's.
+    if !(16..=512).contains(&size) {
+        return Err(bad("size must be 16–512 pixels"));
+    }
     let params = GenerateParams {
         prompt,
         negative,

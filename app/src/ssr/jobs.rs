@@ -79,8 +79,9 @@ pub async fn finish(
     Ok(())
 }
 
-/// A user-given path inside the data dir: relative, without `..`, and existing. Errors are
-/// meant for the user.
+/// A user-given path inside the data dir: relative, without `..`, existing, and still inside
+/// once symlinks are resolved (a link to `/etc` in the data dir is refused). Errors are meant for
+/// the user.
 pub fn data_path(data_dir: &std::path::Path, rel: &str) -> Result<std::path::PathBuf, String> {
     use std::path::Component;
     let rel = rel.trim();
@@ -97,6 +98,16 @@ pub fn data_path(data_dir: &std::path::Path, rel: &str) -> Result<std::path::Pat
     let full = data_dir.join(p);
     if !full.exists() {
         return Err(format!("{rel:?} does not exist in the server's data dir"));
+    }
+    let (Ok(root), Ok(real)) = (data_dir.canonicalize(), full.canonicalize()) else {
+        return Err(format!(
+            "{rel:?} cannot be resolved in the server's data dir"
+        ));
+    };
+    if !real.starts_with(&root) {
+        return Err(format!(
+            "{rel:?} leads outside the server's data dir (through a symbolic link)"
+        ));
     }
     Ok(full)
 }
@@ -191,6 +202,23 @@ pub async fn list(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn data_paths_stay_inside_the_data_dir() {
+        let root = std::env::temp_dir().join(format!("mt-data-path-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("set")).unwrap();
+        std::os::unix::fs::symlink("/etc", root.join("escape")).unwrap();
+        std::os::unix::fs::symlink(root.join("set"), root.join("alias")).unwrap();
+        assert!(data_path(&root, "set").is_ok());
+        assert!(data_path(&root, "alias").is_ok(), "links inside are fine");
+        let e = data_path(&root, "escape").unwrap_err();
+        assert!(e.contains("outside"), "{e}");
+        assert!(data_path(&root, "escape/passwd").is_err());
+        assert!(data_path(&root, "../data/set").is_err());
+        assert!(data_path(&root, "/etc").is_err());
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 
     #[tokio::test]
     async fn queue_lifecycle() {

@@ -2,6 +2,7 @@
 //! sessions, CSRF tokens, rate limiting. Compiled only with the `ssr` feature.
 pub mod annotate;
 pub mod auth;
+pub mod client_ip;
 pub mod cookies;
 pub mod csv;
 pub mod db;
@@ -14,4 +15,4 @@ pub mod scorer;
 pub mod state;
 pub mod studies;
 
-pub use state::{response, state, ServerState};
+pub use state::{response, state, ServerState, UploadLimits};

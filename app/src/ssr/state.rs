@@ -6,7 +6,7 @@ use leptos::config::LeptosOptions;
 use sqlx::SqlitePool;
 
 use super::{
-    generator::Generator, media::MediaTools, rate_limit::RateLimiter, scorer::VideoScorer,
+    generator::Generator, media::MediaTools, rate_limit::LoginThrottle, scorer::VideoScorer,
 };
 
 #[derive(Clone)]
@@ -17,8 +17,10 @@ pub struct ServerState {
     pub data_dir: PathBuf,
     /// Mark cookies `Secure` (set when served behind TLS).
     pub secure_cookies: bool,
-    /// Failed-login limiter, keyed by e-mail and by client address.
-    pub login_limiter: Arc<RateLimiter>,
+    /// Failed-login throttle, keyed by e-mail and by client address.
+    pub login_limiter: Arc<LoginThrottle>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client ([`super::client_ip`]).
+    pub trusted_proxies: Arc<Vec<std::net::IpAddr>>,
     /// One-time token that allows creating the first admin through `/setup`; `None` once used or
     /// when an admin already exists. Only its SHA-256 is held.
     pub setup_token_hash: Arc<std::sync::Mutex<Option<String>>>,
@@ -31,6 +33,16 @@ pub struct ServerState {
     pub scorer: Arc<dyn VideoScorer>,
     /// Wakes the job worker when a job is queued.
     pub jobs_notify: Arc<tokio::sync::Notify>,
+    /// Caps on what researchers may upload.
+    pub upload_limits: UploadLimits,
+}
+
+/// Caps on uploaded stimuli: the size of one upload, and the bytes one researcher's studies may
+/// hold on disk (stored media plus uploads in flight).
+#[derive(Clone, Copy, Debug)]
+pub struct UploadLimits {
+    pub max_bytes: u64,
+    pub quota_bytes: u64,
 }
 
 impl FromRef<ServerState> for LeptosOptions {

@@ -1,5 +1,5 @@
-//! `GET /media/generated/{id}.mp4`: generated videos, for logged-in users (range requests work,
-//! so browsers can seek).
+//! `GET /media/generated/{id}.mp4`: generated videos of finished jobs, for logged-in users (range
+//! requests work, so browsers can seek).
 use axum::{
     body::Body,
     extract::{Path, Request, State},
@@ -29,6 +29,21 @@ pub async fn video(
     else {
         return StatusCode::NOT_FOUND.into_response();
     };
+    // Only a finished job's video: a running or interrupted one is not served.
+    let done: Result<Option<i64>, _> = sqlx::query_scalar(
+        "SELECT id FROM jobs WHERE id = ? AND kind = 'generate' AND status = 'done'",
+    )
+    .bind(id as i64)
+    .fetch_optional(&state.pool)
+    .await;
+    match done {
+        Ok(Some(_)) => {}
+        Ok(None) => return StatusCode::NOT_FOUND.into_response(),
+        Err(e) => {
+            tracing::error!("media: {e}");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    }
     let path = state.data_dir.join("generated").join(format!("{id}.mp4"));
     if !path.is_file() {
         return StatusCode::NOT_FOUND.into_response();

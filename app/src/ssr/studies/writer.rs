@@ -89,7 +89,7 @@ async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<(AnswerIn, Reply)>) {
     {
         tracing::error!("answer writer: {e}");
     }
-    let mut designs: HashMap<i64, (Arc<Design>, String)> = HashMap::new();
+    let mut designs: HashMap<i64, Arc<Design>> = HashMap::new();
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.recv().await {
         batch.push(first);
@@ -121,7 +121,7 @@ async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<(AnswerIn, Reply)>) {
 
 async fn write_batch(
     conn: &mut PoolConnection<Sqlite>,
-    designs: &mut HashMap<i64, (Arc<Design>, String)>,
+    designs: &mut HashMap<i64, Arc<Design>>,
     batch: &[(AnswerIn, Reply)],
 ) -> Result<Vec<Result<(), AnswerError>>, sqlx::Error> {
     sqlx::query("BEGIN IMMEDIATE").execute(&mut **conn).await?;
@@ -135,41 +135,44 @@ async fn write_batch(
 
 async fn check_and_insert(
     conn: &mut PoolConnection<Sqlite>,
-    designs: &mut HashMap<i64, (Arc<Design>, String)>,
+    designs: &mut HashMap<i64, Arc<Design>>,
     a: &AnswerIn,
 ) -> Result<Result<(), AnswerError>, sqlx::Error> {
-    let row: Option<(i64, String, String, Option<i64>)> = sqlx::query_as(
-        "SELECT p.study_id, t.kind, t.stimuli, t.expected FROM trials t \
+    // The study's status is read with every answer (closing a study must stop answers at once);
+    // only its design is cached, and only once the study is live (then it never changes).
+    let row: Option<(i64, String, String, Option<i64>, String)> = sqlx::query_as(
+        "SELECT p.study_id, t.kind, t.stimuli, t.expected, s.status FROM trials t \
          JOIN participants p ON p.id = t.participant_id \
+         JOIN studies s ON s.id = p.study_id \
          WHERE t.id = ? AND p.token_hash = ?",
     )
     .bind(a.trial)
     .bind(cookies::token_hash(&a.token))
     .fetch_optional(&mut **conn)
     .await?;
-    let Some((study, kind, stimuli, expected)) = row else {
+    let Some((study, kind, stimuli, expected, status)) = row else {
         return Ok(Err(AnswerError::NotAssigned));
-    };
-    // Designs of live studies never change: cache them; re-read others (pilot edits).
-    let cached = designs.get(&study).filter(|(_, s)| s == "live").cloned();
-    let (design, status) = match cached {
-        Some(d) => d,
-        None => {
-            let (json, status): (String, String) =
-                sqlx::query_as("SELECT design, status FROM studies WHERE id = ?")
-                    .bind(study)
-                    .fetch_one(&mut **conn)
-                    .await?;
-            let d: Design =
-                serde_json::from_str(&json).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
-            let v = (Arc::new(d), status);
-            designs.insert(study, v.clone());
-            v
-        }
     };
     if !matches!(status.as_str(), "pilot" | "live") {
         return Ok(Err(AnswerError::Closed));
     }
+    let cached = designs.get(&study).filter(|_| status == "live").cloned();
+    let design = match cached {
+        Some(d) => d,
+        None => {
+            let json: String = sqlx::query_scalar("SELECT design FROM studies WHERE id = ?")
+                .bind(study)
+                .fetch_one(&mut **conn)
+                .await?;
+            let d: Design =
+                serde_json::from_str(&json).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+            let d = Arc::new(d);
+            if status == "live" {
+                designs.insert(study, d.clone());
+            }
+            d
+        }
+    };
     let n_questions = store::questions(&design, &kind, expected).len() as i64;
     if !(0..n_questions).contains(&a.criterion) {
         return Ok(Err(AnswerError::BadCriterion));

@@ -16,7 +16,6 @@
 //! (CLIPSIM / metamorphic score beside the votes), [`demographics`], [`participant`].
 use axum::{
     body::Bytes,
-    extract::DefaultBodyLimit,
     http::{header, HeaderMap, StatusCode},
     response::{Html, IntoResponse, Redirect, Response},
     routing::{get, post},
@@ -57,10 +56,8 @@ pub fn routes(writer: AnswerWriter) -> Router<ServerState> {
             "/studies/{id}/import_generated",
             post(gallery::import_generated),
         )
-        .route(
-            "/studies/{id}/upload",
-            post(stimuli::upload).layer(DefaultBodyLimit::max(512 << 20)),
-        )
+        // No body limit layer: the handler streams the body to disk under its own caps.
+        .route("/studies/{id}/upload", post(stimuli::upload))
         .route("/studies/{id}/results.json", get(results::results_json))
         .route("/studies/{id}/metrics", post(auto_metrics::compute))
         .route(

@@ -181,6 +181,7 @@
       rt_ms: Math.round(performance.now() - shownAt), viewed: ended.every(Boolean),
     });
     sending = false;
+    if (r.data.closed) { clearInterval(timer); fail(r.data.error); return; }
     if (r.ok || r.status === 409) {
       trial.answered.push(q.criterion);
       const total = state.trials.reduce((n, t) => n + t.answered.length, 0);

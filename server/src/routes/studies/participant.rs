@@ -1,19 +1,16 @@
 //! Participants (anonymous): the study page, join/resume, completion, media by opaque id and the
 //! high-rate answer endpoint (per-participant rate limit; acknowledged once durable).
-use std::{
-    collections::HashMap,
-    sync::{Mutex, OnceLock},
-    time::Instant,
-};
+use std::{net::SocketAddr, sync::OnceLock};
 
 use axum::{
     body::Bytes,
-    extract::{Path as UrlPath, Request, State},
+    extract::{ConnectInfo, Path as UrlPath, Request, State},
     http::{header, StatusCode},
     response::{IntoResponse, Response},
     Json,
 };
 use magictime_app::ssr::{
+    rate_limit::TokenBuckets,
     studies::{
         store::{self, JoinRequest, StudyError},
         writer::{AnswerError, AnswerIn, AnswerWriter},
@@ -58,11 +55,38 @@ pub(super) async fn participant_page(
     Ok(page("Study", &body).into_response())
 }
 
+/// Longest panel id / study id / session id stored (Prolific's are 24 characters).
+const MAX_PANEL_FIELD: usize = 100;
+
 pub(super) async fn join(
     State(state): State<ServerState>,
     UrlPath(slug): UrlPath<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: axum::http::HeaderMap,
     Json(req): Json<JoinRequest>,
 ) -> Result<Response, Fail> {
+    for (name, v) in [
+        ("token", &req.token),
+        ("PROLIFIC_PID", &req.prolific_pid),
+        ("STUDY_ID", &req.study_id),
+        ("SESSION_ID", &req.session_id),
+    ] {
+        if v.as_ref()
+            .is_some_and(|v| v.chars().count() > MAX_PANEL_FIELD)
+        {
+            return Err(bad(format!(
+                "{name} is longer than {MAX_PANEL_FIELD} characters"
+            )));
+        }
+    }
+    let client =
+        magictime_app::ssr::client_ip::client_ip(peer.ip(), &headers, &state.trusted_proxies);
+    if !join_rate_ok(client) {
+        return Err(Fail(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many joins from your address: wait a minute and try again".into(),
+        ));
+    }
     let st = store::by_slug(&state.pool, &slug).await?;
     let j = store::join(&state.pool, &st, &req).await?;
     let s = store::participant_state(&state.pool, &st, j.participant_id, &j.token).await?;
@@ -125,28 +149,21 @@ pub(super) async fn media(
     Ok(res)
 }
 
-/// Per-participant token bucket: bursts of 30, then 10 answers per second.
+/// Per-participant answers: bursts of 30, then 10 per second.
 fn rate_ok(token: &str) -> bool {
-    static BUCKETS: OnceLock<Mutex<HashMap<String, (f64, Instant)>>> = OnceLock::new();
-    const BURST: f64 = 30.0;
-    const RATE: f64 = 10.0;
-    let now = Instant::now();
-    let mut m = BUCKETS
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    if m.len() > 100_000 {
-        m.retain(|_, (_, t)| now.duration_since(*t).as_secs_f64() < BURST / RATE);
-    }
-    let (tokens, last) = m.entry(token.to_owned()).or_insert((BURST, now));
-    *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * RATE).min(BURST);
-    *last = now;
-    if *tokens >= 1.0 {
-        *tokens -= 1.0;
-        true
-    } else {
-        false
-    }
+    static BUCKETS: OnceLock<TokenBuckets> = OnceLock::new();
+    BUCKETS
+        .get_or_init(|| TokenBuckets::new(30, 10.0))
+        .take(token)
+}
+
+/// Joins per client address: bursts of 60, then one a second (a classroom behind one NAT can
+/// still start together; a script cannot create thousands of participants).
+fn join_rate_ok(ip: std::net::IpAddr) -> bool {
+    static BUCKETS: OnceLock<TokenBuckets> = OnceLock::new();
+    BUCKETS
+        .get_or_init(|| TokenBuckets::new(60, 1.0))
+        .take(&ip.to_string())
 }
 
 /// The answer endpoint: JSON in, acknowledged only once committed.
@@ -163,11 +180,16 @@ pub(super) async fn answer(writer: AnswerWriter, body: Bytes) -> Response {
     }
     match writer.submit(a).await {
         Ok(()) => Json(json!({ "ok": true })).into_response(),
+        // 409 like "already answered", marked so the page can stop instead of moving on.
+        Err(AnswerError::Closed) => (
+            StatusCode::CONFLICT,
+            Json(json!({ "error": AnswerError::Closed.to_string(), "closed": true })),
+        )
+            .into_response(),
         Err(e) => {
             let code = match e {
                 AnswerError::NotAssigned => StatusCode::FORBIDDEN,
                 AnswerError::AlreadyAnswered => StatusCode::CONFLICT,
-                AnswerError::Closed => StatusCode::GONE,
                 AnswerError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
                 _ => StatusCode::UNPROCESSABLE_ENTITY,
             };

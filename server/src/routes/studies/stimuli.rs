@@ -3,10 +3,11 @@
 use std::{
     collections::HashMap,
     path::{Path, PathBuf},
+    sync::{Mutex, OnceLock},
 };
 
 use axum::{
-    body::Bytes,
+    body::Body,
     extract::{Path as UrlPath, Query, State},
     http::{header, HeaderMap, StatusCode},
     response::{IntoResponse, Response},
@@ -134,7 +135,9 @@ pub(super) async fn add_video(
         return Err(bad(format!("{source}: condition and prompt are required")));
     }
     let dir = store::media_dir(&state.data_dir, st.id);
-    std::fs::create_dir_all(&dir).map_err(|e| Fail::from(StudyError::Db(sqlx::Error::Io(e))))?;
+    tokio::fs::create_dir_all(&dir)
+        .await
+        .map_err(|e| Fail::from(StudyError::Db(sqlx::Error::Io(e))))?;
     let media_id = magictime_app::ssr::cookies::random_token()[..24].to_owned();
     let dst = dir.join(format!("{media_id}.mp4"));
     let (d, media) = (st.design.clone(), state.media.clone());
@@ -157,7 +160,7 @@ pub(super) async fn add_video(
     )
     .await
     {
-        let _ = std::fs::remove_file(&dst);
+        let _ = tokio::fs::remove_file(&dst).await;
         return Err(e.into());
     }
     Ok(())
@@ -191,7 +194,12 @@ pub(super) async fn import(
             ),
         ));
     }
-    let items = import_items(&src).map_err(bad)?;
+    private_area(&root, &src)?;
+    let src2 = src.clone();
+    let items = tokio::task::spawn_blocking(move || import_items(&src2))
+        .await
+        .map_err(|e| bad(e.to_string()))?
+        .map_err(bad)?;
     if items.is_empty() {
         return Err(bad(format!("{}: no videos found", src.display())));
     }
@@ -205,6 +213,7 @@ pub(super) async fn import(
                 format!("{}: outside the data dir", p.display()),
             ));
         }
+        private_area(&root, &p)?;
         add_video(
             &state,
             &st,
@@ -226,6 +235,20 @@ pub(super) async fn import(
     Ok(back(id))
 }
 
+/// The server's own folders under the data dir (every study's stimuli, uploads in flight) are
+/// not import sources: a researcher could otherwise copy another study's media.
+fn private_area(root: &Path, p: &Path) -> Result<(), Fail> {
+    for own in ["studies", "tmp"] {
+        if p.starts_with(root.join(own)) {
+            return Err(Fail(
+                StatusCode::FORBIDDEN,
+                format!("{}: the server's own files cannot be imported", p.display()),
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[derive(serde::Deserialize)]
 pub(super) struct UploadQuery {
     condition: String,
@@ -237,42 +260,188 @@ pub(super) struct UploadQuery {
 }
 
 /// One uploaded video (the request body), tagged by the query string; `x-csrf-token` header.
+///
+/// Who is asking is checked before a byte of the body is read: a stranger's upload is answered
+/// 401/403/404 and its body never leaves the socket buffer. The body is then streamed to a temp
+/// file under `<data dir>/tmp/`, counted against [`UploadLimits`](magictime_app::ssr::UploadLimits):
+/// over the per-upload cap or the owner's quota it is cut off with 413 and the temp file removed.
 pub(super) async fn upload(
     State(state): State<ServerState>,
     UrlPath(id): UrlPath<i64>,
     Query(q): Query<UploadQuery>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<Response, Fail> {
     let st = owned(&state, &headers, id).await?;
-    if body.is_empty() {
+    if matches!(st.status.as_str(), "live" | "closed") {
+        return Err(StudyError::Frozen(st.status).into());
+    }
+    let limits = state.upload_limits;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limits.max_bytes) {
+        return Err(too_large(limits.max_bytes));
+    }
+    if declared == Some(0) {
         return Err(bad("empty upload"));
     }
-    let tmp = tempfile_in(&state.data_dir).map_err(bad)?;
-    std::fs::write(&tmp, &body).map_err(|e| bad(e.to_string()))?;
-    let source = if q.name.is_empty() {
-        "upload".to_owned()
-    } else {
-        q.name.clone()
+    let stored = stored_bytes(&state, st.owner_id).await;
+    let mut quota = Quota::new(st.owner_id, stored, limits.quota_bytes);
+    // What the request announces is reserved up front, so two parallel uploads cannot both fit.
+    if let Some(n) = declared {
+        quota.take(n)?;
+    }
+    let tmp = tempfile_in(&state.data_dir).await.map_err(bad)?;
+    let written = stream_to(&tmp, body, limits.max_bytes, declared.is_none(), &mut quota).await;
+    let res = match written {
+        Ok(0) => Err(bad("empty upload")),
+        Ok(_) => {
+            let source = if q.name.is_empty() {
+                "upload".to_owned()
+            } else {
+                q.name.clone()
+            };
+            add_video(
+                &state,
+                &st,
+                tmp.clone(),
+                &q.condition,
+                &q.prompt,
+                q.degraded,
+                &source,
+            )
+            .await
+        }
+        Err(e) => Err(e),
     };
-    let res = add_video(
-        &state,
-        &st,
-        tmp.clone(),
-        &q.condition,
-        &q.prompt,
-        q.degraded,
-        &source,
-    )
-    .await;
-    let _ = std::fs::remove_file(&tmp);
+    let _ = tokio::fs::remove_file(&tmp).await;
     res?;
     Ok(Json(json!({ "ok": true })).into_response())
 }
 
-fn tempfile_in(dir: &Path) -> Result<PathBuf, String> {
+fn too_large(max: u64) -> Fail {
+    Fail(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("upload too large: at most {} MiB", max >> 20),
+    )
+}
+
+/// Writes the request body to `path` chunk by chunk (async file I/O); at most `max` bytes.
+/// `reserve`: count each chunk against the quota (when no length was announced up front).
+async fn stream_to(
+    path: &Path,
+    body: Body,
+    max: u64,
+    reserve: bool,
+    quota: &mut Quota,
+) -> Result<u64, Fail> {
+    use http_body_util::BodyExt;
+    use tokio::io::AsyncWriteExt;
+    let io = |e: std::io::Error| bad(format!("storing the upload: {e}"));
+    let mut file = tokio::fs::File::create(path).await.map_err(io)?;
+    let mut body = body;
+    let mut n = 0u64;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| bad(format!("reading the upload: {e}")))?;
+        let Ok(chunk) = frame.into_data() else {
+            continue;
+        };
+        n += chunk.len() as u64;
+        if n > max {
+            return Err(too_large(max));
+        }
+        if reserve {
+            quota.take(chunk.len() as u64)?;
+        }
+        file.write_all(&chunk).await.map_err(io)?;
+    }
+    file.flush().await.map_err(io)?;
+    Ok(n)
+}
+
+/// Bytes on disk in the media folders of `owner`'s studies.
+async fn stored_bytes(state: &ServerState, owner: i64) -> u64 {
+    let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM studies WHERE owner_id = ?")
+        .bind(owner)
+        .fetch_all(&state.pool)
+        .await
+        .unwrap_or_default();
+    let mut total = 0;
+    for id in ids {
+        let Ok(mut dir) = tokio::fs::read_dir(store::media_dir(&state.data_dir, id)).await else {
+            continue;
+        };
+        while let Ok(Some(e)) = dir.next_entry().await {
+            if let Ok(m) = e.metadata().await {
+                total += m.len();
+            }
+        }
+    }
+    total
+}
+
+/// Bytes of uploads in flight, per owner.
+fn in_flight() -> &'static Mutex<HashMap<i64, u64>> {
+    static M: OnceLock<Mutex<HashMap<i64, u64>>> = OnceLock::new();
+    M.get_or_init(Default::default)
+}
+
+/// One upload's share of its owner's quota; given back when the upload ends.
+struct Quota {
+    owner: i64,
+    stored: u64,
+    limit: u64,
+    held: u64,
+}
+
+impl Quota {
+    fn new(owner: i64, stored: u64, limit: u64) -> Self {
+        Self {
+            owner,
+            stored,
+            limit,
+            held: 0,
+        }
+    }
+
+    fn take(&mut self, n: u64) -> Result<(), Fail> {
+        let mut m = in_flight().lock().unwrap_or_else(|e| e.into_inner());
+        let busy = m.entry(self.owner).or_default();
+        if self.stored + *busy + n > self.limit {
+            return Err(Fail(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "upload quota exceeded: your studies may hold {} MiB ({} MiB stored)",
+                    self.limit >> 20,
+                    self.stored >> 20
+                ),
+            ));
+        }
+        *busy += n;
+        self.held += n;
+        Ok(())
+    }
+}
+
+impl Drop for Quota {
+    fn drop(&mut self) {
+        let mut m = in_flight().lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(busy) = m.get_mut(&self.owner) {
+            *busy = busy.saturating_sub(self.held);
+            if *busy == 0 {
+                m.remove(&self.owner);
+            }
+        }
+    }
+}
+
+async fn tempfile_in(dir: &Path) -> Result<PathBuf, String> {
     let d = dir.join("tmp");
-    std::fs::create_dir_all(&d).map_err(|e| format!("{}: {e}", d.display()))?;
+    tokio::fs::create_dir_all(&d)
+        .await
+        .map_err(|e| format!("{}: {e}", d.display()))?;
     Ok(d.join(format!(
         "upload-{}",
         magictime_app::ssr::cookies::random_token()[..16].to_owned()

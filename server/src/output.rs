@@ -1,0 +1,148 @@
+//! Job outputs appear whole or not at all. A job writes into `<dir>/.partial-<name>` (a file or
+//! a folder) and [`commit`] renames it into place when the job succeeds (one `rename`, atomic on
+//! one file system); the job row is marked done after that. At start-up [`sweep`] removes what a
+//! killed server left: partial outputs, uploads in flight, half-normalised stimuli, and the
+//! outputs of jobs that did not finish (interrupted between the rename and the row update).
+use std::path::{Path, PathBuf};
+
+/// The folders of the data dir that hold job outputs, named by job id.
+pub const OUTPUT_DIRS: [&str; 4] = ["generated", "datasets", "models", "eval"];
+
+const PARTIAL: &str = ".partial-";
+
+/// Where a job writes `final_path` until it is complete.
+pub fn partial_path(final_path: &Path) -> PathBuf {
+    let name = final_path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    final_path.with_file_name(format!("{PARTIAL}{name}"))
+}
+
+/// Moves a complete output into place (replacing a stale one).
+pub fn commit(partial: &Path, final_path: &Path) -> Result<(), String> {
+    if final_path.is_dir() {
+        std::fs::remove_dir_all(final_path)
+            .map_err(|e| format!("{}: {e}", final_path.display()))?;
+    }
+    std::fs::rename(partial, final_path).map_err(|e| format!("{}: {e}", final_path.display()))
+}
+
+/// Removes a path, file or folder, if it is there.
+pub fn remove(p: &Path) {
+    let _ = if p.is_dir() {
+        std::fs::remove_dir_all(p)
+    } else {
+        std::fs::remove_file(p)
+    };
+}
+
+/// The outputs job `id` of `kind` may have (`generated/<id>.mp4`, `datasets/<id>`, …).
+pub fn outputs_of(data_dir: &Path, kind: &str, id: i64) -> Vec<PathBuf> {
+    match kind {
+        "generate" => vec![data_dir.join("generated").join(format!("{id}.mp4"))],
+        "ingest" => vec![data_dir.join("datasets").join(id.to_string())],
+        "train" => vec![data_dir.join("models").join(id.to_string())],
+        "eval" => vec![data_dir.join("eval").join(id.to_string())],
+        _ => vec![],
+    }
+}
+
+/// Removes partial outputs, uploads in flight, half-normalised stimuli (`*.part`), and the
+/// outputs of `unfinished` jobs ((kind, id)). Returns the paths removed.
+pub fn sweep(data_dir: &Path, unfinished: &[(String, i64)]) -> Vec<PathBuf> {
+    let mut gone = vec![];
+    let entries = |d: PathBuf| -> Vec<PathBuf> {
+        std::fs::read_dir(d)
+            .map(|r| r.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default()
+    };
+    for dir in OUTPUT_DIRS {
+        for p in entries(data_dir.join(dir)) {
+            if p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(PARTIAL))
+            {
+                gone.push(p);
+            }
+        }
+    }
+    gone.extend(entries(data_dir.join("tmp")));
+    for study in entries(data_dir.join("studies")) {
+        gone.extend(
+            entries(study)
+                .into_iter()
+                .filter(|p| p.extension().is_some_and(|e| e == "part")),
+        );
+    }
+    for (kind, id) in unfinished {
+        gone.extend(
+            outputs_of(data_dir, kind, *id)
+                .into_iter()
+                .filter(|p| p.exists()),
+        );
+    }
+    for p in &gone {
+        remove(p);
+    }
+    gone
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sweep_removes_partial_and_unfinished_outputs_only() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path();
+        let mk = |p: &str| {
+            let p = root.join(p);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, b"x").unwrap();
+        };
+        for p in [
+            "generated/1.mp4",
+            "generated/.partial-2.mp4",
+            "generated/3.mp4",
+            "datasets/4/clip.mp4",
+            "datasets/.partial-5/clip.mp4",
+            "models/.partial-6/config.json",
+            "eval/7/report.json",
+            "tmp/upload-abc",
+            "studies/1/aaaa.mp4",
+            "studies/1/bbbb.mp4.part",
+        ] {
+            mk(p);
+        }
+        let mut gone = sweep(root, &[("generate".into(), 3), ("eval".into(), 7)]);
+        gone.sort();
+        let rel: Vec<String> = gone
+            .iter()
+            .map(|p| p.strip_prefix(root).unwrap().display().to_string())
+            .collect();
+        assert_eq!(
+            rel,
+            [
+                "datasets/.partial-5",
+                "eval/7",
+                "generated/.partial-2.mp4",
+                "generated/3.mp4",
+                "models/.partial-6",
+                "studies/1/bbbb.mp4.part",
+                "tmp/upload-abc"
+            ]
+        );
+        for kept in [
+            "generated/1.mp4",
+            "datasets/4/clip.mp4",
+            "studies/1/aaaa.mp4",
+        ] {
+            assert!(root.join(kept).exists(), "{kept}");
+        }
+        assert!(!root.join("eval/7").exists());
+        assert_eq!(
+            partial_path(Path::new("/d/generated/9.mp4")),
+            Path::new("/d/generated/.partial-9.mp4")
+        );
+    }
+}
