@@ -35,7 +35,11 @@ fn in_domain_clip_similarity_finds_the_cuts_between_synth_clips() {
     };
     let r = detect_cuts_with(&path, &cut_cfg, None, Some(&clip), &|_| {}).unwrap();
     assert_eq!(r.frames, 48);
-    let sims: Vec<f32> = r.stats.iter().map(|s| s.embed_similarity.unwrap()).collect();
+    let sims: Vec<f32> = r
+        .stats
+        .iter()
+        .map(|s| s.embed_similarity.unwrap())
+        .collect();
     assert_eq!(r.cut_frames(), vec![16, 32], "CLIP similarities {sims:?}");
     // the CLIP half of the rule fires at both cuts on its own
     for f in [16, 32] {
