@@ -97,8 +97,10 @@ pub struct CutArgs {
 }
 
 /// Default consecutive-frame cosine below which a CLIP embedder sees a cut (used when
-/// `--embedder clip…` is given without `--embed-min-similarity`).
-pub const CLIP_MIN_SIMILARITY: f32 = 0.75;
+/// `--embedder clip…` is given without `--embed-min-similarity`). Measured with the in-domain
+/// CLIP on 30 ChronoMagic-Synth clips (seed 21, 64², 16 frames) cut together: similarity at the
+/// 29 cuts ≤ 0.551, inside clips ≥ 0.659.
+pub const CLIP_MIN_SIMILARITY: f32 = 0.6;
 
 /// Builds the CLIP frame embedder that `--embedder clip[:folder]` names (`None` = the embedded
 /// in-domain CLIP). The `magictime` binary passes one; the data crate has no CLIP of its own.
