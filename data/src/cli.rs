@@ -107,6 +107,13 @@ pub const CLIP_MIN_SIMILARITY: f32 = 0.6;
 pub type ClipFactory<'a> =
     &'a dyn Fn(Option<&std::path::Path>) -> anyhow::Result<Box<dyn FrameEmbedder>>;
 
+/// What a cut run uses: its config, TransNetV2 when it runs, and a CLIP embedder when named.
+type Detectors = (
+    CutConfig,
+    Option<TransNetV2>,
+    Option<Box<dyn FrameEmbedder>>,
+);
+
 impl CutArgs {
     /// The CLIP setting of `--embedder`: `Some(None)` = in-domain, `Some(Some(folder))`, or
     /// `None` for TransNetV2. Errors on an unknown name.
@@ -125,14 +132,7 @@ impl CutArgs {
 
     /// The detectors this run uses: TransNetV2, or a CLIP from `clip` (then the similarity
     /// threshold defaults to [`CLIP_MIN_SIMILARITY`]).
-    fn detectors(
-        &self,
-        clip: ClipFactory<'_>,
-    ) -> anyhow::Result<(
-        CutConfig,
-        Option<TransNetV2>,
-        Option<Box<dyn FrameEmbedder>>,
-    )> {
+    fn detectors(&self, clip: ClipFactory<'_>) -> anyhow::Result<Detectors> {
         let mut cfg = self.config();
         match self.clip_embedder()? {
             None => Ok((cfg, self.model()?, None)),

@@ -315,24 +315,7 @@ pub fn run_probe(args: &ProbeArgs) -> anyhow::Result<crate::probe::ProbeReport> 
             args.shuffle_prompts,
             &progress,
         )?,
-        Some(path) => {
-            let mut items = crate::eval::list_videos(path)?;
-            items.truncate(args.n.unwrap_or(usize::MAX));
-            let mut prober = crate::probe::Prober::new(&e)?;
-            for (i, item) in items.iter().enumerate() {
-                let prompt = item.prompt.as_deref().with_context(|| {
-                    format!(
-                        "{}: no prompt (use a manifest with captions)",
-                        item.path.display()
-                    )
-                })?;
-                let clip = crate::eval::decode(&item.path)?;
-                let frames: Vec<&[u8]> = (0..clip.n).map(|t| clip.frame(t)).collect();
-                prober.add(&frames, clip.h, clip.w, prompt)?;
-                progress(i + 1, items.len());
-            }
-            prober.finish()?
-        }
+        Some(path) => probe_folder(&e, path, args.n, &progress)?,
     };
     bar.finish_and_clear();
     let md = report.markdown();
