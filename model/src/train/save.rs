@@ -117,7 +117,8 @@ pub fn to_safetensors(tensors: &[SavedTensor], half: bool) -> Result<Vec<u8>> {
         .map_err(|e| ModelError::InvalidInput(format!("safetensors: {e}")))
 }
 
-/// Writes `bytes` to `path` (creating parent folders), gzip-compressed when `path` ends in `.gz`.
+/// Writes `bytes` to `path` atomically (creating parent folders), gzip-compressed when `path`
+/// ends in `.gz`.
 pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
     if let Some(dir) = path.parent() {
@@ -130,5 +131,29 @@ pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     } else {
         bytes.to_vec()
     };
-    std::fs::write(path, data).map_err(|e| ModelError::io(path, e))
+    write_atomic(path, &data)
+}
+
+/// [`write_file`], returning the bytes on disk.
+pub fn write_file_len(path: &Path, bytes: &[u8]) -> Result<u64> {
+    write_file(path, bytes)?;
+    Ok(std::fs::metadata(path)
+        .map_err(|e| ModelError::io(path, e))?
+        .len())
+}
+
+/// Writes `data` to a temporary file next to `path`, syncs it and renames it over `path`, so a
+/// reader (or a run killed mid-write) sees the old file or the new one, never a torn one.
+pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    let mut f = std::fs::File::create(&tmp).map_err(|e| ModelError::io(&tmp, e))?;
+    f.write_all(data).map_err(|e| ModelError::io(&tmp, e))?;
+    f.sync_all().map_err(|e| ModelError::io(&tmp, e))?;
+    drop(f);
+    std::fs::rename(&tmp, path).map_err(|e| ModelError::io(path, e))
 }
