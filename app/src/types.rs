@@ -122,6 +122,16 @@ pub struct GenerateParams {
     pub fps: f64,
 }
 
+/// The generation form's initial values: the loaded model's own settings (its
+/// `generation_config.json`), so the page generates what the model was made for.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GenerateDefaults {
+    pub steps: usize,
+    pub cfg: f64,
+    pub frames: usize,
+    pub size: usize,
+}
+
 /// Parameters of an ingest job (Datasets page): what the ChronoMagic pipeline builds into
 /// `datasets/<job id>/` of the server's data dir.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

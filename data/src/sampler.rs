@@ -97,6 +97,11 @@ impl Sampler {
         Ok(Self { cfg })
     }
 
+    /// The settings (frames per sample, stride, uniform ratio, seed).
+    pub fn config(&self) -> &SamplerConfig {
+        &self.cfg
+    }
+
     /// Indices for sample number `k` of a clip of `total` frames. `is_transmit`: Some(false)
     /// forces uniform, Some(true) forces a window, None draws the mode with `uniform_ratio`.
     pub fn sample(

@@ -79,11 +79,14 @@ fn eval_writes_report_summary_and_plots() {
         .unwrap()
         .contains("<rect"));
 
-    // a missing CLIP for clipsim is a clear error, before any work
+    // a missing CLIP folder for clipsim is a clear error, before any work
     let mut no_clip = args.clone();
-    no_clip.clip = None;
+    no_clip.clip = tmp.path().join("no-clip-here");
     let err = run_eval(&no_clip).unwrap_err().to_string();
-    assert!(err.contains("--clip"), "{err}");
+    assert!(
+        err.contains("--clip") && err.contains("no-clip-here"),
+        "{err}"
+    );
     // missing FID weights name the file
     let mut fid = args.clone();
     fid.metrics = vec![magictime_metrics::eval::Metric::Fid];

@@ -47,7 +47,9 @@ fn main() -> anyhow::Result<()> {
             .map(|f| {
                 (0..s)
                     .flat_map(|px| (0..3).map(move |c| (c, px)))
-                    .map(|(c, px)| (data.pixels[i * 3 * 8 * s + (c * 8 + f) * s + px] + 1.0) / 2.0)
+                    .map(|(c, px)| {
+                        f32::from(data.pixels[i * 3 * 8 * s + (c * 8 + f) * s + px]) / 255.0
+                    })
                     .collect()
             })
             .collect();

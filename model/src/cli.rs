@@ -11,7 +11,8 @@ use crate::backend::Cpu;
 use crate::clip::text::ClipTextConfig;
 use crate::clip::tokenizer::ClipTokenizer;
 use crate::pipeline::{
-    Adapter, GenerateOptions, MagicTimePipeline, Progress, Video, DEFAULT_NEGATIVE,
+    Adapter, GenerateOptions, GenerationDefaults, MagicTimePipeline, Progress, Video,
+    DEFAULT_NEGATIVE,
 };
 use crate::scheduler::DdimSchedulerConfig;
 use crate::unet::UNet3DConfig;
@@ -29,17 +30,17 @@ pub struct GenerateArgs {
     /// Seed of the initial noise.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    /// DDIM steps.
-    #[arg(long, default_value_t = 25)]
-    pub steps: usize,
-    /// Classifier-free guidance scale.
-    #[arg(long, default_value_t = 8.5)]
-    pub cfg: f64,
-    /// Frames (1..=32). Default: 16 with `--model`, else the built-in model's own (8).
+    /// DDIM steps. Default: the model's own (its `generation_config.json`; MagicTime: 25).
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Classifier-free guidance scale. Default: the model's own (built-in: 4; MagicTime: 8.5).
+    #[arg(long)]
+    pub cfg: Option<f64>,
+    /// Frames (1..=32). Default: the model's own (built-in: as trained; MagicTime: 16).
     #[arg(long)]
     pub frames: Option<usize>,
-    /// Width and height in pixels. Default: 512 with `--model`, else the built-in model's own
-    /// (32): it was trained at that size, and 512 would take it hours on a CPU for nothing.
+    /// Width and height in pixels. Default: the model's own (the built-in model's training size;
+    /// MagicTime: 512).
     #[arg(long)]
     pub size: Option<usize>,
     /// Frames per second of the MP4.
@@ -181,6 +182,7 @@ pub fn tiny_random_pipeline<B: Backend>(
         vae: reseed(vae.init(device), seed.wrapping_add(2)),
         tokenizer,
         scheduler: DdimSchedulerConfig::magictime(),
+        defaults: crate::pipeline::GenerationDefaults::magictime(),
         device: device.clone(),
     })
 }
@@ -201,50 +203,47 @@ pub fn write_mp4(path: &Path, video: &Video, fps: u32) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The options of a `magictime generate` run: what the arguments give, the rest from the
+/// model's own generation config (`MagicTimePipeline::defaults`).
+pub fn generate_options(args: &GenerateArgs, d: &GenerationDefaults) -> GenerateOptions {
+    let size = args.size.unwrap_or(d.height);
+    GenerateOptions {
+        prompt: args.prompt.clone(),
+        negative: args.negative.clone(),
+        seed: args.seed,
+        steps: args.steps.unwrap_or(d.num_inference_steps),
+        guidance_scale: args.cfg.unwrap_or(d.guidance_scale),
+        frames: args.frames.unwrap_or(d.num_frames),
+        height: size,
+        width: size,
+    }
+}
+
 /// `magictime generate`: builds the pipeline, samples with a progress bar, writes the MP4.
 pub fn run_generate(args: GenerateArgs) -> anyhow::Result<()> {
     let device = Default::default();
-    // SD1.5 / MagicTime defaults for real weights; the built-in model's own size otherwise
     let builtin = args.model.is_none() && crate::default_model::is_available();
-    let (size, frames) = if builtin {
-        (
-            args.size.unwrap_or(crate::default_model::SIZE),
-            args.frames.unwrap_or(crate::default_model::FRAMES),
-        )
-    } else {
-        (args.size.unwrap_or(512), args.frames.unwrap_or(16))
-    };
     let pipeline: MagicTimePipeline<Cpu> = match &args.model {
         Some(dir) => MagicTimePipeline::from_dir(dir, args.adapters.as_deref(), &device)
             .with_context(|| format!("loading {}", dir.display()))?,
-        None if builtin => {
-            if size != crate::default_model::SIZE || frames != crate::default_model::FRAMES {
-                eprintln!(
-                    "no --model: using the built-in default model (trained at --size {} --frames {})",
-                    crate::default_model::SIZE,
-                    crate::default_model::FRAMES
-                );
-            }
-            crate::default_model::load_default(&device)
-                .context("loading the built-in default model")?
-        }
+        None if builtin => crate::default_model::load_default(&device)
+            .context("loading the built-in default model")?,
         None => {
             eprintln!("no --model and no built-in default model: using a tiny random model (the video is noise)");
             tiny_random_pipeline(args.seed, &device)?
         }
     };
-    let opts = GenerateOptions {
-        prompt: args.prompt.clone(),
-        negative: args.negative.clone(),
-        seed: args.seed,
-        steps: args.steps,
-        guidance_scale: args.cfg,
-        frames,
-        height: size,
-        width: size,
-    };
+    let opts = generate_options(&args, &pipeline.defaults);
+    let d = pipeline.defaults;
+    if builtin && (opts.height != d.height || opts.frames != d.num_frames) {
+        eprintln!(
+            "the built-in default model was trained at --size {} --frames {}",
+            d.height, d.num_frames
+        );
+    }
+    let frames = opts.frames;
     pipeline.check(&opts)?;
-    let bar = ProgressBar::new((args.steps + frames) as u64);
+    let bar = ProgressBar::new((opts.steps + frames) as u64);
     bar.set_style(
         ProgressStyle::with_template(
             "{msg:>10} [{bar:40}] {pos}/{len} {elapsed_precise} eta {eta}",
@@ -272,4 +271,40 @@ pub fn run_generate(args: GenerateArgs) -> anyhow::Result<()> {
         args.fps
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: GenerateArgs,
+    }
+
+    /// Settings not given on the command line are the model's own (the built-in model's
+    /// `generation_config.json` says CFG 4, not MagicTime's 8.5).
+    #[test]
+    fn unset_options_come_from_the_models_generation_config() {
+        let args = Cli::parse_from(["g", "--prompt", "p", "--out", "x.mp4"]).args;
+        let d = crate::default_model::Preset::S32.generation_defaults();
+        let o = generate_options(&args, &d);
+        assert_eq!(
+            (o.guidance_scale, o.steps, o.frames, o.height, o.width),
+            (4.0, 25, 8, 32, 32)
+        );
+        let args = Cli::parse_from([
+            "g", "--prompt", "p", "--out", "x", "--cfg", "7", "--size", "64",
+        ])
+        .args;
+        let o = generate_options(&args, &d);
+        assert_eq!((o.guidance_scale, o.height, o.frames), (7.0, 64, 8));
+        if crate::default_model::is_available() {
+            let p = crate::default_model::load_default::<Cpu>(&Default::default()).unwrap();
+            assert_eq!(p.defaults, crate::default_model::defaults());
+            assert_eq!(p.defaults.guidance_scale, crate::default_model::GUIDANCE);
+        }
+    }
 }

@@ -16,16 +16,84 @@ use burn::tensor::backend::Backend;
 use crate::clip::text::ClipTextConfig;
 use crate::error::{ModelError, Result};
 use crate::motion::MotionModuleConfig;
-use crate::pipeline::{GenerateOptions, MagicTimePipeline};
+use crate::pipeline::{GenerateOptions, GenerationDefaults, MagicTimePipeline};
 use crate::unet::UNet3DConfig;
 use crate::vae::AutoencoderKlConfig;
 
-/// Frame side the default model was trained at (pixels).
-pub const SIZE: usize = 32;
-/// Frames per clip the default model was trained on.
-pub const FRAMES: usize = 8;
-/// Guidance scale used with the default model.
+/// Guidance scale the trainer writes into the default model's `generation_config.json`.
 pub const GUIDANCE: f64 = 4.0;
+/// DDIM steps the trainer writes into the default model's `generation_config.json`.
+pub const STEPS: usize = 25;
+
+/// Size presets of the default model: frame side and frames per clip, with the networks for
+/// that size (the text encoder and UNet are the same; the 64-pixel VAE has one more level, so
+/// the UNet sees 8×8 latents at both sizes, as SD's ×8 VAE).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Preset {
+    /// 32×32, 8 frames (the embedded model so far).
+    #[default]
+    S32,
+    /// 64×64, 16 frames.
+    S64,
+}
+
+impl Preset {
+    /// Frame side in pixels.
+    pub fn size(self) -> usize {
+        match self {
+            Self::S32 => 32,
+            Self::S64 => 64,
+        }
+    }
+
+    /// Frames per clip.
+    pub fn frames(self) -> usize {
+        match self {
+            Self::S32 => 8,
+            Self::S64 => 16,
+        }
+    }
+
+    /// The text encoder.
+    pub fn text(self) -> ClipTextConfig {
+        text_config()
+    }
+
+    /// The UNet.
+    pub fn unet(self) -> UNet3DConfig {
+        unet_config()
+    }
+
+    /// The `generation_config.json` the trainer writes for this preset.
+    pub fn generation_defaults(self) -> GenerationDefaults {
+        GenerationDefaults {
+            height: self.size(),
+            width: self.size(),
+            num_frames: self.frames(),
+            num_inference_steps: STEPS,
+            guidance_scale: GUIDANCE,
+        }
+    }
+
+    /// The VAE: downscale 4 at 32 px, 8 at 64 px.
+    pub fn vae(self) -> AutoencoderKlConfig {
+        match self {
+            Self::S32 => vae_config(),
+            Self::S64 => vae_config().with_block_out_channels(vec![32, 64, 64, 64]),
+        }
+    }
+}
 
 /// CLIP text tower: width 64, 2 layers, 4 heads, the full 49,408-token BPE vocabulary, 77 positions.
 pub fn text_config() -> ClipTextConfig {
@@ -124,7 +192,7 @@ pub fn unet_config_json(c: &UNet3DConfig) -> serde_json::Value {
 }
 
 /// diffusers' `vae/config.json` (`AutoencoderKL`) for `c`.
-pub fn vae_config_json(c: &AutoencoderKlConfig) -> serde_json::Value {
+pub fn vae_config_json(c: &AutoencoderKlConfig, sample_size: usize) -> serde_json::Value {
     let n = c.block_out_channels.len();
     serde_json::json!({
         "_class_name": "AutoencoderKL",
@@ -137,7 +205,7 @@ pub fn vae_config_json(c: &AutoencoderKlConfig) -> serde_json::Value {
         "latent_channels": c.latent_channels,
         "norm_num_groups": c.norm_num_groups,
         "scaling_factor": c.scaling_factor,
-        "sample_size": SIZE,
+        "sample_size": sample_size,
     })
 }
 
@@ -173,6 +241,10 @@ pub const FILES: &[(&str, &[u8])] = &[
         "text_encoder/model.safetensors.gz",
         include_bytes!("../assets/default/text_encoder/model.safetensors.gz"),
     ),
+    (
+        "generation_config.json",
+        include_bytes!("../assets/default/generation_config.json"),
+    ),
 ];
 
 /// Built without the `default-model` feature: no embedded files.
@@ -201,21 +273,52 @@ pub fn write_default_dir(dir: &Path) -> Result<()> {
 /// Writes embedded `(name, bytes)` files into `dir` (a `.gz` name is gunzipped and written
 /// without the suffix), each through a temporary file renamed into place.
 pub fn write_files(files: &[(&str, &[u8])], dir: &Path) -> Result<()> {
-    use std::io::Read;
     for (name, bytes) in files {
-        let (name, data) = match name.strip_suffix(".gz") {
-            Some(stem) => {
-                let mut out = Vec::new();
-                flate2::read::GzDecoder::new(*bytes)
-                    .read_to_end(&mut out)
-                    .map_err(|e| ModelError::parse(*name, e))?;
-                (stem, out)
-            }
-            None => (*name, bytes.to_vec()),
-        };
-        crate::train::save::write_file(&dir.join(name), &data)?;
+        write_unpacked(dir, name, bytes)?;
     }
     Ok(())
+}
+
+/// Writes `bytes` as `dir/name`, gunzipped (and without the suffix) when `name` ends in `.gz`.
+fn write_unpacked(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
+    use std::io::Read;
+    let (name, data) = match name.strip_suffix(".gz") {
+        Some(stem) => {
+            let mut out = Vec::new();
+            flate2::read::GzDecoder::new(bytes)
+                .read_to_end(&mut out)
+                .map_err(|e| ModelError::parse(name, e))?;
+            (stem, out)
+        }
+        None => (name, bytes.to_vec()),
+    };
+    crate::train::save::write_file(&dir.join(name), &data)
+}
+
+/// Copies the weights folder `src` (as the trainer writes it, gzipped text encoder included)
+/// into `dst` as a folder [`MagicTimePipeline::from_dir`] loads: `.gz` files unpacked,
+/// `checkpoints/` left out.
+pub fn unpack_dir(src: &Path, dst: &Path) -> Result<()> {
+    fn walk(root: &Path, dir: &Path, dst: &Path) -> Result<()> {
+        for e in std::fs::read_dir(dir).map_err(|e| ModelError::io(dir, e))? {
+            let p = e.map_err(|e| ModelError::io(dir, e))?.path();
+            let rel = p
+                .strip_prefix(root)
+                .unwrap_or(&p)
+                .to_string_lossy()
+                .into_owned();
+            if p.is_dir() {
+                if rel != "checkpoints" {
+                    walk(root, &p, dst)?;
+                }
+            } else {
+                let bytes = std::fs::read(&p).map_err(|e| ModelError::io(&p, e))?;
+                write_unpacked(dst, &rel, &bytes)?;
+            }
+        }
+        Ok(())
+    }
+    walk(src, src, dst)
 }
 
 /// Loads the embedded default model through the regular folder loader (no adapters).
@@ -225,13 +328,17 @@ pub fn load_default<B: Backend>(device: &B::Device) -> Result<MagicTimePipeline<
     MagicTimePipeline::from_dir(tmp.path(), Some(&[]), device)
 }
 
-/// Generation options the default model was trained for: 32×32, 8 frames, DDIM 25 steps.
+/// The generation settings of the embedded model (its `generation_config.json`); the 32-pixel
+/// preset's when this build embeds no model.
+pub fn defaults() -> GenerationDefaults {
+    FILES
+        .iter()
+        .find(|(n, _)| *n == GenerationDefaults::FILE)
+        .and_then(|(n, b)| GenerationDefaults::parse(Path::new(n), b).ok())
+        .unwrap_or_else(|| Preset::S32.generation_defaults())
+}
+
+/// Generation options the default model was trained for (its own size, frames, steps, CFG).
 pub fn default_options(prompt: impl Into<String>) -> GenerateOptions {
-    GenerateOptions {
-        frames: FRAMES,
-        height: SIZE,
-        width: SIZE,
-        guidance_scale: GUIDANCE,
-        ..GenerateOptions::new(prompt)
-    }
+    defaults().options(prompt)
 }

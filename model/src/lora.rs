@@ -96,7 +96,7 @@ impl<B: Backend> LoraLinear<B> {
     }
 
     /// (α/r)·A·B in Burn's [in, out] layout.
-    fn delta(adapter: &LoraLinearAdapter<B>) -> Tensor<B, 2> {
+    pub(crate) fn delta(adapter: &LoraLinearAdapter<B>) -> Tensor<B, 2> {
         adapter
             .lora_a
             .weight
@@ -236,6 +236,157 @@ impl<B: Backend> LoraConv1x1<B> {
             }
             _ => self.base.forward(x),
         }
+    }
+}
+
+/// Parameter path segments → the weight's checkpoint key (e.g. `unet::loader::checkpoint_key`).
+pub type KeyFn<'a> = &'a dyn Fn(&[String]) -> String;
+
+/// Visits the `Linear` weights of a module as `(checkpoint key, [in, out])`.
+struct LinearWeights<'a> {
+    stack: Vec<(String, String)>,
+    key_of: KeyFn<'a>,
+    out: Vec<(String, [usize; 2])>,
+}
+
+impl<B: Backend> burn::module::ModuleVisitor<B> for LinearWeights<'_> {
+    fn enter_module(&mut self, name: &str, container_type: &str) {
+        self.stack
+            .push((name.to_string(), container_type.to_string()));
+    }
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.stack.pop();
+    }
+    fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<B, D>>) {
+        let is_linear = self
+            .stack
+            .last()
+            .is_some_and(|(n, c)| n == "weight" && c == "Struct:Linear");
+        if D == 2 && is_linear {
+            let s = param.lazy_shape();
+            let path: Vec<String> = self.stack.iter().map(|(n, _)| n.clone()).collect();
+            self.out.push(((self.key_of)(&path), [s[0], s[1]]));
+        }
+    }
+}
+
+/// LoRA factors for a chosen set of `Linear` weights of another module, addressed by checkpoint
+/// key (`…attn1.to_q.weight`). This is how adapters are *trained* on modules whose layers are
+/// plain `Linear`s (the UNet's spatial attention for Magic Adapter S, the motion modules for
+/// Magic Adapter T, the text encoder for the Magic Text-Encoder): [`LoraSet::apply`] returns
+/// the module with every target weight replaced by `W + (α/r)·A·B` — differentiable in A and B,
+/// so `(W + ΔW)·x = W·x + (α/r)·B(A(x))` is the LoRA forward, and the optimiser only ever sees
+/// the factors. The upstream files store exactly these factors; inference merges them (the
+/// loaders in `unet::magic_adapter_s`, `motion::magic_adapter_t`, `loader::clip`).
+#[derive(Module, Debug)]
+pub struct LoraSet<B: Backend> {
+    /// One adapter per target, in `targets` order (Burn layout: A `[in, r]`, B `[r, out]`).
+    pub adapters: Vec<LoraLinearAdapter<B>>,
+    /// Checkpoint keys of the adapted weights.
+    #[module(skip)]
+    pub targets: Vec<String>,
+    /// Rank and α.
+    pub rank: usize,
+    pub alpha: f64,
+}
+
+impl<B: Backend> LoraSet<B> {
+    /// Fresh adapters (A Kaiming-uniform as PEFT, B zero: a no-op until trained) on every
+    /// `Linear` weight of `module` whose key passes `select`.
+    pub fn attach<M: Module<B>>(
+        module: &M,
+        key_of: KeyFn,
+        select: &dyn Fn(&str) -> bool,
+        config: &LoraConfig,
+        device: &B::Device,
+    ) -> Self {
+        let mut v = LinearWeights {
+            stack: vec![],
+            key_of,
+            out: vec![],
+        };
+        module.visit(&mut v);
+        let (targets, adapters) = v
+            .out
+            .into_iter()
+            .filter(|(k, _)| select(k))
+            .map(|(k, [d_in, d_out])| {
+                let lora = LoraLinear::<B>::from(
+                    LinearConfig::new(d_in, d_out)
+                        .with_bias(false)
+                        .with_initializer(Initializer::Zeros)
+                        .init(device),
+                )
+                .with_adapter(config, device)
+                .lora
+                .expect("adapter just attached");
+                (k, lora)
+            })
+            .unzip();
+        Self {
+            adapters,
+            targets,
+            rank: config.rank,
+            alpha: config.alpha,
+        }
+    }
+
+    /// α / r.
+    pub fn scale(&self) -> f64 {
+        self.alpha / self.rank as f64
+    }
+
+    /// `(target key, (α/r)·A·B)` in Burn's `[in, out]` layout.
+    pub fn deltas(&self) -> Vec<(String, Tensor<B, 2>)> {
+        self.targets
+            .iter()
+            .zip(&self.adapters)
+            .map(|(k, a)| (k.clone(), LoraLinear::delta(a)))
+            .collect()
+    }
+
+    /// `module` with every target weight `W` replaced by `W + (α/r)·A·B`. Panics if a target is
+    /// not a weight of `module` (the set was attached to a different network).
+    pub fn apply<M: Module<B>>(&self, module: M, key_of: KeyFn) -> M {
+        struct Apply<'a, B: Backend> {
+            stack: Vec<String>,
+            key_of: KeyFn<'a>,
+            deltas: std::collections::HashMap<String, Tensor<B, 2>>,
+        }
+        impl<B: Backend> burn::module::ModuleMapper<B> for Apply<'_, B> {
+            fn enter_module(&mut self, name: &str, _container_type: &str) {
+                self.stack.push(name.to_string());
+            }
+            fn exit_module(&mut self, _name: &str, _container_type: &str) {
+                self.stack.pop();
+            }
+            fn map_float<const D: usize>(
+                &mut self,
+                param: burn::module::Param<Tensor<B, D>>,
+            ) -> burn::module::Param<Tensor<B, D>> {
+                match self.deltas.remove(&(self.key_of)(&self.stack)) {
+                    Some(delta) if D == 2 => {
+                        let (id, w, mapper) = param.consume();
+                        let shape = w.shape();
+                        burn::module::Param::from_mapped_value(id, w + delta.reshape(shape), mapper)
+                    }
+                    Some(_) => panic!("LoRA target {:?} is not a matrix", self.stack),
+                    None => param,
+                }
+            }
+        }
+        let mut m = Apply {
+            stack: vec![],
+            key_of,
+            deltas: self.deltas().into_iter().collect(),
+        };
+        let out = module.map(&mut m);
+        assert!(
+            m.deltas.is_empty(),
+            "LoRA targets not in the module: {:?}",
+            m.deltas.keys().collect::<Vec<_>>()
+        );
+        out
     }
 }
 

@@ -62,15 +62,64 @@ pub struct GenerateOptions {
 impl GenerateOptions {
     /// MagicTime's defaults: 512², 16 frames, 25 DDIM steps, CFG 8.5, its negative prompt.
     pub fn new(prompt: impl Into<String>) -> Self {
+        GenerationDefaults::magictime().options(prompt)
+    }
+}
+
+/// The generation settings a model is made for, read from its folder's
+/// `generation_config.json` (written by the trainer; names as diffusers' pipeline arguments),
+/// else MagicTime's (`sample_configs/*.yaml`: 512², 16 frames, 25 steps, CFG 8.5). Every entry
+/// point (CLI, web generation, evaluation) starts from these.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct GenerationDefaults {
+    pub height: usize,
+    pub width: usize,
+    pub num_frames: usize,
+    pub num_inference_steps: usize,
+    pub guidance_scale: f64,
+}
+
+impl GenerationDefaults {
+    /// The file in a weights folder.
+    pub const FILE: &'static str = "generation_config.json";
+
+    /// MagicTime's release settings.
+    pub fn magictime() -> Self {
         Self {
+            height: 512,
+            width: 512,
+            num_frames: 16,
+            num_inference_steps: 25,
+            guidance_scale: 8.5,
+        }
+    }
+
+    /// Parses `generation_config.json` bytes.
+    pub fn parse(path: &Path, bytes: &[u8]) -> Result<Self> {
+        serde_json::from_slice(bytes).map_err(|e| ModelError::parse(path, e))
+    }
+
+    /// The folder's `generation_config.json`, or MagicTime's settings when it has none.
+    pub fn read(dir: &Path) -> Result<Self> {
+        let path = dir.join(Self::FILE);
+        match std::fs::read(&path) {
+            Ok(b) => Self::parse(&path, &b),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::magictime()),
+            Err(e) => Err(ModelError::io(&path, e)),
+        }
+    }
+
+    /// Options for `prompt` with these settings (seed 42, MagicTime's negative prompt).
+    pub fn options(&self, prompt: impl Into<String>) -> GenerateOptions {
+        GenerateOptions {
             prompt: prompt.into(),
             negative: DEFAULT_NEGATIVE.to_string(),
             seed: 42,
-            steps: 25,
-            guidance_scale: 8.5,
-            frames: 16,
-            height: 512,
-            width: 512,
+            steps: self.num_inference_steps,
+            guidance_scale: self.guidance_scale,
+            frames: self.num_frames,
+            height: self.height,
+            width: self.width,
         }
     }
 }
@@ -111,7 +160,12 @@ pub fn seeded_noise<B: Backend, const D: usize>(
     shape: [usize; D],
     device: &B::Device,
 ) -> Tensor<B, D> {
-    let n: usize = shape.iter().product();
+    let v = seeded_normal(seed, shape.iter().product());
+    Tensor::from_data(TensorData::new(v, shape.to_vec()), device)
+}
+
+/// `n` standard normal values from ChaCha8 (Box–Muller): the values of [`seeded_noise`].
+pub fn seeded_normal(seed: u64, n: usize) -> Vec<f32> {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let mut v = Vec::with_capacity(n + 1);
     while v.len() < n {
@@ -123,7 +177,7 @@ pub fn seeded_noise<B: Backend, const D: usize>(
         v.push((r * a.sin()) as f32);
     }
     v.truncate(n);
-    Tensor::from_data(TensorData::new(v, shape.to_vec()), device)
+    v
 }
 
 /// Video `[B, 3, F, H, W]` in [0, 1] → the first clip as bytes (round to nearest).
@@ -164,6 +218,8 @@ pub struct MagicTimePipeline<B: Backend> {
     pub vae_downscale: usize,
     /// Sampling scheduler.
     pub scheduler: DdimSchedulerConfig,
+    /// The settings the model is made for (its folder's `generation_config.json`).
+    pub defaults: GenerationDefaults,
     /// Device everything lives on.
     pub device: B::Device,
 }
@@ -281,6 +337,7 @@ impl<B: Backend> MagicTimePipeline<B> {
             vae,
             vae_downscale: vae_config.downscale(),
             scheduler: DdimSchedulerConfig::magictime(),
+            defaults: GenerationDefaults::read(dir)?,
             device: device.clone(),
         })
     }

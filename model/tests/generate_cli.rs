@@ -9,8 +9,8 @@ fn args(out: std::path::PathBuf) -> GenerateArgs {
         prompt: "a rose blooming, time-lapse".into(),
         negative: DEFAULT_NEGATIVE.into(),
         seed: 3,
-        steps: 2,
-        cfg: 8.5,
+        steps: Some(2),
+        cfg: Some(8.5),
         frames: Some(4),
         size: Some(32),
         fps: 8,
@@ -50,8 +50,9 @@ fn without_model_or_size_the_builtin_model_runs_at_its_own_size() {
     (a.size, a.frames) = (None, None);
     run_generate(a).unwrap();
     let video = magictime_data::video::read_video(&out, None).unwrap();
-    let s = magictime_model::default_model::SIZE as u32;
-    assert_eq!(video.frames.len(), magictime_model::default_model::FRAMES);
+    let d = magictime_model::default_model::defaults();
+    let s = d.height as u32;
+    assert_eq!(video.frames.len(), d.num_frames);
     assert_eq!(video.frames[0].dimensions(), (s, s));
 }
 

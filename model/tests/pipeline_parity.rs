@@ -57,6 +57,7 @@ fn pipeline() -> MagicTimePipeline<Cpu> {
         vae,
         vae_downscale: vcfg.downscale(),
         scheduler: DdimSchedulerConfig::magictime(),
+        defaults: magictime_model::pipeline::GenerationDefaults::magictime(),
         device: dev,
     }
 }

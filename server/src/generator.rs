@@ -5,10 +5,13 @@ use std::{
     sync::{Mutex, OnceLock},
 };
 
-use magictime_app::{ssr::generator::Generator, types::GenerateParams};
+use magictime_app::{
+    ssr::generator::Generator,
+    types::{GenerateDefaults, GenerateParams},
+};
 use magictime_model::{
     backend::{Cpu, CpuDevice},
-    pipeline::{GenerateOptions, MagicTimePipeline, Progress},
+    pipeline::{GenerateOptions, GenerationDefaults, MagicTimePipeline, Progress},
 };
 
 pub struct ModelGenerator {
@@ -68,11 +71,36 @@ fn options(p: &GenerateParams) -> GenerateOptions {
 }
 
 impl Generator for ModelGenerator {
+    fn defaults(&self) -> GenerateDefaults {
+        // the model's generation_config.json, read without loading the weights
+        let d = match &self.model_dir {
+            Some(dir) => GenerationDefaults::read(dir).unwrap_or_else(|e| {
+                tracing::warn!("{e}; using MagicTime's generation settings");
+                GenerationDefaults::magictime()
+            }),
+            None if magictime_model::default_model::is_available() => {
+                magictime_model::default_model::defaults()
+            }
+            // the tiny random model: small and quick, its output is noise anyway
+            None => magictime_model::default_model::Preset::S32.generation_defaults(),
+        };
+        GenerateDefaults {
+            steps: d.num_inference_steps,
+            cfg: d.guidance_scale,
+            frames: d.num_frames,
+            size: d.height,
+        }
+    }
+
     fn describe(&self) -> String {
         match &self.model_dir {
             Some(d) => format!("MagicTime pipeline from {}", d.display()),
             None if magictime_model::default_model::is_available() => {
-                "built-in default model (tiny MagicTime trained on ChronoMagic-Synth; 32×32, 8 frames)".to_owned()
+                let d = magictime_model::default_model::defaults();
+                format!(
+                    "built-in default model (tiny MagicTime trained on ChronoMagic-Synth; {}×{}, {} frames)",
+                    d.width, d.height, d.num_frames
+                )
             }
             None => "built-in tiny model (random weights: the output is noise)".to_owned(),
         }

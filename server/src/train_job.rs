@@ -1,5 +1,5 @@
-//! Training jobs: the built-in model's trainer (`magictime model train-default`: VAE, then text
-//! encoder + UNet with motion modules, on ChronoMagic-Synth) run by the job worker on a blocking
+//! Training jobs: the built-in model's trainer (`magictime model train-default`: MagicTime's
+//! stages a–d on ChronoMagic-Synth) run by the job worker on a blocking
 //! thread, writing a weights folder (upstream layout + `train_log.json`) to
 //! `<data dir>/models/<job id>/`.
 use std::path::Path;
@@ -19,39 +19,41 @@ fn run_blocking(
     let out = crate::output::partial_path(&done);
     crate::output::remove(&out);
     let budget = p.max_minutes * 60.0;
+    // the whole recipe (stages a–d); the budget is split 1/5 VAE, 2/5 base, 2/15 per later stage
     let args = TrainDefaultArgs {
         out: out.clone(),
         clips: p.clips,
         seed: p.seed,
         vae_steps: p.vae_steps,
         vae_batch: 16,
-        vae_max_seconds: Some(budget / 3.0),
+        vae_max_seconds: Some(budget / 5.0),
         unet_steps: p.unet_steps,
         unet_batch: 4,
-        unet_max_seconds: Some(budget * 2.0 / 3.0),
+        unet_max_seconds: Some(budget * 2.0 / 5.0),
+        motion_steps: p.unet_steps,
+        adapter_s_steps: p.unet_steps / 2,
+        adapter_t_steps: p.unet_steps / 2,
+        stage_max_seconds: Some(budget * 2.0 / 15.0),
         half: true,
         // a folder `--model` loads as is
         gzip_text_encoder: false,
+        ..TrainDefaultArgs::default()
     };
     progress(
         0.0,
         format!("rendering {} ChronoMagic-Synth clips", p.clips),
     );
-    let (vae_steps, unet_steps) = (p.vae_steps as f64, p.unet_steps as f64);
     let report = run_train_default_with(&args, &mut |stage, s| {
-        // the VAE is the first third of the bar, the UNet the rest
-        let (base, span) = if stage == "vae" {
-            (0.0, 1.0 / 3.0)
-        } else {
-            (1.0 / 3.0, 2.0 / 3.0)
-        };
-        let total = if stage == "vae" {
-            vae_steps
-        } else {
-            unet_steps
+        // the bar follows the time budget of each loop
+        let (base, span) = match stage {
+            "vae" => (0.0, 0.2),
+            "unet" => (0.2, 0.4),
+            "motion" => (0.6, 2.0 / 15.0),
+            "adapter_s" => (0.6 + 2.0 / 15.0, 2.0 / 15.0),
+            _ => (0.6 + 4.0 / 15.0, 2.0 / 15.0),
         };
         progress(
-            (base + span * s.step as f64 / total.max(1.0)).min(0.99),
+            (base + span * s.step as f64 / (s.total as f64).max(1.0)).min(0.99),
             format!("{stage} step {}/{} loss {:.4}", s.step, s.total, s.loss),
         );
     });

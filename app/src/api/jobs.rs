@@ -158,6 +158,12 @@ pub async fn cancel_job(csrf_token: String, id: i64) -> Result<bool, ServerFnErr
         .map_err(auth::internal)
 }
 
+/// The generation settings of the model the server generates with.
+#[server(prefix = "/api", endpoint = "generate_defaults", input = GetUrl)]
+pub async fn generate_defaults() -> Result<crate::types::GenerateDefaults, ServerFnError> {
+    Ok(crate::ssr::state()?.generator.defaults())
+}
+
 /// What model the server generates with.
 #[server(prefix = "/api", endpoint = "model_info", input = GetUrl)]
 pub async fn model_info() -> Result<String, ServerFnError> {

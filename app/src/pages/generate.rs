@@ -2,13 +2,13 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::{
-    api::jobs::{model_info, SubmitGeneration},
+    api::jobs::{generate_defaults, model_info, SubmitGeneration},
     components::{
         csrf::CsrfField,
         job_list::{first_jobs, queued_message, JobList},
         require_role::RequireRole,
     },
-    types::{JobView, Role},
+    types::{GenerateDefaults, JobView, Role},
 };
 
 #[component]
@@ -29,19 +29,27 @@ pub fn GeneratePage() -> impl IntoView {
 fn Generate() -> impl IntoView {
     let info = Resource::new(|| (), |_| model_info());
     let jobs = Resource::new(|| (), |_| first_jobs(Some("generate".into())));
+    let defaults = Resource::new(|| (), |_| generate_defaults());
     view! {
         <p class="muted">
             "Model: "
             <Transition fallback=|| "…">{move || info.get().map(|r| r.unwrap_or_default())}</Transition>
         </p>
         <Transition fallback=|| view! { <p>"Loading jobs…"</p> }>
-            {move || jobs.get().map(|jobs| view! { <GenerateForm jobs/> })}
+            {move || {
+                let d = defaults.get()?;
+                let jobs = jobs.get()?;
+                Some(match d {
+                    Ok(defaults) => view! { <GenerateForm jobs defaults/> }.into_any(),
+                    Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
+                })
+            }}
         </Transition>
     }
 }
 
 #[island]
-fn GenerateForm(jobs: Result<Vec<JobView>, String>) -> impl IntoView {
+fn GenerateForm(jobs: Result<Vec<JobView>, String>, defaults: GenerateDefaults) -> impl IntoView {
     let submit = ServerAction::<SubmitGeneration>::new();
     let refresh = Signal::derive(move || submit.version().get());
     view! {
@@ -55,10 +63,10 @@ fn GenerateForm(jobs: Result<Vec<JobView>, String>) -> impl IntoView {
             <input id="negative" name="negative" value="worst quality, low quality, letterboxed"/>
             <div class="grid4">
                 <div><label for="seed">"Seed"</label><input id="seed" name="seed" type="number" min="0" value="42"/></div>
-                <div><label for="steps">"Steps"</label><input id="steps" name="steps" type="number" min="1" max="100" value="25"/></div>
-                <div><label for="cfg">"Guidance"</label><input id="cfg" name="cfg" type="number" min="0" max="30" step="0.5" value="8.5"/></div>
-                <div><label for="frames">"Frames"</label><input id="frames" name="frames" type="number" min="1" max="32" value="8"/></div>
-                <div><label for="size">"Size (px)"</label><input id="size" name="size" type="number" min="16" max="512" step="16" value="32"/></div>
+                <div><label for="steps">"Steps"</label><input id="steps" name="steps" type="number" min="1" max="100" value=defaults.steps/></div>
+                <div><label for="cfg">"Guidance"</label><input id="cfg" name="cfg" type="number" min="0" max="30" step="0.5" value=defaults.cfg/></div>
+                <div><label for="frames">"Frames"</label><input id="frames" name="frames" type="number" min="1" max="32" value=defaults.frames/></div>
+                <div><label for="size">"Size (px)"</label><input id="size" name="size" type="number" min="16" max="512" step="16" value=defaults.size/></div>
             </div>
             <button type="submit">"Generate"</button>
             <p class="status" role="status">{move || queued_message(submit.value().get())}</p>

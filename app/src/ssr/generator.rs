@@ -7,6 +7,8 @@ use crate::types::GenerateParams;
 pub trait Generator: Send + Sync + 'static {
     /// What model is loaded (shown on the Generate page).
     fn describe(&self) -> String;
+    /// The model's own generation settings (the Generate form's initial values).
+    fn defaults(&self) -> crate::types::GenerateDefaults;
     /// Checks parameters without generating (prompt length in tokens, sizes, steps); the error
     /// is shown to the user.
     fn check(&self, p: &GenerateParams) -> Result<(), String>;

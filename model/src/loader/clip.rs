@@ -225,14 +225,8 @@ pub fn load_text_encoder_adapter<B: Backend>(
     dir: &Path,
     device: &B::Device,
 ) -> Result<(ClipTextModel<B>, PeftAdapterConfig)> {
-    // SWIFT may save the adapter under a per-adapter subfolder (`default/`).
-    let dir = if !dir.join("adapter_config.json").is_file()
-        && dir.join("default/adapter_config.json").is_file()
-    {
-        dir.join("default")
-    } else {
-        dir.to_path_buf()
-    };
+    // SWIFT saves the adapter under a per-adapter subfolder (`default/`).
+    let dir = super::swift::adapter_dir(dir);
     let dir = dir.as_path();
     let config = PeftAdapterConfig::read(&dir.join("adapter_config.json"), ATTN_PROJ)?;
     let targets: Vec<&str> = config.targets.iter().map(String::as_str).collect();
@@ -264,4 +258,29 @@ pub fn read_logit_scale(dir: &Path) -> Option<f32> {
         }
         _ => None,
     }
+}
+
+/// Whether the text-encoder weight `key` is one the Magic Text-Encoder adapts (q/k/v/out of
+/// every self-attention).
+pub fn is_text_adapter_target(key: &str) -> bool {
+    key.contains(".self_attn.")
+        && ATTN_PROJ
+            .iter()
+            .any(|p| key.ends_with(&format!(".{p}.weight")))
+}
+
+/// The checkpoint key (transformers layout) of a text-encoder parameter path.
+pub fn text_key(path: &[String]) -> String {
+    super::store::checkpoint_key(CLIP_RENAMES, &path.join("."))
+}
+
+/// Writes a trained Magic Text-Encoder (a [`LoraSet`](crate::lora::LoraSet) on the text
+/// encoder, keys from [`text_key`]) as MagicTime's SWIFT folder, which
+/// [`load_text_encoder_adapter`] reads back.
+pub fn save_text_encoder_adapter<B: Backend>(
+    lora: &crate::lora::LoraSet<B>,
+    dir: &Path,
+) -> Result<u64> {
+    let tensors = super::swift::peft_tensors(lora, &|k| k.to_string());
+    super::swift::write_adapter(dir, lora.rank, lora.alpha, ATTN_PROJ, &tensors)
 }

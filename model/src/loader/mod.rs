@@ -5,6 +5,7 @@ pub mod clip;
 pub mod inspect;
 pub mod single_file;
 pub mod store;
+pub mod swift;
 pub mod vae;
 
 pub use store::{find_weights, load_into, read_json, LoadReport, Missing, Rename, Renames};

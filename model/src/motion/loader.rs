@@ -39,6 +39,26 @@ pub fn original_to_diffusers_key(key: &str) -> Option<String> {
     Some(out[1..].to_string())
 }
 
+/// The original AnimateDiff key of a diffusers motion-module key (the inverse of
+/// [`original_to_diffusers_key`] without the `module.` prefix); `None` for other keys.
+pub fn diffusers_to_original_key(key: &str) -> Option<String> {
+    let (head, tail) = key.split_once(".motion_modules.")?;
+    let (m, rest) = tail.split_once('.')?;
+    let mut rest = format!(".{rest}");
+    for (from, to) in [
+        (".attn1.", ".attention_blocks.0."),
+        (".attn2.", ".attention_blocks.1."),
+        (".norm1.", ".norms.0."),
+        (".norm2.", ".norms.1."),
+        (".norm3.", ".ff_norm."),
+    ] {
+        rest = rest.replace(from, to);
+    }
+    Some(format!(
+        "{head}.motion_modules.{m}.temporal_transformer{rest}"
+    ))
+}
+
 /// Whether a checkpoint uses the original AnimateDiff layout.
 pub fn is_original_layout(weights: &WeightMap) -> bool {
     weights
@@ -93,5 +113,15 @@ mod tests {
         )
         .is_none());
         assert!(original_to_diffusers_key("down_blocks.0.resnets.0.conv1.weight").is_none());
+        for k in [
+            "up_blocks.1.motion_modules.2.transformer_blocks.0.attn2.to_out.0.weight",
+            "down_blocks.0.motion_modules.0.transformer_blocks.0.norm3.bias",
+            "down_blocks.0.motion_modules.1.proj_in.weight",
+            "down_blocks.0.motion_modules.0.transformer_blocks.0.ff.net.0.proj.weight",
+        ] {
+            let o = diffusers_to_original_key(k).unwrap();
+            assert!(o.contains(".temporal_transformer."), "{o}");
+            assert_eq!(original_to_diffusers_key(&o).unwrap(), k);
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! MagicTime "Magic Adapter T": a PEFT/SWIFT LoRA folder (`adapter_config.json` +
-//! `adapter_model.{safetensors,bin}`) on the motion-module linears, merged into the UNet:
+//! `adapter_model.{safetensors,bin}`, at the top or, as MagicTime's release, under `default/`
+//! next to `configuration.json`) on the motion-module linears, merged into the UNet:
 //! `W += (α / r) · B @ A` (PEFT `lora_alpha`, `r`; SWIFT writes the same file layout).
 //!
 //! Keys are accepted with or without PEFT's `base_model.model.` prefix and adapter name
@@ -131,6 +132,9 @@ pub fn merge<B: Backend, M: Module<B>>(
     dir: &Path,
     device: &B::Device,
 ) -> Result<(M, LoadReport)> {
+    // SWIFT (MagicTime's release) saves the adapter under `default/`
+    let dir = crate::loader::swift::adapter_dir(dir);
+    let dir = dir.as_path();
     let (r, alpha) = read_config(&dir.join("adapter_config.json"))?;
     let file = ["adapter_model.safetensors", "adapter_model.bin"]
         .iter()
@@ -150,6 +154,38 @@ pub fn merge<B: Backend, M: Module<B>>(
         ));
     }
     Ok((module, report))
+}
+
+/// The motion-module linears Magic Adapter T adapts (12 per module in MagicTime's release:
+/// `proj_in`, `proj_out`, q/k/v/out of both temporal attentions, both feed-forward linears).
+pub const TARGET_MODULES: &[&str] = &[
+    "proj_in",
+    "proj_out",
+    "to_q",
+    "to_k",
+    "to_v",
+    "to_out.0",
+    "ff.net.0.proj",
+    "ff.net.2",
+];
+
+/// Whether the UNet weight `key` (diffusers layout) is one Magic Adapter T adapts.
+pub fn is_target(key: &str) -> bool {
+    key.contains(".motion_modules.")
+        && TARGET_MODULES
+            .iter()
+            .any(|m| key.ends_with(&format!(".{m}.weight")))
+}
+
+/// Writes a trained Magic Adapter T (a [`LoraSet`](crate::lora::LoraSet) on the UNet's motion
+/// modules) as MagicTime's SWIFT folder (`configuration.json`, `default/adapter_config.json`,
+/// `default/adapter_model.safetensors`), keys in the original AnimateDiff layout under
+/// `base_model.model.` as SWIFT saves the wrapped AnimateDiff UNet. [`merge`] reads it back.
+pub fn save<B: Backend>(lora: &crate::lora::LoraSet<B>, dir: &Path) -> Result<u64> {
+    let tensors = crate::loader::swift::peft_tensors(lora, &|k| {
+        super::loader::diffusers_to_original_key(k).unwrap_or_else(|| k.to_string())
+    });
+    crate::loader::swift::write_adapter(dir, lora.rank, lora.alpha, TARGET_MODULES, &tensors)
 }
 
 #[cfg(test)]

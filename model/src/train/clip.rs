@@ -655,6 +655,7 @@ pub fn run_train_clip(args: &TrainClipArgs) -> Result<ClipTrainReport> {
         warmup: (args.steps / 20).clamp(1, 100),
         seed: args.seed,
         max_seconds: args.max_seconds,
+        workers: 1,
     };
     let extra = |steps: usize| {
         serde_json::json!({
@@ -787,6 +788,7 @@ mod tests {
             warmup: 3,
             seed: 1,
             max_seconds: None,
+            workers: 1,
         };
         let mut losses = Vec::new();
         let mut checkpoints = Vec::new();

@@ -1,5 +1,5 @@
 //! Training data from ChronoMagic-Synth (`magictime_data::synth`): clips rendered in memory,
-//! kept as `[-1, 1]` floats `[N, 3, F, H, W]` with their captions.
+//! kept as bytes `[N, 3, F, H, W]` (read as `[-1, 1]` floats) with their captions and kinds.
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
@@ -16,8 +16,9 @@ pub struct SynthSet {
     pub frames: usize,
     /// Frame side in pixels.
     pub size: usize,
-    /// `count · 3 · frames · size · size` values, clip-major `[n, c, f, y, x]`.
-    pub pixels: Vec<f32>,
+    /// `count · 3 · frames · size · size` bytes, clip-major `[n, c, f, y, x]` (`x / 127.5 − 1`
+    /// is the training value).
+    pub pixels: Vec<u8>,
     /// One caption per clip.
     pub captions: Vec<String>,
     /// Whether each clip is metamorphic (vs. general motion).
@@ -32,7 +33,7 @@ impl SynthSet {
         let clips = synth::generate(&cfg)
             .map_err(|e| ModelError::InvalidInput(format!("ChronoMagic-Synth: {e}")))?;
         let per = 3 * frames * size * size;
-        let mut pixels = vec![0f32; count * per];
+        let mut pixels = vec![0u8; count * per];
         let mut captions = Vec::with_capacity(count);
         let mut metamorphic = Vec::with_capacity(count);
         for (n, clip) in clips.iter().enumerate() {
@@ -41,7 +42,7 @@ impl SynthSet {
                     for c in 0..3 {
                         let i =
                             n * per + ((c * frames + f) * size + y as usize) * size + x as usize;
-                        pixels[i] = f32::from(p.0[c]) / 127.5 - 1.0;
+                        pixels[i] = p.0[c];
                     }
                 }
             }
@@ -63,7 +64,11 @@ impl SynthSet {
         let per = 3 * self.frames * self.size * self.size;
         let mut v = Vec::with_capacity(idx.len() * per);
         for &i in idx {
-            v.extend_from_slice(&self.pixels[i * per..(i + 1) * per]);
+            v.extend(
+                self.pixels[i * per..(i + 1) * per]
+                    .iter()
+                    .map(|&p| to_unit(p)),
+            );
         }
         Tensor::from_data(
             TensorData::new(v, [idx.len(), 3, self.frames, self.size, self.size]),
@@ -71,19 +76,44 @@ impl SynthSet {
         )
     }
 
-    /// Single frames `(clip, frame)` as an image batch `[b, 3, H, W]`.
-    pub fn images<B: Backend>(&self, idx: &[(usize, usize)], device: &B::Device) -> Tensor<B, 4> {
+    /// Single frames `(clip, frame)` as image values `[b, 3, H, W]` in `[-1, 1]`.
+    pub fn image_values(&self, idx: &[(usize, usize)]) -> Vec<f32> {
         let (f_n, s) = (self.frames, self.size);
         let per = 3 * f_n * s * s;
         let mut v = Vec::with_capacity(idx.len() * 3 * s * s);
         for &(n, f) in idx {
             for c in 0..3 {
                 let start = n * per + (c * f_n + f) * s * s;
-                v.extend_from_slice(&self.pixels[start..start + s * s]);
+                v.extend(
+                    self.pixels[start..start + s * s]
+                        .iter()
+                        .map(|&p| to_unit(p)),
+                );
             }
         }
-        Tensor::from_data(TensorData::new(v, [idx.len(), 3, s, s]), device)
+        v
     }
+
+    /// Single frames `(clip, frame)` as an image batch `[b, 3, H, W]`.
+    pub fn images<B: Backend>(&self, idx: &[(usize, usize)], device: &B::Device) -> Tensor<B, 4> {
+        let s = self.size;
+        Tensor::from_data(
+            TensorData::new(self.image_values(idx), [idx.len(), 3, s, s]),
+            device,
+        )
+    }
+
+    /// Indices of the clips of one kind (`metamorphic` or general).
+    pub fn of_kind(&self, metamorphic: bool) -> Vec<usize> {
+        (0..self.count)
+            .filter(|&i| self.metamorphic[i] == metamorphic)
+            .collect()
+    }
+}
+
+/// A stored byte as the training value in `[-1, 1]`.
+fn to_unit(p: u8) -> f32 {
+    f32::from(p) / 127.5 - 1.0
 }
 
 /// `[b, 3, F, H, W]` → `[b·F, 3, H, W]` (frames folded into the batch).

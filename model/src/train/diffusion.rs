@@ -1,23 +1,21 @@
-//! Stage B: joint training of the CLIP text encoder and the UNet3D (+ motion modules) on VAE
-//! latents of ChronoMagic-Synth clips with the DDPM ε-prediction loss (Ho et al. 2020, eq. 14;
-//! AnimateDiff / MagicTime train the same objective): ‖ε − ε_θ(√ᾱ_t·z₀ + √(1−ᾱ_t)·ε, t, c)‖².
+//! The diffusion objective every text-to-image/video stage trains (DDPM ε-prediction, Ho et al.
+//! 2020, eq. 14; AnimateDiff / MagicTime train the same): ‖ε − ε_θ(√ᾱ_t·z₀ + √(1−ᾱ_t)·ε, t, c)‖²
+//! on VAE latents of ChronoMagic-Synth clips, and the batches of the stages: which clips, which
+//! frames ([`FramePick`]: keyframes, uniform, or MagicTime's dynamic frames extraction).
 //! Captions are dropped 10 % of the time (half to "", half to the default negative prompt) so
 //! classifier-free guidance has an unconditional branch.
 
-use std::time::Instant;
-
 use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams, Optimizer};
-use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
-use rand::{Rng, SeedableRng};
+use magictime_data::sampler::{uniform_indices, Sampler};
+use rand::Rng;
 
 use super::data::{fold_frames, unfold_frames, SynthSet};
-use super::{scalar, StageOptions, StageStats, StepInfo};
 use crate::clip::text::ClipTextModel;
 use crate::clip::tokenizer::{ClipTokenizer, Truncation};
-use crate::error::Result;
-use crate::pipeline::{seeded_noise, DEFAULT_NEGATIVE};
+use crate::error::{ModelError, Result};
+use crate::pipeline::{seeded_normal, DEFAULT_NEGATIVE};
 use crate::scheduler::{DdpmScheduler, DdpmSchedulerConfig, Scheduler};
 use crate::unet::UNet3DConditionModel;
 use crate::vae::AutoencoderKl;
@@ -42,6 +40,8 @@ pub struct LatentSet {
     pub ids: Vec<Vec<i64>>,
     /// Ids of the dropped-caption prompts ("" and the default negative).
     pub dropped: Vec<Vec<i64>>,
+    /// Whether each clip is metamorphic (ChronoMagic `is_transmit == 0`).
+    pub metamorphic: Vec<bool>,
 }
 
 fn tokens(tok: &ClipTokenizer, text: &str) -> Result<Vec<i64>> {
@@ -85,6 +85,7 @@ impl LatentSet {
             values,
             ids,
             dropped,
+            metamorphic: data.metamorphic.clone(),
         })
     }
 
@@ -100,6 +101,30 @@ impl LatentSet {
     }
 }
 
+impl LatentSet {
+    /// Frames `frames[i]` of clip `clips[i]` as values `[b, c, F, h, w]` (every row the same
+    /// number of frames F).
+    pub fn select(&self, clips: &[usize], frames: &[Vec<usize>]) -> (Vec<f32>, [usize; 5]) {
+        let [_, c, f_all, h, w] = self.dims;
+        let f = frames.first().map_or(0, Vec::len);
+        let mut v = Vec::with_capacity(clips.len() * c * f * h * w);
+        for (&clip, fr) in clips.iter().zip(frames) {
+            assert_eq!(
+                fr.len(),
+                f,
+                "every clip of a batch has the same number of frames"
+            );
+            for ch in 0..c {
+                for &fi in fr {
+                    let start = ((clip * c + ch) * f_all + fi) * h * w;
+                    v.extend_from_slice(&self.values[start..start + h * w]);
+                }
+            }
+        }
+        (v, [clips.len(), c, f, h, w])
+    }
+}
+
 /// Token ids `[b, 77]` from rows of ids.
 pub fn id_tensor<B: Backend>(rows: &[&Vec<i64>], device: &B::Device) -> Tensor<B, 2, Int> {
     let l = rows.first().map_or(0, |r| r.len());
@@ -109,7 +134,8 @@ pub fn id_tensor<B: Backend>(rows: &[&Vec<i64>], device: &B::Device) -> Tensor<B
 
 /// ε-prediction MSE for clean latents `z0` `[b, 4, F, h, w]`, captions `ids`, noise and timesteps.
 pub fn diffusion_loss<B: Backend>(
-    model: &TextToVideo<B>,
+    text_encoder: &ClipTextModel<B>,
+    unet: &UNet3DConditionModel<B>,
     scheduler: &DdpmScheduler,
     ids: Tensor<B, 2, Int>,
     z0: Tensor<B, 5>,
@@ -119,11 +145,11 @@ pub fn diffusion_loss<B: Backend>(
     // 1. forward process q(z_t | z_0)
     let zt = scheduler.add_noise(z0, noise.clone(), timesteps)?;
     // 2. text condition
-    let context = model.text_encoder.forward(ids);
+    let context = text_encoder.forward(ids);
     // 3. predict ε
     let t: Vec<f32> = timesteps.iter().map(|&t| t as f32).collect();
     let t = Tensor::<B, 1>::from_floats(t.as_slice(), &zt.device());
-    let eps = model.unet.forward(zt, t, context);
+    let eps = unet.forward(zt, t, context);
     Ok((eps - noise).powi_scalar(2).mean())
 }
 
@@ -132,54 +158,153 @@ pub fn training_scheduler() -> Result<DdpmScheduler> {
     DdpmSchedulerConfig::new().build(1000)
 }
 
-/// Trains `model` on `latents` with Adam; returns the trained module.
-pub fn train_diffusion<B: AutodiffBackend>(
-    mut model: TextToVideo<B>,
-    latents: &LatentSet,
-    opts: &StageOptions,
-    caption_dropout: f64,
-    progress: &mut dyn FnMut(StepInfo),
-) -> Result<(TextToVideo<B>, StageStats)> {
-    let device = model.unet.conv_in.weight.device();
-    let scheduler = training_scheduler()?;
-    let mut optim = AdamConfig::new().init::<B, TextToVideo<B>>();
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(opts.seed);
-    let mut stats = StageStats::default();
-    let start = Instant::now();
-    let [n, c, f, h, w] = latents.dims;
-    for step in 0..opts.steps {
-        let idx: Vec<usize> = (0..opts.batch).map(|_| rng.random_range(0..n)).collect();
-        let rows: Vec<&Vec<i64>> = idx
-            .iter()
-            .map(|&i| {
-                if rng.random_bool(caption_dropout) {
-                    &latents.dropped[rng.random_range(0..latents.dropped.len())]
-                } else {
-                    &latents.ids[i]
-                }
-            })
-            .collect();
-        let ids = id_tensor::<B>(&rows, &device);
-        let z0 = latents.batch::<B>(&idx, &device);
-        let noise = seeded_noise::<B, 5>(rng.random(), [idx.len(), c, f, h, w], &device);
-        let timesteps = scheduler.sample_timesteps(&mut rng, idx.len());
-        let loss = diffusion_loss(&model, &scheduler, ids, z0, noise, &timesteps)?;
-        let value = scalar(loss.clone());
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = optim.step(opts.lr_at(step), model, grads);
-        stats.record(value);
-        let elapsed = start.elapsed().as_secs_f64();
-        progress(StepInfo {
-            step: step + 1,
-            total: opts.steps,
-            loss: value,
-            extra: timesteps.iter().sum::<usize>() as f64 / timesteps.len() as f64,
-            seconds: elapsed,
-        });
-        if opts.max_seconds.is_some_and(|m| elapsed > m) {
-            break;
+/// Which frames of a clip a sample uses.
+#[derive(Debug, Clone)]
+pub enum FramePick {
+    /// One frame drawn from `n` uniformly spaced keyframes (image stages: keyframe–text pairs).
+    Keyframe(usize),
+    /// `n` frames spread uniformly over the clip.
+    Uniform(usize),
+    /// MagicTime's dynamic frames extraction (`magictime_data::sampler`, upstream
+    /// `utils/dataset.py`): uniform over the whole clip for metamorphic clips
+    /// (`is_transmit == 0`), a random strided window for general ones.
+    Dynamic(Sampler),
+}
+
+impl FramePick {
+    /// Frames per sample.
+    pub fn frames(&self) -> usize {
+        match self {
+            Self::Keyframe(_) => 1,
+            Self::Uniform(n) => *n,
+            Self::Dynamic(s) => s.config().n,
         }
     }
-    stats.seconds = start.elapsed().as_secs_f64();
-    Ok((model, stats))
+
+    fn pick(&self, total: usize, metamorphic: bool, rng: &mut impl Rng) -> Result<Vec<usize>> {
+        Ok(match self {
+            Self::Keyframe(n) => {
+                let keys = uniform_indices(total, (*n).min(total));
+                vec![keys[rng.random_range(0..keys.len())]]
+            }
+            Self::Uniform(n) => uniform_indices(total, *n),
+            Self::Dynamic(s) => {
+                s.sample(rng.random(), total, Some(!metamorphic))
+                    .map_err(|e| ModelError::InvalidInput(format!("frame sampler: {e}")))?
+                    .1
+            }
+        })
+    }
+}
+
+/// One diffusion batch, prepared on the data thread.
+#[derive(Debug, Clone)]
+pub struct DiffusionBatch {
+    /// Token ids, `rows × 77`.
+    pub ids: Vec<i64>,
+    pub rows: usize,
+    /// Clean latents `[b, c, F, h, w]`.
+    pub z0: Vec<f32>,
+    pub dims: [usize; 5],
+    /// ε, same shape.
+    pub noise: Vec<f32>,
+    pub timesteps: Vec<usize>,
+    /// The clips of the batch (for tests).
+    pub clips: Vec<usize>,
+}
+
+impl super::checkpoint::Batch for DiffusionBatch {
+    fn rows(&self) -> usize {
+        self.rows
+    }
+
+    fn split(self, parts: usize) -> Vec<Self> {
+        let ranges = super::checkpoint::split_rows(self.rows, parts);
+        if ranges.len() <= 1 {
+            return vec![self];
+        }
+        let l = self.ids.len() / self.rows;
+        let per: usize = self.dims[1..].iter().product();
+        ranges
+            .into_iter()
+            .map(|r| {
+                let mut dims = self.dims;
+                dims[0] = r.len();
+                Self {
+                    ids: self.ids[r.start * l..r.end * l].to_vec(),
+                    rows: r.len(),
+                    z0: self.z0[r.start * per..r.end * per].to_vec(),
+                    dims,
+                    noise: self.noise[r.start * per..r.end * per].to_vec(),
+                    timesteps: self.timesteps[r.clone()].to_vec(),
+                    clips: self.clips[r].to_vec(),
+                }
+            })
+            .collect()
+    }
+}
+
+/// What a diffusion stage samples from.
+#[derive(Debug, Clone)]
+pub struct DiffusionData<'a> {
+    pub latents: &'a LatentSet,
+    /// The clips the stage trains on.
+    pub pool: Vec<usize>,
+    pub frames: FramePick,
+    pub batch: usize,
+    /// Probability of replacing a caption by a null one (half "", half the default negative).
+    pub caption_dropout: f64,
+    pub scheduler: &'a DdpmScheduler,
+}
+
+impl DiffusionData<'_> {
+    /// The batch of a step, from that step's RNG.
+    pub fn prepare(&self, rng: &mut impl Rng) -> Result<DiffusionBatch> {
+        let l = self.latents;
+        let clips: Vec<usize> = (0..self.batch)
+            .map(|_| self.pool[rng.random_range(0..self.pool.len())])
+            .collect();
+        let mut ids = Vec::with_capacity(clips.len() * 77);
+        for &i in &clips {
+            let row = if rng.random_bool(self.caption_dropout) {
+                &l.dropped[rng.random_range(0..l.dropped.len())]
+            } else {
+                &l.ids[i]
+            };
+            ids.extend_from_slice(row);
+        }
+        let frames = clips
+            .iter()
+            .map(|&i| self.frames.pick(l.dims[2], l.metamorphic[i], rng))
+            .collect::<Result<Vec<_>>>()?;
+        let (z0, dims) = l.select(&clips, &frames);
+        let noise = seeded_normal(rng.random(), z0.len());
+        let timesteps = self.scheduler.sample_timesteps(rng, clips.len());
+        Ok(DiffusionBatch {
+            rows: clips.len(),
+            ids,
+            z0,
+            dims,
+            noise,
+            timesteps,
+            clips,
+        })
+    }
+}
+
+/// The loss of a prepared batch (and its mean timestep) on `text_encoder` + `unet`.
+pub fn batch_loss<B: Backend>(
+    text_encoder: &ClipTextModel<B>,
+    unet: &UNet3DConditionModel<B>,
+    scheduler: &DdpmScheduler,
+    b: DiffusionBatch,
+) -> Result<(Tensor<B, 1>, f64)> {
+    let device = unet.conv_in.weight.device();
+    let l = b.ids.len() / b.rows.max(1);
+    let ids = Tensor::from_data(TensorData::new(b.ids, [b.rows, l]), &device);
+    let z0 = Tensor::from_data(TensorData::new(b.z0, b.dims), &device);
+    let noise = Tensor::from_data(TensorData::new(b.noise, b.dims), &device);
+    let mean_t = b.timesteps.iter().sum::<usize>() as f64 / b.timesteps.len().max(1) as f64;
+    let loss = diffusion_loss(text_encoder, unet, scheduler, ids, z0, noise, &b.timesteps)?;
+    Ok((loss, mean_t))
 }

@@ -9,17 +9,20 @@ pub fn freeze<B: AutodiffBackend, M: Module<B>>(module: M) -> M {
     module.no_grad()
 }
 
+/// The mapper that makes every parameter it visits require gradients.
+pub struct Unfreeze;
+
+impl<B: burn::tensor::backend::Backend> burn::module::ModuleMapper<B> for Unfreeze {
+    fn map_float<const D: usize>(
+        &mut self,
+        param: burn::module::Param<burn::tensor::Tensor<B, D>>,
+    ) -> burn::module::Param<burn::tensor::Tensor<B, D>> {
+        param.set_require_grad(true)
+    }
+}
+
 /// Every parameter of `module` requires gradients again.
 pub fn unfreeze<B: AutodiffBackend, M: Module<B>>(module: M) -> M {
-    struct Unfreeze;
-    impl<B: burn::tensor::backend::Backend> burn::module::ModuleMapper<B> for Unfreeze {
-        fn map_float<const D: usize>(
-            &mut self,
-            param: burn::module::Param<burn::tensor::Tensor<B, D>>,
-        ) -> burn::module::Param<burn::tensor::Tensor<B, D>> {
-            param.set_require_grad(true)
-        }
-    }
     module.map(&mut Unfreeze)
 }
 

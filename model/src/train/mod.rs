@@ -1,32 +1,42 @@
-//! Training the project's default model on ChronoMagic-Synth (CPU, Burn autodiff + Adam):
-//! stage A trains the VAE on frames ([`vae`]), stage B the text encoder and UNet3D jointly on
-//! VAE latents with the DDPM ε loss ([`diffusion`]); [`save`] writes the upstream folder layout.
-//! `magictime model train-default` / `tools/train_default.sh` run [`run_train_default`].
+//! Training the project's default model on ChronoMagic-Synth (CPU, Burn autodiff + Adam) with
+//! MagicTime's recipe, in stages ([`stages`]), each runnable on its own
+//! (`magictime model train-default --stage a|b|c|d|all`):
+//!
+//! - **a** base text-to-image ("SD1.5"): the VAE on frames ([`vae`]), then the text encoder and
+//!   the spatial UNet (motion modules removed) on single frames of all clips;
+//! - **b** motion modules ("AnimateDiff") on *general* clips, base frozen;
+//! - **c** Magic Adapter S: LoRA on the spatial attention projections, keyframe–text pairs of
+//!   metamorphic clips, motion modules removed (upstream `is_image`), base + motion frozen;
+//! - **d** Magic Adapter T (LoRA on the motion modules) + Magic Text-Encoder (LoRA on the text
+//!   encoder's attention) on metamorphic videos with MagicTime's dynamic frames extraction, over
+//!   the frozen base + S.
+//!
+//! Every text-conditioned stage drops 10 % of captions ([`diffusion`]). Each stage writes its
+//! part of the weights folder in the upstream layouts ([`save`]) and the next stage loads it back
+//! through the same loaders as the official release. Every loop checkpoints (weights, Adam
+//! state, step; the RNG state is the step) atomically and resumes ([`checkpoint`]).
 
+pub mod checkpoint;
 pub mod clip;
 pub mod data;
 pub mod diffusion;
 pub mod freeze;
 pub mod save;
+pub mod stages;
 pub mod vae;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::time::Instant;
 
-use burn::module::AutodiffModule;
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
-use crate::backend::{Cpu, CpuAutodiff};
-use crate::clip::tokenizer::ClipTokenizer;
-use crate::default_model::{
-    text_config, text_config_json, unet_config, unet_config_json, vae_config, vae_config_json,
-};
-use crate::error::{ModelError, Result};
+use crate::default_model::{text_config_json, unet_config_json, vae_config_json};
+use crate::error::Result;
 use crate::loader::store::checkpoint_key;
-use data::SynthSet;
-use diffusion::{LatentSet, TextToVideo};
+use diffusion::TextToVideo;
+
+pub use stages::{run_train_default, run_train_default_with, Stage, TrainReport};
 
 /// Optimisation settings of one stage.
 #[derive(Debug, Clone)]
@@ -43,6 +53,9 @@ pub struct StageOptions {
     pub seed: u64,
     /// Stop after this much wall time.
     pub max_seconds: Option<f64>,
+    /// Data-parallel workers: each step's batch is split into this many parts whose
+    /// forward/backward run on their own threads (gradients summed, loss weighted by rows).
+    pub workers: usize,
 }
 
 impl StageOptions {
@@ -100,36 +113,105 @@ pub fn scalar<B: Backend>(t: Tensor<B, 1>) -> f64 {
     )
 }
 
+/// Which stages to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StageSelect {
+    /// Base text-to-image: VAE, text encoder, spatial UNet.
+    A,
+    /// Motion modules on general clips.
+    B,
+    /// Magic Adapter S.
+    C,
+    /// Magic Adapter T + Magic Text-Encoder.
+    D,
+    /// a, b, c, d in order.
+    All,
+}
+
 /// `magictime model train-default`: trains the default model and writes its weights folder.
 #[derive(Debug, Clone, clap::Args)]
 pub struct TrainDefaultArgs {
-    /// Output folder (upstream layout: unet/, vae/, text_encoder/, motion_module.safetensors).
+    /// Output folder (upstream layout: unet/, vae/, text_encoder/, motion_module.safetensors,
+    /// magic_adapter_s/, magic_adapter_t/, magic_text_encoder/). Stages b–d read the earlier
+    /// stages' weights from it.
     #[arg(long, default_value = "model/assets/default")]
     pub out: PathBuf,
+    /// Stage(s) to run.
+    #[arg(long, value_enum, default_value_t = StageSelect::All)]
+    pub stage: StageSelect,
+    /// Model size preset: frame side and frames per clip (see `default_model::Preset`).
+    #[arg(long, value_enum, default_value_t = crate::default_model::Preset::S32)]
+    pub preset: crate::default_model::Preset,
     /// ChronoMagic-Synth clips to render (both kinds).
     #[arg(long, default_value_t = 512)]
     pub clips: usize,
     /// Seed of the synthetic data and of training.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// VAE steps (batch of frames).
+    /// Stage a: VAE steps (batch of frames).
     #[arg(long, default_value_t = 1500)]
     pub vae_steps: usize,
-    /// VAE batch (frames).
+    /// Stage a: VAE batch (frames).
     #[arg(long, default_value_t = 16)]
     pub vae_batch: usize,
-    /// VAE wall-time cap in seconds.
+    /// Stage a: VAE wall-time cap in seconds.
     #[arg(long)]
     pub vae_max_seconds: Option<f64>,
-    /// UNet + text encoder steps.
+    /// Stage a: text encoder + spatial UNet steps.
     #[arg(long, default_value_t = 3000)]
     pub unet_steps: usize,
-    /// UNet batch (clips of 8 frames).
+    /// Batch (clips) of the diffusion stages a–d.
     #[arg(long, default_value_t = 4)]
     pub unet_batch: usize,
-    /// UNet wall-time cap in seconds.
+    /// Stage a: text encoder + UNet wall-time cap in seconds.
     #[arg(long)]
     pub unet_max_seconds: Option<f64>,
+    /// Stage b: motion-module steps.
+    #[arg(long, default_value_t = 2000)]
+    pub motion_steps: usize,
+    /// Stage c: Magic Adapter S steps.
+    #[arg(long, default_value_t = 1000)]
+    pub adapter_s_steps: usize,
+    /// Stage d: Magic Adapter T + Magic Text-Encoder steps.
+    #[arg(long, default_value_t = 1500)]
+    pub adapter_t_steps: usize,
+    /// Wall-time cap in seconds of each of stages b, c, d.
+    #[arg(long)]
+    pub stage_max_seconds: Option<f64>,
+    /// Data-parallel workers per step (the batch is split; 1: one thread does the whole step).
+    #[arg(long, default_value_t = 2)]
+    pub workers: usize,
+    /// Peak learning rate of the full-weight stages (a, b).
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    /// Peak learning rate of the LoRA stages (c, d).
+    #[arg(long, default_value_t = 1e-3)]
+    pub adapter_lr: f64,
+    /// LoRA rank of Magic Adapter S (α = rank).
+    #[arg(long, default_value_t = 8)]
+    pub rank_s: usize,
+    /// LoRA rank of Magic Adapter T (α = rank).
+    #[arg(long, default_value_t = 8)]
+    pub rank_t: usize,
+    /// LoRA rank of the Magic Text-Encoder (α = rank).
+    #[arg(long, default_value_t = 8)]
+    pub rank_te: usize,
+    /// Probability of a null caption in the text-conditioned stages.
+    #[arg(long, default_value_t = 0.1)]
+    pub caption_dropout: f64,
+    /// Checkpoint folder (default: `<out>/checkpoints`).
+    #[arg(long)]
+    pub checkpoint_dir: Option<PathBuf>,
+    /// Checkpoint every this many steps (0: only by time and at the end of a loop).
+    #[arg(long, default_value_t = 100)]
+    pub checkpoint_every_steps: usize,
+    /// Checkpoint every this many minutes.
+    #[arg(long, default_value_t = 5.0)]
+    pub checkpoint_every_minutes: f64,
+    /// Continue from the checkpoints (a finished loop is not run again).
+    #[arg(long)]
+    pub resume: bool,
     /// Store f16 weights.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub half: bool,
@@ -139,142 +221,16 @@ pub struct TrainDefaultArgs {
     pub gzip_text_encoder: bool,
 }
 
-/// What a training run did (written as `train_log.json` next to the weights).
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct TrainReport {
-    pub clips: usize,
-    pub size: usize,
-    pub frames: usize,
-    pub seed: u64,
-    pub vae: StageStats,
-    pub vae_recon_mse_last: f64,
-    pub scaling_factor: f64,
-    pub unet: StageStats,
-    pub total_seconds: f64,
-    pub bytes: u64,
-}
-
-fn log_every(stage: &'static str) -> impl FnMut(StepInfo) {
-    move |s: StepInfo| {
-        if s.step == 1 || s.step.is_multiple_of(25) || s.step == s.total {
-            eprintln!(
-                "[{stage}] step {}/{} loss {:.5} extra {:.4} {:.0}s",
-                s.step, s.total, s.loss, s.extra, s.seconds
-            );
+impl Default for TrainDefaultArgs {
+    /// The command-line defaults.
+    fn default() -> Self {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: TrainDefaultArgs,
         }
+        <Cli as clap::Parser>::parse_from(["train-default"]).args
     }
-}
-
-/// Renders the data, trains both stages and writes the weights folder. Returns the report.
-pub fn run_train_default(args: &TrainDefaultArgs) -> Result<TrainReport> {
-    run_train_default_with(args, &mut |_, _| {})
-}
-
-/// [`run_train_default`] that also reports every optimizer step with its stage (`"vae"` or
-/// `"unet"`), e.g. to a web job's progress.
-pub fn run_train_default_with(
-    args: &TrainDefaultArgs,
-    progress: &mut dyn FnMut(&'static str, StepInfo),
-) -> Result<TrainReport> {
-    let start = Instant::now();
-    let device = Default::default();
-    let (size, frames) = (crate::default_model::SIZE, crate::default_model::FRAMES);
-    // 1. data
-    eprintln!(
-        "rendering {} ChronoMagic-Synth clips ({size}², {frames} frames, seed {})",
-        args.clips, args.seed
-    );
-    let data = SynthSet::generate(args.clips, size, frames, args.seed)?;
-    // 2. stage A: VAE
-    <CpuAutodiff as Backend>::seed(&device, args.seed);
-    let vae0 = vae_config().init::<CpuAutodiff>(&device);
-    let vae_opts = StageOptions {
-        steps: args.vae_steps,
-        batch: args.vae_batch,
-        lr: 1e-3,
-        warmup: 10,
-        seed: args.seed,
-        max_seconds: args.vae_max_seconds,
-    };
-    let mut recon_last = 0.0;
-    let mut log = log_every("vae");
-    let (vae_t, vae_stats) = vae::train_vae(vae0, &data, &vae_opts, 1e-4, &mut |s| {
-        recon_last = s.extra;
-        progress("vae", s);
-        log(s)
-    });
-    let mut vae_inf = vae_t.valid();
-    let std = vae::latent_std(&vae_inf, &data, &device);
-    vae_inf.scaling_factor = 1.0 / std;
-    eprintln!(
-        "latent std {std:.4} → scaling_factor {:.4}",
-        vae_inf.scaling_factor
-    );
-    // 3. stage B: text encoder + UNet on latents
-    let tok = ClipTokenizer::new()?;
-    let latents = LatentSet::encode(&vae_inf, &data, &tok, &device)?;
-    <CpuAutodiff as Backend>::seed(&device, args.seed + 1);
-    let model = TextToVideo::<CpuAutodiff> {
-        text_encoder: text_config().init(&device),
-        unet: unet_config().init(&device),
-    };
-    let unet_opts = StageOptions {
-        steps: args.unet_steps,
-        batch: args.unet_batch,
-        lr: 1e-3,
-        warmup: 20,
-        seed: args.seed + 1,
-        max_seconds: args.unet_max_seconds,
-    };
-    let mut log = log_every("unet");
-    let (model, unet_stats) =
-        diffusion::train_diffusion(model, &latents, &unet_opts, 0.1, &mut |s| {
-            progress("unet", s);
-            log(s)
-        })?;
-    let model: TextToVideo<Cpu> = model.valid();
-    // 4. save in the upstream layouts
-    let used: BTreeSet<usize> = latents
-        .ids
-        .iter()
-        .chain(&latents.dropped)
-        .flat_map(|r| r.iter().map(|&i| i as usize))
-        .collect();
-    let mut scaled_vae_cfg = vae_config();
-    scaled_vae_cfg.scaling_factor = vae_inf.scaling_factor;
-    let bytes = save_default_folder(
-        &args.out,
-        &model,
-        &vae_inf,
-        &scaled_vae_cfg,
-        &used,
-        args.half,
-        args.gzip_text_encoder,
-    )?;
-    let report = TrainReport {
-        clips: args.clips,
-        size,
-        frames,
-        seed: args.seed,
-        vae: vae_stats,
-        vae_recon_mse_last: recon_last,
-        scaling_factor: vae_inf.scaling_factor,
-        unet: unet_stats,
-        total_seconds: start.elapsed().as_secs_f64(),
-        bytes,
-    };
-    let log_path = args.out.join("train_log.json");
-    save::write_file(
-        &log_path,
-        serde_json::to_string_pretty(&report)
-            .map_err(|e| ModelError::InvalidInput(e.to_string()))?
-            .as_bytes(),
-    )?;
-    eprintln!(
-        "{}",
-        serde_json::to_string_pretty(&report).unwrap_or_default()
-    );
-    Ok(report)
 }
 
 /// Writes the trained networks as a weights folder. Token-embedding rows outside
@@ -282,8 +238,10 @@ pub fn run_train_default_with(
 /// gzip-compressed (`model.safetensors.gz`, for the embedded default model, which
 /// `default_model::write_default_dir` unpacks); without it the folder is one
 /// `MagicTimePipeline::from_dir` (`--model`) loads as is. Returns the bytes written.
+#[allow(clippy::too_many_arguments)]
 pub fn save_default_folder<B: Backend>(
     dir: &std::path::Path,
+    preset: crate::default_model::Preset,
     model: &TextToVideo<B>,
     vae: &crate::vae::AutoencoderKl<B>,
     vae_cfg: &crate::vae::AutoencoderKlConfig,
@@ -294,11 +252,11 @@ pub fn save_default_folder<B: Backend>(
     use crate::loader::clip::CLIP_RENAMES;
     use crate::loader::vae::VAE_RENAMES;
     let json = |v: serde_json::Value| serde_json::to_vec_pretty(&v).unwrap_or_default();
-    // UNet: base keys and motion-module keys in two files (diffusers layout).
-    let unet = save::collect(&model.unet, &|p| crate::unet::loader::checkpoint_key(p));
-    let (motion, base): (Vec<_>, Vec<_>) = unet
+    // UNet: base keys here, motion-module keys in their own file (diffusers layout).
+    let base: Vec<_> = save::collect(&model.unet, &|p| crate::unet::loader::checkpoint_key(p))
         .into_iter()
-        .partition(|t| t.key.contains(".motion_modules."));
+        .filter(|t| !t.key.contains(".motion_modules."))
+        .collect();
     let mut text = save::collect(&model.text_encoder, &|p| {
         checkpoint_key(CLIP_RENAMES, &p.join("."))
     });
@@ -309,23 +267,26 @@ pub fn save_default_folder<B: Backend>(
     );
     let vae_t = save::collect(vae, &|p| checkpoint_key(VAE_RENAMES, &p.join(".")));
     let files: Vec<(&str, Vec<u8>)> = vec![
-        ("unet/config.json", json(unet_config_json(&unet_config()))),
+        ("unet/config.json", json(unet_config_json(&preset.unet()))),
         (
             "unet/diffusion_pytorch_model.safetensors",
             save::to_safetensors(&base, half)?,
         ),
         (
-            "motion_module.safetensors",
-            save::to_safetensors(&motion, half)?,
+            "vae/config.json",
+            json(vae_config_json(vae_cfg, preset.size())),
         ),
-        ("vae/config.json", json(vae_config_json(vae_cfg))),
         (
             "vae/diffusion_pytorch_model.safetensors",
             save::to_safetensors(&vae_t, half)?,
         ),
         (
             "text_encoder/config.json",
-            json(text_config_json(&text_config())),
+            json(text_config_json(&preset.text())),
+        ),
+        (
+            crate::pipeline::GenerationDefaults::FILE,
+            json(serde_json::to_value(preset.generation_defaults()).unwrap_or_default()),
         ),
         (
             if gzip_text {
@@ -336,13 +297,26 @@ pub fn save_default_folder<B: Backend>(
             save::to_safetensors(&text, half)?,
         ),
     ];
-    let mut total = 0;
+    let mut total = save_motion_module(dir, &model.unet, half)?;
     for (name, bytes) in files {
-        let path = dir.join(name);
-        save::write_file(&path, &bytes)?;
-        total += std::fs::metadata(&path)
-            .map_err(|e| ModelError::io(&path, e))?
-            .len();
+        total += save::write_file_len(&dir.join(name), &bytes)?;
     }
     Ok(total)
+}
+
+/// Writes the UNet's motion modules as `motion_module.safetensors` (diffusers keys). Returns
+/// the bytes written.
+pub fn save_motion_module<B: Backend>(
+    dir: &std::path::Path,
+    unet: &crate::unet::UNet3DConditionModel<B>,
+    half: bool,
+) -> Result<u64> {
+    let motion: Vec<_> = save::collect(unet, &|p| crate::unet::loader::checkpoint_key(p))
+        .into_iter()
+        .filter(|t| t.key.contains(".motion_modules."))
+        .collect();
+    save::write_file_len(
+        &dir.join("motion_module.safetensors"),
+        &save::to_safetensors(&motion, half)?,
+    )
 }

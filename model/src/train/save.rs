@@ -117,8 +117,8 @@ pub fn to_safetensors(tensors: &[SavedTensor], half: bool) -> Result<Vec<u8>> {
         .map_err(|e| ModelError::InvalidInput(format!("safetensors: {e}")))
 }
 
-/// Writes `bytes` to `path` (creating parent folders), gzip-compressed when `path` ends in `.gz`:
-/// into a temporary file beside it, renamed into place, so a kill never leaves half a file.
+/// Writes `bytes` to `path` (creating parent folders), gzip-compressed when `path` ends in `.gz`,
+/// atomically ([`write_atomic`]).
 pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
     let dir = match path.parent() {
@@ -133,12 +133,34 @@ pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     } else {
         bytes.to_vec()
     };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| ModelError::io(dir, e))?;
-    tmp.write_all(&data).map_err(|e| ModelError::io(path, e))?;
-    // tempfile creates 0600; outputs get the usual 0644
+    write_atomic(path, &data)
+}
+
+/// [`write_file`], returning the bytes on disk.
+pub fn write_file_len(path: &Path, bytes: &[u8]) -> Result<u64> {
+    write_file(path, bytes)?;
+    Ok(std::fs::metadata(path)
+        .map_err(|e| ModelError::io(path, e))?
+        .len())
+}
+
+/// Writes `data` to a temporary file next to `path`, syncs it and renames it over `path`, so a
+/// reader (or a run killed mid-write) sees the old file or the new one, never a torn one.
+pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    use std::io::Write;
     use std::os::unix::fs::PermissionsExt;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| ModelError::io(dir, e))?;
+    tmp.write_all(data).map_err(|e| ModelError::io(path, e))?;
+    // tempfile creates 0600; outputs get the usual 0644
     tmp.as_file()
         .set_permissions(std::fs::Permissions::from_mode(0o644))
+        .map_err(|e| ModelError::io(path, e))?;
+    tmp.as_file()
+        .sync_all()
         .map_err(|e| ModelError::io(path, e))?;
     tmp.persist(path)
         .map_err(|e| ModelError::io(path, e.error))?;

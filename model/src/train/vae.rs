@@ -1,16 +1,16 @@
 //! Stage A: training the `AutoencoderKL` on single frames (reconstruction MSE + a small KL term,
 //! the objective of the LDM first stage without its perceptual/GAN terms).
 
-use std::time::Instant;
-
 use burn::module::AutodiffModule;
-use burn::optim::{AdamConfig, GradientsParams, Optimizer};
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::Tensor;
-use rand::{Rng, SeedableRng};
+use burn::tensor::{Tensor, TensorData};
+use rand::Rng;
 
+use super::checkpoint::{optimize, CheckpointOptions};
 use super::data::SynthSet;
 use super::{scalar, StageOptions, StageStats, StepInfo};
+use crate::error::Result;
+use crate::pipeline::seeded_normal;
 use crate::vae::AutoencoderKl;
 
 /// Loss terms of one VAE batch.
@@ -24,10 +24,16 @@ pub struct VaeLoss<B: Backend> {
     pub kl: Tensor<B, 1>,
 }
 
-/// The loss on images `x` `[b, 3, H, W]` in [−1, 1], decoding a sample of the posterior.
-pub fn vae_loss<B: Backend>(vae: &AutoencoderKl<B>, x: Tensor<B, 4>, kl_weight: f64) -> VaeLoss<B> {
+/// The loss on images `x` `[b, 3, H, W]` in [−1, 1], decoding the posterior sample
+/// `mean + σ·eps` (`eps` standard normal, the latent's shape).
+pub fn vae_loss<B: Backend>(
+    vae: &AutoencoderKl<B>,
+    x: Tensor<B, 4>,
+    eps: Tensor<B, 4>,
+    kl_weight: f64,
+) -> VaeLoss<B> {
     let post = vae.encode(x.clone());
-    let z = post.sample();
+    let z = post.sample_with(eps);
     let recon = (vae.decode(z) - x).powi_scalar(2).mean();
     let kl = ((post.mean.clone().powi_scalar(2) + post.logvar.clone().exp() - post.logvar - 1.0)
         * 0.5)
@@ -39,21 +45,60 @@ pub fn vae_loss<B: Backend>(vae: &AutoencoderKl<B>, x: Tensor<B, 4>, kl_weight: 
     }
 }
 
-/// Trains `vae` with Adam on random frames of `data`; returns the trained module.
+/// One VAE batch, prepared on the data thread: frames and the posterior noise.
+#[derive(Debug, Clone)]
+pub struct VaeBatch {
+    /// `[b, 3, H, W]` values in [−1, 1].
+    pub x: Vec<f32>,
+    /// Standard normal values, `[b, latent channels, H/d, W/d]`.
+    pub eps: Vec<f32>,
+    pub dims: [usize; 4],
+    pub latent_dims: [usize; 4],
+}
+
+impl super::checkpoint::Batch for VaeBatch {
+    fn rows(&self) -> usize {
+        self.dims[0]
+    }
+
+    fn split(self, parts: usize) -> Vec<Self> {
+        let ranges = super::checkpoint::split_rows(self.dims[0], parts);
+        if ranges.len() <= 1 {
+            return vec![self];
+        }
+        let per: usize = self.dims[1..].iter().product();
+        let lper: usize = self.latent_dims[1..].iter().product();
+        ranges
+            .into_iter()
+            .map(|r| {
+                let (mut dims, mut latent_dims) = (self.dims, self.latent_dims);
+                (dims[0], latent_dims[0]) = (r.len(), r.len());
+                Self {
+                    x: self.x[r.start * per..r.end * per].to_vec(),
+                    eps: self.eps[r.start * lper..r.end * lper].to_vec(),
+                    dims,
+                    latent_dims,
+                }
+            })
+            .collect()
+    }
+}
+
+/// Trains `vae` with Adam on random frames of `data` (loop `name` of [`optimize`]); returns the
+/// trained module.
 pub fn train_vae<B: AutodiffBackend>(
-    mut vae: AutoencoderKl<B>,
+    vae: AutoencoderKl<B>,
     data: &SynthSet,
     opts: &StageOptions,
     kl_weight: f64,
+    ckpt: &CheckpointOptions,
     progress: &mut dyn FnMut(StepInfo),
-) -> (AutoencoderKl<B>, StageStats) {
+) -> Result<(AutoencoderKl<B>, StageStats)> {
     let device = vae.quant_conv.weight.device();
-    let mut optim = AdamConfig::new().init::<B, AutoencoderKl<B>>();
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(opts.seed);
-    B::seed(&device, opts.seed);
-    let mut stats = StageStats::default();
-    let start = Instant::now();
-    for step in 0..opts.steps {
+    let c = vae.quant_conv.weight.dims()[0] / 2;
+    let s = data.size;
+    let ls = s / vae_downscale(&vae);
+    let prepare = |_step: usize, rng: &mut rand_chacha::ChaCha8Rng| {
         let idx: Vec<(usize, usize)> = (0..opts.batch)
             .map(|_| {
                 (
@@ -62,27 +107,32 @@ pub fn train_vae<B: AutodiffBackend>(
                 )
             })
             .collect();
-        let x = data.images::<B>(&idx, &device);
-        let loss = vae_loss(&vae, x, kl_weight);
-        let value = scalar(loss.total.clone());
-        let extra = scalar(loss.recon.clone());
-        let grads = GradientsParams::from_grads(loss.total.backward(), &vae);
-        vae = optim.step(opts.lr_at(step), vae, grads);
-        stats.record(value);
-        let elapsed = start.elapsed().as_secs_f64();
-        progress(StepInfo {
-            step: step + 1,
-            total: opts.steps,
-            loss: value,
-            extra,
-            seconds: elapsed,
-        });
-        if opts.max_seconds.is_some_and(|m| elapsed > m) {
-            break;
-        }
-    }
-    stats.seconds = start.elapsed().as_secs_f64();
-    (vae, stats)
+        let latent_dims = [idx.len(), c, ls, ls];
+        Ok(VaeBatch {
+            x: data.image_values(&idx),
+            eps: seeded_normal(rng.random(), latent_dims.iter().product()),
+            dims: [idx.len(), 3, s, s],
+            latent_dims,
+        })
+    };
+    let loss = |vae: &AutoencoderKl<B>, b: VaeBatch| -> Result<(Tensor<B, 1>, f64)> {
+        let x = Tensor::from_data(TensorData::new(b.x, b.dims), &device);
+        let eps = Tensor::from_data(TensorData::new(b.eps, b.latent_dims), &device);
+        let l = vae_loss(vae, x, eps, kl_weight);
+        let recon = scalar(l.recon);
+        Ok((l.total, recon))
+    };
+    optimize("vae", vae, opts, ckpt, &prepare, &loss, progress)
+}
+
+/// Pixels per latent cell of a VAE (2^(levels − 1)).
+fn vae_downscale<B: Backend>(vae: &AutoencoderKl<B>) -> usize {
+    1 << vae
+        .encoder
+        .down_blocks
+        .iter()
+        .filter(|b| !b.downsamplers.is_empty())
+        .count()
 }
 
 /// Latent statistics of the trained VAE's posterior means on `data` (for `scaling_factor`).

@@ -9,6 +9,7 @@ use burn::tensor::{Tensor, TensorData};
 
 use super::loader::{load_into, LoadMode, LoadReport, RawTensor, WeightMap};
 use crate::error::{ModelError, Result};
+use crate::train::save::SavedTensor;
 
 /// The weight key a LoRA-processor `down` key updates, or `None` when `key` is not a `down` key.
 pub fn target_key(down_key: &str) -> Option<String> {
@@ -92,9 +93,71 @@ pub fn merge<B: Backend, M: burn::module::Module<B>>(
     Ok((module, report))
 }
 
+/// The LoRA-processor key of `which` ("down" or "up") for the attention weight `target`
+/// (`….attnN.to_q.weight`, `….attnN.to_out.0.weight`); the inverse of [`target_key`].
+pub fn processor_key(target: &str, which: &str) -> Option<String> {
+    let module = target.strip_suffix(".weight")?;
+    let module = module.strip_suffix(".0").unwrap_or(module); // to_out.0 → to_out
+    let (attn, proj) = module.rsplit_once('.')?;
+    matches!(proj, "to_q" | "to_k" | "to_v" | "to_out")
+        .then(|| format!("{attn}.processor.{proj}_lora.{which}.weight"))
+}
+
+/// Whether the UNet weight `key` is one Magic Adapter S adapts: q/k/v/out of `attn1` and `attn2`
+/// in the spatial transformers (`….attentions.N.transformer_blocks.M.attnK.…`), not the motion
+/// modules' temporal attention.
+pub fn is_target(key: &str) -> bool {
+    key.contains(".attentions.")
+        && !key.contains(".motion_modules.")
+        && (key.contains(".attn1.") || key.contains(".attn2."))
+        && processor_key(key, "down").is_some()
+}
+
+/// A trained Magic Adapter S as LoRA-processor tensors (torch layout): `down` = A/2 `[r, in]`,
+/// `up` = (α/r)·B/2 `[out, r]`, so the official merge `W += 1·(2·up)@(2·down)` (α = 1, what
+/// [`merge`] is called with) adds exactly the trained (α/r)·B·A.
+pub fn processor_tensors<B: Backend>(lora: &crate::lora::LoraSet<B>) -> Result<Vec<SavedTensor>> {
+    let mut out = Vec::with_capacity(2 * lora.targets.len());
+    for (target, a) in lora.targets.iter().zip(&lora.adapters) {
+        for (which, w) in [
+            ("down", a.lora_a.weight.val().transpose() * 0.5),
+            ("up", a.lora_b.weight.val().transpose() * (0.5 * a.scale)),
+        ] {
+            let key = processor_key(target, which).ok_or_else(|| {
+                ModelError::InvalidInput(format!("`{target}` is not an attention projection"))
+            })?;
+            out.push(SavedTensor {
+                key,
+                shape: w.dims().to_vec(),
+                data: w.into_data().convert::<f32>().to_vec().expect("f32 factor"),
+            });
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn processor_keys_invert_target_keys() {
+        for k in [
+            "down_blocks.0.attentions.1.transformer_blocks.0.attn2.to_out.0.weight",
+            "mid_block.attentions.0.transformer_blocks.0.attn1.to_q.weight",
+            "up_blocks.1.attentions.2.transformer_blocks.0.attn2.to_v.weight",
+        ] {
+            assert!(is_target(k), "{k}");
+            assert_eq!(target_key(&processor_key(k, "down").unwrap()).unwrap(), k);
+        }
+        for k in [
+            "down_blocks.0.motion_modules.0.transformer_blocks.0.attn1.to_q.weight",
+            "down_blocks.0.attentions.0.transformer_blocks.0.ff.net.2.weight",
+            "down_blocks.0.attentions.0.proj_in.weight",
+        ] {
+            assert!(!is_target(k), "{k}");
+        }
+    }
 
     #[test]
     fn maps_processor_keys_to_weights() {

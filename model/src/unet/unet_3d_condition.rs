@@ -224,6 +224,47 @@ pub struct UNet3DConditionModel<B: Backend> {
 }
 
 impl<B: Backend> UNet3DConditionModel<B> {
+    /// The image UNet: this network with its motion modules taken out (upstream `is_image`
+    /// training, where the temporal layers are removed and frames are independent images).
+    pub fn without_motion(&self) -> Self {
+        let mut u = self.clone();
+        u.down_blocks
+            .iter_mut()
+            .for_each(|b| b.motion_modules.clear());
+        u.up_blocks
+            .iter_mut()
+            .for_each(|b| b.motion_modules.clear());
+        u
+    }
+
+    /// This network with the motion modules of `other` (same config) put back in.
+    pub fn with_motion_of(mut self, other: &Self) -> Self {
+        for (b, o) in self.down_blocks.iter_mut().zip(&other.down_blocks) {
+            b.motion_modules = o.motion_modules.clone();
+        }
+        for (b, o) in self.up_blocks.iter_mut().zip(&other.up_blocks) {
+            b.motion_modules = o.motion_modules.clone();
+        }
+        self
+    }
+
+    /// Maps the motion modules only (e.g. to make them the one trainable part).
+    pub fn map_motion<M: burn::module::ModuleMapper<B>>(mut self, mapper: &mut M) -> Self {
+        for b in &mut self.down_blocks {
+            b.motion_modules = std::mem::take(&mut b.motion_modules)
+                .into_iter()
+                .map(|m| m.map(mapper))
+                .collect();
+        }
+        for b in &mut self.up_blocks {
+            b.motion_modules = std::mem::take(&mut b.motion_modules)
+                .into_iter()
+                .map(|m| m.map(mapper))
+                .collect();
+        }
+        self
+    }
+
     /// `sample` `[b, c, f, h, w]`, `timesteps` `[b]`, `context` `[b, l, d]` → `[b, c_out, f, h, w]`.
     pub fn forward(
         &self,

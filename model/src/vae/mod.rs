@@ -144,6 +144,11 @@ impl<B: Backend> DiagonalGaussian<B> {
             Distribution::Normal(0.0, 1.0),
             &self.mean.device(),
         );
+        self.sample_with(eps)
+    }
+
+    /// `mean + σ·eps` with the caller's standard normal `eps` (seeded training).
+    pub fn sample_with(&self, eps: Tensor<B, 4>) -> Tensor<B, 4> {
         self.mean.clone() + (self.logvar.clone() * 0.5).exp() * eps
     }
 

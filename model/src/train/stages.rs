@@ -1,0 +1,892 @@
+//! The stages of MagicTime's recipe in miniature (see the module docs of [`crate::train`]) and
+//! the run that chains them. Each stage reads the earlier stages' weights back from the output
+//! folder through the loaders of the official release (`MagicTimePipeline::from_dir`), trains
+//! only its own parameters, and writes its part of the folder.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Instant;
+
+use burn::module::{AutodiffModule, Module};
+use burn::tensor::backend::Backend;
+use magictime_data::sampler::{Sampler, SamplerConfig};
+
+use super::checkpoint::{optimize, CheckpointOptions};
+use super::data::SynthSet;
+use super::diffusion::{
+    batch_loss, training_scheduler, DiffusionBatch, DiffusionData, FramePick, LatentSet,
+    TextToVideo,
+};
+use super::freeze::Unfreeze;
+use super::{save, StageOptions, StageSelect, StageStats, StepInfo, TrainDefaultArgs};
+use crate::backend::{Cpu, CpuAutodiff};
+use crate::clip::tokenizer::ClipTokenizer;
+use crate::error::{ModelError, Result};
+use crate::lora::{LoraConfig, LoraSet};
+use crate::pipeline::{Adapter, MagicTimePipeline};
+use crate::scheduler::DdpmScheduler;
+use crate::unet::loader::checkpoint_key as unet_key;
+
+/// One stage of the recipe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Base text-to-image: VAE, text encoder, spatial UNet on single frames of all clips.
+    A,
+    /// Motion modules on general clips, base frozen.
+    B,
+    /// Magic Adapter S on keyframes of metamorphic clips, motion modules removed.
+    C,
+    /// Magic Adapter T + Magic Text-Encoder on metamorphic videos, base + S frozen.
+    D,
+}
+
+impl StageSelect {
+    /// The stages selected, in order.
+    pub fn stages(self) -> Vec<Stage> {
+        match self {
+            Self::A => vec![Stage::A],
+            Self::B => vec![Stage::B],
+            Self::C => vec![Stage::C],
+            Self::D => vec![Stage::D],
+            Self::All => vec![Stage::A, Stage::B, Stage::C, Stage::D],
+        }
+    }
+}
+
+/// The adapters of stages c and d, as one module for one optimiser.
+#[derive(Module, Debug)]
+pub struct MagicAdapters<B: Backend> {
+    /// Magic Adapter S (spatial attention of the UNet).
+    pub s: Option<LoraSet<B>>,
+    /// Magic Adapter T (motion modules).
+    pub t: Option<LoraSet<B>>,
+    /// Magic Text-Encoder (text encoder attention).
+    pub te: Option<LoraSet<B>>,
+}
+
+/// What a training run did (written as `train_log.json` next to the weights; stages not run
+/// keep the values of the earlier run that the file already held).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct TrainReport {
+    pub clips: usize,
+    pub size: usize,
+    pub frames: usize,
+    pub preset: crate::default_model::Preset,
+    pub seed: u64,
+    /// The stages this run trained.
+    pub stages: Vec<Stage>,
+    /// Stage a: VAE.
+    pub vae: StageStats,
+    pub vae_recon_mse_last: f64,
+    pub scaling_factor: f64,
+    /// Stage a: text encoder + spatial UNet.
+    pub unet: StageStats,
+    /// Stage b: motion modules.
+    pub motion: Option<StageStats>,
+    /// Stage c: Magic Adapter S.
+    pub adapter_s: Option<StageStats>,
+    /// Stage d: Magic Adapter T + Magic Text-Encoder.
+    pub adapter_t: Option<StageStats>,
+    pub total_seconds: f64,
+    /// Bytes of the weights files this run wrote.
+    pub bytes: u64,
+}
+
+/// Frames rendered per clip: twice the training length (at most the synth's 32), so the
+/// dynamic frames extraction has a choice: uniform over the clip or a window.
+pub fn render_frames(frames: usize) -> usize {
+    (2 * frames).clamp(8, 32)
+}
+
+/// The frame sampler of stages b and d (stride 1: a window is `frames` consecutive frames).
+pub fn frame_sampler(frames: usize, seed: u64) -> Result<Sampler> {
+    Sampler::new(SamplerConfig {
+        n: frames,
+        stride: 1,
+        uniform_ratio: 0.5,
+        seed,
+    })
+    .map_err(|e| ModelError::InvalidInput(format!("frame sampler: {e}")))
+}
+
+/// The weights folder `out` as a pipeline on the training backend, with exactly `adapters`
+/// applied (through `MagicTimePipeline::from_dir`, the loader of the official release).
+pub fn load_folder(
+    out: &Path,
+    adapters: &[Adapter],
+    device: &crate::backend::CpuDevice,
+) -> Result<MagicTimePipeline<CpuAutodiff>> {
+    let tmp = tempfile::tempdir().map_err(|e| ModelError::io(std::env::temp_dir(), e))?;
+    crate::default_model::unpack_dir(out, tmp.path())?;
+    MagicTimePipeline::from_dir(tmp.path(), Some(adapters), device)
+}
+
+/// Everything the stages share.
+pub struct Run<'a> {
+    pub args: &'a TrainDefaultArgs,
+    pub data: SynthSet,
+    pub tokenizer: ClipTokenizer,
+    pub scheduler: DdpmScheduler,
+    pub ckpt: CheckpointOptions,
+    pub device: crate::backend::CpuDevice,
+    pub progress: &'a mut dyn FnMut(&'static str, StepInfo),
+    pub report: TrainReport,
+}
+
+impl<'a> Run<'a> {
+    /// Renders the data and sets up checkpoints.
+    pub fn new(
+        args: &'a TrainDefaultArgs,
+        progress: &'a mut dyn FnMut(&'static str, StepInfo),
+    ) -> Result<Self> {
+        let p = args.preset;
+        let frames = render_frames(p.frames());
+        tracing::info!(
+            "rendering {} ChronoMagic-Synth clips ({}², {frames} frames, seed {})",
+            args.clips,
+            p.size(),
+            args.seed
+        );
+        let data = SynthSet::generate(args.clips, p.size(), frames, args.seed)?;
+        let ckpt = CheckpointOptions {
+            dir: Some(
+                args.checkpoint_dir
+                    .clone()
+                    .unwrap_or_else(|| args.out.join("checkpoints")),
+            ),
+            every_steps: args.checkpoint_every_steps,
+            every_seconds: args.checkpoint_every_minutes * 60.0,
+            resume: args.resume,
+            stop_after: None,
+        };
+        Ok(Self {
+            args,
+            data,
+            tokenizer: ClipTokenizer::new()?,
+            scheduler: training_scheduler()?,
+            ckpt,
+            device: Default::default(),
+            progress,
+            report: TrainReport {
+                clips: args.clips,
+                size: p.size(),
+                frames: p.frames(),
+                preset: p,
+                seed: args.seed,
+                ..Default::default()
+            },
+        })
+    }
+
+    fn diffusion_opts(&self, steps: usize, lr: f64, seed: u64, max: Option<f64>) -> StageOptions {
+        StageOptions {
+            steps,
+            batch: self.args.unet_batch,
+            lr,
+            warmup: 20.min(steps / 10 + 1),
+            seed,
+            max_seconds: max,
+            workers: self.args.workers,
+        }
+    }
+
+    /// Runs `stage`.
+    pub fn stage(&mut self, stage: Stage) -> Result<()> {
+        tracing::info!(?stage, "stage start");
+        match stage {
+            Stage::A => self.stage_a(),
+            Stage::B => self.stage_b(),
+            Stage::C => self.stage_c(),
+            Stage::D => self.stage_d(),
+        }?;
+        self.report.stages.push(stage);
+        Ok(())
+    }
+
+    /// Stage a: VAE on frames, then text encoder + spatial UNet on single frames of all clips;
+    /// writes the whole folder (the motion modules as initialised: zero `proj_out`, identity).
+    fn stage_a(&mut self) -> Result<()> {
+        let (args, p, dev) = (self.args, self.args.preset, self.device);
+        // 1. VAE
+        <CpuAutodiff as Backend>::seed(&dev, args.seed);
+        let vae0 = p.vae().init::<CpuAutodiff>(&dev);
+        let opts = StageOptions {
+            steps: args.vae_steps,
+            batch: args.vae_batch,
+            lr: args.lr,
+            warmup: 10,
+            seed: args.seed,
+            max_seconds: args.vae_max_seconds,
+            workers: args.workers,
+        };
+        let mut recon = 0.0;
+        let progress = &mut *self.progress;
+        let (vae_t, stats) =
+            super::vae::train_vae(vae0, &self.data, &opts, 1e-4, &self.ckpt, &mut |s| {
+                recon = s.extra;
+                progress("vae", s)
+            })?;
+        let mut vae = vae_t.valid();
+        let std = super::vae::latent_std(&vae, &self.data, &dev);
+        vae.scaling_factor = 1.0 / std;
+        tracing::info!(
+            "latent std {std:.4} → scaling_factor {:.4}",
+            vae.scaling_factor
+        );
+        self.report.vae = stats;
+        self.report.vae_recon_mse_last = recon;
+        self.report.scaling_factor = vae.scaling_factor;
+        // 2. text encoder + UNet without motion modules, single frames of all clips
+        let latents = LatentSet::encode(&vae, &self.data, &self.tokenizer, &dev)?;
+        <CpuAutodiff as Backend>::seed(&dev, args.seed + 1);
+        let unet_full = p.unet().init::<CpuAutodiff>(&dev);
+        // one set of initial values for the clone `without_motion` takes and the snapshot
+        super::checkpoint::materialize(&unet_full);
+        let model = TextToVideo::<CpuAutodiff> {
+            text_encoder: p.text().init(&dev),
+            unet: unet_full.without_motion(),
+        };
+        let before = snapshot(&model.text_encoder, &unet_full);
+        let dd = DiffusionData {
+            latents: &latents,
+            pool: (0..latents.dims[0]).collect(),
+            frames: FramePick::Keyframe(usize::MAX),
+            batch: args.unet_batch,
+            caption_dropout: args.caption_dropout,
+            scheduler: &self.scheduler,
+        };
+        let opts = self.diffusion_opts(
+            args.unet_steps,
+            args.lr,
+            args.seed + 1,
+            args.unet_max_seconds,
+        );
+        let sched = &self.scheduler;
+        let progress = &mut *self.progress;
+        let (model, stats) = optimize(
+            "unet",
+            model,
+            &opts,
+            &self.ckpt,
+            &|_, rng| dd.prepare(rng),
+            &|m: &TextToVideo<CpuAutodiff>, b: DiffusionBatch| {
+                batch_loss(&m.text_encoder, &m.unet, sched, b)
+            },
+            &mut |s| progress("unet", s),
+        )?;
+        self.report.unet = stats;
+        // 3. save: base + the untrained motion modules
+        let model: TextToVideo<Cpu> = model.valid();
+        let model = TextToVideo {
+            unet: model.unet.with_motion_of(&unet_full.valid()),
+            text_encoder: model.text_encoder,
+        };
+        check_trained_only(
+            "a",
+            &before,
+            &snapshot(&model.text_encoder, &model.unet),
+            &|k| !k.contains(".motion_modules."),
+        )?;
+        let used: BTreeSet<usize> = latents
+            .ids
+            .iter()
+            .chain(&latents.dropped)
+            .flat_map(|r| r.iter().map(|&i| i as usize))
+            .collect();
+        let mut vae_cfg = p.vae();
+        vae_cfg.scaling_factor = vae.scaling_factor;
+        self.report.bytes += super::save_default_folder(
+            &args.out,
+            p,
+            &model,
+            &vae,
+            &vae_cfg,
+            &used,
+            args.half,
+            args.gzip_text_encoder,
+        )?;
+        Ok(())
+    }
+
+    /// Latents of the rendered clips under the folder's VAE.
+    fn latents(&self, pl: &MagicTimePipeline<CpuAutodiff>) -> Result<LatentSet> {
+        LatentSet::encode(&pl.vae.valid(), &self.data, &self.tokenizer, &self.device)
+    }
+
+    /// Stage b: the motion modules on general clips (dynamic frames extraction: windows), with
+    /// the text encoder and the spatial UNet frozen; writes `motion_module.safetensors`.
+    fn stage_b(&mut self) -> Result<()> {
+        let args = self.args;
+        let pl = load_folder(&args.out, &[], &self.device)?;
+        let latents = self.latents(&pl)?;
+        let model = TextToVideo {
+            text_encoder: pl.text_encoder.no_grad(),
+            unet: pl.unet.no_grad().map_motion(&mut Unfreeze),
+        };
+        let before = snapshot(&model.text_encoder, &model.unet);
+        let seed = args.seed + 2;
+        let dd = DiffusionData {
+            latents: &latents,
+            pool: self.data.of_kind(false),
+            frames: FramePick::Dynamic(frame_sampler(args.preset.frames(), seed)?),
+            batch: args.unet_batch,
+            caption_dropout: args.caption_dropout,
+            scheduler: &self.scheduler,
+        };
+        let opts = self.diffusion_opts(args.motion_steps, args.lr, seed, args.stage_max_seconds);
+        let sched = &self.scheduler;
+        let progress = &mut *self.progress;
+        let (model, stats) = optimize(
+            "motion",
+            model,
+            &opts,
+            &self.ckpt,
+            &|_, rng| dd.prepare(rng),
+            &|m: &TextToVideo<CpuAutodiff>, b: DiffusionBatch| {
+                batch_loss(&m.text_encoder, &m.unet, sched, b)
+            },
+            &mut |s| progress("motion", s),
+        )?;
+        self.report.motion = Some(stats);
+        check_trained_only(
+            "b",
+            &before,
+            &snapshot(&model.text_encoder, &model.unet),
+            &|k| k.contains(".motion_modules."),
+        )?;
+        self.report.bytes += super::save_motion_module(&args.out, &model.valid().unet, args.half)?;
+        Ok(())
+    }
+
+    /// Stage c: Magic Adapter S on keyframe–text pairs of metamorphic clips, the UNet without
+    /// its motion modules (`is_image`), everything else frozen; writes
+    /// `magic_adapter_s/magic_adapter_s.safetensors` (LoRA-processor keys).
+    fn stage_c(&mut self) -> Result<()> {
+        let args = self.args;
+        let pl = load_folder(&args.out, &[], &self.device)?;
+        let latents = self.latents(&pl)?;
+        let text_encoder = pl.text_encoder.no_grad();
+        let unet = pl.unet.without_motion().no_grad();
+        let seed = args.seed + 3;
+        <CpuAutodiff as Backend>::seed(&self.device, seed);
+        let lora = LoraSet::attach(
+            &unet,
+            &unet_key,
+            &crate::unet::magic_adapter_s::is_target,
+            &LoraConfig::new(args.rank_s, args.rank_s as f64),
+            &self.device,
+        );
+        let module = MagicAdapters {
+            s: Some(lora),
+            t: None,
+            te: None,
+        };
+        let dd = DiffusionData {
+            latents: &latents,
+            pool: self.data.of_kind(true),
+            frames: FramePick::Keyframe(8),
+            batch: args.unet_batch,
+            caption_dropout: args.caption_dropout,
+            scheduler: &self.scheduler,
+        };
+        let opts = self.diffusion_opts(
+            args.adapter_s_steps,
+            args.adapter_lr,
+            seed,
+            args.stage_max_seconds,
+        );
+        let sched = &self.scheduler;
+        let progress = &mut *self.progress;
+        let (module, stats) = optimize(
+            "adapter_s",
+            module,
+            &opts,
+            &self.ckpt,
+            &|_, rng| dd.prepare(rng),
+            &|m: &MagicAdapters<CpuAutodiff>, b: DiffusionBatch| {
+                let s = m.s.as_ref().expect("adapter S");
+                batch_loss(&text_encoder, &s.apply(unet.clone(), &unet_key), sched, b)
+            },
+            &mut |s| progress("adapter_s", s),
+        )?;
+        self.report.adapter_s = Some(stats);
+        let s = module.valid().s.expect("adapter S");
+        let (text_encoder, unet) = (text_encoder.valid(), unet.valid());
+        check_trained_only(
+            "c",
+            &snapshot(&text_encoder, &unet),
+            &snapshot(&text_encoder, &s.apply(unet.clone(), &unet_key)),
+            &|k| {
+                k.strip_prefix("unet.")
+                    .is_some_and(crate::unet::magic_adapter_s::is_target)
+            },
+        )?;
+        let tensors = crate::unet::magic_adapter_s::processor_tensors(&s)?;
+        self.report.bytes += save::write_file_len(
+            &args.out.join("magic_adapter_s/magic_adapter_s.safetensors"),
+            &save::to_safetensors(&tensors, false)?,
+        )?;
+        Ok(())
+    }
+
+    /// Stage d: Magic Adapter T (motion modules) + Magic Text-Encoder on metamorphic videos
+    /// (dynamic frames extraction), over the frozen base with Magic Adapter S merged; writes
+    /// `magic_adapter_t/` and `magic_text_encoder/` (SWIFT layout).
+    fn stage_d(&mut self) -> Result<()> {
+        let args = self.args;
+        let pl = load_folder(&args.out, &[Adapter::S], &self.device)?;
+        let latents = self.latents(&pl)?;
+        let text_encoder = pl.text_encoder.no_grad();
+        let unet = pl.unet.no_grad();
+        let seed = args.seed + 4;
+        <CpuAutodiff as Backend>::seed(&self.device, seed);
+        let text_key = crate::loader::clip::text_key;
+        let module = MagicAdapters {
+            s: None,
+            t: Some(LoraSet::attach(
+                &unet,
+                &unet_key,
+                &crate::motion::magic_adapter_t::is_target,
+                &LoraConfig::new(args.rank_t, args.rank_t as f64),
+                &self.device,
+            )),
+            te: Some(LoraSet::attach(
+                &text_encoder,
+                &text_key,
+                &crate::loader::clip::is_text_adapter_target,
+                &LoraConfig::new(args.rank_te, args.rank_te as f64),
+                &self.device,
+            )),
+        };
+        let dd = DiffusionData {
+            latents: &latents,
+            pool: self.data.of_kind(true),
+            frames: FramePick::Dynamic(frame_sampler(args.preset.frames(), seed)?),
+            batch: args.unet_batch,
+            caption_dropout: args.caption_dropout,
+            scheduler: &self.scheduler,
+        };
+        let opts = self.diffusion_opts(
+            args.adapter_t_steps,
+            args.adapter_lr,
+            seed,
+            args.stage_max_seconds,
+        );
+        let sched = &self.scheduler;
+        let progress = &mut *self.progress;
+        let (module, stats) = optimize(
+            "adapter_t",
+            module,
+            &opts,
+            &self.ckpt,
+            &|_, rng| dd.prepare(rng),
+            &|m: &MagicAdapters<CpuAutodiff>, b: DiffusionBatch| {
+                let t = m.t.as_ref().expect("adapter T");
+                let te = m.te.as_ref().expect("text-encoder adapter");
+                batch_loss(
+                    &te.apply(text_encoder.clone(), &text_key),
+                    &t.apply(unet.clone(), &unet_key),
+                    sched,
+                    b,
+                )
+            },
+            &mut |s| progress("adapter_t", s),
+        )?;
+        self.report.adapter_t = Some(stats);
+        let module = module.valid();
+        let (t, te) = (
+            module.t.expect("adapter T"),
+            module.te.expect("text-encoder adapter"),
+        );
+        let (text_encoder, unet) = (text_encoder.valid(), unet.valid());
+        check_trained_only(
+            "d",
+            &snapshot(&text_encoder, &unet),
+            &snapshot(
+                &te.apply(text_encoder.clone(), &text_key),
+                &t.apply(unet.clone(), &unet_key),
+            ),
+            &|k| {
+                k.strip_prefix("unet.")
+                    .is_some_and(crate::motion::magic_adapter_t::is_target)
+                    || k.strip_prefix("text.")
+                        .is_some_and(crate::loader::clip::is_text_adapter_target)
+            },
+        )?;
+        self.report.bytes +=
+            crate::motion::magic_adapter_t::save(&t, &args.out.join("magic_adapter_t"))?;
+        self.report.bytes += crate::loader::clip::save_text_encoder_adapter(
+            &te,
+            &args.out.join("magic_text_encoder"),
+        )?;
+        Ok(())
+    }
+}
+
+/// The parameters of a text encoder + UNet pair by checkpoint key (`text.…` / `unet.…`).
+pub fn snapshot<B: Backend>(
+    text_encoder: &crate::clip::text::ClipTextModel<B>,
+    unet: &crate::unet::UNet3DConditionModel<B>,
+) -> Vec<save::SavedTensor> {
+    let mut v = save::collect(text_encoder, &|p| {
+        format!("text.{}", crate::loader::clip::text_key(p))
+    });
+    v.extend(save::collect(unet, &|p| format!("unet.{}", unet_key(p))));
+    v
+}
+
+/// Checks that a stage trained only what it should: every key of `before` for which
+/// `trainable` is false is bit-identical in `after`, and some trainable key changed.
+/// Returns the number of changed tensors.
+pub fn check_trained_only(
+    stage: &str,
+    before: &[save::SavedTensor],
+    after: &[save::SavedTensor],
+    trainable: &dyn Fn(&str) -> bool,
+) -> Result<usize> {
+    let after: std::collections::HashMap<&str, &save::SavedTensor> =
+        after.iter().map(|t| (t.key.as_str(), t)).collect();
+    let mut changed = 0;
+    for b in before {
+        let a = after.get(b.key.as_str()).ok_or_else(|| {
+            ModelError::InvalidInput(format!("stage {stage}: parameter {} disappeared", b.key))
+        })?;
+        let same = a.shape == b.shape
+            && a.data
+                .iter()
+                .zip(&b.data)
+                .all(|(x, y)| x.to_bits() == y.to_bits());
+        if !same {
+            if !trainable(&b.key) {
+                return Err(ModelError::InvalidInput(format!(
+                    "stage {stage}: frozen parameter {} changed",
+                    b.key
+                )));
+            }
+            changed += 1;
+        }
+    }
+    if changed == 0 {
+        return Err(ModelError::InvalidInput(format!(
+            "stage {stage}: no trainable parameter changed"
+        )));
+    }
+    tracing::info!(
+        stage,
+        changed,
+        "trained parameters changed; frozen ones bit-identical"
+    );
+    Ok(changed)
+}
+
+/// Runs the selected stages and writes the weights folder. Returns the report. Progress: a bar
+/// per training loop (indicatif) and a `tracing` line every 25 steps.
+pub fn run_train_default(args: &TrainDefaultArgs) -> Result<TrainReport> {
+    let mut bar: Option<(&'static str, indicatif::ProgressBar)> = None;
+    let style = indicatif::ProgressStyle::with_template(
+        "{prefix:>10} [{bar:40}] {pos}/{len} {msg} {elapsed_precise} eta {eta}",
+    )
+    .expect("template")
+    .progress_chars("=> ");
+    let report = run_train_default_with(args, &mut |stage, s| {
+        if bar.as_ref().is_none_or(|(n, _)| *n != stage) {
+            if let Some((_, b)) = bar.take() {
+                b.finish();
+            }
+            let b = indicatif::ProgressBar::new(s.total as u64).with_style(style.clone());
+            b.set_prefix(stage);
+            bar = Some((stage, b));
+        }
+        if let Some((_, b)) = &bar {
+            b.set_position(s.step as u64);
+            b.set_message(format!("loss {:.4}", s.loss));
+        }
+    });
+    if let Some((_, b)) = bar {
+        b.finish();
+    }
+    report
+}
+
+/// [`run_train_default`] that also reports every optimizer step with its loop (`"vae"`,
+/// `"unet"`, `"motion"`, `"adapter_s"`, `"adapter_t"`), e.g. to a web job's progress.
+pub fn run_train_default_with(
+    args: &TrainDefaultArgs,
+    progress: &mut dyn FnMut(&'static str, StepInfo),
+) -> Result<TrainReport> {
+    let start = Instant::now();
+    let mut logged = |stage: &'static str, s: StepInfo| {
+        if s.step == 1 || s.step.is_multiple_of(25) || s.step == s.total {
+            tracing::info!(
+                "[{stage}] step {}/{} loss {:.5} extra {:.4} {:.0}s",
+                s.step,
+                s.total,
+                s.loss,
+                s.extra,
+                s.seconds
+            );
+        }
+        progress(stage, s)
+    };
+    let mut run = Run::new(args, &mut logged)?;
+    for stage in args.stage.stages() {
+        run.stage(stage)?;
+    }
+    let mut report = run.report;
+    report.total_seconds = start.elapsed().as_secs_f64();
+    write_log(&args.out.join("train_log.json"), &report)?;
+    Ok(report)
+}
+
+/// Writes `report` into `path`, keeping the entries of stages this run did not train.
+fn write_log(path: &Path, report: &TrainReport) -> Result<()> {
+    let new = serde_json::to_value(report).map_err(|e| ModelError::InvalidInput(e.to_string()))?;
+    let mut log = std::fs::read(path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .filter(|v| v.is_object())
+        .unwrap_or_else(|| serde_json::json!({}));
+    let stage_keys: &[(Stage, &[&str])] = &[
+        (
+            Stage::A,
+            &["vae", "vae_recon_mse_last", "scaling_factor", "unet"],
+        ),
+        (Stage::B, &["motion"]),
+        (Stage::C, &["adapter_s"]),
+        (Stage::D, &["adapter_t"]),
+    ];
+    for (k, v) in new.as_object().expect("object") {
+        let owner = stage_keys
+            .iter()
+            .find(|(_, keys)| keys.contains(&k.as_str()));
+        if owner.is_none_or(|(s, _)| report.stages.contains(s)) {
+            log[k.as_str()] = v.clone();
+        }
+    }
+    save::write_file(
+        path,
+        serde_json::to_string_pretty(&log)
+            .map_err(|e| ModelError::InvalidInput(e.to_string()))?
+            .as_bytes(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::default_model::Preset;
+    use burn::tensor::{Distribution, Int, Tensor, TensorData};
+
+    /// Random A and B, so every adapter changes its layer.
+    fn randomise<B: Backend>(mut l: LoraSet<B>) -> LoraSet<B> {
+        for a in &mut l.adapters {
+            for w in [&mut a.lora_a.weight, &mut a.lora_b.weight] {
+                *w = w.clone().map(|t| {
+                    Tensor::random(t.shape(), Distribution::Normal(0.0, 0.3), &t.device())
+                });
+            }
+        }
+        l
+    }
+
+    fn max_diff<const D: usize>(a: Tensor<Cpu, D>, b: Tensor<Cpu, D>) -> f32 {
+        (a - b).abs().max().into_scalar()
+    }
+
+    /// Adapters trained in memory → saved in MagicTime's layouts → loaded by
+    /// `MagicTimePipeline::from_dir` (the official-release loaders) give the same outputs.
+    #[test]
+    fn adapters_round_trip_through_the_official_loaders() {
+        let dev = Default::default();
+        let p = Preset::S32;
+        Cpu::seed(&dev, 5);
+        let model = TextToVideo::<Cpu> {
+            text_encoder: p.text().init(&dev),
+            unet: p.unet().init(&dev),
+        };
+        let vae = p.vae().init::<Cpu>(&dev);
+        let dir = tempfile::tempdir().unwrap();
+        let all: BTreeSet<usize> = (0..49408).collect();
+        crate::train::save_default_folder(
+            dir.path(),
+            p,
+            &model,
+            &vae,
+            &p.vae(),
+            &all,
+            false,
+            false,
+        )
+        .unwrap();
+        let text_key = crate::loader::clip::text_key;
+        let cfg = LoraConfig::new(4, 8.0);
+        let s = randomise(LoraSet::attach(
+            &model.unet,
+            &unet_key,
+            &crate::unet::magic_adapter_s::is_target,
+            &cfg,
+            &dev,
+        ));
+        let t = randomise(LoraSet::attach(
+            &model.unet,
+            &unet_key,
+            &crate::motion::magic_adapter_t::is_target,
+            &cfg,
+            &dev,
+        ));
+        let te = randomise(LoraSet::attach(
+            &model.text_encoder,
+            &text_key,
+            &crate::loader::clip::is_text_adapter_target,
+            &cfg,
+            &dev,
+        ));
+        // 2 levels × (1 + 2) transformers (+ mid) × 2 attentions × 4 projections
+        assert_eq!(s.targets.len(), (1 + 2 + 1 + 2 + 1) * 8, "{:?}", s.targets);
+        // 2 levels × (1 + 2) motion modules × 12 linears
+        assert_eq!(t.targets.len(), 6 * 12);
+        assert_eq!(te.targets.len(), 2 * 4);
+        // save in the upstream layouts
+        save::write_file(
+            &dir.path()
+                .join("magic_adapter_s/magic_adapter_s.safetensors"),
+            &save::to_safetensors(
+                &crate::unet::magic_adapter_s::processor_tensors(&s).unwrap(),
+                false,
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        crate::motion::magic_adapter_t::save(&t, &dir.path().join("magic_adapter_t")).unwrap();
+        crate::loader::clip::save_text_encoder_adapter(&te, &dir.path().join("magic_text_encoder"))
+            .unwrap();
+        assert!(dir
+            .path()
+            .join("magic_adapter_t/default/adapter_config.json")
+            .is_file());
+        assert!(dir
+            .path()
+            .join("magic_text_encoder/configuration.json")
+            .is_file());
+        let pl = MagicTimePipeline::<Cpu>::from_dir(
+            dir.path(),
+            Some(&[Adapter::S, Adapter::T, Adapter::Te]),
+            &dev,
+        )
+        .unwrap();
+        // the in-memory adapted model
+        let text = te.apply(model.text_encoder.clone(), &text_key);
+        let unet = t.apply(s.apply(model.unet.clone(), &unet_key), &unet_key);
+        let ids: Vec<i64> = (0..77)
+            .map(|i| [49406, 320, 1759, 49407][i.min(3)])
+            .collect();
+        let ids = Tensor::<Cpu, 2, Int>::from_data(TensorData::new(ids, [1, 77]), &dev);
+        let ctx = text.forward(ids.clone());
+        let loaded_ctx = pl.text_encoder.forward(ids.clone());
+        let plain_ctx = model.text_encoder.forward(ids);
+        assert!(
+            max_diff(ctx.clone(), plain_ctx) > 1e-2,
+            "TE adapter has no effect"
+        );
+        let d = max_diff(ctx.clone(), loaded_ctx);
+        assert!(d < 1e-4, "text encoder differs by {d}");
+        let x = Tensor::<Cpu, 5>::random([1, 4, 4, 8, 8], Distribution::Normal(0.0, 1.0), &dev);
+        let tt = Tensor::<Cpu, 1>::from_floats([500.0], &dev);
+        let y = unet.forward(x.clone(), tt.clone(), ctx.clone());
+        let plain = model.unet.forward(x.clone(), tt.clone(), ctx.clone());
+        assert!(
+            max_diff(y.clone(), plain) > 1e-2,
+            "UNet adapters have no effect"
+        );
+        let d = max_diff(y, pl.unet.forward(x, tt, ctx));
+        assert!(d < 1e-3, "UNet differs by {d}");
+    }
+
+    fn tiny_args(out: &Path) -> TrainDefaultArgs {
+        TrainDefaultArgs {
+            out: out.to_path_buf(),
+            clips: 6,
+            seed: 3,
+            vae_steps: 2,
+            vae_batch: 2,
+            unet_steps: 2,
+            unet_batch: 1,
+            motion_steps: 2,
+            adapter_s_steps: 2,
+            adapter_t_steps: 2,
+            checkpoint_every_steps: 1,
+            half: false,
+            gzip_text_encoder: true,
+            ..TrainDefaultArgs::default()
+        }
+    }
+
+    fn file(out: &Path, name: &str) -> Vec<u8> {
+        std::fs::read(out.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+
+    /// Every stage runs on its own from the folder the previous one wrote, writes only its
+    /// part, and (checked inside each stage by `check_trained_only`) changes only its own
+    /// parameters; the whole folder then loads with all adapters.
+    #[test]
+    fn each_stage_writes_only_its_part() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path();
+        let mut args = tiny_args(out);
+        let base = [
+            "unet/diffusion_pytorch_model.safetensors",
+            "vae/diffusion_pytorch_model.safetensors",
+            "text_encoder/model.safetensors.gz",
+        ];
+        args.stage = StageSelect::A;
+        let r = run_train_default_with(&args, &mut |_, _| {}).unwrap();
+        assert_eq!(r.stages, vec![Stage::A]);
+        assert_eq!(r.unet.steps, 2);
+        let base_bytes: Vec<Vec<u8>> = base.iter().map(|n| file(out, n)).collect();
+        let motion0 = file(out, "motion_module.safetensors");
+        args.stage = StageSelect::B;
+        run_train_default_with(&args, &mut |_, _| {}).unwrap();
+        assert_ne!(file(out, "motion_module.safetensors"), motion0);
+        args.stage = StageSelect::C;
+        run_train_default_with(&args, &mut |_, _| {}).unwrap();
+        let motion1 = file(out, "motion_module.safetensors");
+        args.stage = StageSelect::D;
+        let r = run_train_default_with(&args, &mut |_, _| {}).unwrap();
+        assert_eq!(r.adapter_t.as_ref().map(|s| s.steps), Some(2));
+        for (n, b) in base.iter().zip(&base_bytes) {
+            assert_eq!(&file(out, n), b, "{n} changed after stage a");
+        }
+        assert_eq!(file(out, "motion_module.safetensors"), motion1);
+        // the log keeps every stage
+        let log: serde_json::Value = serde_json::from_slice(&file(out, "train_log.json")).unwrap();
+        for k in ["vae", "unet", "motion", "adapter_s", "adapter_t"] {
+            assert!(log[k]["steps"].as_u64() == Some(2), "{k}: {log}");
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        crate::default_model::unpack_dir(out, tmp.path()).unwrap();
+        MagicTimePipeline::<Cpu>::from_dir(tmp.path(), None, &Default::default()).unwrap();
+    }
+
+    /// The 64×64 / 16-frame preset trains (stages a, b) and its folder loads with its own
+    /// generation settings (64², 16 frames) and a ×8 VAE.
+    #[test]
+    fn s64_preset_trains_and_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = tiny_args(dir.path());
+        (args.preset, args.clips, args.gzip_text_encoder) = (Preset::S64, 4, false);
+        for stage in [StageSelect::A, StageSelect::B] {
+            args.stage = stage;
+            run_train_default_with(&args, &mut |_, _| {}).unwrap();
+        }
+        let pl =
+            MagicTimePipeline::<Cpu>::from_dir(dir.path(), Some(&[]), &Default::default()).unwrap();
+        assert_eq!(pl.defaults, Preset::S64.generation_defaults());
+        assert_eq!((pl.defaults.height, pl.defaults.num_frames), (64, 16));
+        assert_eq!(pl.vae_downscale, 8);
+        let mut o = pl.defaults.options("a red flower blooming");
+        o.steps = 2;
+        let v = pl.generate(&o, &mut |_| {}).unwrap();
+        assert_eq!((v.frames, v.height, v.width), (16, 64, 64));
+    }
+}
