@@ -112,6 +112,52 @@ pub fn checkpoint_path(dir: &Path, name: &str) -> PathBuf {
     dir.join(format!("{name}.ckpt"))
 }
 
+/// How far a loop's checkpoint got (its header only: the weights are not read).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckpointProgress {
+    /// Steps done.
+    pub step: usize,
+    /// Loss of every step done.
+    pub history: Vec<f64>,
+    /// Training seconds so far.
+    pub seconds: f64,
+}
+
+/// The progress stored in loop `name`'s checkpoint in `dir`, `None` when there is none.
+pub fn read_progress(dir: &Path, name: &str) -> Result<Option<CheckpointProgress>> {
+    use std::io::Read;
+    let p = checkpoint_path(dir, name);
+    let mut f = match std::fs::File::open(&p) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        r => r.map_err(|e| ModelError::io(&p, e))?,
+    };
+    let bad = || ModelError::checkpoint(&p, "not a MagicTime-rs training checkpoint");
+    let mut head = [0u8; 16];
+    f.read_exact(&mut head).map_err(|_| bad())?;
+    if &head[..8] != MAGIC.as_slice() {
+        return Err(bad());
+    }
+    let len = u64::from_le_bytes(head[8..].try_into().map_err(|_| bad())?);
+    // a header is JSON of a few numbers and the loss history: far below this
+    if len > 256 << 20 {
+        return Err(bad());
+    }
+    let mut h = vec![0u8; len as usize];
+    f.read_exact(&mut h).map_err(|_| bad())?;
+    let header: Header = serde_json::from_slice(&h).map_err(|e| ModelError::parse(&p, e))?;
+    if header.name != name {
+        return Err(ModelError::checkpoint(
+            &p,
+            format!("checkpoint of loop `{}`, expected `{name}`", header.name),
+        ));
+    }
+    Ok(Some(CheckpointProgress {
+        step: header.step,
+        history: header.history,
+        seconds: header.seconds,
+    }))
+}
+
 fn pack(parts: &[&[u8]]) -> Vec<u8> {
     let mut out = MAGIC.to_vec();
     for p in parts {
@@ -462,6 +508,16 @@ mod tests {
         let (first, _) = run(m0, &ckpt, 4, 1);
         assert_eq!(first.len(), 2);
         assert!(checkpoint_path(dir.path(), "unet").is_file());
+        let at = read_progress(dir.path(), "unet").unwrap().unwrap();
+        assert_eq!(at.step, 2);
+        let seen: Vec<f64> = first.iter().map(|s| s.1).collect();
+        assert_eq!(at.history.len(), 2);
+        for (a, b) in at.history.iter().zip(&seen) {
+            assert!((a - b).abs() < 1e-5, "history {a} vs step loss {b}");
+        }
+        assert_eq!(read_progress(dir.path(), "vae").unwrap(), None);
+        std::fs::write(checkpoint_path(dir.path(), "bad"), b"MTCKPT01\xff").unwrap();
+        assert!(read_progress(dir.path(), "bad").is_err());
         ckpt.stop_after = None;
         ckpt.resume = true;
         // a different initialisation: everything must come from the checkpoint
