@@ -77,6 +77,79 @@ mod tests {
         assert!(!Role::Researcher.satisfies(Role::Admin));
         assert!(Role::Researcher.satisfies(Role::Researcher));
     }
+
+    fn train(stage: &str) -> TrainParams {
+        TrainParams {
+            stage: stage.into(),
+            preset: "s32".into(),
+            start_from: None,
+            clips: 8,
+            seed: 0,
+            vae_steps: 10,
+            unet_steps: 30,
+            max_minutes: 1.0,
+        }
+    }
+
+    #[test]
+    fn training_loops_follow_the_stage_and_split_the_budget() {
+        let all = train("all").loops();
+        let names: Vec<_> = all.iter().map(|l| l.0).collect();
+        assert_eq!(names, ["vae", "unet", "motion", "adapter_s", "adapter_t"]);
+        assert_eq!(
+            all.iter().map(|l| l.1).collect::<Vec<_>>(),
+            [10, 30, 30, 15, 15]
+        );
+        assert!((all.iter().map(|l| l.2).sum::<f64>() - 1.0).abs() < 1e-9);
+        assert!((all[0].2 - 0.2).abs() < 1e-9 && (all[1].2 - 0.4).abs() < 1e-9);
+        assert_eq!(train("c").loops(), [("adapter_s", 15, 1.0)]);
+        let a = train("a").loops();
+        assert_eq!((a.len(), a[0].0, a[1].0), (2, "vae", "unet"));
+        assert!((a[0].2 - 1.0 / 3.0).abs() < 1e-9);
+        // parameters queued before stages existed ran the whole recipe at 32²
+        let old: TrainParams = serde_json::from_str(
+            r#"{"clips":8,"seed":1,"vae_steps":2,"unet_steps":2,"max_minutes":5.0}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (old.stage.as_str(), old.preset.as_str(), old.start_from),
+            ("all", "s32", None)
+        );
+    }
+
+    #[test]
+    fn train_curves_bucket_long_loops_and_estimate_the_time_left() {
+        let h = TrainHistory {
+            loops: vec![
+                LoopHistory {
+                    name: "vae".into(),
+                    total: 300,
+                    resumed_at: 300,
+                    losses: (0..300).map(|i| i as f64).collect(),
+                },
+                LoopHistory {
+                    name: "unet".into(),
+                    total: 10,
+                    resumed_at: 0,
+                    losses: vec![],
+                },
+            ],
+            fraction: 0.6,
+            started: 1000.0,
+            start_fraction: 0.5,
+            written: 1100.0,
+        };
+        let c = TrainCurve::of(&h, 1150.0, true);
+        assert_eq!(c.loops.len(), 1, "loops without steps are left out");
+        let l = &c.loops[0];
+        assert_eq!((l.total, l.resumed_at, l.points.len()), (300, 300, 100));
+        assert_eq!(l.points[0], (3, 1.0));
+        assert_eq!(l.points[99], (300, 298.0));
+        // 0.1 in 100 s since the restart: 0.4 left = 400 s at the write, 50 s ago
+        let eta = c.eta_seconds.unwrap();
+        assert!((eta - 350.0).abs() < 1e-6, "{eta}");
+        assert_eq!(TrainCurve::of(&h, 1150.0, false).eta_seconds, None);
+    }
 }
 
 /// A background job as the UI shows it.
@@ -158,10 +231,154 @@ pub const SYNTH_KINDS: [&str; 3] = ["metamorphic", "general", "both"];
 /// on freshly rendered ChronoMagic-Synth clips, writing a weights folder to `models/<job id>/`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainParams {
+    /// MagicTime's stages to run: one of [`TRAIN_STAGES`] (jobs queued before stages existed
+    /// ran the whole recipe).
+    #[serde(default = "TrainParams::all")]
+    pub stage: String,
+    /// Model size: one of [`TRAIN_PRESETS`].
+    #[serde(default = "TrainParams::s32")]
+    pub preset: String,
+    /// Stages b–d: the finished training job whose weights folder (`models/<id>/`) the run
+    /// starts from (copied, then the stage writes its part).
+    #[serde(default)]
+    pub start_from: Option<i64>,
     pub clips: usize,
     pub seed: u64,
+    /// Stage a: VAE steps.
     pub vae_steps: usize,
+    /// Stage a: text encoder + UNet steps and stage b: motion-module steps; stages c and d (the
+    /// LoRA adapters) take half as many.
     pub unet_steps: usize,
-    /// Wall-time budget; the VAE stage gets a third of it, the UNet the rest.
+    /// Wall-time budget, split over the selected stages' loops by [`TRAIN_LOOPS`]' weights.
     pub max_minutes: f64,
+}
+
+impl TrainParams {
+    fn all() -> String {
+        "all".into()
+    }
+    fn s32() -> String {
+        "s32".into()
+    }
+
+    /// The training loops this job runs, in order: (loop name, steps, share of the time budget).
+    pub fn loops(&self) -> Vec<(&'static str, usize, f64)> {
+        let weight: f64 = TRAIN_LOOPS
+            .iter()
+            .filter(|l| self.runs(l.1))
+            .map(|l| l.2)
+            .sum();
+        TRAIN_LOOPS
+            .iter()
+            .filter(|l| self.runs(l.1))
+            .map(|&(name, _, w)| {
+                let steps = match name {
+                    "vae" => self.vae_steps,
+                    "unet" | "motion" => self.unet_steps,
+                    _ => (self.unet_steps / 2).max(1),
+                };
+                (name, steps, w / weight)
+            })
+            .collect()
+    }
+
+    fn runs(&self, stage: &str) -> bool {
+        self.stage == "all" || self.stage == stage
+    }
+}
+
+/// The stages a training job can run (`all`: a, b, c, d in order).
+pub const TRAIN_STAGES: [&str; 5] = ["all", "a", "b", "c", "d"];
+/// The model sizes a training job can train (`s32`: 32²/8 frames, `s64`: 64²/16 frames).
+pub const TRAIN_PRESETS: [&str; 2] = ["s32", "s64"];
+/// The trainer's loops: (loop name = checkpoint file, stage, weight in the time budget).
+pub const TRAIN_LOOPS: [(&str, &str, f64); 5] = [
+    ("vae", "a", 3.0),
+    ("unet", "a", 6.0),
+    ("motion", "b", 2.0),
+    ("adapter_s", "c", 2.0),
+    ("adapter_t", "d", 2.0),
+];
+
+/// A training job's loss history as it writes it (`losses.json` next to its checkpoints while it
+/// runs, `losses` of its result when done).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TrainHistory {
+    /// The selected stages' loops, in order.
+    pub loops: Vec<LoopHistory>,
+    /// Fraction of the whole run done.
+    pub fraction: f64,
+    /// This (re)start of the job: Unix seconds and the fraction it started from.
+    pub started: f64,
+    pub start_fraction: f64,
+    /// Unix seconds of this write.
+    pub written: f64,
+}
+
+/// One training loop's losses.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LoopHistory {
+    pub name: String,
+    /// Steps planned.
+    pub total: usize,
+    /// Steps its checkpoint held when this run of the job started (0: none; `total`: the loop
+    /// had finished and was skipped).
+    pub resumed_at: usize,
+    /// Loss of step 1, 2, …
+    pub losses: Vec<f64>,
+}
+
+/// What the Jobs page draws for a training job: per loop (step, loss) points (at most
+/// [`TrainCurve::POINTS`], bucket means) and, while it runs, the estimated seconds left.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TrainCurve {
+    pub loops: Vec<LoopCurve>,
+    pub eta_seconds: Option<f64>,
+}
+
+/// One loop of a [`TrainCurve`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LoopCurve {
+    pub name: String,
+    /// Steps planned.
+    pub total: usize,
+    /// Steps its checkpoint held when the job's last (re)start began (see [`LoopHistory`]).
+    pub resumed_at: usize,
+    /// (step, mean loss of the steps up to it since the previous point).
+    pub points: Vec<(usize, f64)>,
+}
+
+impl TrainCurve {
+    pub const POINTS: usize = 120;
+
+    /// The curve of `h`; `now` (Unix seconds) and `running` for the ETA: the rate of progress
+    /// since this (re)start of the job.
+    pub fn of(h: &TrainHistory, now: f64, running: bool) -> Self {
+        let loops = h
+            .loops
+            .iter()
+            .filter(|l| !l.losses.is_empty())
+            .map(|l| {
+                let per = l.losses.len().div_ceil(Self::POINTS);
+                let points = l
+                    .losses
+                    .chunks(per)
+                    .enumerate()
+                    .map(|(i, c)| (i * per + c.len(), c.iter().sum::<f64>() / c.len() as f64))
+                    .collect();
+                LoopCurve {
+                    name: l.name.clone(),
+                    total: l.total,
+                    resumed_at: l.resumed_at,
+                    points,
+                }
+            })
+            .collect();
+        let gained = h.fraction - h.start_fraction;
+        let eta_seconds = (running && gained > 1e-4 && h.written > h.started).then(|| {
+            let at_write = (h.written - h.started) * (1.0 - h.fraction) / gained;
+            (at_write - (now - h.written)).max(0.0)
+        });
+        Self { loops, eta_seconds }
+    }
 }

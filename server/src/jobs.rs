@@ -14,7 +14,8 @@ pub fn spawn_worker(
     eval: crate::eval_job::EvalSettings,
     transnetv2: std::path::PathBuf,
 ) {
-    // Jobs interrupted by the last stop were failed (and their outputs swept) before serving.
+    // Jobs interrupted by the last stop were failed (and their outputs swept) before serving;
+    // training jobs were queued again and resume from their checkpoints.
     tokio::spawn(async move {
         loop {
             let claimed = claim_next(&state.pool).await;

@@ -2,7 +2,8 @@
 //! a folder) and [`commit`] renames it into place when the job succeeds (one `rename`, atomic on
 //! one file system); the job row is marked done after that. At start-up [`sweep`] removes what a
 //! killed server left: partial outputs, uploads in flight, half-normalised stimuli, and the
-//! outputs of jobs that did not finish (interrupted between the rename and the row update).
+//! outputs of jobs that did not finish (interrupted between the rename and the row update), and
+//! the checkpoints (`checkpoints/train-<id>/`) of training jobs that will not resume.
 use std::path::{Path, PathBuf};
 
 /// The folders of the data dir that hold job outputs, named by job id.
@@ -48,9 +49,30 @@ pub fn outputs_of(data_dir: &Path, kind: &str, id: i64) -> Vec<PathBuf> {
     }
 }
 
-/// Removes partial outputs, uploads in flight, half-normalised stimuli (`*.part`), and the
-/// outputs of `unfinished` jobs ((kind, id)). Returns the paths removed.
-pub fn sweep(data_dir: &Path, unfinished: &[(String, i64)]) -> Vec<PathBuf> {
+/// Copies folder `src` into `dst` (created; files in it replaced), recursively. Symbolic links
+/// are refused: a weights folder holds plain files.
+pub fn copy_dir(src: &Path, dst: &Path) -> Result<(), String> {
+    let err = |p: &Path, e: std::io::Error| format!("{}: {e}", p.display());
+    std::fs::create_dir_all(dst).map_err(|e| err(dst, e))?;
+    for entry in std::fs::read_dir(src).map_err(|e| err(src, e))? {
+        let entry = entry.map_err(|e| err(src, e))?;
+        let (from, to) = (entry.path(), dst.join(entry.file_name()));
+        let kind = entry.file_type().map_err(|e| err(&from, e))?;
+        if kind.is_dir() {
+            copy_dir(&from, &to)?;
+        } else if kind.is_file() {
+            std::fs::copy(&from, &to).map_err(|e| err(&from, e))?;
+        } else {
+            return Err(format!("{}: not a plain file", from.display()));
+        }
+    }
+    Ok(())
+}
+
+/// Removes partial outputs, uploads in flight, half-normalised stimuli (`*.part`), the outputs
+/// of `unfinished` jobs ((kind, id)), and every checkpoint folder but those of the training
+/// jobs in `resuming`. Returns the paths removed.
+pub fn sweep(data_dir: &Path, unfinished: &[(String, i64)], resuming: &[i64]) -> Vec<PathBuf> {
     let mut gone = vec![];
     let entries = |d: PathBuf| -> Vec<PathBuf> {
         std::fs::read_dir(d)
@@ -74,6 +96,15 @@ pub fn sweep(data_dir: &Path, unfinished: &[(String, i64)]) -> Vec<PathBuf> {
                 .filter(|p| p.extension().is_some_and(|e| e == "part")),
         );
     }
+    let keep: Vec<PathBuf> = resuming
+        .iter()
+        .map(|&id| magictime_app::ssr::train::checkpoints(data_dir, id))
+        .collect();
+    gone.extend(
+        entries(data_dir.join("checkpoints"))
+            .into_iter()
+            .filter(|p| !keep.contains(p)),
+    );
     for (kind, id) in unfinished {
         gone.extend(
             outputs_of(data_dir, kind, *id)
@@ -109,12 +140,14 @@ mod tests {
             "models/.partial-6/config.json",
             "eval/7/report.json",
             "tmp/upload-abc",
+            "checkpoints/train-8/unet.ckpt",
+            "checkpoints/train-9/vae.ckpt",
             "studies/1/aaaa.mp4",
             "studies/1/bbbb.mp4.part",
         ] {
             mk(p);
         }
-        let mut gone = sweep(root, &[("generate".into(), 3), ("eval".into(), 7)]);
+        let mut gone = sweep(root, &[("generate".into(), 3), ("eval".into(), 7)], &[9]);
         gone.sort();
         let rel: Vec<String> = gone
             .iter()
@@ -123,6 +156,7 @@ mod tests {
         assert_eq!(
             rel,
             [
+                "checkpoints/train-8",
                 "datasets/.partial-5",
                 "eval/7",
                 "generated/.partial-2.mp4",
@@ -136,6 +170,7 @@ mod tests {
             "generated/1.mp4",
             "datasets/4/clip.mp4",
             "studies/1/aaaa.mp4",
+            "checkpoints/train-9/vae.ckpt",
         ] {
             assert!(root.join(kept).exists(), "{kept}");
         }

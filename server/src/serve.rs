@@ -176,19 +176,30 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Before serving: jobs that were running are marked failed, and what a kill left half-written
-/// (partial job outputs, uploads, stimuli being normalised; outputs of unfinished jobs) is removed.
+/// Before serving: training jobs that were running are queued again (they resume from their
+/// checkpoints), other jobs that were running are marked failed, and what a kill left
+/// half-written (partial job outputs, uploads, stimuli being normalised; outputs of unfinished
+/// jobs; checkpoints of training jobs that will not resume) is removed.
 async fn sweep_partial_outputs(pool: &sqlx::SqlitePool, data_dir: &Path) -> anyhow::Result<()> {
-    let n = magictime_app::ssr::jobs::fail_interrupted(pool).await?;
-    if n > 0 {
-        tracing::warn!("{n} job(s) were interrupted by the last stop: marked failed");
+    let (requeued, failed) = magictime_app::ssr::jobs::recover_interrupted(pool).await?;
+    if requeued > 0 {
+        tracing::warn!("{requeued} training job(s) were interrupted by the last stop: queued again, they resume from their checkpoints");
+    }
+    if failed > 0 {
+        tracing::warn!("{failed} job(s) were interrupted by the last stop: marked failed");
     }
     let unfinished: Vec<(String, i64)> =
         sqlx::query_as("SELECT kind, id FROM jobs WHERE status IN ('failed', 'cancelled')")
             .fetch_all(pool)
             .await?;
+    let resuming: Vec<i64> =
+        sqlx::query_scalar("SELECT id FROM jobs WHERE kind = 'train' AND status = 'queued'")
+            .fetch_all(pool)
+            .await?;
     let dir = data_dir.to_path_buf();
-    let gone = tokio::task::spawn_blocking(move || crate::output::sweep(&dir, &unfinished)).await?;
+    let gone =
+        tokio::task::spawn_blocking(move || crate::output::sweep(&dir, &unfinished, &resuming))
+            .await?;
     for p in &gone {
         tracing::warn!(
             "removed {} (left half-written by the last stop)",

@@ -8,23 +8,47 @@ use magictime_tests::{create_account, jobs_of, login, magictime_bin, post_form, 
 use reqwest::{Client, StatusCode};
 use serde_json::Value;
 
-async fn queue(c: &Client, s: &Server, t: &str, fields: [(&str, &str); 5]) -> reqwest::Response {
+async fn queue(c: &Client, s: &Server, t: &str, fields: [(&str, &str); 8]) -> reqwest::Response {
     post_form(c, s, "/api/queue_train", t, &fields).await
 }
 
+/// The whole recipe (stage all, s32) with these clips, steps and minutes.
 fn fields(
     clips: &'static str,
     vae: &'static str,
     unet: &'static str,
     minutes: &'static str,
-) -> [(&'static str, &'static str); 5] {
+) -> [(&'static str, &'static str); 8] {
+    staged("all", "s32", "", [clips, vae, unet, minutes])
+}
+
+fn staged<'a>(
+    stage: &'a str,
+    preset: &'a str,
+    from: &'a str,
+    [clips, vae, unet, minutes]: [&'a str; 4],
+) -> [(&'static str, &'a str); 8] {
     [
+        ("stage", stage),
+        ("preset", preset),
+        ("start_from", from),
         ("clips", clips),
         ("seed", "3"),
         ("vae_steps", vae),
         ("unet_steps", unet),
         ("max_minutes", minutes),
     ]
+}
+
+/// `/api/train_curve?id=`: the job's loss curve (null before its first steps).
+async fn curve(c: &Client, s: &Server, id: i64) -> Value {
+    c.get(s.url(&format!("/api/train_curve?id={id}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -44,6 +68,26 @@ async fn training_jobs_validate_train_and_write_a_loadable_model() {
         (fields("8", "2", "200000", "5"), "steps must be 1–100000"),
         (fields("8", "2", "2", "0"), "time budget"),
         (fields("8", "2", "2", "NaN"), "time budget"),
+        (
+            staged("e", "s32", "", ["8", "2", "2", "5"]),
+            "the stage must be one of",
+        ),
+        (
+            staged("a", "s128", "", ["8", "2", "2", "5"]),
+            "the preset must be s32 or s64",
+        ),
+        (
+            staged("b", "s32", "", ["8", "2", "2", "5"]),
+            "give the id of a finished training job",
+        ),
+        (
+            staged("c", "s32", "x1", ["8", "2", "2", "5"]),
+            "is not a job id",
+        ),
+        (
+            staged("d", "s32", "999", ["8", "2", "2", "5"]),
+            "there is no job #999",
+        ),
     ] {
         let r = queue(&c, &s, &t, f).await;
         assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{why}");
@@ -69,6 +113,78 @@ async fn training_jobs_validate_train_and_write_a_loadable_model() {
         serde_json::from_slice(&std::fs::read(dir.join("train_log.json")).unwrap()).unwrap();
     assert_eq!(log["clips"], 8);
     assert_eq!(log["unet"]["steps"], 2);
+    // the loss curve of every loop, from the result
+    let cv = curve(&c, &s, id).await;
+    let names: Vec<&str> = cv["loops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["vae", "unet", "motion", "adapter_s", "adapter_t"],
+        "{cv}"
+    );
+    assert_eq!(
+        cv["loops"][1]["points"].as_array().unwrap().len(),
+        2,
+        "{cv}"
+    );
+    assert!(cv["eta_seconds"].is_null(), "{cv}");
+    assert!(
+        !s.data_dir
+            .path()
+            .join(format!("checkpoints/train-{id}"))
+            .exists(),
+        "a finished job's checkpoints are removed"
+    );
+    // stage b on top of it: the same preset only; the base stays, the motion modules change
+    for (f, why) in [
+        (
+            staged("b", "s64", &id.to_string(), ["8", "2", "2", "5"]),
+            "trained preset s32, not s64",
+        ),
+        (
+            staged("b", "s32", "1000", ["8", "2", "2", "5"]),
+            "there is no job #1000",
+        ),
+    ] {
+        let r = queue(&c, &s, &t, f).await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{why}");
+        let body = r.text().await.unwrap();
+        assert!(body.contains(why), "{why}: {body}");
+    }
+    let from = id.to_string();
+    let r = queue(&c, &s, &t, staged("b", "s32", &from, ["8", "2", "2", "5"])).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let b: i64 = r.json().await.unwrap();
+    let job = wait_job(&c, &s, "train", b, Duration::from_secs(300)).await;
+    assert_eq!(job["status"], "done", "{job}");
+    let msg = job["message"].as_str().unwrap();
+    assert!(
+        msg.contains("motion modules loss") && !msg.contains("VAE"),
+        "{msg}"
+    );
+    let bdir = s.data_dir.path().join("models").join(b.to_string());
+    let read = |d: &std::path::Path, f: &str| std::fs::read(d.join(f)).unwrap();
+    let base = "unet/diffusion_pytorch_model.safetensors";
+    assert!(
+        read(&dir, base) == read(&bdir, base),
+        "stage b changed the base UNet"
+    );
+    assert!(
+        read(&dir, "motion_module.safetensors") != read(&bdir, "motion_module.safetensors"),
+        "stage b left the motion modules as they were"
+    );
+    let log: Value = serde_json::from_slice(&read(&bdir, "train_log.json")).unwrap();
+    assert_eq!(
+        (
+            log["unet"]["steps"].as_u64(),
+            log["motion"]["steps"].as_u64()
+        ),
+        (Some(2), Some(2))
+    );
     // the folder is a model `magictime generate --model` runs
     let mp4 = s.data_dir.path().join("out.mp4");
     let out = Command::new(magictime_bin())
@@ -91,4 +207,71 @@ async fn training_jobs_validate_train_and_write_a_loadable_model() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(std::fs::metadata(&mp4).unwrap().len() > 0);
+}
+
+/// A training job caught by a server kill after its first loop is queued again at the next
+/// start and resumes from its checkpoints: the finished VAE loop is not run again (its losses
+/// are the checkpoint's), the job finishes, and its checkpoints go.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_training_job_survives_a_server_kill() {
+    let s = Server::start(|d| create_account(d, "res@test.org", "res-pass-12", "researcher"));
+    let (c, t) = login(&s, "res@test.org", "res-pass-12").await;
+    // stage a: 2 VAE steps, then the UNet until its share of the half-minute budget (20 s)
+    let r = queue(
+        &c,
+        &s,
+        &t,
+        staged("a", "s32", "", ["8", "2", "100000", "0.5"]),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let id: i64 = r.json().await.unwrap();
+    let ckpt = s.data_dir.path().join(format!("checkpoints/train-{id}"));
+    let t0 = std::time::Instant::now();
+    // wait for the UNet loop's first steps (the VAE loop is finished and checkpointed)
+    let before = loop {
+        let cv = curve(&c, &s, id).await;
+        let job = jobs_of(&c, &s, "train").await.remove(0);
+        let msg = job["message"].as_str().unwrap_or_default().to_owned();
+        if cv["loops"].as_array().is_some_and(|l| l.len() == 2)
+            && msg.starts_with("stage a unet step ")
+        {
+            assert!(msg.contains("/100000 loss "), "{msg}");
+            assert!(cv["eta_seconds"].as_f64().is_some(), "{cv}");
+            break cv;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(240),
+            "no UNet step: {cv} {msg}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(ckpt.join("vae.ckpt").is_file());
+    let s = s.kill_and_restart(&[]);
+
+    let (c, _) = login(&s, "res@test.org", "res-pass-12").await;
+    let job = wait_job(&c, &s, "train", id, Duration::from_secs(300)).await;
+    assert_eq!(job["status"], "done", "{job}");
+    assert!(
+        job["message"].as_str().unwrap().contains("VAE loss"),
+        "{job}"
+    );
+    let after = curve(&c, &s, id).await;
+    let vae = &after["loops"][0];
+    assert_eq!(vae["name"], "vae");
+    assert_eq!(
+        (vae["resumed_at"].as_u64(), vae["total"].as_u64()),
+        (Some(2), Some(2)),
+        "{after}"
+    );
+    assert_eq!(
+        vae["points"], before["loops"][0]["points"],
+        "the VAE loop ran again"
+    );
+    assert!(!ckpt.exists(), "checkpoints left after the job finished");
+    assert!(s
+        .data_dir
+        .path()
+        .join(format!("models/{id}/vae/config.json"))
+        .is_file());
 }

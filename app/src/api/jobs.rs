@@ -153,9 +153,14 @@ pub async fn cancel_job(csrf_token: String, id: i64) -> Result<bool, ServerFnErr
     let state = crate::ssr::state()?;
     let user = auth::require_role(Role::Researcher).await?;
     let owner = (user.role != Role::Admin).then_some(user.id);
-    jobs::cancel(&state.pool, id, owner)
+    let cancelled = jobs::cancel(&state.pool, id, owner)
         .await
-        .map_err(auth::internal)
+        .map_err(auth::internal)?;
+    if cancelled {
+        // a training job queued to resume will not: its checkpoints go
+        crate::ssr::train::remove_checkpoints(&state.data_dir, id);
+    }
+    Ok(cancelled)
 }
 
 /// The generation settings of the model the server generates with.

@@ -1,10 +1,17 @@
-//! A live list of jobs: progress bars, refreshed every 1.5 s while any job is queued or running.
+//! A live list of jobs: progress bars, refreshed every 1.5 s while any job is queued or running;
+//! training jobs also show their loss curve per loop (log scale) and, while running, an ETA.
 //! The server renders the first list; the list itself lives inside an island (the Jobs page's
 //! panel, the Generate page's form, the Datasets page's forms), which refetches in the browser.
 use leptos::either::EitherOf3;
 use leptos::prelude::*;
 
-use crate::{api::jobs::list_jobs, pages::login::clean_error, types::JobView};
+use std::collections::HashMap;
+
+use crate::{
+    api::{jobs::list_jobs, training::training_curve},
+    pages::login::clean_error,
+    types::{JobView, TrainCurve},
+};
 
 /// The jobs of `kind` (all when None) as the server loads them for the first render.
 pub async fn first_jobs(kind: Option<String>) -> Result<Vec<JobView>, String> {
@@ -61,11 +68,46 @@ pub fn JobList(
             );
         }
     });
+    // Training jobs' loss curves (browser only): refetched while the job is pending, once when done.
+    let curves = RwSignal::new(HashMap::<i64, TrainCurve>::new());
+    Effect::new(move |_| {
+        let wanted: Vec<i64> = jobs.with(|r| {
+            r.as_ref()
+                .map(|l| {
+                    l.iter()
+                        .filter(|j| j.kind == "train")
+                        .filter(|j| match j.status.as_str() {
+                            "queued" | "running" => true,
+                            "done" => !curves.with_untracked(|c| c.contains_key(&j.id)),
+                            _ => false,
+                        })
+                        .map(|j| j.id)
+                        .collect()
+                })
+                .unwrap_or_default()
+        });
+        for id in wanted {
+            leptos::task::spawn_local(async move {
+                if let Ok(Some(c)) = training_curve(id).await {
+                    curves.update(|m| {
+                        m.insert(id, c);
+                    });
+                }
+            });
+        }
+    });
     move || match jobs.get() {
         Ok(list) if list.is_empty() => EitherOf3::A(view! { <p>"No jobs yet."</p> }),
         Ok(list) => EitherOf3::B(view! {
             <ul class="jobs" aria-live="polite">
-                {list.into_iter().map(|j| view! { <JobRow job=j/> }).collect_view()}
+                {list
+                    .into_iter()
+                    .map(|j| {
+                        let id = j.id;
+                        let curve = Signal::derive(move || curves.with(|m| m.get(&id).cloned()));
+                        view! { <JobRow job=j curve/> }
+                    })
+                    .collect_view()}
             </ul>
         }),
         Err(e) => EitherOf3::C(view! { <p class="error">{e}</p> }),
@@ -73,7 +115,8 @@ pub fn JobList(
 }
 
 #[component]
-fn JobRow(job: JobView) -> impl IntoView {
+fn JobRow(job: JobView, curve: Signal<Option<TrainCurve>>) -> impl IntoView {
+    let running = job.status == "running";
     let prompt = serde_json::from_str::<serde_json::Value>(&job.params)
         .ok()
         .and_then(|v| v.get("prompt").and_then(|p| p.as_str()).map(str::to_owned))
@@ -89,9 +132,149 @@ fn JobRow(job: JobView) -> impl IntoView {
             <p class="prompt">{prompt}</p>
             <progress max="100" value=pct aria-label=format!("job {} progress", job.id)>{pct} "%"</progress>
             <span class="muted">" " {job.message.clone()}</span>
+            {move || curve.get().map(|c| view! { <LossChart curve=c running/> })}
             {job.video_url.map(|src| view! {
                 <video src=src controls loop muted autoplay playsinline width="256"></video>
             })}
         </li>
+    }
+}
+
+/// Width and height of a loss chart (SVG user units).
+const CHART: (f64, f64) = (240.0, 60.0);
+
+/// A training job's losses: one polyline per loop (log₁₀ scale, loops side by side in step
+/// order), each loop's last loss, and the ETA of a running job.
+#[component]
+fn LossChart(curve: TrainCurve, running: bool) -> impl IntoView {
+    let lines = chart_lines(&curve);
+    let legend = curve
+        .loops
+        .iter()
+        .filter_map(|l| {
+            let resumed = (l.resumed_at > 0).then(|| format!(", resumed at {}", l.resumed_at));
+            l.points.last().map(|p| {
+                format!(
+                    "{} {}/{}: {:.4}{}",
+                    l.name,
+                    p.0,
+                    l.total,
+                    p.1,
+                    resumed.unwrap_or_default()
+                )
+            })
+        })
+        .collect::<Vec<_>>()
+        .join(" · ");
+    let eta = curve
+        .eta_seconds
+        .filter(|_| running)
+        .map(|s| format!("ETA {}", duration_text(s)));
+    view! {
+        <div class="loss-chart" data-testid="loss-curve">
+            <svg viewBox=format!("0 0 {} {}", CHART.0, CHART.1) width=CHART.0 height=CHART.1 role="img"
+                aria-label=format!("loss per step (log scale): {legend}")>
+                {lines
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, (name, points))| view! {
+                        <polyline class=format!("loop loop-{i}") points=points><title>{name}</title></polyline>
+                    })
+                    .collect_view()}
+            </svg>
+            <span class="muted">" loss (log): " {legend}</span>
+            {eta.map(|e| view! { <span class="eta">" · " {e}</span> })}
+        </div>
+    }
+}
+
+/// The polylines of `c`: (loop name, SVG `points`); x is the step counted over all loops, y
+/// log₁₀ loss from the lowest (bottom) to the highest (top).
+pub fn chart_lines(c: &TrainCurve) -> Vec<(String, String)> {
+    let (w, h) = CHART;
+    let ys: Vec<f64> = c
+        .loops
+        .iter()
+        .flat_map(|l| l.points.iter().map(|&(_, l)| l.max(1e-12).log10()))
+        .collect();
+    let lo = ys.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = ys.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let steps: usize = c
+        .loops
+        .iter()
+        .filter_map(|l| l.points.last())
+        .map(|p| p.0)
+        .sum();
+    let mut offset = 0;
+    c.loops
+        .iter()
+        .map(|l| {
+            let points = l
+                .points
+                .iter()
+                .map(|&(step, loss)| {
+                    let x = w * (offset + step) as f64 / steps.max(1) as f64;
+                    let y = if hi > lo {
+                        h - 2.0 - (h - 4.0) * (loss.max(1e-12).log10() - lo) / (hi - lo)
+                    } else {
+                        h / 2.0
+                    };
+                    format!("{x:.1},{y:.1}")
+                })
+                .collect::<Vec<_>>()
+                .join(" ");
+            offset += l.points.last().map_or(0, |p| p.0);
+            (l.name.clone(), points)
+        })
+        .collect()
+}
+
+/// "45 s", "12 min", "2 h 05 min".
+pub fn duration_text(seconds: f64) -> String {
+    let s = seconds.max(0.0).round() as u64;
+    match s {
+        0..60 => format!("{s} s"),
+        60..3600 => format!("{} min", s.div_ceil(60)),
+        _ => format!("{} h {:02} min", s / 3600, (s % 3600) / 60),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::LoopCurve;
+
+    fn lc(name: &str, points: Vec<(usize, f64)>) -> LoopCurve {
+        LoopCurve {
+            name: name.into(),
+            total: 2,
+            resumed_at: 0,
+            points,
+        }
+    }
+
+    #[test]
+    fn loss_chart_lines_span_the_loops_on_a_log_scale() {
+        let c = TrainCurve {
+            loops: vec![
+                lc("vae", vec![(1, 1.0), (2, 0.1)]),
+                lc("unet", vec![(1, 0.01), (2, 0.01)]),
+            ],
+            eta_seconds: None,
+        };
+        let l = chart_lines(&c);
+        assert_eq!(l[0], ("vae".to_owned(), "60.0,2.0 120.0,30.0".to_owned()));
+        assert_eq!(
+            l[1],
+            ("unet".to_owned(), "180.0,58.0 240.0,58.0".to_owned())
+        );
+        let flat = TrainCurve {
+            loops: vec![lc("motion", vec![(4, 0.5)])],
+            eta_seconds: None,
+        };
+        assert_eq!(chart_lines(&flat)[0].1, "240.0,30.0");
+        assert_eq!(duration_text(44.6), "45 s");
+        assert_eq!(duration_text(61.0), "2 min");
+        assert_eq!(duration_text(7500.0), "2 h 05 min");
     }
 }

@@ -59,17 +59,30 @@ fn JobsPanel(initial: Result<Vec<JobView>, String>) -> impl IntoView {
         </details>
         <details>
             <summary>"Train a model on ChronoMagic-Synth"</summary>
-            <p class="muted">"The built-in model's trainer (VAE, then text encoder and UNet with motion modules) on freshly rendered clips; the weights folder lands in models/<job id>/ of the data dir (serve it with --model)."</p>
+            <p class="muted">"MagicTime's recipe on freshly rendered clips, as stages: a, the base text-to-image model (VAE, then text encoder and spatial UNet); b, the motion modules on general clips; c, Magic Adapter S on keyframes of metamorphic clips; d, Magic Adapter T and the Magic Text-Encoder on metamorphic videos. Stages b–d train on top of a finished training job's weights (start from its job id, same preset). UNet steps count for stage a's UNet and stage b; c and d take half as many. The time budget is split over the selected stages (VAE 3, UNet 6, b, c, d 2 parts each). A job checkpoints as it goes and resumes after a server restart. The weights folder lands in models/<job id>/ of the data dir (serve it with --model)."</p>
             <ActionForm action=train attr:class="form wide" attr:data-testid="train-form">
                 <CsrfField/>
                 <div class="grid4">
+                    <div><label for="train_stage">"Stage"</label>
+                        <select id="train_stage" name="stage">
+                            <option value="all" selected>"all (a, b, c, d)"</option>
+                            <option value="a">"a: base (VAE, text encoder, UNet)"</option>
+                            <option value="b">"b: motion modules"</option>
+                            <option value="c">"c: Magic Adapter S"</option>
+                            <option value="d">"d: Magic Adapter T + Text-Encoder"</option>
+                        </select></div>
+                    <div><label for="train_preset">"Preset"</label>
+                        <select id="train_preset" name="preset">
+                            <option value="s32" selected>"s32: 32², 8 frames"</option>
+                            <option value="s64">"s64: 64², 16 frames"</option>
+                        </select></div>
+                    <div><label for="start_from">"Start from job (stages b–d)"</label><input id="start_from" name="start_from" inputmode="numeric" placeholder="job id" title="a finished training job whose weights folder the stage trains on (ignored by stages all and a)"/></div>
                     <div><label for="clips">"Clips"</label><input id="clips" name="clips" type="number" min="4" max="10000" value="512"/></div>
                     <div><label for="vae_steps">"VAE steps"</label><input id="vae_steps" name="vae_steps" type="number" min="1" max="100000" value="1500"/></div>
                     <div><label for="unet_steps">"UNet steps"</label><input id="unet_steps" name="unet_steps" type="number" min="1" max="100000" value="3000"/></div>
                     <div><label for="max_minutes">"Time budget (min)"</label><input id="max_minutes" name="max_minutes" type="number" min="0.1" max="1440" step="0.1" value="60"/></div>
+                    <div><label for="train_seed">"Seed"</label><input id="train_seed" name="seed" type="number" min="0" value="0"/></div>
                 </div>
-                <label for="train_seed">"Seed"</label>
-                <input id="train_seed" name="seed" type="number" min="0" value="0"/>
                 <button type="submit">"Train"</button>
                 <p class="status" role="status">{move || queued_message(train.value().get())}</p>
             </ActionForm>

@@ -1,5 +1,6 @@
 //! The job queue in SQLite: submit, claim (one worker at a time per job), progress, finish,
-//! list. A job that was running when the server stopped is marked failed at the next start.
+//! list. A job that was running when the server stopped is marked failed at the next start
+//! (a training job is queued again: it resumes from its checkpoints).
 use sqlx::SqlitePool;
 
 use crate::types::JobView;
@@ -126,15 +127,23 @@ pub async fn cancel(pool: &SqlitePool, id: i64, user_id: Option<i64>) -> Result<
     Ok(r.rows_affected() == 1)
 }
 
-/// Jobs interrupted by a stop of the server.
-pub async fn fail_interrupted(pool: &SqlitePool) -> Result<u64, sqlx::Error> {
-    let r = sqlx::query(
+/// Jobs interrupted by a stop of the server: training jobs go back to the queue (they resume
+/// from their checkpoints), the others are marked failed. Returns (requeued, failed).
+pub async fn recover_interrupted(pool: &SqlitePool) -> Result<(u64, u64), sqlx::Error> {
+    let requeued = sqlx::query(
+        "UPDATE jobs SET status = 'queued', started_at = NULL, \
+         message = 'interrupted by a server stop: resumes from its checkpoints' \
+         WHERE status = 'running' AND kind = 'train'",
+    )
+    .execute(pool)
+    .await?;
+    let failed = sqlx::query(
         "UPDATE jobs SET status = 'failed', message = 'interrupted: the server stopped while it ran', \
          finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE status = 'running'",
     )
     .execute(pool)
     .await?;
-    Ok(r.rows_affected())
+    Ok((requeued.rows_affected(), failed.rows_affected()))
 }
 
 /// Newest first; `kind` filters when given.
@@ -259,9 +268,17 @@ mod tests {
         );
         let c = submit(&pool, "generate", "{}", u.id).await.unwrap();
         claim(&pool, "generate").await.unwrap();
-        assert_eq!(fail_interrupted(&pool).await.unwrap(), 1);
+        let t = submit(&pool, "train", "{}", u.id).await.unwrap();
+        claim(&pool, "train").await.unwrap();
+        set_progress(&pool, t, 0.4, "stage a unet").await.unwrap();
+        assert_eq!(recover_interrupted(&pool).await.unwrap(), (1, 1));
         let l = list(&pool, None, 10).await.unwrap();
-        assert_eq!((l[0].id, l[0].status.as_str()), (c, "failed"));
+        assert_eq!((l[0].id, l[0].status.as_str()), (t, "queued"));
+        assert!(l[0].message.contains("resumes from its checkpoints"));
+        assert_eq!((l[1].id, l[1].status.as_str()), (c, "failed"));
+        // the requeued job is claimed again like any queued one
+        let again = claim(&pool, "train").await.unwrap().unwrap();
+        assert_eq!(again.0, t);
         pool.close().await;
         std::fs::remove_dir_all(dir).ok();
     }

@@ -14,5 +14,6 @@ pub mod rate_limit;
 pub mod scorer;
 pub mod state;
 pub mod studies;
+pub mod train;
 
 pub use state::{response, state, ServerState, UploadLimits};
