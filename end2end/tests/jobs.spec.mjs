@@ -15,6 +15,8 @@ test('a researcher trains a small model from the Jobs page', async ({ page }) =>
   await researcherOnJobsPage(page);
   await page.getByText('Train a model on ChronoMagic-Synth').click();
   const form = page.getByTestId('train-form');
+  await expect(form.getByLabel('Stage', { exact: true })).toHaveValue('all');
+  await expect(form.getByLabel('Preset')).toHaveValue('s32');
   await form.getByLabel('Clips').fill('4');
   await form.getByLabel('VAE steps').fill('1');
   await form.getByLabel('UNet steps').fill('1');
@@ -24,6 +26,8 @@ test('a researcher trains a small model from the Jobs page', async ({ page }) =>
   const job = page.locator('li.job', { hasText: 'train' }).first();
   await expect(job).toHaveAttribute('data-status', 'done', { timeout: 90_000 });
   await expect(job).toContainText(/trained in \d+ s: .* weights in models\/\d+/);
+  // the loss curve of its loops (vae, unet, motion, adapter_s, adapter_t)
+  await expect(job.getByTestId('loss-curve').locator('polyline')).toHaveCount(5);
 });
 
 test('a researcher queues an evaluation; bad paths are refused and a failed job says why', async ({ page }) => {
