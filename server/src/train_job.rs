@@ -31,8 +31,9 @@ fn run_blocking(
         unet_batch: 4,
         unet_max_seconds: Some(budget * 2.0 / 5.0),
         motion_steps: p.unet_steps,
-        adapter_s_steps: p.unet_steps / 2,
-        adapter_t_steps: p.unet_steps / 2,
+        // every stage trains at least one step (a stage that changes nothing is an error)
+        adapter_s_steps: (p.unet_steps / 2).max(1),
+        adapter_t_steps: (p.unet_steps / 2).max(1),
         stage_max_seconds: Some(budget * 2.0 / 15.0),
         half: true,
         // a folder `--model` loads as is
