@@ -188,6 +188,14 @@ pub struct ProbeArgs {
     /// Guidance scale of the generation (default: the built-in model's).
     #[arg(long)]
     pub guidance: Option<f64>,
+    /// Adapters of --generate: any of s,t,te (default: all that --model has).
+    #[arg(long, value_delimiter = ',')]
+    pub adapters: Option<Vec<magictime_model::pipeline::Adapter>>,
+    /// The paper's ablation: generate the held-out captions with base + motion, + S, + S + T
+    /// and + S + T + Magic Text-Encoder (all four must be in --model) and print FVD, CLIPSIM,
+    /// amplitudes and the scene / colour accuracies per prompt kind.
+    #[arg(long)]
+    pub ablation: bool,
     /// Folder for the real and generated videos (real/, generated/; default: a temporary one).
     #[arg(long)]
     pub work: Option<PathBuf>,
@@ -221,65 +229,104 @@ fn probe_folder(
     Ok(prober.finish()?)
 }
 
-/// `probe --generate`: generate from held-out captions, probe generated and real side by side.
-fn run_probe_generate(
+/// The model of `probe --generate`: `--model` with `adapters` (`None`: all it has), or the
+/// built-in one written to `tmp` (so adapters can be chosen for it too).
+fn probe_pipeline(
     args: &ProbeArgs,
-    e: &ClipEmbedder,
-) -> anyhow::Result<crate::probe::ProbeReport> {
-    use magictime_model::backend::Cpu;
+    adapters: Option<&[magictime_model::pipeline::Adapter]>,
+    tmp: &std::path::Path,
+) -> anyhow::Result<magictime_model::pipeline::MagicTimePipeline<crate::features::Cpu>> {
     use magictime_model::pipeline::MagicTimePipeline;
     let device = Default::default();
-    let pipeline: MagicTimePipeline<Cpu> = match &args.model {
-        Some(dir) => MagicTimePipeline::from_dir(dir, None, &device)
-            .with_context(|| format!("loading {}", dir.display()))?,
-        None => magictime_model::default_model::load_default(&device)
-            .context("loading the built-in default model")?,
+    let dir = match &args.model {
+        Some(dir) => dir.clone(),
+        None => {
+            let dir = tmp.join("built-in-model");
+            magictime_model::default_model::write_default_dir(&dir)
+                .context("writing the built-in default model")?;
+            dir
+        }
     };
-    let tmp = tempfile::tempdir()?;
-    let work = args
-        .work
-        .clone()
-        .unwrap_or_else(|| tmp.path().to_path_buf());
+    MagicTimePipeline::from_dir(&dir, adapters, &device)
+        .with_context(|| format!("loading {}", dir.display()))
+}
+
+/// Generates one video per held-out caption with `pipeline` into `work/` (real/, generated/)
+/// and probes both sets. Returns (real, generated, the generation settings).
+fn generate_and_probe(
+    args: &ProbeArgs,
+    e: &ClipEmbedder,
+    pipeline: &magictime_model::pipeline::MagicTimePipeline<crate::features::Cpu>,
+    work: &std::path::Path,
+) -> anyhow::Result<(
+    crate::probe::ProbeReport,
+    crate::probe::ProbeReport,
+    crate::probe::GenerateProbe,
+)> {
     let o = crate::probe::GenerateProbe {
         seed: args.synth_seed,
         clips: args.synth_clips,
         size: args.synth_size as usize,
         frames: args.synth_frames,
         steps: args.steps,
-        guidance: args
-            .guidance
-            .unwrap_or(magictime_model::default_model::GUIDANCE),
+        guidance: args.guidance.unwrap_or(pipeline.defaults.guidance_scale),
     };
     let bar = ProgressBar::new(o.clips as u64);
-    let (real, fake) = crate::probe::generate_probe_sets(&pipeline, &o, &work, &|d, _| {
-        bar.set_position(d as u64)
-    })?;
+    let (real, fake) =
+        crate::probe::generate_probe_sets(pipeline, &o, work, &|d, _| bar.set_position(d as u64))?;
     bar.finish_and_clear();
     let real_r = probe_folder(e, &real, None, &|_, _| {})?;
     let fake_r = probe_folder(e, &fake, None, &|_, _| {})?;
-    let fvd = if args.i3d_weights.is_file() {
-        let opts = EvalOptions {
-            metrics: vec![Metric::Fvd],
-            n: o.clips,
-            i3d_weights: args.i3d_weights.clone(),
-            fid_weights: PathBuf::new(),
-            sampling: FrameSampling::Uniform,
-            batch: 4,
-            fid_frames: 16,
-            kid: KidOptions::default(),
-        };
-        evaluate(&real, &fake, &opts, None, &|_, _, _| {})?
-            .fvd
-            .map(|f| f.value)
-    } else {
-        None
+    Ok((real_r, fake_r, o))
+}
+
+/// FVD (I3D) between two folders or manifests of `n` videos; `None` without I3D weights.
+fn probe_fvd(
+    args: &ProbeArgs,
+    real: &std::path::Path,
+    fake: &std::path::Path,
+    n: usize,
+) -> anyhow::Result<Option<f64>> {
+    if !args.i3d_weights.is_file() {
+        return Ok(None);
+    }
+    let opts = EvalOptions {
+        metrics: vec![Metric::Fvd],
+        n,
+        i3d_weights: args.i3d_weights.clone(),
+        fid_weights: PathBuf::new(),
+        sampling: FrameSampling::Uniform,
+        batch: 4,
+        fid_frames: 16,
+        kid: KidOptions::default(),
     };
-    let model = args
-        .model
+    Ok(evaluate(real, fake, &opts, None, &|_, _, _| {})?
+        .fvd
+        .map(|f| f.value))
+}
+
+fn model_name(args: &ProbeArgs) -> String {
+    args.model
         .as_ref()
         .map_or("the built-in model".to_string(), |m| {
             m.display().to_string()
-        });
+        })
+}
+
+/// `probe --generate`: real vs generated, side by side.
+fn run_probe_generate(
+    args: &ProbeArgs,
+    e: &ClipEmbedder,
+) -> anyhow::Result<crate::probe::ProbeReport> {
+    let tmp = tempfile::tempdir()?;
+    let pipeline = probe_pipeline(args, args.adapters.as_deref(), tmp.path())?;
+    let work = args
+        .work
+        .clone()
+        .unwrap_or_else(|| tmp.path().to_path_buf());
+    let (real_r, fake_r, o) = generate_and_probe(args, e, &pipeline, &work)?;
+    let fvd = probe_fvd(args, &work.join("real"), &work.join("generated"), o.clips)?;
+    let model = model_name(args);
     println!(
         "Generated ({model}, DDIM {} steps, guidance {}) from {} held-out captions (seed {}), {}², {} frames\n",
         o.steps, o.guidance, o.clips, o.seed, o.size, o.frames
@@ -294,16 +341,81 @@ fn run_probe_generate(
     Ok(fake_r)
 }
 
+/// `probe --ablation`: the same held-out captions generated by base + motion, + S, + S + T and
+/// + S + T + Magic Text-Encoder, probed per prompt kind ([`crate::ablation`]).
+fn run_probe_ablation(args: &ProbeArgs, e: &ClipEmbedder) -> anyhow::Result<()> {
+    use crate::ablation::{kind_numbers, split_manifest_by_kind, AblationRow, KINDS};
+    use magictime_model::pipeline::Adapter;
+    let variants: [(&str, &str, &[Adapter]); 4] = [
+        ("base + motion (b)", "b", &[]),
+        ("+ Magic Adapter S", "s", &[Adapter::S]),
+        ("+ S + T", "st", &[Adapter::S, Adapter::T]),
+        (
+            "+ S + T + Magic Text-Encoder",
+            "stte",
+            &[Adapter::S, Adapter::T, Adapter::Te],
+        ),
+    ];
+    let tmp = tempfile::tempdir()?;
+    let work = args
+        .work
+        .clone()
+        .unwrap_or_else(|| tmp.path().to_path_buf());
+    let (mut real, mut rows) = (None, Vec::new());
+    let mut settings = None;
+    for (name, slug, adapters) in variants {
+        eprintln!("ablation: generating with {name}");
+        let pipeline = probe_pipeline(args, Some(adapters), tmp.path())?;
+        let dir = work.join(slug);
+        let (real_r, fake_r, o) = generate_and_probe(args, e, &pipeline, &dir)?;
+        let real_split = split_manifest_by_kind(&dir.join("real"))?;
+        let fake_split = split_manifest_by_kind(&dir.join("generated"))?;
+        let mut kinds = Vec::new();
+        for (i, kind) in KINDS.iter().enumerate() {
+            let mut k = kind_numbers(&fake_r, kind);
+            k.fvd = probe_fvd(args, &real_split[i], &fake_split[i], k.n)?;
+            kinds.push(k);
+        }
+        real.get_or_insert_with(|| KINDS.map(|k| kind_numbers(&real_r, k)));
+        settings = Some(o);
+        rows.push(AblationRow {
+            variant: name.to_string(),
+            kinds,
+        });
+    }
+    let (real, o) = (
+        real.unwrap_or_else(|| unreachable!()),
+        settings.unwrap_or_else(|| unreachable!()),
+    );
+    let md = crate::ablation::markdown(&real, &rows);
+    println!(
+        "Ablation ({}, DDIM {} steps, guidance {}) on {} held-out captions (seed {}), {}², {} frames, CLIP: {}\n\n{md}",
+        model_name(args), o.steps, o.guidance, o.clips, o.seed, o.size, o.frames, e.name()
+    );
+    if let Some(out) = &args.out {
+        let json = serde_json::json!({ "real": real, "rows": rows, "model": model_name(args) });
+        crate::report::write_atomic(out, serde_json::to_string_pretty(&json)?.as_bytes())?;
+        crate::report::write_atomic(&out.with_extension("md"), md.as_bytes())?;
+        println!("wrote {}", out.display());
+    }
+    Ok(())
+}
+
 /// Runs the probe, prints its table and writes the report when asked.
-pub fn run_probe(args: &ProbeArgs) -> anyhow::Result<crate::probe::ProbeReport> {
+/// `None` for the ablation, which prints and writes its own table.
+pub fn run_probe(args: &ProbeArgs) -> anyhow::Result<Option<crate::probe::ProbeReport>> {
     let e = ClipEmbedder::from_setting(&args.clip)?;
     let bar = ProgressBar::new(0);
     let progress = |done: usize, total: usize| {
         bar.set_length(total as u64);
         bar.set_position(done as u64);
     };
+    if args.ablation {
+        run_probe_ablation(args, &e)?;
+        return Ok(None);
+    }
     if args.generate {
-        return run_probe_generate(args, &e);
+        return run_probe_generate(args, &e).map(Some);
     }
     let report = match &args.videos {
         None => crate::probe::probe_synth(
@@ -326,5 +438,5 @@ pub fn run_probe(args: &ProbeArgs) -> anyhow::Result<crate::probe::ProbeReport> 
         crate::report::write_atomic(&md_path, md.as_bytes())?;
         println!("wrote {} and {}", out.display(), md_path.display());
     }
-    Ok(report)
+    Ok(Some(report))
 }

@@ -24,6 +24,7 @@
 //! Acceptance (ChronoMagic-Synth, N = 6, 64², 16 frames): FVD(metamorphic s1, metamorphic s2) =
 //! 973.53 < FVD(metamorphic s1, general s3) = 1591.62.
 
+pub mod ablation;
 pub mod bench;
 pub mod cli;
 pub mod clip_embedder;

@@ -95,7 +95,7 @@ pub struct Accuracy {
 }
 
 impl Accuracy {
-    fn of(hits: impl Iterator<Item = bool>) -> Self {
+    pub(crate) fn of(hits: impl Iterator<Item = bool>) -> Self {
         let (mut correct, mut total) = (0, 0);
         for h in hits {
             total += 1;

@@ -85,7 +85,11 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Generate(args) => magictime_model::cli::run_generate(args),
-        Command::Model(cmd) => magictime_model::cli::run(cmd),
+        Command::Model(cmd) => {
+            // the trainers log their steps and losses through tracing
+            init_tracing();
+            magictime_model::cli::run(cmd)
+        }
         Command::Eval(args) => magictime_metrics::cli::run_eval(&args),
         Command::Probe(args) => magictime_metrics::cli::run_probe(&args).map(|_| ()),
         Command::BenchMetrics(args) => magictime_metrics::cli::run_bench(&args).map(|_| ()),
