@@ -219,6 +219,12 @@ pub struct TrainDefaultArgs {
     /// `--model` folders need it plain).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub gzip_text_encoder: bool,
+    /// Stage a starts the text encoder from this CLIP's text tower and keeps it frozen, as
+    /// Stable Diffusion keeps its pretrained CLIP text encoder: `in-domain` (the embedded CLIP
+    /// trained on ChronoMagic-Synth) or a CLIP / diffusers folder. Without it the text encoder
+    /// is trained from scratch with the UNet (the preset's small config).
+    #[arg(long, value_name = "in-domain|DIR")]
+    pub text_encoder_init: Option<String>,
 }
 
 impl Default for TrainDefaultArgs {
@@ -242,6 +248,7 @@ impl Default for TrainDefaultArgs {
 pub fn save_default_folder<B: Backend>(
     dir: &std::path::Path,
     preset: crate::default_model::Preset,
+    text_cfg: &crate::clip::ClipTextConfig,
     model: &TextToVideo<B>,
     vae: &crate::vae::AutoencoderKl<B>,
     vae_cfg: &crate::vae::AutoencoderKlConfig,
@@ -280,10 +287,7 @@ pub fn save_default_folder<B: Backend>(
             "vae/diffusion_pytorch_model.safetensors",
             save::to_safetensors(&vae_t, half)?,
         ),
-        (
-            "text_encoder/config.json",
-            json(text_config_json(&preset.text())),
-        ),
+        ("text_encoder/config.json", json(text_config_json(text_cfg))),
         (
             crate::pipeline::GenerationDefaults::FILE,
             json(serde_json::to_value(preset.generation_defaults()).unwrap_or_default()),

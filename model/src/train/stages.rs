@@ -243,8 +243,23 @@ impl<'a> Run<'a> {
         let unet_full = p.unet().init::<CpuAutodiff>(&dev);
         // one set of initial values for the clone `without_motion` takes and the snapshot
         super::checkpoint::materialize(&unet_full);
+        let (text_cfg, text_encoder, text_frozen) = match &args.text_encoder_init {
+            Some(from) => {
+                let (cfg, te) = pretrained_text_encoder(from, &dev)?;
+                let cross = p.unet().cross_attention_dim;
+                if cfg.hidden_size != cross {
+                    return Err(ModelError::InvalidInput(format!(
+                        "--text-encoder-init {from}: text width {} but the UNet cross-attends \
+                         to width {cross}",
+                        cfg.hidden_size
+                    )));
+                }
+                (cfg, te.no_grad(), true)
+            }
+            None => (p.text(), p.text().init(&dev), false),
+        };
         let model = TextToVideo::<CpuAutodiff> {
-            text_encoder: p.text().init(&dev),
+            text_encoder,
             unet: unet_full.without_motion(),
         };
         let before = snapshot(&model.text_encoder, &unet_full);
@@ -286,7 +301,7 @@ impl<'a> Run<'a> {
             "a",
             &before,
             &snapshot(&model.text_encoder, &model.unet),
-            &|k| !k.contains(".motion_modules."),
+            &|k| !k.contains(".motion_modules.") && (!text_frozen || !k.starts_with("text.")),
         )?;
         let used: BTreeSet<usize> = latents
             .ids
@@ -299,6 +314,7 @@ impl<'a> Run<'a> {
         self.report.bytes += super::save_default_folder(
             &args.out,
             p,
+            &text_cfg,
             &model,
             &vae,
             &vae_cfg,
@@ -524,6 +540,42 @@ impl<'a> Run<'a> {
     }
 }
 
+/// The text tower of a pretrained CLIP (`in-domain`: the embedded one; else a transformers
+/// CLIP folder or a diffusers folder with `text_encoder/`) as a diffusion text encoder: its
+/// config and weights, without the projection head (the UNet cross-attends to the hidden states).
+pub fn pretrained_text_encoder(
+    from: &str,
+    dev: &crate::backend::CpuDevice,
+) -> Result<(
+    crate::clip::ClipTextConfig,
+    crate::clip::text::ClipTextModel<CpuAutodiff>,
+)> {
+    let tmp;
+    let dir = if from == crate::clip::in_domain::SETTING {
+        tmp = tempfile::tempdir().map_err(|e| ModelError::io(std::env::temp_dir(), e))?;
+        crate::clip::in_domain::write_dir(tmp.path())?;
+        tmp.path().to_path_buf()
+    } else {
+        std::path::PathBuf::from(from)
+    };
+    let mut te = crate::loader::clip::load_clip_text::<CpuAutodiff>(&dir, dev)?;
+    let cfg_path = if dir.join("text_encoder/config.json").is_file() {
+        dir.join("text_encoder/config.json")
+    } else {
+        dir.join("config.json")
+    };
+    let mut cfg = crate::clip::ClipTextConfig::from_hf_json(&cfg_path)?;
+    cfg.projection_dim = None;
+    te.text_projection = None;
+    tracing::info!(
+        from,
+        hidden = cfg.hidden_size,
+        layers = cfg.num_hidden_layers,
+        "text encoder: pretrained CLIP text tower, frozen"
+    );
+    Ok((cfg, te))
+}
+
 /// The parameters of a text encoder + UNet pair by checkpoint key (`text.…` / `unet.…`).
 pub fn snapshot<B: Backend>(
     text_encoder: &crate::clip::text::ClipTextModel<B>,
@@ -711,6 +763,7 @@ mod tests {
         crate::train::save_default_folder(
             dir.path(),
             p,
+            &p.text(),
             &model,
             &vae,
             &p.vae(),
@@ -866,6 +919,41 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         crate::default_model::unpack_dir(out, tmp.path()).unwrap();
         MagicTimePipeline::<Cpu>::from_dir(tmp.path(), None, &Default::default()).unwrap();
+    }
+
+    /// `--text-encoder-init in-domain`: stage a keeps the in-domain CLIP's text tower frozen
+    /// (the folder's text encoder gives exactly its hidden states) and trains the UNet.
+    #[test]
+    fn stage_a_from_the_in_domain_clip_text_tower() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = tiny_args(dir.path());
+        (args.stage, args.gzip_text_encoder) = (StageSelect::A, false);
+        args.text_encoder_init = Some(crate::clip::in_domain::SETTING.into());
+        run_train_default_with(&args, &mut |_, _| {}).unwrap();
+        let pl =
+            MagicTimePipeline::<Cpu>::from_dir(dir.path(), Some(&[]), &Default::default()).unwrap();
+        let (cfg, clip) = pretrained_text_encoder("in-domain", &Default::default()).unwrap();
+        assert_eq!(cfg.num_hidden_layers, 3);
+        // the empty prompt: its tokens (start, end) are among the rows the folder keeps
+        let ids = ClipTokenizer::new()
+            .unwrap()
+            .encode_batch::<Cpu>(&[""], Default::default(), &Default::default())
+            .unwrap();
+        let d = max_diff(
+            pl.text_encoder.forward(ids.clone()),
+            clip.valid().forward(ids),
+        );
+        assert!(
+            d < 1e-6,
+            "text encoder differs from the CLIP text tower by {d}"
+        );
+        // a folder that is not a CLIP is a clear error, and writes nothing
+        let bad = tempfile::tempdir().unwrap();
+        let mut args = tiny_args(bad.path());
+        args.stage = StageSelect::A;
+        args.text_encoder_init = Some(bad.path().join("nope").display().to_string());
+        assert!(run_train_default_with(&args, &mut |_, _| {}).is_err());
+        assert!(!bad.path().join("unet").exists());
     }
 
     /// The 64×64 / 16-frame preset trains (stages a, b) and its folder loads with its own
