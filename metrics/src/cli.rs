@@ -179,6 +179,10 @@ pub struct ProbeArgs {
     /// generated and the real clips side by side, with FVD between them when --i3d-weights exist.
     #[arg(long)]
     pub generate: bool,
+    /// With --generate: instead of generating, pass the held-out real clips through the model's
+    /// VAE (encode → decode), the ceiling the VAE puts on every number of the generated videos.
+    #[arg(long, requires = "generate")]
+    pub reconstruct: bool,
     /// The model to generate with (a MagicTime weights folder); the built-in model by default.
     #[arg(long)]
     pub model: Option<PathBuf>,
@@ -270,6 +274,7 @@ fn generate_and_probe(
         frames: args.synth_frames,
         steps: args.steps,
         guidance: args.guidance.unwrap_or(pipeline.defaults.guidance_scale),
+        reconstruct: args.reconstruct,
     };
     let bar = ProgressBar::new(o.clips as u64);
     let (real, fake) =
@@ -327,10 +332,17 @@ fn run_probe_generate(
     let (real_r, fake_r, o) = generate_and_probe(args, e, &pipeline, &work)?;
     let fvd = probe_fvd(args, &work.join("real"), &work.join("generated"), o.clips)?;
     let model = model_name(args);
-    println!(
-        "Generated ({model}, DDIM {} steps, guidance {}) from {} held-out captions (seed {}), {}², {} frames\n",
-        o.steps, o.guidance, o.clips, o.seed, o.size, o.frames
-    );
+    if o.reconstruct {
+        println!(
+            "Reconstructed by the VAE of {model} (encode → decode, no generation): {} held-out clips (seed {}), {}², {} frames\n",
+            o.clips, o.seed, o.size, o.frames
+        );
+    } else {
+        println!(
+            "Generated ({model}, DDIM {} steps, guidance {}) from {} held-out captions (seed {}), {}², {} frames\n",
+            o.steps, o.guidance, o.clips, o.seed, o.size, o.frames
+        );
+    }
     println!("{}", crate::probe::side_by_side(&real_r, &fake_r, fvd));
     if let Some(out) = &args.out {
         let json =

@@ -514,6 +514,30 @@ pub struct GenerateProbe {
     pub frames: usize,
     pub steps: usize,
     pub guidance: f64,
+    /// Instead of generating, pass each real clip through the model's VAE (encode → posterior
+    /// mean → decode): the ceiling the VAE puts on every number of the generated videos.
+    pub reconstruct: bool,
+}
+
+/// Frames → the VAE's encoder (posterior mean) → its decoder → a video in bytes.
+fn vae_round_trip<B: burn::tensor::backend::Backend>(
+    vae: &magictime_model::vae::AutoencoderKl<B>,
+    frames: &[image::RgbImage],
+) -> magictime_model::pipeline::Video {
+    use burn::tensor::{Tensor, TensorData};
+    let (w, h) = frames[0].dimensions();
+    let (w, h, f) = (w as usize, h as usize, frames.len());
+    let px: Vec<f32> = frames
+        .iter()
+        .flat_map(|fr| fr.as_raw().iter().map(|&v| v as f32 / 127.5 - 1.0))
+        .collect();
+    let device = Default::default();
+    let x =
+        Tensor::<B, 4>::from_data(TensorData::new(px, [f, h, w, 3]), &device).permute([0, 3, 1, 2]);
+    let y = vae.decode(vae.encode(x).mode()); // [f, 3, h, w]
+    let y = (y / 2.0 + 0.5).clamp(0.0, 1.0);
+    // [f, 3, h, w] → [1, 3, f, h, w], the layout of the pipeline's output
+    magictime_model::pipeline::to_video(y.permute([1, 0, 2, 3]).unsqueeze_dim(0))
 }
 
 /// Renders `clips` held-out synth clips into `dir/real/` and generates one video per caption
@@ -553,9 +577,13 @@ pub fn generate_probe_sets<B: burn::tensor::backend::Backend>(
             width: o.size,
             ..magictime_model::pipeline::GenerateOptions::new(clip.caption.clone())
         };
-        let video = pipeline
-            .generate(&opts, &mut |_| {})
-            .map_err(|e| io(&fake, e.to_string()))?;
+        let video = if o.reconstruct {
+            vae_round_trip(&pipeline.vae, &clip.frames)
+        } else {
+            pipeline
+                .generate(&opts, &mut |_| {})
+                .map_err(|e| io(&fake, e.to_string()))?
+        };
         let frames: Vec<image::RgbImage> = (0..video.frames)
             .map(|f| {
                 image::RgbImage::from_raw(

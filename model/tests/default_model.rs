@@ -36,7 +36,12 @@ fn diffusion_train_steps_reduce_the_loss_on_a_fixed_batch() {
     let data = small_data();
     let tok = ClipTokenizer::new().unwrap();
     let vae = vae_config().init::<Cpu>(&device);
-    let latents = LatentSet::encode(&vae, &data, &tok, &device).unwrap();
+    let latents = LatentSet::encode(&vae, &data, &tok, &device, 2).unwrap();
+    // the clips split over threads give the latents of one thread, in clip order
+    let serial = LatentSet::encode(&vae, &data, &tok, &device, 1).unwrap();
+    assert_eq!(latents.dims, serial.dims);
+    assert_eq!(latents.values, serial.values);
+    assert_eq!(latents.values.len(), latents.dims.iter().product::<usize>());
     let mut model = TextToVideo::<CpuAutodiff> {
         text_encoder: text_config().init(&device),
         unet: unet_config().init(&device),

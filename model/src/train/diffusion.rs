@@ -53,27 +53,51 @@ fn tokens(tok: &ClipTokenizer, text: &str) -> Result<Vec<i64>> {
 }
 
 impl LatentSet {
-    /// Encodes every clip frame by frame with the VAE posterior mean × `scaling_factor`.
+    /// Encodes every clip frame by frame with the VAE posterior mean × `scaling_factor`, the
+    /// clips split over `workers` threads (each with its own copy of the VAE; the result does
+    /// not depend on `workers`: the posterior mean has no randomness).
     pub fn encode<B: Backend>(
         vae: &AutoencoderKl<B>,
         data: &SynthSet,
         tok: &ClipTokenizer,
         device: &B::Device,
+        workers: usize,
     ) -> Result<Self> {
-        let mut values = Vec::new();
-        let mut dims = [data.count, 0, data.frames, 0, 0];
-        for clip in 0..data.count {
-            let z = vae.encode_scaled(fold_frames(data.videos::<B>(&[clip], device)));
-            let z = unfold_frames(z, data.frames);
-            let [_, c, _, h, w] = z.dims();
-            dims = [data.count, c, data.frames, h, w];
-            values.extend(
-                z.into_data()
-                    .convert::<f32>()
-                    .to_vec::<f32>()
-                    .expect("f32 latents"),
-            );
-        }
+        let encode_range = |vae: AutoencoderKl<B>, clips: std::ops::Range<usize>| {
+            let mut values = Vec::new();
+            let mut dims = [data.count, 0, data.frames, 0, 0];
+            for clip in clips {
+                let z = vae.encode_scaled(fold_frames(data.videos::<B>(&[clip], device)));
+                let z = unfold_frames(z, data.frames);
+                let [_, c, _, h, w] = z.dims();
+                dims = [data.count, c, data.frames, h, w];
+                values.extend(
+                    z.into_data()
+                        .convert::<f32>()
+                        .to_vec::<f32>()
+                        .expect("f32 latents"),
+                );
+            }
+            (dims, values)
+        };
+        let per = data.count.div_ceil(workers.max(1)).max(1);
+        let parts: Vec<([usize; 5], Vec<f32>)> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..data.count)
+                .step_by(per)
+                .map(|start| {
+                    let (vae, f) = (vae.clone(), &encode_range);
+                    s.spawn(move || f(vae, start..(start + per).min(data.count)))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("latent encoding thread panicked"))
+                .collect()
+        });
+        let dims = parts
+            .first()
+            .map_or([data.count, 0, data.frames, 0, 0], |p| p.0);
+        let values = parts.into_iter().flat_map(|p| p.1).collect();
         let ids = data
             .captions
             .iter()

@@ -238,7 +238,7 @@ impl<'a> Run<'a> {
         self.report.vae_recon_mse_last = recon;
         self.report.scaling_factor = vae.scaling_factor;
         // 2. text encoder + UNet without motion modules, single frames of all clips
-        let latents = LatentSet::encode(&vae, &self.data, &self.tokenizer, &dev)?;
+        let latents = LatentSet::encode(&vae, &self.data, &self.tokenizer, &dev, args.workers)?;
         <CpuAutodiff as Backend>::seed(&dev, args.seed + 1);
         let unet_full = p.unet().init::<CpuAutodiff>(&dev);
         // one set of initial values for the clone `without_motion` takes and the snapshot
@@ -327,7 +327,13 @@ impl<'a> Run<'a> {
 
     /// Latents of the rendered clips under the folder's VAE.
     fn latents(&self, pl: &MagicTimePipeline<CpuAutodiff>) -> Result<LatentSet> {
-        LatentSet::encode(&pl.vae.valid(), &self.data, &self.tokenizer, &self.device)
+        LatentSet::encode(
+            &pl.vae.valid(),
+            &self.data,
+            &self.tokenizer,
+            &self.device,
+            self.args.workers,
+        )
     }
 
     /// Stage b: the motion modules on general clips (dynamic frames extraction: windows), with
