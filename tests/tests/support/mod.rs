@@ -5,7 +5,7 @@
 use std::{path::Path, process::Command};
 
 pub use magictime_tests::login;
-use magictime_tests::{client, Server};
+use magictime_tests::{client, create_account, Server};
 use reqwest::{header, Client, StatusCode};
 use serde_json::Value;
 
@@ -179,4 +179,23 @@ impl Participant {
             .await
             .unwrap()
     }
+}
+
+/// A server with a researcher (`res@test.org`), a second researcher and an annotator (the
+/// hostile-input suites).
+pub fn server_with(args: &[&str]) -> Server {
+    Server::start_with(args, |d| {
+        create_account(d, "res@test.org", "res-pass-12", "researcher");
+        create_account(d, "other@test.org", "other-pass-12", "researcher");
+        create_account(d, "ann@test.org", "ann-pass-12", "annotator");
+    })
+}
+
+/// A `/proc/<pid>/status` field in KiB (`VmRSS`, `VmHWM`).
+pub fn proc_kib(pid: u32, field: &str) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    s.lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
 }

@@ -16,6 +16,7 @@
 //! (CLIPSIM / metamorphic score beside the votes), [`demographics`], [`participant`].
 use axum::{
     body::Bytes,
+    extract::{ConnectInfo, State},
     http::{header, HeaderMap, StatusCode},
     response::{Html, IntoResponse, Redirect, Response},
     routing::{get, post},
@@ -75,7 +76,14 @@ pub fn routes(writer: AnswerWriter) -> Router<ServerState> {
         .route("/s/m/{media_id}", get(participant::media))
         .route(
             "/s/api/answer",
-            post(move |body: Bytes| participant::answer(writer.clone(), body)),
+            post(
+                move |State(state): State<ServerState>,
+                      ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+                      headers: HeaderMap,
+                      body: Bytes| {
+                    participant::answer(writer.clone(), state, peer, headers, body)
+                },
+            ),
         )
 }
 

@@ -166,8 +166,33 @@ fn join_rate_ok(ip: std::net::IpAddr) -> bool {
         .take(&ip.to_string())
 }
 
+/// Answers per client address: bursts of 300, then 60 a second (a class of 60 behind one NAT
+/// answering every second still passes; tokens made up per request, which the per-participant
+/// limit cannot see, cannot flood the answer writer).
+fn answer_ip_rate_ok(ip: std::net::IpAddr) -> bool {
+    static BUCKETS: OnceLock<TokenBuckets> = OnceLock::new();
+    BUCKETS
+        .get_or_init(|| TokenBuckets::new(300, 60.0))
+        .take(&ip.to_string())
+}
+
 /// The answer endpoint: JSON in, acknowledged only once committed.
-pub(super) async fn answer(writer: AnswerWriter, body: Bytes) -> Response {
+pub(super) async fn answer(
+    writer: AnswerWriter,
+    state: ServerState,
+    peer: SocketAddr,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Response {
+    let client =
+        magictime_app::ssr::client_ip::client_ip(peer.ip(), &headers, &state.trusted_proxies);
+    if !answer_ip_rate_ok(client) {
+        return Fail(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many answers from your address".into(),
+        )
+        .into_response();
+    }
     let a: AnswerIn = match serde_json::from_slice(&body) {
         Ok(a) => a,
         Err(e) => return Fail(StatusCode::BAD_REQUEST, format!("bad answer: {e}")).into_response(),
