@@ -295,10 +295,14 @@ fn train(
 pub async fn run(state: &ServerState, id: i64, params: &str) {
     let (params, data_dir) = (params.to_owned(), state.data_dir.clone());
     crate::jobs::run_blocking_job(state, id, "training", move |progress| {
-        let p: TrainParams = crate::jobs::parse_params(&params)?;
-        run_blocking(&data_dir, id, p, progress)
+        let r = crate::jobs::parse_params(&params)
+            .and_then(|p| run_blocking(&data_dir, id, p, progress));
+        // before the outcome is recorded: a job seen as ended has no checkpoints left
+        train::remove_checkpoints(&data_dir, id);
+        r
     })
     .await;
+    // and after a crash (a panic skips the line above)
     let data_dir = state.data_dir.clone();
     let _ = tokio::task::spawn_blocking(move || train::remove_checkpoints(&data_dir, id)).await;
 }
