@@ -343,7 +343,15 @@ fn run_probe_generate(
             o.steps, o.guidance, o.clips, o.seed, o.size, o.frames
         );
     }
-    println!("{}", crate::probe::side_by_side(&real_r, &fake_r, fvd));
+    let fake_name = if o.reconstruct {
+        "VAE reconstruction"
+    } else {
+        "generated"
+    };
+    println!(
+        "{}",
+        crate::probe::side_by_side(&real_r, &fake_r, fake_name, fvd)
+    );
     if let Some(out) = &args.out {
         let json =
             serde_json::json!({ "real": real_r, "generated": fake_r, "fvd": fvd, "model": model });

@@ -348,10 +348,16 @@ impl ProbeReport {
 }
 
 /// A table of the real clips' and the generated videos' probe results (and FVD between them).
-pub fn side_by_side(real: &ProbeReport, fake: &ProbeReport, fvd: Option<f64>) -> String {
+/// `fake_name` heads the second column ("generated", "VAE reconstruction").
+pub fn side_by_side(
+    real: &ProbeReport,
+    fake: &ProbeReport,
+    fake_name: &str,
+    fvd: Option<f64>,
+) -> String {
     let pct = |a: &Accuracy| format!("{:.1} %", 100.0 * a.accuracy);
     let mut s = format!(
-        "| measure ({}) | real clips | generated |\n|---|---|---|\n",
+        "| measure ({}) | real clips | {fake_name} |\n|---|---|---|\n",
         real.model
     );
     let rows = [
@@ -393,7 +399,7 @@ pub fn side_by_side(real: &ProbeReport, fake: &ProbeReport, fvd: Option<f64>) ->
             format!("{:.4}", fake.general_prompts.pixel),
         ),
         (
-            "FVD (I3D) generated vs real",
+            "FVD (I3D) vs the real clips",
             "-".into(),
             fvd.map_or("- (no I3D weights)".into(), |f| format!("{f:.2}")),
         ),
