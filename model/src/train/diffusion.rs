@@ -80,6 +80,8 @@ impl LatentSet {
             }
             (dims, values)
         };
+        // one set of weights for every thread's copy (a fresh module initialises lazily, per clone)
+        super::checkpoint::materialize(vae);
         let per = data.count.div_ceil(workers.max(1)).max(1);
         let parts: Vec<([usize; 5], Vec<f32>)> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..data.count)
