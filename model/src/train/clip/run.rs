@@ -1,0 +1,184 @@
+//! `magictime model train-clip`: its arguments, the run and its report.
+
+use super::*;
+
+/// `magictime model train-clip`: trains the in-domain CLIP and writes its folder.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TrainClipArgs {
+    /// Output folder (transformers CLIP layout: config.json, model.safetensors[.gz]).
+    #[arg(long, default_value = "model/assets/clip")]
+    pub out: PathBuf,
+    /// ChronoMagic-Synth clips rendered at 32² (a quarter blurred).
+    #[arg(long, default_value_t = 3000)]
+    pub clips: usize,
+    /// More clips rendered at 64² and downsampled by the image processor.
+    #[arg(long, default_value_t = 1500)]
+    pub clips_64: usize,
+    /// Seed of data and training (the validity probe uses other seeds).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Optimizer steps.
+    #[arg(long, default_value_t = 2000)]
+    pub steps: usize,
+    /// Clips per step (four frames each).
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
+    /// Peak learning rate (AdamW, warm-up then cosine to 10 %).
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    /// Wall-time cap in seconds.
+    #[arg(long)]
+    pub max_seconds: Option<f64>,
+    /// Start from the weights of this CLIP folder (config.json + model.safetensors[.gz]) instead
+    /// of random ones; the step counter and schedule start anew.
+    #[arg(long)]
+    pub init: Option<PathBuf>,
+    /// Write the folder every this many steps (0 = only at the end).
+    #[arg(long, default_value_t = 250)]
+    pub checkpoint_every: usize,
+    /// Store f16 weights.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub half: bool,
+    /// Gzip the weights (`model.safetensors.gz`, as the embedded asset stores them; a folder
+    /// for `--clip` needs them plain).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub gzip: bool,
+}
+
+/// What a CLIP training run did (`train_log.json` next to the weights).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ClipTrainReport {
+    pub clips: usize,
+    pub seed: u64,
+    pub batch: usize,
+    pub stats: StageStats,
+    /// Mean in-batch video→text top-1 accuracy of the last 20 steps.
+    pub last_batch_accuracy: f64,
+    pub total_seconds: f64,
+    pub bytes: u64,
+}
+
+/// Renders the data, trains and writes the folder (with `train_log.json`).
+pub fn run_train_clip(args: &TrainClipArgs) -> Result<ClipTrainReport> {
+    type Ad = crate::backend::CpuAutodiff;
+    let start = Instant::now();
+    let device = Default::default();
+    tracing::info!(
+        clips = args.clips,
+        clips_64 = args.clips_64,
+        seed = args.seed,
+        "rendering ChronoMagic-Synth for the in-domain CLIP"
+    );
+    let data = ClipData::render(
+        &[
+            Rendering {
+                clips: args.clips,
+                size: 32,
+                seed: args.seed,
+                blur: 0.25,
+            },
+            Rendering {
+                clips: args.clips_64,
+                size: 64,
+                seed: args.seed + 1000,
+                blur: 0.0,
+            },
+        ],
+        8,
+        in_domain::IMAGE_SIZE,
+    )?;
+    let tok = ClipTokenizer::new()?;
+    let used: BTreeSet<usize> = data
+        .captions
+        .iter()
+        .map(String::as_str)
+        .chain(METAMORPHIC_TEXTS)
+        .chain(GENERAL_TEXTS)
+        .flat_map(|t| tok.encode(t))
+        .map(|x| x as usize)
+        .collect();
+    <Ad as Backend>::seed(&device, args.seed);
+    let model = match &args.init {
+        None => ClipModel::<Ad>::init(
+            &in_domain::text_config(),
+            &in_domain::vision_config(),
+            &device,
+        ),
+        Some(dir) => load_clip_model::<Ad>(dir, &device)?,
+    };
+    let opts = StageOptions {
+        steps: args.steps,
+        batch: args.batch,
+        lr: args.lr,
+        warmup: (args.steps / 20).clamp(1, 100),
+        seed: args.seed,
+        max_seconds: args.max_seconds,
+        workers: 1,
+    };
+    let extra = |steps: usize| {
+        serde_json::json!({
+            "trained_on": format!(
+                "ChronoMagic-Synth seeds {} (32², {} clips) and {} (64², {} clips), 8 frames",
+                args.seed, args.clips, args.seed + 1000, args.clips_64
+            ),
+            "steps": steps,
+            "hard_negatives": format!("{OBJECT_NEGATIVES} object-colour swaps, one background-colour swap, one scene swap and the temporal twin scene of each caption"),
+            "init": args.init.as_ref().map(|d| d.display().to_string()),
+        })
+    };
+    let bar = indicatif::ProgressBar::new(args.steps as u64);
+    let mut accs = Vec::new();
+    let mut bytes = 0;
+    let (_, stats) = train_clip(
+        model,
+        &data,
+        &tok,
+        &opts,
+        in_domain::TEMPORAL_WEIGHT,
+        args.checkpoint_every,
+        &mut |s| {
+            bar.set_position(s.step as u64);
+            accs.push(s.extra);
+            if s.step == 1 || s.step.is_multiple_of(25) || s.step == s.total {
+                tracing::info!(
+                    step = s.step,
+                    total = s.total,
+                    loss = format!("{:.4}", s.loss),
+                    batch_acc = format!("{:.3}", s.extra),
+                    seconds = format!("{:.0}", s.seconds),
+                    "in-domain CLIP"
+                );
+            }
+        },
+        &mut |step, m| {
+            bytes = save_clip_folder(
+                &args.out,
+                &m.valid(),
+                &used,
+                args.half,
+                args.gzip,
+                extra(step),
+            )?;
+            tracing::info!(step, out = %args.out.display(), "checkpoint written");
+            Ok(())
+        },
+    )?;
+    bar.finish_and_clear();
+    let tail = &accs[accs.len().saturating_sub(20)..];
+    let report = ClipTrainReport {
+        clips: data.count,
+        seed: args.seed,
+        batch: args.batch,
+        stats,
+        last_batch_accuracy: tail.iter().sum::<f64>() / tail.len().max(1) as f64,
+        total_seconds: start.elapsed().as_secs_f64(),
+        bytes,
+    };
+    save::write_file(
+        &args.out.join("train_log.json"),
+        serde_json::to_string_pretty(&report)
+            .map_err(|e| ModelError::InvalidInput(e.to_string()))?
+            .as_bytes(),
+    )?;
+    Ok(report)
+}
