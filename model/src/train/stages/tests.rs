@@ -8,9 +8,9 @@ use burn::tensor::{Distribution, Int, Tensor, TensorData};
 fn randomise<B: Backend>(mut l: LoraSet<B>) -> LoraSet<B> {
     for a in &mut l.adapters {
         for w in [&mut a.lora_a.weight, &mut a.lora_b.weight] {
-            *w = w.clone().map(|t| {
-                Tensor::random(t.shape(), Distribution::Normal(0.0, 0.3), &t.device())
-            });
+            *w = w
+                .clone()
+                .map(|t| Tensor::random(t.shape(), Distribution::Normal(0.0, 0.3), &t.device()));
         }
     }
     l
