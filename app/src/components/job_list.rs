@@ -68,30 +68,37 @@ pub fn JobList(
             );
         }
     });
-    // Training jobs' loss curves (browser only): refetched while the job is pending, once when done.
+    // Training jobs' loss curves (browser only): refetched while the job is pending, once more
+    // when done (a curve fetched while running may lack the last loops).
     let curves = RwSignal::new(HashMap::<i64, TrainCurve>::new());
+    let finals = RwSignal::new(std::collections::HashSet::<i64>::new());
     Effect::new(move |_| {
-        let wanted: Vec<i64> = jobs.with(|r| {
+        let wanted: Vec<(i64, bool)> = jobs.with(|r| {
             r.as_ref()
                 .map(|l| {
                     l.iter()
                         .filter(|j| j.kind == "train")
                         .filter(|j| match j.status.as_str() {
                             "queued" | "running" => true,
-                            "done" => !curves.with_untracked(|c| c.contains_key(&j.id)),
+                            "done" => !finals.with_untracked(|f| f.contains(&j.id)),
                             _ => false,
                         })
-                        .map(|j| j.id)
+                        .map(|j| (j.id, j.status == "done"))
                         .collect()
                 })
                 .unwrap_or_default()
         });
-        for id in wanted {
+        for (id, done) in wanted {
             leptos::task::spawn_local(async move {
                 if let Ok(Some(c)) = training_curve(id).await {
                     curves.update(|m| {
                         m.insert(id, c);
                     });
+                    if done {
+                        finals.update(|f| {
+                            f.insert(id);
+                        });
+                    }
                 }
             });
         }
