@@ -4,9 +4,12 @@
 //! `<data dir>/models/<id>/` that `magictime generate --model` then loads and runs.
 use std::{process::Command, time::Duration};
 
-use magictime_tests::{create_account, jobs_of, login, magictime_bin, post_form, wait_job, Server};
+use magictime_tests::{create_account, jobs_of, magictime_bin, post_form, wait_job, Server};
 use reqwest::{Client, StatusCode};
 use serde_json::Value;
+
+mod support;
+use support::login;
 
 async fn queue(c: &Client, s: &Server, t: &str, fields: [(&str, &str); 8]) -> reqwest::Response {
     post_form(c, s, "/api/queue_train", t, &fields).await
@@ -42,13 +45,7 @@ fn staged<'a>(
 
 /// `/api/train_curve?id=`: the job's loss curve (null before its first steps).
 async fn curve(c: &Client, s: &Server, id: i64) -> Value {
-    c.get(s.url(&format!("/api/train_curve?id={id}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    support::get_json(s, c, &format!("/api/train_curve?id={id}")).await
 }
 
 #[tokio::test]

@@ -58,6 +58,22 @@ pub async fn health(pool: &SqlitePool) -> Result<DbHealth, sqlx::Error> {
     })
 }
 
+/// A fresh database in `dir` with one researcher (`r@example.org`), for the unit tests of the
+/// modules that need both.
+#[cfg(test)]
+pub async fn researcher_db(dir: &Path) -> (SqlitePool, crate::types::User) {
+    let pool = open(&dir.join("t.sqlite")).await.unwrap();
+    let u = super::auth::create_user(
+        &pool,
+        "r@example.org",
+        "password1",
+        crate::types::Role::Researcher,
+    )
+    .await
+    .unwrap();
+    (pool, u)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -232,15 +232,7 @@ mod tests {
     #[tokio::test]
     async fn queue_lifecycle() {
         let dir = std::env::temp_dir().join(format!("mt-jobs-{}", std::process::id()));
-        let pool = super::super::db::open(&dir.join("t.sqlite")).await.unwrap();
-        let u = super::super::auth::create_user(
-            &pool,
-            "r@example.org",
-            "password1",
-            crate::types::Role::Researcher,
-        )
-        .await
-        .unwrap();
+        let (pool, u) = super::super::db::researcher_db(&dir).await;
         let a = submit(&pool, "generate", "{\"n\":1}", u.id).await.unwrap();
         let b = submit(&pool, "generate", "{\"n\":2}", u.id).await.unwrap();
         assert!(claim(&pool, "eval").await.unwrap().is_none());

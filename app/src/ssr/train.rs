@@ -90,15 +90,7 @@ mod tests {
     #[tokio::test]
     async fn only_finished_training_jobs_with_weights_are_sources() {
         let dir = tempfile_dir();
-        let pool = super::super::db::open(&dir.join("t.sqlite")).await.unwrap();
-        let u = super::super::auth::create_user(
-            &pool,
-            "r@example.org",
-            "password1",
-            crate::types::Role::Researcher,
-        )
-        .await
-        .unwrap();
+        let (pool, u) = super::super::db::researcher_db(&dir).await;
         let jobs = super::super::jobs::submit;
         let params =
             r#"{"preset":"s64","clips":8,"seed":1,"vae_steps":2,"unet_steps":2,"max_minutes":5.0}"#;

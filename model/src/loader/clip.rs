@@ -71,7 +71,7 @@ const TEXT_WEIGHTS: &[&str] = &[
 ];
 
 /// `dir` itself when it holds a `config.json`, else `dir/sub` (a diffusers pipeline root).
-fn component_dir(dir: &Path, sub: &str) -> PathBuf {
+pub(crate) fn component_dir(dir: &Path, sub: &str) -> PathBuf {
     if dir.join("config.json").is_file() || !dir.join(sub).is_dir() {
         dir.to_path_buf()
     } else {

@@ -565,11 +565,7 @@ pub fn pretrained_text_encoder(
         std::path::PathBuf::from(from)
     };
     let mut te = crate::loader::clip::load_clip_text::<CpuAutodiff>(&dir, dev)?;
-    let cfg_path = if dir.join("text_encoder/config.json").is_file() {
-        dir.join("text_encoder/config.json")
-    } else {
-        dir.join("config.json")
-    };
+    let cfg_path = crate::loader::clip::component_dir(&dir, "text_encoder").join("config.json");
     let mut cfg = crate::clip::ClipTextConfig::from_hf_json(&cfg_path)?;
     cfg.projection_dim = None;
     te.text_projection = None;
