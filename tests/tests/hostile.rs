@@ -134,7 +134,7 @@ fn stream_post(
 /// the CSRF token, for requests sent over a raw socket. `None` logs nobody in.
 async fn raw_cookies(s: &Server, who: Option<(&str, &str)>) -> (String, String) {
     let c = client();
-    let t = csrf(&c, s).await;
+    let mut t = csrf(&c, s).await;
     let mut cookie = format!("mt_csrf={t}");
     if let Some((email, password)) = who {
         let r = c
@@ -149,13 +149,15 @@ async fn raw_cookies(s: &Server, who: Option<(&str, &str)>) -> (String, String) 
             .await
             .unwrap();
         assert!(r.status().is_success(), "login {email}: {}", r.status());
-        for v in r.headers().get_all(reqwest::header::SET_COOKIE) {
-            let pair = v.to_str().unwrap().split(';').next().unwrap();
-            if !pair.starts_with("mt_csrf=") {
-                cookie.push_str("; ");
-                cookie.push_str(pair);
-            }
-        }
+        // The login sets both cookies: the session and its own CSRF token.
+        cookie = r
+            .headers()
+            .get_all(reqwest::header::SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap().split(';').next().unwrap())
+            .collect::<Vec<_>>()
+            .join("; ");
+        t = magictime_tests::set_cookie(&r, "mt_csrf").expect("session CSRF token");
     }
     (cookie, t)
 }

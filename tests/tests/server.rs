@@ -1,5 +1,5 @@
 //! The real server on a free port: health, login, roles, CSRF, rate limiting, 404, shutdown.
-use magictime_tests::{client, create_account, csrf, Server};
+use magictime_tests::{client, create_account, csrf, set_cookie, Server};
 use reqwest::{header, Client, StatusCode};
 
 async fn post_form(c: &Client, s: &Server, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
@@ -46,6 +46,7 @@ async fn first_visit_sets_csrf_cookie_matching_the_form() {
         cookie.contains("SameSite=Lax") && !cookie.contains("HttpOnly"),
         "{cookie}"
     );
+    assert!(!cookie.contains("Secure"), "--insecure-http: {cookie}");
     let token = cookie["mt_csrf=".len()..]
         .split(';')
         .next()
@@ -384,4 +385,146 @@ async fn sigterm_shuts_down_gracefully() {
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+}
+
+/// A raw form POST with exactly the `Cookie` header given (no cookie store).
+async fn raw_post(
+    s: &Server,
+    path: &str,
+    cookie: &str,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
+    client()
+        .post(s.url(path))
+        .header(header::ACCEPT, "application/json")
+        .header(header::COOKIE, cookie)
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Logs `email` in over raw headers, cookies as behind TLS: (session, its CSRF token).
+async fn raw_login(s: &Server, email: &str, pw: &str) -> (String, String) {
+    let r = client().get(s.url("/login")).send().await.unwrap();
+    let anon = set_cookie(&r, "__Host-mt_csrf").expect("anonymous CSRF cookie");
+    let r = raw_post(
+        s,
+        "/api/login",
+        &format!("__Host-mt_csrf={anon}"),
+        &[("csrf_token", &anon), ("email", email), ("password", pw)],
+    )
+    .await;
+    assert!(r.status().is_success(), "login {email}: {}", r.status());
+    let session = set_cookie(&r, "__Host-mt_session").expect("session cookie");
+    let bound = set_cookie(&r, "__Host-mt_csrf").expect("the session's CSRF token");
+    assert_ne!(bound, anon, "a login replaces the anonymous CSRF token");
+    (session, bound)
+}
+
+#[tokio::test]
+async fn by_default_cookies_are_secure_host_cookies_and_csrf_is_bound_to_the_session() {
+    let s = Server::start_behind_tls(|dir| {
+        create_account(dir, "res@test.org", "res-pass-12", "researcher");
+        create_account(dir, "ann@test.org", "ann-pass-12", "annotator");
+    });
+    let r = client().get(s.url("/login")).send().await.unwrap();
+    let set: Vec<String> = r
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        set.iter().any(|c| c.starts_with("__Host-mt_csrf=")
+            && c.contains("Secure")
+            && c.contains("Path=/")
+            && !c.contains("Domain")),
+        "{set:?}"
+    );
+    assert!(!set.iter().any(|c| c.starts_with("mt_")), "{set:?}");
+
+    // A CSRF token fixed before the login, whose value an attacker knows (what the `__Host-`
+    // prefix keeps sibling subdomains and plain-HTTP responses from doing; the binding stops it
+    // wherever it comes from).
+    let planted = "ab".repeat(32);
+    let r = raw_post(
+        &s,
+        "/api/login",
+        &format!("__Host-mt_csrf={planted}"),
+        &[
+            ("csrf_token", &planted),
+            ("email", "res@test.org"),
+            ("password", "res-pass-12"),
+        ],
+    )
+    .await;
+    assert!(r.status().is_success(), "{}", r.status());
+    let session = set_cookie(&r, "__Host-mt_session").expect("session cookie");
+    let bound = set_cookie(&r, "__Host-mt_csrf").expect("the session's CSRF token");
+    assert_ne!(bound, planted);
+    let cookie_of = |csrf: &str| format!("__Host-mt_session={session}; __Host-mt_csrf={csrf}");
+
+    // The planted token no longer passes for this session, even echoed in cookie and form.
+    let r = raw_post(
+        &s,
+        "/api/logout",
+        &cookie_of(&planted),
+        &[("csrf_token", &planted)],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // Neither does the token of another session.
+    let (_, other) = raw_login(&s, "ann@test.org", "ann-pass-12").await;
+    let r = raw_post(
+        &s,
+        "/api/logout",
+        &cookie_of(&other),
+        &[("csrf_token", &other)],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+
+    // The session is read only under its `__Host-` name.
+    let me = |cookie: String| {
+        let s = &s;
+        async move {
+            client()
+                .get(s.url("/api/me"))
+                .header(header::COOKIE, cookie)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    assert!(me(cookie_of(&bound)).await.contains("res@test.org"));
+    assert_eq!(me(format!("mt_session={session}")).await.trim(), "null");
+
+    // Pages rendered for the session carry its token; the bound token logs out.
+    let page = client()
+        .get(s.url("/"))
+        .header(header::COOKIE, cookie_of(&planted))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        set_cookie(&page, "__Host-mt_csrf").as_deref(),
+        Some(bound.as_str()),
+        "a stale CSRF cookie is replaced by the session's"
+    );
+    assert!(page.text().await.unwrap().contains(&bound));
+    let r = raw_post(
+        &s,
+        "/api/logout",
+        &cookie_of(&bound),
+        &[("csrf_token", &bound)],
+    )
+    .await;
+    assert!(r.status().is_success(), "{}", r.status());
+    let after = set_cookie(&r, "__Host-mt_csrf").expect("a new anonymous token");
+    assert!(after != bound && after.len() == 64);
+    assert_eq!(me(cookie_of(&bound)).await.trim(), "null");
 }

@@ -69,11 +69,16 @@ pub async fn login(
     let token = auth::create_session(&state.pool, user.id)
         .await
         .map_err(auth::internal)?;
-    let cookie = cookies::session(&token, auth::SESSION_TTL_S, state.secure_cookies);
-    res.append_header(
-        SET_COOKIE,
-        HeaderValue::from_str(&cookie).map_err(auth::internal)?,
-    );
+    // The new session's CSRF token replaces the anonymous one (see `ssr::cookies`).
+    for cookie in [
+        cookies::session(&token, auth::SESSION_TTL_S, state.secure_cookies),
+        cookies::csrf(&cookies::csrf_for_session(&token), state.secure_cookies),
+    ] {
+        res.append_header(
+            SET_COOKIE,
+            HeaderValue::from_str(&cookie).map_err(auth::internal)?,
+        );
+    }
     tracing::info!(user = user.id, role = %user.role, "login");
     leptos_axum::redirect(&local_path(next.as_deref()));
     Ok(())
@@ -82,25 +87,27 @@ pub async fn login(
 /// Ends the session and clears the cookie.
 #[server(prefix = "/api", endpoint = "logout")]
 pub async fn logout(csrf_token: String) -> Result<(), ServerFnError> {
-    use crate::{
-        ssr::{auth, cookies},
-        types::SESSION_COOKIE,
-    };
+    use crate::ssr::{auth, cookies};
     use axum::http::{header::SET_COOKIE, HeaderMap, HeaderValue};
     let _ = csrf_token;
     let state = crate::ssr::state()?;
     let res = crate::ssr::response()?;
     let headers: HeaderMap = leptos_axum::extract().await?;
-    if let Some(token) = cookies::get(&headers, SESSION_COOKIE) {
+    if let Some(token) = cookies::get(&headers, &cookies::session_name(state.secure_cookies)) {
         auth::delete_session(&state.pool, &token)
             .await
             .map_err(auth::internal)?;
     }
-    let cookie = cookies::session("", 0, state.secure_cookies);
-    res.append_header(
-        SET_COOKIE,
-        HeaderValue::from_str(&cookie).map_err(auth::internal)?,
-    );
+    // Back to an anonymous, random CSRF token: the ended session's one is not reused.
+    for cookie in [
+        cookies::session("", 0, state.secure_cookies),
+        cookies::csrf(&cookies::random_token(), state.secure_cookies),
+    ] {
+        res.append_header(
+            SET_COOKIE,
+            HeaderValue::from_str(&cookie).map_err(auth::internal)?,
+        );
+    }
     leptos_axum::redirect("/");
     Ok(())
 }

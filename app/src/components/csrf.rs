@@ -1,5 +1,6 @@
 //! The CSRF token in the page: the server reads it from the request (the CSRF layer puts it in
-//! the request's extensions), the browser from the `mt_csrf` cookie; both give the same value.
+//! the request's extensions), the browser from the CSRF cookie (`__Host-mt_csrf`, or `mt_csrf`
+//! under `--insecure-http`); both give the same value.
 //! Islands see no server context in the browser: [`token`] falls back to the cookie there.
 use leptos::prelude::*;
 
@@ -33,7 +34,9 @@ fn current_token() -> CsrfToken {
     let token = cookies
         .split(';')
         .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == crate::types::CSRF_COOKIE)
+        .find(|(k, _)| {
+            k.strip_prefix(crate::types::HOST_PREFIX).unwrap_or(k) == crate::types::CSRF_COOKIE
+        })
         .map(|(_, v)| v.to_owned())
         .unwrap_or_default();
     CsrfToken(token)

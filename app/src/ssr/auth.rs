@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use sqlx::SqlitePool;
 
 use super::{cookies, password};
-use crate::types::{Role, User, SESSION_COOKIE};
+use crate::types::{Role, User};
 
 /// How long a session lives.
 pub const SESSION_TTL_S: i64 = 14 * 24 * 3600;
@@ -142,13 +142,14 @@ pub async fn session_user(pool: &SqlitePool, token: &str) -> Result<Option<User>
     Ok(row.and_then(|(id, email, role)| Role::parse(&role).map(|role| User { id, email, role })))
 }
 
-/// The logged-in user of a request, from its session cookie.
+/// The logged-in user of a request, from its session cookie (only the name the server sets:
+/// behind TLS an unprefixed `mt_session` planted by someone else is not read).
 pub async fn user_from_headers(
-    pool: &SqlitePool,
+    state: &super::ServerState,
     headers: &HeaderMap,
 ) -> Result<Option<User>, sqlx::Error> {
-    match cookies::get(headers, SESSION_COOKIE) {
-        Some(token) => session_user(pool, &token).await,
+    match cookies::get(headers, &cookies::session_name(state.secure_cookies)) {
+        Some(token) => session_user(&state.pool, &token).await,
         None => Ok(None),
     }
 }
@@ -157,9 +158,7 @@ pub async fn user_from_headers(
 pub async fn current_user() -> Result<Option<User>, ServerFnError> {
     let state = crate::ssr::state()?;
     let headers: HeaderMap = leptos_axum::extract().await?;
-    user_from_headers(&state.pool, &headers)
-        .await
-        .map_err(internal)
+    user_from_headers(&state, &headers).await.map_err(internal)
 }
 
 /// Inside a server function: the user, who must have (or satisfy) `needed`; otherwise the

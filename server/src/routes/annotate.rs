@@ -35,7 +35,7 @@ fn error(e: AnnotError) -> Response {
 }
 
 async fn user(state: &ServerState, headers: &HeaderMap) -> Result<User, Response> {
-    match auth::user_from_headers(&state.pool, headers).await {
+    match auth::user_from_headers(state, headers).await {
         Ok(Some(u)) => Ok(u),
         Ok(None) => Err((StatusCode::UNAUTHORIZED, "login required").into_response()),
         Err(e) => Err(error(e.into())),

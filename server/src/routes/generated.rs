@@ -15,7 +15,7 @@ pub async fn video(
     Path(file): Path<String>,
     req: Request<Body>,
 ) -> Response {
-    match auth::user_from_headers(&state.pool, req.headers()).await {
+    match auth::user_from_headers(&state, req.headers()).await {
         Ok(Some(_)) => {}
         Ok(None) => return (StatusCode::UNAUTHORIZED, "login required").into_response(),
         Err(e) => {

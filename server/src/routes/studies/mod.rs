@@ -130,7 +130,7 @@ fn bad(msg: impl Into<String>) -> Fail {
 
 /// The logged-in researcher (or admin) who owns study `id` (admins may open any study).
 async fn researcher(state: &ServerState, headers: &HeaderMap) -> Result<User, Fail> {
-    let user = auth::user_from_headers(&state.pool, headers)
+    let user = auth::user_from_headers(state, headers)
         .await?
         .ok_or_else(|| Fail(StatusCode::UNAUTHORIZED, "login required".into()))?;
     if !user.role.satisfies(Role::Researcher) {

@@ -9,7 +9,7 @@
   const key = 'mt_study_' + slug;
   const $ = (sel) => root.querySelector(sel);
   const csrf = () => (document.cookie.split(';').map((c) => c.trim().split('='))
-    .find(([k]) => k === 'mt_csrf') || [])[1] || '';
+    .find(([k]) => k === '__Host-mt_csrf' || k === 'mt_csrf') || [])[1] || '';
   let state = null;
   let token = localStorage.getItem(key) || '';
 
