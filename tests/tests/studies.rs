@@ -3,24 +3,15 @@
 //! refused, rate limit, resume and one submission per participant id, results and exports.
 use std::{collections::HashMap, path::Path, process::Command};
 
-use magictime_tests::{client, create_account, login, Server};
+use magictime_tests::{client, create_account, Server};
 use reqwest::{header, Client, StatusCode};
+
+mod support;
 use serde_json::{json, Value};
+use support::{form, get_json, login, slug, try_join as join, Participant, UNPACED};
 
 const CONDS: [&str; 3] = ["CondAlphaSecret", "CondBetaSecret", "CondGammaSecret"];
 const PROMPTS: [&str; 2] = ["a_flower_blooming", "ice_melting"];
-
-async fn form(
-    c: &Client,
-    s: &Server,
-    t: &str,
-    path: &str,
-    f: &[(&str, &str)],
-) -> reqwest::Response {
-    let mut f: Vec<(&str, &str)> = f.to_vec();
-    f.push(("csrf_token", t));
-    c.post(s.url(path)).form(&f).send().await.unwrap()
-}
 
 /// Small test videos of different sizes/rates, laid out `<condition>/<prompt>.mp4`.
 fn make_videos(dir: &Path) {
@@ -52,7 +43,9 @@ fn server() -> Server {
 }
 
 /// Creates a 3-condition × 2-prompt pairwise study, imports the videos and returns its id.
-async fn make_study(s: &Server, c: &Client, t: &str, trials: &str) -> i64 {
+/// `paced`: the design's minimum time (3 s) and full view (1 s videos), which the server also
+/// enforces by its own clock; otherwise [`UNPACED`], for participants scripted to answer at once.
+async fn make_study(s: &Server, c: &Client, t: &str, trials: &str, paced: bool) -> i64 {
     let r = form(
         c,
         s,
@@ -73,7 +66,11 @@ async fn make_study(s: &Server, c: &Client, t: &str, trials: &str) -> i64 {
         s,
         t,
         &format!("/studies/{id}/design"),
-        &[("width", "64"), ("height", "64"), ("fps", "8")],
+        &[
+            &[("width", "64"), ("height", "64"), ("fps", "8")][..],
+            if paced { &[] } else { &UNPACED[..] },
+        ]
+        .concat(),
     )
     .await;
     assert_eq!(
@@ -101,69 +98,7 @@ async fn make_study(s: &Server, c: &Client, t: &str, trials: &str) -> i64 {
 }
 
 async fn design_json(s: &Server, c: &Client, id: i64) -> Value {
-    c.get(s.url(&format!("/studies/{id}/design.json")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
-async fn slug(s: &Server, c: &Client, id: i64) -> String {
-    let html = c
-        .get(s.url(&format!("/studies/{id}")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let at = html.find("href=\"/s/").unwrap() + 9;
-    html[at..].split('"').next().unwrap().to_owned()
-}
-
-/// A participant's browser: its own cookies and CSRF token.
-struct Participant {
-    c: Client,
-    t: String,
-    token: String,
-    state: Value,
-    page: String,
-}
-
-async fn join(s: &Server, slug: &str, body: Value) -> Result<Participant, (StatusCode, String)> {
-    let c = client();
-    let page = c.get(s.url(&format!("/s/{slug}"))).send().await.unwrap();
-    let t = page
-        .headers()
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|v| v.strip_prefix("mt_csrf="))
-        .map(|v| v.split(';').next().unwrap().to_owned())
-        .expect("csrf cookie");
-    let page = page.text().await.unwrap();
-    let r = c
-        .post(s.url(&format!("/s/{slug}/join")))
-        .header("x-csrf-token", &t)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status();
-    let text = r.text().await.unwrap();
-    if !status.is_success() {
-        return Err((status, text));
-    }
-    let state: Value = serde_json::from_str(&text).unwrap();
-    Ok(Participant {
-        c,
-        t,
-        token: state["token"].as_str().unwrap().to_owned(),
-        state,
-        page: page + &text,
-    })
+    get_json(s, c, &format!("/studies/{id}/design.json")).await
 }
 
 impl Participant {
@@ -247,7 +182,7 @@ fn media_conditions(design: &Value) -> HashMap<String, String> {
 async fn import_normalises_and_live_design_is_frozen() {
     let s = server();
     let (c, t) = login(&s, "res@test.org", "res-pass-12").await;
-    let id = make_study(&s, &c, &t, "3").await;
+    let id = make_study(&s, &c, &t, "3", false).await;
     let d = design_json(&s, &c, id).await;
     let stimuli = d["stimuli"].as_array().unwrap();
     assert_eq!(stimuli.len(), 6);
@@ -386,7 +321,7 @@ async fn import_normalises_and_live_design_is_frozen() {
 async fn assignment_is_balanced_and_participants_never_see_conditions() {
     let s = server();
     let (c, t) = login(&s, "res@test.org", "res-pass-12").await;
-    let id = make_study(&s, &c, &t, "3").await; // 2 prompts × 3 pairs = 6 units
+    let id = make_study(&s, &c, &t, "3", false).await; // 2 prompts × 3 pairs = 6 units
     let slug = slug(&s, &c, id).await;
     // Draft studies take no participants.
     assert_eq!(
@@ -474,7 +409,7 @@ async fn assignment_is_balanced_and_participants_never_see_conditions() {
 async fn forged_repeated_and_invalid_answers_are_rejected() {
     let s = server();
     let (c, t) = login(&s, "res@test.org", "res-pass-12").await;
-    let id = make_study(&s, &c, &t, "2").await;
+    let id = make_study(&s, &c, &t, "2", true).await;
     let slug = slug(&s, &c, id).await;
     form(
         &c,
@@ -489,6 +424,14 @@ async fn forged_repeated_and_invalid_answers_are_rejected() {
     let ta = a.trials()[1]["id"].as_i64().unwrap();
     let tb = b.trials()[1]["id"].as_i64().unwrap();
 
+    // A script that claims 4 s and full view right after joining: the server's own clock says
+    // otherwise (3 s minimum since the participant joined).
+    assert_eq!(
+        a.answer(&s, ta, 0, 0, 4000, true).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "too fast by the server's clock"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
     assert_eq!(a.answer(&s, ta, 0, 0, 4000, true).await, StatusCode::OK);
     assert_eq!(
         a.answer(&s, ta, 0, 1, 4000, true).await,
@@ -530,6 +473,13 @@ async fn forged_repeated_and_invalid_answers_are_rejected() {
         StatusCode::UNPROCESSABLE_ENTITY,
         "not viewed"
     );
+    // The next trial, answered right after the last answer: too fast by the server's clock.
+    let ta2 = a.trials()[2]["id"].as_i64().unwrap();
+    assert_eq!(
+        a.answer(&s, ta2, 0, 0, 4000, true).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "the next trial at once"
+    );
     // Without the CSRF header the request never reaches the handler.
     let r = a.c.post(s.url("/s/api/answer")).json(&json!({"token": a.token, "trial": ta, "criterion": 1, "choice": 0, "rt_ms": 4000, "viewed": true})).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
@@ -559,7 +509,7 @@ async fn forged_repeated_and_invalid_answers_are_rejected() {
 async fn resume_one_submission_per_id_results_and_exports() {
     let s = server();
     let (c, t) = login(&s, "res@test.org", "res-pass-12").await;
-    let id = make_study(&s, &c, &t, "3").await;
+    let id = make_study(&s, &c, &t, "3", false).await;
     form(
         &c,
         &s,

@@ -71,7 +71,6 @@ async fn demographics_are_optional_checked_stored_once_and_exported() {
         ("flags", "1"),
         ("allow_tie", "on"),
         ("practice_trial", "on"),
-        ("require_full_view", "on"),
         ("demographics_enabled", "on"),
         ("demographics", QUESTIONS),
     ];

@@ -57,7 +57,18 @@ pub fn make_videos(dir: &Path, conds: &[(&str, &str)], prompts: &[&str]) {
     }
 }
 
+/// The design fields that let a scripted participant answer at once: no minimum time, no
+/// full view (the server would otherwise wait that long by its own clock); ties and the
+/// practice trial on, as by default.
+pub const UNPACED: [(&str, &str); 4] = [
+    ("min_time_ms", "0"),
+    ("flags", "1"),
+    ("allow_tie", "on"),
+    ("practice_trial", "on"),
+];
+
 /// Creates a draft pairwise study (64×64 @ 8 fps) with extra design fields; returns its id.
+/// Unless `extra` sets the checkboxes (`flags`) itself, the study is [`UNPACED`].
 pub async fn new_study(
     s: &Server,
     c: &Client,
@@ -73,6 +84,11 @@ pub async fn new_study(
         ("height", "64"),
         ("fps", "8"),
     ];
+    if !extra.iter().any(|(k, _)| *k == "flags") {
+        f.extend_from_slice(&UNPACED);
+    } else {
+        f.push(("min_time_ms", "0"));
+    }
     f.extend_from_slice(extra);
     let r = form(c, s, t, "/studies/new", &f).await;
     assert_eq!(
@@ -133,25 +149,34 @@ pub async fn slug(s: &Server, c: &Client, id: i64) -> String {
     html[at..].split('"').next().unwrap().to_owned()
 }
 
-/// A participant's browser: its cookies, CSRF token, resume token and state.
+/// A participant's browser: its cookies, CSRF token, resume token and state; `page` is the
+/// study page and the join answer (everything the participant was sent).
 pub struct Participant {
     pub c: Client,
     pub t: String,
     pub token: String,
     pub state: Value,
+    pub page: String,
 }
 
+/// Opens `/s/<slug>` in a fresh browser and joins; panics unless the join succeeds.
 pub async fn join(s: &Server, slug: &str, body: Value) -> Participant {
+    match try_join(s, slug, body).await {
+        Ok(p) => p,
+        Err((st, text)) => panic!("join: {st}: {text}"),
+    }
+}
+
+/// [`join`] that returns a refusal as (status, body).
+pub async fn try_join(
+    s: &Server,
+    slug: &str,
+    body: Value,
+) -> Result<Participant, (StatusCode, String)> {
     let c = client();
     let page = c.get(s.url(&format!("/s/{slug}"))).send().await.unwrap();
-    let t = page
-        .headers()
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|v| v.strip_prefix("mt_csrf="))
-        .map(|v| v.split(';').next().unwrap().to_owned())
-        .expect("csrf cookie");
+    let t = magictime_tests::set_cookie(&page, "mt_csrf").expect("csrf cookie");
+    let page = page.text().await.unwrap();
     let r = c
         .post(s.url(&format!("/s/{slug}/join")))
         .header("x-csrf-token", &t)
@@ -159,14 +184,19 @@ pub async fn join(s: &Server, slug: &str, body: Value) -> Participant {
         .send()
         .await
         .unwrap();
-    assert!(r.status().is_success(), "join: {}", r.status());
-    let state: Value = r.json().await.unwrap();
-    Participant {
+    let status = r.status();
+    let text = r.text().await.unwrap();
+    if !status.is_success() {
+        return Err((status, text));
+    }
+    let state: Value = serde_json::from_str(&text).unwrap();
+    Ok(Participant {
         c,
         t,
         token: state["token"].as_str().unwrap().to_owned(),
         state,
-    }
+        page: page + &text,
+    })
 }
 
 impl Participant {

@@ -2,7 +2,8 @@
 //! answers that arrive while the previous commit ran as one transaction (group commit). Each
 //! request is answered only after its transaction committed, so an acknowledged answer is on
 //! disk; checks (trial assigned to this participant, question exists, valid choice, not answered
-//! yet, minimum time and viewing) run inside the same transaction.
+//! yet, minimum time and viewing, by the browser's report and by the server's clock) run inside
+//! the same transaction.
 use std::{collections::HashMap, sync::Arc, time::Instant};
 
 use sqlx::{pool::PoolConnection, Sqlite, SqlitePool};
@@ -133,6 +134,17 @@ async fn write_batch(
     Ok(out)
 }
 
+/// The least time the server lets pass on a trial before accepting an answer to it: the design's
+/// minimum time, and with `require_full_view` the trial's longest video once through.
+fn min_view_ms(design: &Design, longest_video_ms: f64) -> f64 {
+    let full = if design.require_full_view {
+        longest_video_ms
+    } else {
+        0.0
+    };
+    (design.min_time_ms as f64).max(full)
+}
+
 async fn check_and_insert(
     conn: &mut PoolConnection<Sqlite>,
     designs: &mut HashMap<i64, Arc<Design>>,
@@ -140,8 +152,23 @@ async fn check_and_insert(
 ) -> Result<Result<(), AnswerError>, sqlx::Error> {
     // The study's status is read with every answer (closing a study must stop answers at once);
     // only its design is cached, and only once the study is live (then it never changes).
-    let row: Option<(i64, String, String, Option<i64>, String)> = sqlx::query_as(
-        "SELECT p.study_id, t.kind, t.stimuli, t.expected, s.status FROM trials t \
+    //
+    // `on_trial_ms` is the server's own measure of the time spent on the trial: since this
+    // participant's last answer to another trial (or since joining), by the server's clock. An
+    // honest browser shows the trial only after that answer was acknowledged, so it is never
+    // shorter than the time the browser reports; a script that lies about `rt_ms` and `viewed`
+    // still cannot answer faster than the design allows. `longest_ms` is the longest video of
+    // the trial (frames / fps).
+    type Row = (i64, String, String, Option<i64>, String, f64, f64);
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT p.study_id, t.kind, t.stimuli, t.expected, s.status, \
+           (julianday('now') - julianday(COALESCE( \
+              (SELECT MAX(a.answered_at) FROM answers a JOIN trials o ON o.id = a.trial_id \
+               WHERE o.participant_id = p.id AND o.id <> t.id), \
+              p.started_at))) * 86400000.0, \
+           COALESCE((SELECT MAX(m.frames * 1000.0 / m.fps) FROM stimuli m \
+                     WHERE m.id IN (SELECT value FROM json_each(t.stimuli))), 0.0) \
+         FROM trials t \
          JOIN participants p ON p.id = t.participant_id \
          JOIN studies s ON s.id = p.study_id \
          WHERE t.id = ? AND p.token_hash = ?",
@@ -150,7 +177,7 @@ async fn check_and_insert(
     .bind(cookies::token_hash(&a.token))
     .fetch_optional(&mut **conn)
     .await?;
-    let Some((study, kind, stimuli, expected, status)) = row else {
+    let Some((study, kind, stimuli, expected, status, on_trial_ms, longest_ms)) = row else {
         return Ok(Err(AnswerError::NotAssigned));
     };
     if !matches!(status.as_str(), "pilot" | "live") {
@@ -185,6 +212,9 @@ async fn check_and_insert(
         return Ok(Err(AnswerError::NotViewed));
     }
     if a.rt_ms < design.min_time_ms as i64 {
+        return Ok(Err(AnswerError::TooFast));
+    }
+    if on_trial_ms < min_view_ms(&design, longest_ms) {
         return Ok(Err(AnswerError::TooFast));
     }
     let res = sqlx::query(
