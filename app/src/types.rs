@@ -49,6 +49,15 @@ pub struct User {
     pub role: Role,
 }
 
+/// An account as the admin sees it: the user, whether it is disabled, its live sessions.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    #[serde(flatten)]
+    pub user: User,
+    pub disabled: bool,
+    pub sessions: i64,
+}
+
 /// The request's CSRF token (double-submit: the CSRF cookie and a form field or header). With a
 /// session it is derived from the session token (`ssr::cookies::csrf_for_session`).
 #[derive(Clone, Debug, PartialEq, Eq)]

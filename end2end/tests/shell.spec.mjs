@@ -69,6 +69,12 @@ test('admin creates an account in the browser', async ({ page }) => {
   await page.getByRole('button', { name: 'Create account' }).click();
   await expect(page.getByRole('status')).toContainText('Created new.annotator@e2e.test (annotator)');
   await expect(page.locator('table')).toContainText('new.annotator@e2e.test');
+  // Disable it and enable it again from the table.
+  const row = page.getByTestId('account-new.annotator@e2e.test');
+  await row.getByRole('button', { name: 'Disable' }).click();
+  await expect(row).toContainText('disabled');
+  await row.getByRole('button', { name: 'Enable' }).click();
+  await expect(row).toContainText('active');
 });
 
 test('unknown pages answer 404 with the app layout', async ({ page }) => {

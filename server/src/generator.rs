@@ -94,7 +94,11 @@ impl Generator for ModelGenerator {
 
     fn describe(&self) -> String {
         match &self.model_dir {
-            Some(d) => format!("MagicTime pipeline from {}", d.display()),
+            // The folder's name only: where the server keeps its files is nobody's business.
+            Some(d) => format!(
+                "MagicTime pipeline from the folder {}",
+                d.file_name().unwrap_or(d.as_os_str()).to_string_lossy()
+            ),
             None if magictime_model::default_model::is_available() => {
                 let d = magictime_model::default_model::defaults();
                 format!(

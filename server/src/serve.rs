@@ -111,6 +111,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .site_addr(addr)
         .build();
 
+    let purged = auth::purge_expired_sessions(&pool).await?;
+    if purged > 0 {
+        tracing::info!(purged, "expired sessions deleted");
+    }
     let setup_token_hash = if auth::admin_exists(&pool).await? {
         None
     } else {

@@ -198,10 +198,20 @@ async fn roles_are_checked_on_the_server() {
     let anon = client();
     let r = anon.get(s.url("/api/users")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    for what in ["model_info", "generate_defaults"] {
+        let r = anon
+            .get(s.url(&format!("/api/{what}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{what}");
+    }
     // Wrong role: 403 for listing and for creating accounts; nothing created.
     let ann = client();
     login(&ann, &s, "ann@test.org", "ann-pass-12").await;
     let r = ann.get(s.url("/api/users")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = ann.get(s.url("/api/model_info")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     let t = csrf(&ann, &s).await;
     let r = post_form(
@@ -217,6 +227,13 @@ async fn roles_are_checked_on_the_server() {
     )
     .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // Researchers see what model generates, without the server's paths.
+    let res = client();
+    login(&res, &s, "res@test.org", "res-pass-12").await;
+    let r = res.get(s.url("/api/model_info")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let info = r.text().await.unwrap();
+    assert!(info.contains("model") && !info.contains('/'), "{info}");
     // Admin: allowed.
     let adm = client();
     login(&adm, &s, "admin@test.org", "admin-pass-1").await;
@@ -527,4 +544,111 @@ async fn by_default_cookies_are_secure_host_cookies_and_csrf_is_bound_to_the_ses
     let after = set_cookie(&r, "__Host-mt_csrf").expect("a new anonymous token");
     assert!(after != bound && after.len() == 64);
     assert_eq!(me(cookie_of(&bound)).await.trim(), "null");
+}
+
+#[tokio::test]
+async fn an_admin_disables_an_account_and_ends_its_sessions() {
+    let s = server();
+    let res = client();
+    assert!(login(&res, &s, "res@test.org", "res-pass-12")
+        .await
+        .status()
+        .is_success());
+    let adm = client();
+    login(&adm, &s, "admin@test.org", "admin-pass-1").await;
+    let t = csrf(&adm, &s).await;
+    let users: serde_json::Value = adm
+        .get(s.url("/api/users"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let of = |email: &str| {
+        users
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["email"] == email)
+            .unwrap()
+            .clone()
+    };
+    let (rid, aid) = (
+        of("res@test.org")["id"].clone(),
+        of("admin@test.org")["id"].clone(),
+    );
+    assert_eq!(of("res@test.org")["sessions"], 1);
+    assert_eq!(of("res@test.org")["disabled"], false);
+    let me = |c: &Client| {
+        let (c, url) = (c.clone(), s.url("/api/me"));
+        async move { c.get(url).send().await.unwrap().text().await.unwrap() }
+    };
+    assert!(me(&res).await.contains("res@test.org"));
+    let act = |id: &serde_json::Value, action: &str| {
+        let (id, action) = (id.to_string(), action.to_owned());
+        let (adm, t, s) = (&adm, &t, &s);
+        async move {
+            post_form(
+                adm,
+                s,
+                "/api/account_action",
+                &[("csrf_token", t), ("id", &id), ("action", &action)],
+            )
+            .await
+        }
+    };
+
+    // Not one's own account; no unknown actions or accounts; not by a researcher.
+    assert_eq!(
+        act(&aid, "disable").await.status(),
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(
+        act(&rid, "explode").await.status(),
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(
+        act(&serde_json::json!(9999), "disable").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    let r = post_form(
+        &res,
+        &s,
+        "/api/account_action",
+        &[
+            ("csrf_token", &csrf(&res, &s).await),
+            ("id", &aid.to_string()),
+            ("action", "disable"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+
+    // Disabled: the open session ends at once and the password no longer works.
+    let r = act(&rid, "disable").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let a: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(
+        (a["disabled"].clone(), a["sessions"].clone()),
+        (true.into(), 0.into())
+    );
+    assert_eq!(me(&res).await.trim(), "null");
+    let again = client();
+    let r = login(&again, &s, "res@test.org", "res-pass-12").await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    // Enabled again: it logs in; "log out everywhere" ends that session.
+    assert_eq!(act(&rid, "enable").await.status(), StatusCode::OK);
+    let back = client();
+    assert!(login(&back, &s, "res@test.org", "res-pass-12")
+        .await
+        .status()
+        .is_success());
+    assert!(me(&back).await.contains("res@test.org"));
+    let a: serde_json::Value = act(&rid, "logout").await.json().await.unwrap();
+    assert_eq!(
+        (a["disabled"].clone(), a["sessions"].clone()),
+        (false.into(), 0.into())
+    );
+    assert_eq!(me(&back).await.trim(), "null");
 }

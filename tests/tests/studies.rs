@@ -359,6 +359,14 @@ async fn assignment_is_balanced_and_participants_never_see_conditions() {
             "the word condition leaked"
         );
         let trials = p.trials();
+        if i == 0 {
+            // The media's headers do not tell when each video was imported.
+            let url = trials[1]["media"][0].as_str().unwrap();
+            let r = p.c.get(s.url(url)).send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::OK, "{url}");
+            assert!(r.headers().get(header::LAST_MODIFIED).is_none(), "{url}");
+            assert!(r.headers().get(header::ETAG).is_none(), "{url}");
+        }
         // practice + 3 main + attention + gold
         assert_eq!(trials.len(), 6);
         assert!(trials[0]["practice"].as_bool().unwrap());

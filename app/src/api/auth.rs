@@ -4,7 +4,7 @@ use leptos::server_fn::codec::GetUrl;
 
 #[cfg(feature = "ssr")]
 use crate::types::Role;
-use crate::types::User;
+use crate::types::{Account, User};
 
 /// The logged-in user of this request, if any.
 #[server(prefix = "/api", endpoint = "me", input = GetUrl)]
@@ -157,13 +157,62 @@ pub async fn setup_admin(
     Ok(())
 }
 
-/// Every account (admin only).
+/// Every account with its status and live sessions (admin only).
 #[server(prefix = "/api", endpoint = "users", input = GetUrl)]
-pub async fn list_users() -> Result<Vec<User>, ServerFnError> {
+pub async fn list_users() -> Result<Vec<Account>, ServerFnError> {
     use crate::ssr::auth;
     let state = crate::ssr::state()?;
     auth::require_role(Role::Admin).await?;
-    auth::list_users(&state.pool).await.map_err(auth::internal)
+    auth::list_accounts(&state.pool)
+        .await
+        .map_err(auth::internal)
+}
+
+/// What an admin can do to an account: `disable` (it cannot log in, its sessions end), `enable`,
+/// or `logout` (end all its sessions). Not to the admin's own account (422). Returns the account.
+#[server(prefix = "/api", endpoint = "account_action")]
+pub async fn account_action(
+    csrf_token: String,
+    id: i64,
+    action: String,
+) -> Result<Account, ServerFnError> {
+    use crate::ssr::auth;
+    use axum::http::StatusCode;
+    let _ = csrf_token;
+    let state = crate::ssr::state()?;
+    let admin = auth::require_role(Role::Admin).await?;
+    if id == admin.id {
+        return Err(auth::fail(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "not your own account: ask another admin",
+        ));
+    }
+    let found = match action.as_str() {
+        "disable" | "enable" => auth::set_disabled(&state.pool, id, action == "disable")
+            .await
+            .map_err(auth::internal)?,
+        "logout" => {
+            auth::revoke_sessions(&state.pool, id)
+                .await
+                .map_err(auth::internal)?;
+            true
+        }
+        _ => {
+            return Err(auth::fail(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unknown action: disable, enable or logout",
+            ))
+        }
+    };
+    let account = match found {
+        true => auth::account(&state.pool, id)
+            .await
+            .map_err(auth::internal)?,
+        false => None,
+    };
+    let account = account.ok_or_else(|| auth::fail(StatusCode::NOT_FOUND, "no such account"))?;
+    tracing::info!(by = admin.id, user = id, action, "account action");
+    Ok(account)
 }
 
 /// Creates an account with a role (admin only).

@@ -166,11 +166,17 @@ pub async fn cancel_job(csrf_token: String, id: i64) -> Result<bool, ServerFnErr
 /// The generation settings of the model the server generates with.
 #[server(prefix = "/api", endpoint = "generate_defaults", input = GetUrl)]
 pub async fn generate_defaults() -> Result<crate::types::GenerateDefaults, ServerFnError> {
-    Ok(crate::ssr::state()?.generator.defaults())
+    use crate::{ssr::auth, types::Role};
+    let state = crate::ssr::state()?;
+    auth::require_role(Role::Researcher).await?;
+    Ok(state.generator.defaults())
 }
 
-/// What model the server generates with.
+/// What model the server generates with (researchers only: it names the model's folder).
 #[server(prefix = "/api", endpoint = "model_info", input = GetUrl)]
 pub async fn model_info() -> Result<String, ServerFnError> {
-    Ok(crate::ssr::state()?.generator.describe())
+    use crate::{ssr::auth, types::Role};
+    let state = crate::ssr::state()?;
+    auth::require_role(Role::Researcher).await?;
+    Ok(state.generator.describe())
 }

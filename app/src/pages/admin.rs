@@ -2,10 +2,13 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::{
-    api::auth::{list_users, CreateAccount},
-    components::{csrf::CsrfField, require_role::RequireRole},
+    api::auth::{list_users, AccountAction, CreateAccount},
+    components::{
+        csrf::{token, CsrfField},
+        require_role::RequireRole,
+    },
     pages::login::clean_error,
-    types::{Role, User},
+    types::{Account, Role},
 };
 
 #[component]
@@ -36,16 +39,31 @@ fn Accounts() -> impl IntoView {
     }
 }
 
-/// The account table and the form that creates one; a created account joins the table.
+/// The account table (status, live sessions, disable / enable / log out everywhere) and the form
+/// that creates one; a created account joins the table.
 #[island]
-fn AccountEditor(users: Vec<User>) -> impl IntoView {
+fn AccountEditor(users: Vec<Account>) -> impl IntoView {
     let users = RwSignal::new(users);
     let create = ServerAction::<CreateAccount>::new();
+    let act = ServerAction::<AccountAction>::new();
     Effect::new(move |_| {
         if let Some(Ok(u)) = create.value().get() {
             users.update(|l| {
-                if !l.iter().any(|x| x.id == u.id) {
-                    l.push(u)
+                if !l.iter().any(|x| x.user.id == u.id) {
+                    l.push(Account {
+                        user: u,
+                        disabled: false,
+                        sessions: 0,
+                    })
+                }
+            });
+        }
+    });
+    Effect::new(move |_| {
+        if let Some(Ok(a)) = act.value().get() {
+            users.update(|l| {
+                if let Some(x) = l.iter_mut().find(|x| x.user.id == a.user.id) {
+                    *x = a;
                 }
             });
         }
@@ -55,16 +73,52 @@ fn AccountEditor(users: Vec<User>) -> impl IntoView {
         Some(Err(e)) => Some(clean_error(&e.to_string())),
         None => None,
     };
+    let act_error = move || match act.value().get() {
+        Some(Err(e)) => Some(clean_error(&e.to_string())),
+        _ => None,
+    };
+    let run = move |id: i64, action: &'static str| {
+        act.dispatch(AccountAction {
+            csrf_token: token(),
+            id,
+            action: action.to_owned(),
+        });
+    };
     view! {
         <h2>"Accounts"</h2>
         <table>
-            <thead><tr><th scope="col">"E-mail"</th><th scope="col">"Role"</th></tr></thead>
+            <thead><tr>
+                <th scope="col">"E-mail"</th><th scope="col">"Role"</th>
+                <th scope="col">"Status"</th><th scope="col">"Sessions"</th>
+                <th scope="col">"Actions"</th>
+            </tr></thead>
             <tbody>
-                <For each=move || users.get() key=|u| u.id let(u)>
-                    <tr><td>{u.email}</td><td>{u.role.as_str()}</td></tr>
+                <For each=move || users.get() key=|a| (a.user.id, a.disabled, a.sessions) let(a)>
+                    <tr data-testid=format!("account-{}", a.user.email)>
+                        <td>{a.user.email.clone()}</td>
+                        <td>{a.user.role.as_str()}</td>
+                        <td>{if a.disabled { "disabled" } else { "active" }}</td>
+                        <td>{a.sessions}</td>
+                        <td>
+                            {
+                                let id = a.user.id;
+                                let (label, what) = if a.disabled {
+                                    ("Enable", "enable")
+                                } else {
+                                    ("Disable", "disable")
+                                };
+                                view! {
+                                    <button type="button" class="secondary" on:click=move |_| run(id, what)>{label}</button>
+                                    " "
+                                    <button type="button" class="secondary" on:click=move |_| run(id, "logout")>"Log out everywhere"</button>
+                                }
+                            }
+                        </td>
+                    </tr>
                 </For>
             </tbody>
         </table>
+        <p class="error" role="alert">{act_error}</p>
         <h2>"New account"</h2>
         <ActionForm action=create attr:class="form">
             <CsrfField/>

@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use sqlx::SqlitePool;
 
 use super::{cookies, password};
-use crate::types::{Role, User};
+use crate::types::{Account, Role, User};
 
 /// How long a session lives.
 pub const SESSION_TTL_S: i64 = 14 * 24 * 3600;
@@ -70,17 +70,19 @@ pub async fn authenticate(
     email: &str,
     pw: &str,
 ) -> Result<Option<User>, sqlx::Error> {
-    let row: Option<(i64, String, String, String)> =
-        sqlx::query_as("SELECT id, email, password_hash, role FROM users WHERE email = ?")
-            .bind(email.trim())
-            .fetch_optional(pool)
-            .await?;
-    let Some((id, email, phc, role)) = row else {
+    let row: Option<(i64, String, String, String, bool)> = sqlx::query_as(
+        "SELECT id, email, password_hash, role, disabled_at IS NOT NULL FROM users WHERE email = ?",
+    )
+    .bind(email.trim())
+    .fetch_optional(pool)
+    .await?;
+    let Some((id, email, phc, role, disabled)) = row else {
         // Spend the same time as a real check so response time does not reveal accounts.
         let _ = password::verify_blocking(pw.to_owned(), DUMMY_PHC.to_owned()).await;
         return Ok(None);
     };
-    if !password::verify_blocking(pw.to_owned(), phc).await {
+    // A disabled account answers like a wrong password, after the same work.
+    if !password::verify_blocking(pw.to_owned(), phc).await || disabled {
         return Ok(None);
     }
     Ok(Role::parse(&role).map(|role| User { id, email, role }))
@@ -96,19 +98,82 @@ pub async fn admin_exists(pool: &SqlitePool) -> Result<bool, sqlx::Error> {
     Ok(n > 0)
 }
 
-pub async fn list_users(pool: &SqlitePool) -> Result<Vec<User>, sqlx::Error> {
-    let rows: Vec<(i64, String, String)> =
-        sqlx::query_as("SELECT id, email, role FROM users ORDER BY id")
-            .fetch_all(pool)
-            .await?;
+/// Every account with its status and number of live sessions (the admin's table).
+pub async fn list_accounts(pool: &SqlitePool) -> Result<Vec<Account>, sqlx::Error> {
+    let rows: Vec<(i64, String, String, bool, i64)> = sqlx::query_as(
+        "SELECT u.id, u.email, u.role, u.disabled_at IS NOT NULL, \
+           (SELECT COUNT(*) FROM sessions s WHERE s.user_id = u.id \
+              AND s.expires_at > strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) \
+         FROM users u ORDER BY u.id",
+    )
+    .fetch_all(pool)
+    .await?;
     Ok(rows
         .into_iter()
-        .filter_map(|(id, email, role)| Role::parse(&role).map(|role| User { id, email, role }))
+        .filter_map(|(id, email, role, disabled, sessions)| {
+            Role::parse(&role).map(|role| Account {
+                user: User { id, email, role },
+                disabled,
+                sessions,
+            })
+        })
         .collect())
 }
 
-/// Starts a session; returns the token for the cookie (only its hash is stored).
+/// One account of [`list_accounts`], `None` if there is no such account.
+pub async fn account(pool: &SqlitePool, id: i64) -> Result<Option<Account>, sqlx::Error> {
+    Ok(list_accounts(pool)
+        .await?
+        .into_iter()
+        .find(|a| a.user.id == id))
+}
+
+/// Disables (ends its sessions; it cannot log in) or enables an account. `false`: no such account.
+pub async fn set_disabled(pool: &SqlitePool, id: i64, disabled: bool) -> Result<bool, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let n = sqlx::query(
+        "UPDATE users SET disabled_at = CASE WHEN ? THEN \
+           COALESCE(disabled_at, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) ELSE NULL END \
+         WHERE id = ?",
+    )
+    .bind(disabled)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if disabled {
+        sqlx::query("DELETE FROM sessions WHERE user_id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(n == 1)
+}
+
+/// Ends every session of an account ("log out everywhere"); returns how many there were.
+pub async fn revoke_sessions(pool: &SqlitePool, user_id: i64) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query("DELETE FROM sessions WHERE user_id = ?")
+        .bind(user_id)
+        .execute(pool)
+        .await?
+        .rows_affected())
+}
+
+/// Deletes expired sessions (at start-up and with every login); returns how many.
+pub async fn purge_expired_sessions(pool: &SqlitePool) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(
+        "DELETE FROM sessions WHERE expires_at <= strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+    )
+    .execute(pool)
+    .await?
+    .rows_affected())
+}
+
+/// Starts a session; returns the token for the cookie (only its hash is stored). Expired
+/// sessions are purged on the way.
 pub async fn create_session(pool: &SqlitePool, user_id: i64) -> Result<String, sqlx::Error> {
+    purge_expired_sessions(pool).await?;
     let token = cookies::random_token();
     sqlx::query(
         "INSERT INTO sessions(token_hash, user_id, expires_at) \
@@ -134,7 +199,8 @@ pub async fn delete_session(pool: &SqlitePool, token: &str) -> Result<(), sqlx::
 pub async fn session_user(pool: &SqlitePool, token: &str) -> Result<Option<User>, sqlx::Error> {
     let row: Option<(i64, String, String)> = sqlx::query_as(
         "SELECT u.id, u.email, u.role FROM sessions s JOIN users u ON u.id = s.user_id \
-         WHERE s.token_hash = ? AND s.expires_at > strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+         WHERE s.token_hash = ? AND s.expires_at > strftime('%Y-%m-%dT%H:%M:%fZ', 'now') \
+           AND u.disabled_at IS NULL",
     )
     .bind(cookies::token_hash(token))
     .fetch_optional(pool)
@@ -232,10 +298,49 @@ mod tests {
             None
         );
         let tok = create_session(&pool, u.id).await.unwrap();
-        assert_eq!(session_user(&pool, &tok).await.unwrap(), Some(u));
+        assert_eq!(session_user(&pool, &tok).await.unwrap(), Some(u.clone()));
         assert_eq!(session_user(&pool, "forged").await.unwrap(), None);
         delete_session(&pool, &tok).await.unwrap();
         assert_eq!(session_user(&pool, &tok).await.unwrap(), None);
+
+        // Disabled: its sessions end, it cannot log in; enabled again, it can.
+        let tok = create_session(&pool, u.id).await.unwrap();
+        assert!(set_disabled(&pool, u.id, true).await.unwrap());
+        assert_eq!(session_user(&pool, &tok).await.unwrap(), None);
+        assert_eq!(
+            authenticate(&pool, "a@example.org", "password1")
+                .await
+                .unwrap(),
+            None
+        );
+        assert!(account(&pool, u.id).await.unwrap().unwrap().disabled);
+        assert!(set_disabled(&pool, u.id, false).await.unwrap());
+        assert!(!set_disabled(&pool, 9999, true).await.unwrap());
+        assert!(authenticate(&pool, "a@example.org", "password1")
+            .await
+            .unwrap()
+            .is_some());
+        // Log out everywhere.
+        let (t1, _t2) = (
+            create_session(&pool, u.id).await.unwrap(),
+            create_session(&pool, u.id).await.unwrap(),
+        );
+        assert_eq!(account(&pool, u.id).await.unwrap().unwrap().sessions, 2);
+        assert_eq!(revoke_sessions(&pool, u.id).await.unwrap(), 2);
+        assert_eq!(session_user(&pool, &t1).await.unwrap(), None);
+        // Expired sessions are purged (by the next login).
+        sqlx::query("INSERT INTO sessions(token_hash, user_id, expires_at) VALUES ('old', ?, '2000-01-01T00:00:00.000Z')")
+            .bind(u.id)
+            .execute(&pool)
+            .await
+            .unwrap();
+        create_session(&pool, u.id).await.unwrap();
+        let left: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM sessions WHERE token_hash = 'old'")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        assert_eq!(left, 0);
         pool.close().await;
         std::fs::remove_dir_all(dir).ok();
     }
