@@ -1,0 +1,207 @@
+//! `kill -9` of the server while a job of each kind runs, then a restart: no job output is left
+//! half-written, visible or served. (Training jobs resume instead: `train_jobs.rs`.)
+use std::{path::Path, process::Command, time::Duration};
+
+use magictime_tests::{jobs_of, post_form, Server};
+use reqwest::{Client, StatusCode};
+use serde_json::Value;
+
+mod support;
+use support::{login, server_with};
+
+/// Every entry of `dir` (none if it does not exist).
+fn entries(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+async fn job(c: &Client, s: &Server, kind: &str, id: i64) -> Value {
+    jobs_of(c, s, kind)
+        .await
+        .into_iter()
+        .find(|j| j["id"] == id)
+        .expect("job listed")
+}
+
+/// Waits until `ready(job)` holds (panics after 2 minutes).
+async fn wait_for(c: &Client, s: &Server, kind: &str, id: i64, ready: impl Fn(&Value) -> bool) {
+    let t0 = std::time::Instant::now();
+    loop {
+        let j = job(c, s, kind, id).await;
+        if ready(&j) {
+            return;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(120), "{kind} job: {j}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_generation_or_evaluation_leaves_nothing_visible_or_served() {
+    let s = server_with(&[]);
+    let data = s.data_dir.path().to_path_buf();
+    // 40 one-second clips for the evaluation.
+    let set = data.join("evalset");
+    std::fs::create_dir_all(&set).unwrap();
+    let mut csv = String::from("videoid,name,is_transmit\n");
+    for i in 0..40 {
+        let st = Command::new("ffmpeg")
+            .args(["-y", "-loglevel", "error", "-f", "lavfi", "-i"])
+            .arg(format!("testsrc=s=64x64:r=8:d=1,hue=h={}", i * 9))
+            .args(["-pix_fmt", "yuv420p"])
+            .arg(set.join(format!("clip{i}.mp4")))
+            .status()
+            .expect("ffmpeg");
+        assert!(st.success());
+        csv.push_str(&format!("clip{i},a red flower blooming,1\n"));
+    }
+    std::fs::write(set.join("fake.csv"), csv).unwrap();
+    let (c, t) = login(&s, "res@test.org", "res-pass-12").await;
+
+    // A generation long enough to be caught between its first and last step.
+    let r = post_form(
+        &c,
+        &s,
+        "/api/generate",
+        &t,
+        &[
+            ("prompt", "a red flower blooming"),
+            ("negative", ""),
+            ("seed", "1"),
+            ("steps", "100"),
+            ("cfg", "4"),
+            ("frames", "16"),
+            ("size", "64"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let gen: i64 = r.json().await.unwrap();
+    wait_for(&c, &s, "generate", gen, |j| {
+        j["status"] == "running" && j["progress"].as_f64().unwrap_or(0.0) > 0.05
+    })
+    .await;
+    // What a kill while the MP4 was being written leaves.
+    let generated = data.join("generated");
+    std::fs::create_dir_all(&generated).unwrap();
+    std::fs::write(generated.join(format!(".partial-{gen}.mp4")), b"half").unwrap();
+    let s = s.kill_and_restart(&[]);
+    let (c, t) = login(&s, "res@test.org", "res-pass-12").await;
+    let j = job(&c, &s, "generate", gen).await;
+    assert_eq!(j["status"], "failed", "{j}");
+    assert!(
+        j["message"].as_str().unwrap().contains("interrupted"),
+        "{j}"
+    );
+    assert_eq!(entries(&generated), Vec::<String>::new());
+    let r = c
+        .get(s.url(&format!("/media/generated/{gen}.mp4")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+    // An evaluation, killed while it runs: after the restart it either finished before the kill
+    // (a whole report) or failed (nothing under eval/).
+    let r = post_form(
+        &c,
+        &s,
+        "/api/queue_eval",
+        &t,
+        &[
+            ("real", "evalset"),
+            ("fake", "evalset/fake.csv"),
+            ("metrics", "clipsim,mt"),
+            ("n", "40"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    let ev: i64 = r.json().await.unwrap();
+    wait_for(&c, &s, "eval", ev, |j| j["status"] != "queued").await;
+    let eval = data.join("eval");
+    std::fs::create_dir_all(eval.join(format!(".partial-{ev}"))).unwrap();
+    std::fs::write(eval.join(format!(".partial-{ev}/report.json")), b"{\"half").unwrap();
+    let s = s.kill_and_restart(&[]);
+    let (c, _) = login(&s, "res@test.org", "res-pass-12").await;
+    let j = job(&c, &s, "eval", ev).await;
+    eprintln!("evaluation after the kill: {}", j["status"]);
+    match j["status"].as_str() {
+        Some("failed") => assert_eq!(entries(&eval), Vec::<String>::new(), "{j}"),
+        Some("done") => {
+            assert_eq!(entries(&eval), vec![ev.to_string()], "{j}");
+            let report = std::fs::read(eval.join(format!("{ev}/report.json"))).unwrap();
+            serde_json::from_slice::<Value>(&report).expect("a whole report");
+        }
+        _ => panic!("{j}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_job_leaves_nothing_half_written_visible_or_served() {
+    let s = server_with(&[]);
+    let (c, t) = login(&s, "res@test.org", "res-pass-12").await;
+    // A synth dataset big enough to be caught half-way.
+    let r = post_form(
+        &c,
+        &s,
+        "/api/queue_ingest",
+        &t,
+        &[
+            ("source", "synth"),
+            ("count", "400"),
+            ("size", "64"),
+            ("frames", "16"),
+            ("seed", "1"),
+            ("kind", "both"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let id: i64 = r.json().await.unwrap();
+    let datasets = s.data_dir.path().join("datasets");
+    let partial = datasets.join(format!(".partial-{id}"));
+    let t0 = std::time::Instant::now();
+    // Wait until clips are on disk, then kill -9 (no graceful shutdown).
+    loop {
+        let clips = std::fs::read_dir(&partial).map(|d| d.count()).unwrap_or(0);
+        if clips >= 3 {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(120), "no clips written");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        !datasets.join(id.to_string()).exists(),
+        "visible before it is complete"
+    );
+    let s = s.kill_and_restart(&[]);
+
+    let (c, _) = login(&s, "res@test.org", "res-pass-12").await;
+    let job = jobs_of(&c, &s, "ingest")
+        .await
+        .into_iter()
+        .find(|j| j["id"] == id)
+        .unwrap();
+    assert_eq!(job["status"], "failed", "{job}");
+    let left: Vec<_> = std::fs::read_dir(&datasets)
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "left after restart: {left:?}");
+    // Media is served for finished generation jobs only (a file named after an unfinished job,
+    // as an older server could leave it, is not).
+    let generated = s.data_dir.path().join("generated");
+    std::fs::create_dir_all(&generated).unwrap();
+    std::fs::write(generated.join(format!("{id}.mp4")), b"half a video").unwrap();
+    let r = c
+        .get(s.url(&format!("/media/generated/{id}.mp4")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+}
