@@ -96,6 +96,7 @@ mod tests {
             stage: stage.into(),
             preset: "s32".into(),
             start_from: None,
+            text_encoder: None,
             clips: 8,
             seed: 0,
             vae_steps: 10,
@@ -255,6 +256,10 @@ pub struct TrainParams {
     /// starts from (copied, then the stage writes its part).
     #[serde(default)]
     pub start_from: Option<i64>,
+    /// Stage a's text encoder: `None` trained from scratch with the UNet, `Some("in-domain")` the
+    /// in-domain CLIP's text tower, frozen (`train-default --text-encoder-init`).
+    #[serde(default)]
+    pub text_encoder: Option<String>,
     pub clips: usize,
     pub seed: u64,
     /// Stage a: VAE steps.

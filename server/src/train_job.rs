@@ -167,6 +167,7 @@ fn train_args(
         half: true,
         // a folder `--model` loads as is
         gzip_text_encoder: false,
+        text_encoder_init: p.text_encoder.clone(),
         ..TrainDefaultArgs::default()
     };
     Ok((args, plan))

@@ -11,17 +11,18 @@ use serde_json::Value;
 mod support;
 use support::login;
 
-async fn queue(c: &Client, s: &Server, t: &str, fields: [(&str, &str); 8]) -> reqwest::Response {
+async fn queue(c: &Client, s: &Server, t: &str, fields: [(&str, &str); 9]) -> reqwest::Response {
     post_form(c, s, "/api/queue_train", t, &fields).await
 }
 
-/// The whole recipe (stage all, s32) with these clips, steps and minutes.
+/// The whole recipe (stage all, s32, text encoder from scratch) with these clips, steps and
+/// minutes.
 fn fields(
     clips: &'static str,
     vae: &'static str,
     unet: &'static str,
     minutes: &'static str,
-) -> [(&'static str, &'static str); 8] {
+) -> [(&'static str, &'static str); 9] {
     staged("all", "s32", "", [clips, vae, unet, minutes])
 }
 
@@ -30,17 +31,28 @@ fn staged<'a>(
     preset: &'a str,
     from: &'a str,
     [clips, vae, unet, minutes]: [&'a str; 4],
-) -> [(&'static str, &'a str); 8] {
+) -> [(&'static str, &'a str); 9] {
     [
         ("stage", stage),
         ("preset", preset),
         ("start_from", from),
+        ("text_encoder", "scratch"),
         ("clips", clips),
         ("seed", "3"),
         ("vae_steps", vae),
         ("unet_steps", unet),
         ("max_minutes", minutes),
     ]
+}
+
+/// `f` with field `name` set to `value`.
+fn with<'a>(
+    mut f: [(&'static str, &'a str); 9],
+    name: &str,
+    value: &'a str,
+) -> [(&'static str, &'a str); 9] {
+    f.iter_mut().find(|(k, _)| *k == name).expect("a field").1 = value;
+    f
 }
 
 /// `/api/train_curve?id=`: the job's loss curve (null before its first steps).
@@ -85,6 +97,10 @@ async fn training_jobs_validate_train_and_write_a_loadable_model() {
             staged("d", "s32", "999", ["8", "2", "2", "5"]),
             "there is no job #999",
         ),
+        (
+            with(fields("8", "2", "2", "5"), "text_encoder", "gpt"),
+            "neither scratch nor in-domain",
+        ),
     ] {
         let r = queue(&c, &s, &t, f).await;
         assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{why}");
@@ -93,7 +109,14 @@ async fn training_jobs_validate_train_and_write_a_loadable_model() {
     }
     assert!(jobs_of(&c, &s, "train").await.is_empty());
 
-    let r = queue(&c, &s, &t, fields("8", "2", "2", "5")).await;
+    // The whole recipe over the in-domain CLIP's frozen text tower.
+    let r = queue(
+        &c,
+        &s,
+        &t,
+        with(fields("8", "2", "2", "5"), "text_encoder", "in-domain"),
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::OK);
     let id: i64 = r.json().await.unwrap();
     let job = wait_job(&c, &s, "train", id, Duration::from_secs(300)).await;
@@ -106,6 +129,15 @@ async fn training_jobs_validate_train_and_write_a_loadable_model() {
         "{msg}"
     );
     let dir = s.data_dir.path().join("models").join(id.to_string());
+    // The in-domain CLIP's text tower (3 layers, MLP 256), not the preset's (2 layers, 128).
+    let te: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("text_encoder/config.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        (&te["num_hidden_layers"], &te["intermediate_size"]),
+        (&Value::from(3), &Value::from(256)),
+        "{te}"
+    );
     let log: Value =
         serde_json::from_slice(&std::fs::read(dir.join("train_log.json")).unwrap()).unwrap();
     assert_eq!(log["clips"], 8);

@@ -1,6 +1,6 @@
 //! Training jobs (the Jobs page): MagicTime's recipe (stages a–d of the built-in model's
 //! trainer) on ChronoMagic-Synth, queued for the job worker, and their loss curves.
-// The queue server fn takes the form's nine fields; `#[server]` also generates the client
+// The queue server fn takes the form's ten fields; `#[server]` also generates the client
 // (hydrate) side, which an item-level allow does not reach.
 #![allow(clippy::too_many_arguments)]
 use leptos::prelude::*;
@@ -11,13 +11,16 @@ use crate::types::TrainCurve;
 /// Queues a training run (researchers). Returns the job id; the weights folder lands in
 /// `models/<id>/` of the data dir (`magictime serve --model <data dir>/models/<id>` uses it).
 /// `stage` is one of all, a, b, c, d; stages b–d start from `start_from`, the id of a finished
-/// training job of the same preset whose weights folder the run copies first.
+/// training job of the same preset whose weights folder the run copies first. `text_encoder`
+/// (stage a): `in-domain` starts from the in-domain CLIP's text tower and keeps it frozen, as
+/// Stable Diffusion keeps its CLIP; `scratch` trains a small one with the UNet.
 #[server(prefix = "/api", endpoint = "queue_train")]
 pub async fn queue_train(
     csrf_token: String,
     stage: String,
     preset: String,
     start_from: String,
+    text_encoder: String,
     clips: usize,
     seed: u64,
     vae_steps: usize,
@@ -40,6 +43,15 @@ pub async fn queue_train(
     if !TRAIN_PRESETS.contains(&preset.as_str()) {
         return Err(bad("the preset must be s32 or s64"));
     }
+    let text_encoder = match text_encoder.trim() {
+        "scratch" => None,
+        "in-domain" => Some("in-domain".to_owned()),
+        other => {
+            return Err(bad(&format!(
+                "text encoder: {other:?} is neither scratch nor in-domain"
+            )))
+        }
+    };
     if !(4..=10_000).contains(&clips) {
         return Err(bad("clips must be 4–10000"));
     }
@@ -78,6 +90,7 @@ pub async fn queue_train(
         stage,
         preset,
         start_from,
+        text_encoder,
         clips,
         seed,
         vae_steps,

@@ -77,6 +77,11 @@ fn JobsPanel(initial: Result<Vec<JobView>, String>) -> impl IntoView {
                             <option value="s64">"s64: 64², 16 frames"</option>
                         </select></div>
                     <div><label for="start_from">"Start from job (stages b–d)"</label><input id="start_from" name="start_from" inputmode="numeric" placeholder="job id" title="a finished training job whose weights folder the stage trains on (ignored by stages all and a)"/></div>
+                    <div><label for="text_encoder">"Text encoder (stage a)"</label>
+                        <select id="text_encoder" name="text_encoder" title="in-domain: the in-domain CLIP's text tower, frozen (as Stable Diffusion keeps its CLIP); scratch: a small one trained with the UNet">
+                            <option value="in-domain" selected>"in-domain CLIP, frozen"</option>
+                            <option value="scratch">"trained from scratch"</option>
+                        </select></div>
                     <div><label for="clips">"Clips"</label><input id="clips" name="clips" type="number" min="4" max="10000" value="512"/></div>
                     <div><label for="vae_steps">"VAE steps"</label><input id="vae_steps" name="vae_steps" type="number" min="1" max="100000" value="1500"/></div>
                     <div><label for="unet_steps">"UNet steps"</label><input id="unet_steps" name="unet_steps" type="number" min="1" max="100000" value="3000"/></div>
