@@ -584,7 +584,7 @@ async fn resume_one_submission_per_id_results_and_exports() {
                 .unwrap(),
         );
     }
-    let mut stored = 0;
+    let (mut stored, mut last_n) = (0, 0);
     for p in &all {
         for tr in p.trials() {
             for q in tr["questions"].as_array().unwrap() {
@@ -617,6 +617,11 @@ async fn resume_one_submission_per_id_results_and_exports() {
         assert_eq!(r.status(), StatusCode::OK);
         let done: Value = r.json().await.unwrap();
         assert_eq!(done["completion_code"], code.as_str());
+        // The statistics follow the answers as they arrive (they are cached between views).
+        let res = support::get_json(&s, &c, &format!("/studies/{id}/results.json")).await;
+        let n = res["criteria"][0]["n_answers"].as_u64().unwrap();
+        assert!(n > last_n, "{n} answers analysed after {last_n}");
+        last_n = n;
         assert_eq!(
             done["redirect"],
             format!("https://app.prolific.com/submissions/complete?cc={code}").as_str()

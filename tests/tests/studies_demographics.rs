@@ -54,7 +54,7 @@ async fn finish(s: &Server, slug: &str, p: &Participant) {
     assert_eq!(r.status(), StatusCode::OK);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn demographics_are_optional_checked_stored_once_and_exported() {
     let s = Server::start(|d| {
         create_account(d, "res@test.org", "res-pass-12", "researcher");
@@ -211,4 +211,26 @@ async fn demographics_are_optional_checked_stored_once_and_exported() {
         d["design"]["demographics"]["questions"][0]["text"],
         "Your age"
     );
+
+    // Many participants at once: each submission waits its turn for the database (none fails
+    // with SQLITE_BUSY as a 500).
+    let mut crowd = Vec::new();
+    for i in 0..24 {
+        crowd.push(join(&s, &slug, json!({"PROLIFIC_PID": format!("crowd-{i}")})).await);
+    }
+    let mut set = tokio::task::JoinSet::new();
+    for p in crowd {
+        let url = s.url(&format!("/s/{slug}/demographics"));
+        set.spawn(async move {
+            p.c.post(url)
+                .header("x-csrf-token", &p.t)
+                .json(&json!({"token": p.token, "answers": {"age": "35 or older"}}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        });
+    }
+    let codes = set.join_all().await;
+    assert!(codes.iter().all(|c| *c == StatusCode::OK), "{codes:?}");
 }

@@ -279,36 +279,74 @@ pub async fn analyse(pool: &SqlitePool, study: &StudyRow) -> Result<Analysis, st
         .collect();
     conditions.sort();
     conditions.dedup();
-    let analysed: Vec<&AnswerRow> = rows
-        .iter()
-        .filter(|r| r.trial_kind == "main" && !r.pilot && !excl.contains(&r.participant))
-        .collect();
-    let criteria = study
-        .design
-        .criteria
-        .iter()
-        .enumerate()
-        .map(|(ci, c)| {
-            let of: Vec<&AnswerRow> = analysed
-                .iter()
-                .copied()
-                .filter(|r| r.criterion_index == ci as i64)
-                .collect();
-            criterion_result(
-                &c.name,
-                &conditions,
-                &of,
-                study.design.kind,
-                study.design.seed,
-            )
-        })
-        .collect();
+    // The statistics (Bradley–Terry fits and 400 bootstrap refits per criterion) are CPU work:
+    // on a blocking thread, and only when the answers changed since the last view.
+    let key = (
+        rows.len(),
+        rows.iter()
+            .map(|r| r.answered_at.as_str())
+            .max()
+            .unwrap_or("")
+            .to_owned(),
+        excl.clone(),
+        conditions.clone(),
+    );
+    let criteria = match criteria_cache().lock().ok().and_then(|c| {
+        c.get(&study.id)
+            .filter(|(k, _)| *k == key)
+            .map(|(_, v)| v.clone())
+    }) {
+        Some(cached) => cached,
+        None => {
+            let design = study.design.clone();
+            let (conditions, excl) = (conditions.clone(), excl.clone());
+            let computed = tokio::task::spawn_blocking(move || {
+                let analysed: Vec<&AnswerRow> = rows
+                    .iter()
+                    .filter(|r| {
+                        r.trial_kind == "main" && !r.pilot && !excl.contains(&r.participant)
+                    })
+                    .collect();
+                design
+                    .criteria
+                    .iter()
+                    .enumerate()
+                    .map(|(ci, c)| {
+                        let of: Vec<&AnswerRow> = analysed
+                            .iter()
+                            .copied()
+                            .filter(|r| r.criterion_index == ci as i64)
+                            .collect();
+                        criterion_result(&c.name, &conditions, &of, design.kind, design.seed)
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .map_err(|e| store::StudyError::Internal(format!("analysis: {e}")))?;
+            if let Ok(mut c) = criteria_cache().lock() {
+                c.insert(study.id, (key, computed.clone()));
+            }
+            computed
+        }
+    };
     Ok(Analysis {
         study: study.title.clone(),
         design: study.design.clone(),
         dashboard,
         criteria,
     })
+}
+
+/// The answers a study's statistics were computed from: (answers, the latest answer's time,
+/// excluded participants, conditions).
+type CriteriaKey = (usize, String, Vec<String>, Vec<String>);
+
+/// Each study's last statistics and what they were computed from.
+type CriteriaCache = std::sync::Mutex<HashMap<i64, (CriteriaKey, Vec<CriterionResult>)>>;
+
+fn criteria_cache() -> &'static CriteriaCache {
+    static CACHE: std::sync::OnceLock<CriteriaCache> = std::sync::OnceLock::new();
+    CACHE.get_or_init(Default::default)
 }
 
 /// Results of one criterion from its analysed answers.

@@ -162,16 +162,9 @@ pub async fn submit(
 ) -> Result<(), DemographicsError> {
     let rows = check(study.design.demographics.shown(), answers)?;
     let mut tx = pool.begin().await?;
-    let state: (Option<String>, Option<String>) =
-        sqlx::query_as("SELECT completed_at, demographics_at FROM participants WHERE id = ?")
-            .bind(participant)
-            .fetch_one(&mut *tx)
-            .await?;
-    match state {
-        (Some(_), _) => return Err(DemographicsError::Completed),
-        (_, Some(_)) => return Err(DemographicsError::AlreadySubmitted),
-        _ => {}
-    }
+    // The write comes first: a transaction that read first and then wrote would fail with
+    // SQLITE_BUSY (no waiting) whenever another writer committed in between; one that starts
+    // with its write waits its turn (the busy timeout).
     let marked = sqlx::query(
         "UPDATE participants SET demographics_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') \
          WHERE id = ? AND demographics_at IS NULL AND completed_at IS NULL",
@@ -180,7 +173,15 @@ pub async fn submit(
     .execute(&mut *tx)
     .await?;
     if marked.rows_affected() != 1 {
-        return Err(DemographicsError::AlreadySubmitted);
+        let completed: Option<String> =
+            sqlx::query_scalar("SELECT completed_at FROM participants WHERE id = ?")
+                .bind(participant)
+                .fetch_one(&mut *tx)
+                .await?;
+        return Err(match completed {
+            Some(_) => DemographicsError::Completed,
+            None => DemographicsError::AlreadySubmitted,
+        });
     }
     for (q, a) in rows {
         sqlx::query(

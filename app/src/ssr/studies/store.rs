@@ -29,6 +29,8 @@ pub enum StudyError {
     UnknownParticipant,
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 #[derive(Clone, Debug, Serialize)]

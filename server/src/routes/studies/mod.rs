@@ -112,7 +112,7 @@ impl From<StudyError> for Fail {
             | StudyError::AlreadyParticipated(_) => StatusCode::CONFLICT,
             StudyError::NotOpen => StatusCode::FORBIDDEN,
             StudyError::Design(_) | StudyError::Assign(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            StudyError::Db(e) => {
+            StudyError::Db(_) | StudyError::Internal(_) => {
                 tracing::error!("studies: {e}");
                 return Fail(
                     StatusCode::INTERNAL_SERVER_ERROR,
