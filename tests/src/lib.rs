@@ -57,6 +57,8 @@ pub struct Server {
     /// Started with `--insecure-http` (plain-HTTP cookies, what a test client over
     /// `http://127.0.0.1` keeps); [`Server::start_behind_tls`] starts one without it.
     insecure_http: bool,
+    /// The one-time `/setup` token the server logs when it has no admin yet.
+    setup_token: std::sync::Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl Server {
@@ -99,10 +101,24 @@ impl Server {
             // The tests say which CLIP they want; none from the environment.
             .env_remove("MAGICTIME_CLIP")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("spawn magictime serve");
         let stdout = child.stdout.take().expect("piped stdout");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let setup_token = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let found = setup_token.clone();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some((_, rest)) = line.split_once("/setup?token=") {
+                    let token = rest.split_whitespace().next().unwrap_or_default();
+                    *found.lock().unwrap() = Some(token.to_owned());
+                }
+                // Keep draining so the server never blocks on a full pipe.
+            }
+        });
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             use std::io::BufRead;
@@ -133,6 +149,7 @@ impl Server {
             base,
             data_dir,
             insecure_http,
+            setup_token,
         };
         server.wait_listening(timeout);
         server
@@ -147,6 +164,18 @@ impl Server {
             std::thread::sleep(Duration::from_millis(50));
         }
         panic!("server did not accept connections within {timeout:?}");
+    }
+
+    /// The `/setup` token the server logged at start (it has no admin), waiting up to 10 s.
+    pub fn setup_token(&self) -> Option<String> {
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(10) {
+            if let Some(t) = self.setup_token.lock().unwrap().clone() {
+                return Some(t);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
     }
 
     pub fn url(&self, path: &str) -> String {

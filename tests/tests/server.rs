@@ -652,3 +652,49 @@ async fn an_admin_disables_an_account_and_ends_its_sessions() {
     );
     assert_eq!(me(&back).await.trim(), "null");
 }
+
+#[tokio::test]
+async fn setup_creates_the_first_admin_once_and_logs_them_in() {
+    let s = Server::start(|_| {});
+    let token = s.setup_token().expect("the server logs a setup link");
+    let c = client();
+    let t = csrf(&c, &s).await;
+    let setup = |token: String, t: String, c: Client| {
+        let url = s.url("/api/setup");
+        async move {
+            c.post(url)
+                .header(header::ACCEPT, "application/json")
+                .form(&[
+                    ("csrf_token", t.as_str()),
+                    ("token", token.as_str()),
+                    ("email", "first@test.org"),
+                    ("password", "first-pass-1"),
+                ])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let r = setup("0".repeat(64), t.clone(), c.clone()).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "a wrong token");
+    let r = setup(token.clone(), t.clone(), c.clone()).await;
+    assert!(r.status().is_success(), "{}", r.status());
+    assert!(set_cookie(&r, "mt_session").is_some(), "logged in");
+    let me = c
+        .get(s.url("/api/me"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        me.contains("first@test.org") && me.contains("admin"),
+        "{me}"
+    );
+    // The token works once.
+    let other = client();
+    let t2 = csrf(&other, &s).await;
+    let r = setup(token, t2, other).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+}

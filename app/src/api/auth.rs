@@ -20,8 +20,8 @@ pub async fn login(
     password: String,
     next: Option<String>,
 ) -> Result<(), ServerFnError> {
-    use crate::ssr::{auth, cookies};
-    use axum::http::{header::SET_COOKIE, HeaderValue, StatusCode};
+    use crate::ssr::auth;
+    use axum::http::StatusCode;
     let _ = csrf_token; // checked by the CSRF layer before this body runs
                         // Contexts are taken before the first await: during SSR the reactive owner can be gone by
                         // the time a future resumes (a re-rendered Suspense), and then a lookup fails.
@@ -66,19 +66,7 @@ pub async fn login(
         ));
     };
     state.login_limiter.succeeded(&keys);
-    let token = auth::create_session(&state.pool, user.id)
-        .await
-        .map_err(auth::internal)?;
-    // The new session's CSRF token replaces the anonymous one (see `ssr::cookies`).
-    for cookie in [
-        cookies::session(&token, auth::SESSION_TTL_S, state.secure_cookies),
-        cookies::csrf(&cookies::csrf_for_session(&token), state.secure_cookies),
-    ] {
-        res.append_header(
-            SET_COOKIE,
-            HeaderValue::from_str(&cookie).map_err(auth::internal)?,
-        );
-    }
+    auth::start_session(&state, &res, user.id).await?;
     tracing::info!(user = user.id, role = %user.role, "login");
     leptos_axum::redirect(&local_path(next.as_deref()));
     Ok(())
@@ -142,7 +130,7 @@ pub async fn setup_admin(
             "invalid or used setup token",
         ));
     }
-    auth::create_user(&state.pool, &email, &password, Role::Admin)
+    let admin = auth::create_user(&state.pool, &email, &password, Role::Admin)
         .await
         .map_err(|e| match e {
             auth::AccountError::Db(e) => auth::internal(e),
@@ -153,7 +141,10 @@ pub async fn setup_admin(
         .lock()
         .unwrap_or_else(|e| e.into_inner()) = None;
     tracing::info!("first admin created through /setup");
-    leptos_axum::redirect("/login");
+    // Logged in at once: the next thing an admin does is create accounts.
+    let res = crate::ssr::response()?;
+    auth::start_session(&state, &res, admin.id).await?;
+    leptos_axum::redirect("/admin");
     Ok(())
 }
 

@@ -220,6 +220,29 @@ pub async fn user_from_headers(
     }
 }
 
+/// Inside a server function: starts a session for `user_id` and sets its cookies on the
+/// response (the session, and its CSRF token replacing the anonymous one: `ssr::cookies`).
+pub async fn start_session(
+    state: &super::ServerState,
+    res: &leptos_axum::ResponseOptions,
+    user_id: i64,
+) -> Result<(), ServerFnError> {
+    use axum::http::{header::SET_COOKIE, HeaderValue};
+    let token = create_session(&state.pool, user_id)
+        .await
+        .map_err(internal)?;
+    for cookie in [
+        cookies::session(&token, SESSION_TTL_S, state.secure_cookies),
+        cookies::csrf(&cookies::csrf_for_session(&token), state.secure_cookies),
+    ] {
+        res.append_header(
+            SET_COOKIE,
+            HeaderValue::from_str(&cookie).map_err(internal)?,
+        );
+    }
+    Ok(())
+}
+
 /// Inside a server function: the request's user, if logged in.
 pub async fn current_user() -> Result<Option<User>, ServerFnError> {
     let state = crate::ssr::state()?;
