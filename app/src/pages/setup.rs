@@ -18,7 +18,7 @@ pub fn SetupPage() -> impl IntoView {
     }
 }
 
-/// On success the server function redirects the browser to the login page.
+/// On success the server function logs the new admin in and redirects the browser to /admin.
 #[island]
 fn SetupForm(token: String) -> impl IntoView {
     let action = ServerAction::<SetupAdmin>::new();
