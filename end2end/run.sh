@@ -7,23 +7,27 @@ ROOT=$PWD
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 BIN=$TARGET/release/magictime
 DATA=$(mktemp -d /tmp/magictime-e2e.XXXXXX)
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 
 echo "admin-pass-123" | "$BIN" admin create --email admin@e2e.test --role admin --data-dir "$DATA" >/dev/null
 echo "research-pass-123" | "$BIN" admin create --email researcher@e2e.test --role researcher --data-dir "$DATA" >/dev/null
 echo "annot-pass-123" | "$BIN" admin create --email annotator@e2e.test --role annotator --data-dir "$DATA" >/dev/null
 
 # No --insecure-http: the browser runs against the default cookies (Secure, __Host- names).
-"$BIN" serve --addr 127.0.0.1:$PORT --data-dir "$DATA" --site-root "$TARGET/site" >"$DATA/server.log" 2>&1 &
+# Port 0: the server binds a free port itself and prints it (a port probed here and bound later
+# could be taken in between). No CLIP from the environment: the specs expect the default.
+env -u MAGICTIME_CLIP "$BIN" serve --addr 127.0.0.1:0 --data-dir "$DATA" --site-root "$TARGET/site" \
+  >"$DATA/server.out" 2>"$DATA/server.log" &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do
-  curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break
+URL=
+for _ in $(seq 1 300); do
+  URL=$(sed -n 's/^MagicTime ready at //p' "$DATA/server.out")
+  [ -n "$URL" ] && curl -sf "$URL/healthz" >/dev/null && break
   sleep 0.1
 done
-curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null || { cat "$DATA/server.log"; exit 1; }
+{ [ -n "$URL" ] && curl -sf "$URL/healthz" >/dev/null; } || { cat "$DATA/server.out" "$DATA/server.log"; exit 1; }
 
-export BASE_URL=http://127.0.0.1:$PORT MAGICTIME_E2E_DATA=$DATA
+export BASE_URL=$URL MAGICTIME_E2E_DATA=$DATA
 if ! "$ROOT/node_modules/.bin/playwright" test --config end2end/playwright.config.mjs "$@"; then
   echo "--- server log ---"; tail -50 "$DATA/server.log"; exit 1
 fi

@@ -283,8 +283,10 @@ mod tests {
 
     #[tokio::test]
     async fn accounts_and_sessions() {
-        let dir = std::env::temp_dir().join(format!("mt-auth-{}", std::process::id()));
-        let pool = super::super::db::open(&dir.join("t.sqlite")).await.unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let pool = super::super::db::open(&tmp.path().join("t.sqlite"))
+            .await
+            .unwrap();
         assert!(!admin_exists(&pool).await.unwrap());
         let u = create_user(&pool, "a@example.org", "password1", Role::Admin)
             .await
@@ -365,7 +367,6 @@ mod tests {
                 .unwrap();
         assert_eq!(left, 0);
         pool.close().await;
-        std::fs::remove_dir_all(dir).ok();
     }
 
     #[test]

@@ -80,8 +80,8 @@ mod tests {
 
     #[tokio::test]
     async fn opens_with_wal_foreign_keys_and_all_migrations() {
-        let dir = std::env::temp_dir().join(format!("mt-db-{}", std::process::id()));
-        let pool = open(&dir.join("t.sqlite")).await.unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let pool = open(&tmp.path().join("t.sqlite")).await.unwrap();
         let h = health(&pool).await.unwrap();
         assert_eq!(h.applied_migrations as usize, h.known_migrations);
         assert!(h.known_migrations >= 1);
@@ -94,6 +94,5 @@ mod tests {
                 .await;
         assert!(err.is_err());
         pool.close().await;
-        std::fs::remove_dir_all(dir).ok();
     }
 }

@@ -214,8 +214,8 @@ mod tests {
 
     #[test]
     fn data_paths_stay_inside_the_data_dir() {
-        let root = std::env::temp_dir().join(format!("mt-data-path-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().to_path_buf();
         std::fs::create_dir_all(root.join("set")).unwrap();
         std::os::unix::fs::symlink("/etc", root.join("escape")).unwrap();
         std::os::unix::fs::symlink(root.join("set"), root.join("alias")).unwrap();
@@ -226,13 +226,12 @@ mod tests {
         assert!(data_path(&root, "escape/passwd").is_err());
         assert!(data_path(&root, "../data/set").is_err());
         assert!(data_path(&root, "/etc").is_err());
-        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[tokio::test]
     async fn queue_lifecycle() {
-        let dir = std::env::temp_dir().join(format!("mt-jobs-{}", std::process::id()));
-        let (pool, u) = super::super::db::researcher_db(&dir).await;
+        let tmp = tempfile::tempdir().unwrap();
+        let (pool, u) = super::super::db::researcher_db(tmp.path()).await;
         let a = submit(&pool, "generate", "{\"n\":1}", u.id).await.unwrap();
         let b = submit(&pool, "generate", "{\"n\":2}", u.id).await.unwrap();
         assert!(claim(&pool, "eval").await.unwrap().is_none());
@@ -272,6 +271,5 @@ mod tests {
         let again = claim(&pool, "train").await.unwrap().unwrap();
         assert_eq!(again.0, t);
         pool.close().await;
-        std::fs::remove_dir_all(dir).ok();
     }
 }

@@ -89,7 +89,8 @@ mod tests {
 
     #[tokio::test]
     async fn only_finished_training_jobs_with_weights_are_sources() {
-        let dir = tempfile_dir();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
         let (pool, u) = super::super::db::researcher_db(&dir).await;
         let jobs = super::super::jobs::submit;
         let params =
@@ -109,13 +110,5 @@ mod tests {
         let p = source(&pool, &dir, train).await.unwrap();
         assert_eq!((p.preset.as_str(), p.stage.as_str()), ("s64", "all"));
         pool.close().await;
-        std::fs::remove_dir_all(dir).ok();
-    }
-
-    fn tempfile_dir() -> PathBuf {
-        let d = std::env::temp_dir().join(format!("mt-train-src-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        d
     }
 }
