@@ -43,16 +43,17 @@ fn fid_inception_matches_pytorch_fid_on_generated_weights() {
     });
     for (name, got) in &means {
         let want = fx.f32s(&format!("mean/{name}"));
+        assert_eq!(got.len(), want.len(), "{name}: channels");
         let err = got
             .iter()
             .zip(&want)
             .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
         println!("{name:>14}: max |Δ mean| = {err:.2e}");
-        assert_eq!(got.len(), want.len(), "{name}: channels");
         assert!(err < 1e-4, "{name}: per-channel means differ by {err}");
     }
     let pool = pool.into_data().to_vec::<f32>().unwrap();
     let want = fx.f32s("pool");
+    assert_eq!(pool.len(), want.len(), "pool3: features");
     let err = pool
         .iter()
         .zip(&want)

@@ -32,6 +32,7 @@ fn check_fd_fixture(name: &str, reference_key: &str, tol: f64) {
         ("sigma2", &b.cov),
     ] {
         let want = fx.f64s(key);
+        assert_eq!(got.len(), want.len(), "{name} {key}: length");
         let scale = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
         let err = got
             .iter()

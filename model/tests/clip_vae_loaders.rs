@@ -325,6 +325,7 @@ fn real_peft_folder_matches_peft_output() {
     let want = &want[0].2;
     for (name, m) in [("unmerged", model.clone()), ("merged", model.merge_lora())] {
         let got: Vec<f32> = m.forward(ids.clone()).into_data().into_vec().unwrap();
+        assert_eq!(got.len(), want.len(), "{name}: outputs");
         let d = got
             .iter()
             .zip(want)

@@ -308,7 +308,9 @@ mod tests {
         for case in fixtures()["holm"].as_array().unwrap() {
             let p: Vec<f64> = case["p"].as_array().unwrap().iter().map(f).collect();
             let want: Vec<f64> = case["adjusted"].as_array().unwrap().iter().map(f).collect();
-            for (a, b) in holm(&p).into_iter().zip(want) {
+            let got = holm(&p);
+            assert_eq!(got.len(), want.len(), "holm: one value per p");
+            for (a, b) in got.into_iter().zip(want) {
                 close(a, b, 1e-12, "holm");
             }
         }
@@ -329,7 +331,13 @@ mod tests {
                 .iter()
                 .map(f)
                 .collect();
-            for (a, b) in bradley_terry(&w).into_iter().zip(want) {
+            let got = bradley_terry(&w);
+            assert_eq!(
+                got.len(),
+                want.len(),
+                "bradley-terry: one strength per item"
+            );
+            for (a, b) in got.into_iter().zip(want) {
                 close(a, b, 1e-4, "bradley-terry");
             }
         }
@@ -392,6 +400,7 @@ mod tests {
         let est = bradley_terry(&win_matrix(3, &outcomes));
         let ci = bt_bootstrap(3, &outcomes, 300, 7);
         assert_eq!(ci, bt_bootstrap(3, &outcomes, 300, 7));
+        assert_eq!((est.len(), ci.len()), (3, 3));
         for (e, (lo, hi)) in est.iter().zip(&ci) {
             assert!(lo < e && e < hi, "{lo} < {e} < {hi}");
         }
