@@ -203,6 +203,45 @@ pub fn to_video<B: Backend>(video: Tensor<B, 5>) -> Video {
     }
 }
 
+/// The sizes, frame counts and step counts a pipeline accepts ([`MagicTimePipeline::limits`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GenerateLimits {
+    /// Height and width must be positive multiples of this (VAE × UNet downscale).
+    pub stride: usize,
+    /// Most frames the motion modules take.
+    pub max_frames: usize,
+}
+
+impl GenerateLimits {
+    /// Checks the options against the limits (the error says which and why).
+    pub fn check(&self, o: &GenerateOptions) -> Result<()> {
+        let (stride, max_frames) = (self.stride, self.max_frames);
+        if o.height == 0
+            || o.width == 0
+            || !o.height.is_multiple_of(stride)
+            || !o.width.is_multiple_of(stride)
+        {
+            return Err(ModelError::InvalidInput(format!(
+                "size {}x{} must be a positive multiple of {stride}",
+                o.width, o.height
+            )));
+        }
+        if o.frames == 0 || o.frames > max_frames {
+            return Err(ModelError::InvalidInput(format!(
+                "{} frames: the motion modules support 1..={max_frames}",
+                o.frames
+            )));
+        }
+        if o.steps == 0 || o.steps > 1000 {
+            return Err(ModelError::InvalidInput(format!(
+                "{} steps: expected 1..=1000",
+                o.steps
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// Tokenizer, text encoder, UNet with motion modules, VAE and the DDIM schedule.
 #[derive(Debug)]
 pub struct MagicTimePipeline<B: Backend> {
@@ -427,36 +466,21 @@ impl<B: Backend> MagicTimePipeline<B> {
 
     /// Checks the options fit this pipeline.
     pub fn check(&self, o: &GenerateOptions) -> Result<()> {
-        let stride = self.vae_downscale * (1 << (self.unet.down_blocks.len() - 1));
-        if o.height == 0
-            || o.width == 0
-            || !o.height.is_multiple_of(stride)
-            || !o.width.is_multiple_of(stride)
-        {
-            return Err(ModelError::InvalidInput(format!(
-                "size {}x{} must be a positive multiple of {stride}",
-                o.width, o.height
-            )));
+        self.limits().check(o)
+    }
+
+    /// What [`Self::check`] checks against, to keep without the pipeline (a server checks
+    /// requests while a generation holds the pipeline).
+    pub fn limits(&self) -> GenerateLimits {
+        GenerateLimits {
+            stride: self.vae_downscale * (1 << (self.unet.down_blocks.len() - 1)),
+            max_frames: self
+                .unet
+                .down_blocks
+                .first()
+                .and_then(|b| b.motion_modules.first())
+                .map_or(usize::MAX, |m| m.max_len),
         }
-        let max_frames = self
-            .unet
-            .down_blocks
-            .first()
-            .and_then(|b| b.motion_modules.first())
-            .map_or(usize::MAX, |m| m.max_len);
-        if o.frames == 0 || o.frames > max_frames {
-            return Err(ModelError::InvalidInput(format!(
-                "{} frames: the motion modules support 1..={max_frames}",
-                o.frames
-            )));
-        }
-        if o.steps == 0 || o.steps > 1000 {
-            return Err(ModelError::InvalidInput(format!(
-                "{} steps: expected 1..=1000",
-                o.steps
-            )));
-        }
-        Ok(())
     }
 
     /// Text → video, the whole pipeline.

@@ -11,13 +11,16 @@ use magictime_app::{
 };
 use magictime_model::{
     backend::{Cpu, CpuDevice},
-    pipeline::{GenerateOptions, GenerationDefaults, MagicTimePipeline, Progress},
+    pipeline::{GenerateLimits, GenerateOptions, GenerationDefaults, MagicTimePipeline, Progress},
 };
 
 pub struct ModelGenerator {
     /// A diffusers-style model folder; `None` uses the model built into the binary.
     model_dir: Option<PathBuf>,
     pipeline: OnceLock<Result<Mutex<MagicTimePipeline<Cpu>>, String>>,
+    /// The pipeline's limits, kept apart: requests are checked while a generation holds the
+    /// pipeline (they waited for it to finish before).
+    limits: OnceLock<Result<GenerateLimits, String>>,
 }
 
 impl ModelGenerator {
@@ -25,6 +28,7 @@ impl ModelGenerator {
         Self {
             model_dir,
             pipeline: OnceLock::new(),
+            limits: OnceLock::new(),
         }
     }
 
@@ -111,7 +115,11 @@ impl Generator for ModelGenerator {
     }
 
     fn check(&self, p: &GenerateParams) -> Result<(), String> {
-        self.with_pipeline(|pl| pl.check(&options(p)).map_err(|e| e.to_string()))
+        let limits = self
+            .limits
+            .get_or_init(|| self.with_pipeline(|pl| Ok(pl.limits())))
+            .clone()?;
+        limits.check(&options(p)).map_err(|e| e.to_string())
     }
 
     fn generate(

@@ -29,7 +29,15 @@ pub fn spawn_worker(
                 Ok(Some((id, kind, params))) if kind == "train" => {
                     crate::train_job::run(&state, id, &params).await
                 }
-                Ok(Some((id, _, params))) => run_generate(&state, id, &params).await,
+                Ok(Some((id, kind, params))) if kind == "generate" => {
+                    run_generate(&state, id, &params).await
+                }
+                Ok(Some((id, kind, _))) => {
+                    let failed = Err(format!("unknown job kind {kind:?}"));
+                    if let Err(e) = jobs::finish(&state.pool, id, failed).await {
+                        tracing::error!(job = id, "finish: {e}");
+                    }
+                }
                 Ok(None) => {
                     tokio::select! {
                         _ = state.jobs_notify.notified() => {}

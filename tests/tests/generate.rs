@@ -85,3 +85,78 @@ async fn researcher_generates_a_video_through_the_queue() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn a_queued_job_is_cancelled_by_its_owner_or_an_admin_only() {
+    let s = Server::start(|d| {
+        create_account(d, "res@test.org", "res-pass-12", "researcher");
+        create_account(d, "other@test.org", "other-pass-12", "researcher");
+        create_account(d, "admin@test.org", "admin-pass-1", "admin");
+    });
+    let (c, t) = login(&s, "res@test.org", "res-pass-12").await;
+    let long = [
+        ("prompt", "a red flower blooming"),
+        ("negative", ""),
+        ("seed", "1"),
+        ("steps", "100"),
+        ("cfg", "4"),
+        ("frames", "16"),
+        ("size", "64"),
+    ];
+    // The first runs; the next two wait behind it. (Submitting used to wait for the running
+    // generation, whose lock the check shared: the second job then ran instead of queueing.)
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let r = post_form(&c, &s, "/api/generate", &t, &long).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        ids.push(r.json::<i64>().await.unwrap());
+    }
+    let cancel = |c: Client, t: String, id: i64| {
+        let s = &s;
+        async move {
+            let r = post_form(&c, s, "/api/cancel_job", &t, &[("id", &id.to_string())]).await;
+            assert_eq!(r.status(), StatusCode::OK);
+            r.json::<bool>().await.unwrap()
+        }
+    };
+    let (other, ot) = login(&s, "other@test.org", "other-pass-12").await;
+    eprintln!(
+        "{}",
+        c.get(s.url("/api/jobs"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    );
+    assert!(!cancel(other, ot, ids[1]).await, "not someone else's job");
+    assert!(cancel(c.clone(), t.clone(), ids[1]).await, "the owner's");
+    assert!(!cancel(c.clone(), t.clone(), ids[1]).await, "only once");
+    let (admin, at) = login(&s, "admin@test.org", "admin-pass-1").await;
+    assert!(cancel(admin, at, ids[2]).await, "an admin's");
+    let listed: serde_json::Value = c
+        .get(s.url("/api/jobs"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let status = |id: i64| {
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["id"] == id)
+            .unwrap()["status"]
+            .clone()
+    };
+    assert_eq!(status(ids[1]), "cancelled");
+    assert_eq!(status(ids[2]), "cancelled");
+    assert_ne!(
+        status(ids[0]),
+        "cancelled",
+        "a running job is not cancelled"
+    );
+}
