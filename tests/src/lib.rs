@@ -273,6 +273,18 @@ pub async fn post_form(
         .unwrap()
 }
 
+/// `/api/generate` fields for a generation that runs long enough (100 steps, 16 frames at 64²)
+/// to be caught running, or to keep later jobs queued behind it.
+pub const LONG_GENERATION: [(&str, &str); 7] = [
+    ("prompt", "a red flower blooming"),
+    ("negative", ""),
+    ("seed", "1"),
+    ("steps", "100"),
+    ("cfg", "4"),
+    ("frames", "16"),
+    ("size", "64"),
+];
+
 /// The jobs of `kind` as `/api/jobs?kind=` lists them (newest first).
 pub async fn jobs_of(c: &reqwest::Client, s: &Server, kind: &str) -> Vec<serde_json::Value> {
     let v: serde_json::Value = c

@@ -1,7 +1,9 @@
 //! Generation through the web job queue on the real server: submit → progress → MP4 served.
 use std::time::Duration;
 
-use magictime_tests::{client, create_account, login, post_form, wait_job, Server};
+use magictime_tests::{
+    client, create_account, jobs_of, login, post_form, wait_job, Server, LONG_GENERATION,
+};
 use reqwest::{header, Client, StatusCode};
 
 async fn submit(c: &Client, s: &Server, t: &str, prompt: &str, size: &str) -> reqwest::Response {
@@ -94,20 +96,11 @@ async fn a_queued_job_is_cancelled_by_its_owner_or_an_admin_only() {
         create_account(d, "admin@test.org", "admin-pass-1", "admin");
     });
     let (c, t) = login(&s, "res@test.org", "res-pass-12").await;
-    let long = [
-        ("prompt", "a red flower blooming"),
-        ("negative", ""),
-        ("seed", "1"),
-        ("steps", "100"),
-        ("cfg", "4"),
-        ("frames", "16"),
-        ("size", "64"),
-    ];
     // The first runs; the next two wait behind it. (Submitting used to wait for the running
     // generation, whose lock the check shared: the second job then ran instead of queueing.)
     let mut ids = Vec::new();
     for _ in 0..3 {
-        let r = post_form(&c, &s, "/api/generate", &t, &long).await;
+        let r = post_form(&c, &s, "/api/generate", &t, &LONG_GENERATION).await;
         assert_eq!(r.status(), StatusCode::OK);
         ids.push(r.json::<i64>().await.unwrap());
     }
@@ -135,23 +128,8 @@ async fn a_queued_job_is_cancelled_by_its_owner_or_an_admin_only() {
     assert!(!cancel(c.clone(), t.clone(), ids[1]).await, "only once");
     let (admin, at) = login(&s, "admin@test.org", "admin-pass-1").await;
     assert!(cancel(admin, at, ids[2]).await, "an admin's");
-    let listed: serde_json::Value = c
-        .get(s.url("/api/jobs"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let status = |id: i64| {
-        listed
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|j| j["id"] == id)
-            .unwrap()["status"]
-            .clone()
-    };
+    let listed = jobs_of(&c, &s, "generate").await;
+    let status = |id: i64| listed.iter().find(|j| j["id"] == id).unwrap()["status"].clone();
     assert_eq!(status(ids[1]), "cancelled");
     assert_eq!(status(ids[2]), "cancelled");
     assert_ne!(

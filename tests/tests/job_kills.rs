@@ -2,7 +2,7 @@
 //! half-written, visible or served. (Training jobs resume instead: `train_jobs.rs`.)
 use std::{path::Path, process::Command, time::Duration};
 
-use magictime_tests::{jobs_of, post_form, Server};
+use magictime_tests::{jobs_of, post_form, Server, LONG_GENERATION};
 use reqwest::{Client, StatusCode};
 use serde_json::Value;
 
@@ -64,22 +64,7 @@ async fn a_killed_generation_or_evaluation_leaves_nothing_visible_or_served() {
     let (c, t) = login(&s, "res@test.org", "res-pass-12").await;
 
     // A generation long enough to be caught between its first and last step.
-    let r = post_form(
-        &c,
-        &s,
-        "/api/generate",
-        &t,
-        &[
-            ("prompt", "a red flower blooming"),
-            ("negative", ""),
-            ("seed", "1"),
-            ("steps", "100"),
-            ("cfg", "4"),
-            ("frames", "16"),
-            ("size", "64"),
-        ],
-    )
-    .await;
+    let r = post_form(&c, &s, "/api/generate", &t, &LONG_GENERATION).await;
     assert_eq!(r.status(), StatusCode::OK);
     let gen: i64 = r.json().await.unwrap();
     wait_for(&c, &s, "generate", gen, |j| {
