@@ -155,6 +155,15 @@ pub struct TrainDefaultArgs {
     /// Stage a: VAE batch (frames).
     #[arg(long, default_value_t = 16)]
     pub vae_batch: usize,
+    /// Stage a: train the VAE on random crops of this side (a multiple of its downscale)
+    /// instead of whole frames: the same convolutional weights at a fraction of the cost per
+    /// sample.
+    #[arg(long)]
+    pub vae_crop: Option<usize>,
+    /// Stage a: with `--vae-crop`, only the first this many VAE steps see crops; the rest see
+    /// whole frames (default: all of them).
+    #[arg(long, requires = "vae_crop")]
+    pub vae_crop_steps: Option<usize>,
     /// Stage a: VAE wall-time cap in seconds.
     #[arg(long)]
     pub vae_max_seconds: Option<f64>,

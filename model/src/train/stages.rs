@@ -222,11 +222,19 @@ impl<'a> Run<'a> {
         };
         let mut recon = 0.0;
         let progress = &mut *self.progress;
-        let (vae_t, stats) =
-            super::vae::train_vae(vae0, &self.data, &opts, 1e-4, &self.ckpt, &mut |s| {
+        let (vae_t, stats) = super::vae::train_vae(
+            vae0,
+            &self.data,
+            &opts,
+            1e-4,
+            args.vae_crop
+                .map(|side| (side, args.vae_crop_steps.unwrap_or(args.vae_steps))),
+            &self.ckpt,
+            &mut |s| {
                 recon = s.extra;
                 progress("vae", s)
-            })?;
+            },
+        )?;
         let mut vae = vae_t.valid();
         let std = super::vae::latent_std(&vae, &self.data, &dev);
         vae.scaling_factor = 1.0 / std;

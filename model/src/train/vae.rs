@@ -85,20 +85,33 @@ impl super::checkpoint::Batch for VaeBatch {
 }
 
 /// Trains `vae` with Adam on random frames of `data` (loop `name` of [`optimize`]); returns the
-/// trained module.
+/// trained module. With `crop = Some((side, steps))`, the first `steps` steps see random
+/// `side`×`side` windows of the frames instead of whole frames: the VAE is convolutional, so
+/// crops train the same weights at a fraction of the cost per sample; the steps after them see
+/// whole frames, as the group norms and the mid-block attention do at inference.
+#[allow(clippy::too_many_arguments)]
 pub fn train_vae<B: AutodiffBackend>(
     vae: AutoencoderKl<B>,
     data: &SynthSet,
     opts: &StageOptions,
     kl_weight: f64,
+    crop: Option<(usize, usize)>,
     ckpt: &CheckpointOptions,
     progress: &mut dyn FnMut(StepInfo),
 ) -> Result<(AutoencoderKl<B>, StageStats)> {
     let device = vae.quant_conv.weight.device();
     let c = vae.quant_conv.weight.dims()[0] / 2;
-    let s = data.size;
-    let ls = s / vae_downscale(&vae);
-    let prepare = |_step: usize, rng: &mut rand_chacha::ChaCha8Rng| {
+    let down = vae_downscale(&vae);
+    let full = data.size;
+    let (side, crop_steps) = crop.unwrap_or((full, 0));
+    if side == 0 || side > full || side % down != 0 {
+        return Err(crate::error::ModelError::InvalidInput(format!(
+            "VAE crop {side}: must be a multiple of {down} and at most the frame side {full}"
+        )));
+    }
+    let prepare = |step: usize, rng: &mut rand_chacha::ChaCha8Rng| {
+        let s = if step < crop_steps { side } else { full };
+        let ls = s / down;
         let idx: Vec<(usize, usize)> = (0..opts.batch)
             .map(|_| {
                 (
@@ -108,8 +121,21 @@ pub fn train_vae<B: AutodiffBackend>(
             })
             .collect();
         let latent_dims = [idx.len(), c, ls, ls];
+        let mut x = data.image_values(&idx);
+        if s < full {
+            let offsets: Vec<(usize, usize)> = idx
+                .iter()
+                .map(|_| {
+                    (
+                        rng.random_range(0..=full - s),
+                        rng.random_range(0..=full - s),
+                    )
+                })
+                .collect();
+            x = crop_images(&x, full, s, &offsets);
+        }
         Ok(VaeBatch {
-            x: data.image_values(&idx),
+            x,
             eps: seeded_normal(rng.random(), latent_dims.iter().product()),
             dims: [idx.len(), 3, s, s],
             latent_dims,
@@ -123,6 +149,20 @@ pub fn train_vae<B: AutodiffBackend>(
         Ok((l.total, recon))
     };
     optimize("vae", vae, opts, ckpt, &prepare, &loss, progress)
+}
+
+/// `side`×`side` windows at `offsets` (row, column) of `[n, 3, full, full]` images.
+fn crop_images(x: &[f32], full: usize, side: usize, offsets: &[(usize, usize)]) -> Vec<f32> {
+    let mut out = Vec::with_capacity(offsets.len() * 3 * side * side);
+    for (n, &(y0, x0)) in offsets.iter().enumerate() {
+        for c in 0..3 {
+            let plane = &x[(n * 3 + c) * full * full..(n * 3 + c + 1) * full * full];
+            for y in y0..y0 + side {
+                out.extend_from_slice(&plane[y * full + x0..y * full + x0 + side]);
+            }
+        }
+    }
+    out
 }
 
 /// Pixels per latent cell of a VAE (2^(levels − 1)).
@@ -162,4 +202,25 @@ pub fn latent_std<B: Backend>(vae: &AutoencoderKl<B>, data: &SynthSet, device: &
 /// The inference copy of a trained autodiff module.
 pub fn inference<B: AutodiffBackend>(vae: AutoencoderKl<B>) -> AutoencoderKl<B::InnerBackend> {
     vae.valid()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::crop_images;
+
+    #[test]
+    fn crops_are_windows_of_each_plane() {
+        // two 4×4 RGB images whose value encodes (image, channel, row, column)
+        let full = 4;
+        let x: Vec<f32> = (0..2 * 3 * full * full).map(|i| i as f32).collect();
+        let out = crop_images(&x, full, 2, &[(0, 0), (1, 2)]);
+        assert_eq!(out.len(), 2 * 3 * 4);
+        assert_eq!(&out[..4], &[0.0, 1.0, 4.0, 5.0]);
+        // image 1, channel 0 starts at 48; window rows 1..3, columns 2..4
+        let b = 48.0;
+        assert_eq!(&out[12..16], &[b + 6.0, b + 7.0, b + 10.0, b + 11.0]);
+        // image 1, channel 2
+        let b2 = 48.0 + 32.0;
+        assert_eq!(&out[20..24], &[b2 + 6.0, b2 + 7.0, b2 + 10.0, b2 + 11.0]);
+    }
 }
