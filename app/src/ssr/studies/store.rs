@@ -425,6 +425,64 @@ pub fn questions(design: &Design, kind: &str, expected: Option<i64>) -> Vec<Ques
     }
 }
 
+/// The address a participant fetches the video at position `pos` of trial `trial` by:
+/// `{trial}-{pos}-{mac}`, where the MAC is keyed by the stimulus's secret media id. Every trial
+/// position gets its own address, so a video shown twice (a gold trial of a video against
+/// itself, or the same stimulus in two trials) is not recognisable by its address or by the
+/// browser's cache, and the media ids (the stored file names) stay with the researchers.
+pub fn media_alias(trial: i64, pos: usize, media_id: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"magictime media alias v1\0");
+    h.update(media_id.as_bytes());
+    h.update(format!("\0{trial}\0{pos}").as_bytes());
+    format!("{trial}-{pos}-{}", &hex::encode(h.finalize())[..32])
+}
+
+/// The stimulus file behind a participant's media address ([`media_alias`]): `(study id, media
+/// id)`, or `None` for anything that is not a valid address.
+pub async fn resolve_media_alias(
+    pool: &SqlitePool,
+    alias: &str,
+) -> Result<Option<(i64, String)>, StudyError> {
+    let mut parts = alias.splitn(3, '-');
+    let (Some(trial), Some(pos), Some(mac)) = (parts.next(), parts.next(), parts.next()) else {
+        return Ok(None);
+    };
+    let digits = |s: &str, max: usize| {
+        !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_digit())
+    };
+    if !digits(trial, 18) || !digits(pos, 2) || mac.len() != 32 {
+        return Ok(None);
+    }
+    let (Ok(trial), Ok(pos)) = (trial.parse::<i64>(), pos.parse::<usize>()) else {
+        return Ok(None);
+    };
+    let Some(stimuli): Option<String> =
+        sqlx::query_scalar("SELECT stimuli FROM trials WHERE id = ?")
+            .bind(trial)
+            .fetch_optional(pool)
+            .await?
+    else {
+        return Ok(None);
+    };
+    let ids: Vec<i64> = serde_json::from_str(&stimuli).unwrap_or_default();
+    let Some(&stimulus) = ids.get(pos) else {
+        return Ok(None);
+    };
+    let row: Option<(i64, String)> =
+        sqlx::query_as("SELECT study_id, media_id FROM stimuli WHERE id = ?")
+            .bind(stimulus)
+            .fetch_optional(pool)
+            .await?;
+    Ok(row.filter(|(_, media_id)| {
+        // constant time: the MAC is the only secret in the address
+        let want = media_alias(trial, pos, media_id);
+        let (a, b) = (want.as_bytes(), alias.as_bytes());
+        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    }))
+}
+
 pub async fn participant_state(
     pool: &SqlitePool,
     study: &StudyRow,
@@ -452,13 +510,18 @@ pub async fn participant_state(
         let ids: Vec<i64> = serde_json::from_str(&r.try_get::<String, _>("stimuli")?)
             .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
         let done: Option<String> = r.try_get("done")?;
+        let trial_id: i64 = r.try_get("id")?;
         trials.push(ParticipantTrial {
-            id: r.try_get("id")?,
+            id: trial_id,
             practice: kind == "practice",
             prompt: r.try_get("prompt")?,
             media: ids
                 .iter()
-                .map(|i| format!("/s/m/{}", media.get(i).map(String::as_str).unwrap_or("")))
+                .enumerate()
+                .map(|(pos, i)| {
+                    let m = media.get(i).map(String::as_str).unwrap_or("");
+                    format!("/s/m/{}", media_alias(trial_id, pos, m))
+                })
                 .collect(),
             questions: questions(&study.design, &kind, r.try_get("expected")?),
             answered: done

@@ -8,7 +8,8 @@
 //!
 //! Participants (anonymous): `/s/{slug}` (the page), `/s/{slug}/join`, `/s/{slug}/demographics`,
 //! `/s/{slug}/complete`, `/s/api/answer` (the high-rate JSON endpoint: batched durable writes,
-//! per-participant rate limit) and `/s/m/{media_id}` (videos by opaque id; byte ranges).
+//! per-participant rate limit) and `/s/m/{key}` (videos by an address per trial position for
+//! participants, by media id for the study's researchers; byte ranges).
 //!
 //! One file per concept: [`lifecycle`] (create, design form, status), [`stimuli`] (folder /
 //! manifest import, upload, normalisation), [`gallery`] (generated videos as stimuli),
@@ -73,7 +74,7 @@ pub fn routes(writer: AnswerWriter) -> Router<ServerState> {
         .route("/s/{slug}/join", post(participant::join))
         .route("/s/{slug}/complete", post(participant::complete))
         .route("/s/{slug}/demographics", post(demographics::submit))
-        .route("/s/m/{media_id}", get(participant::media))
+        .route("/s/m/{key}", get(participant::media))
         .route(
             "/s/api/answer",
             post(

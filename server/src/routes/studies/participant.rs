@@ -122,20 +122,31 @@ pub(super) async fn complete(
     Ok(Json(json!({ "completion_code": code, "redirect": redirect })).into_response())
 }
 
-/// Videos by opaque id: the file name is the id; no condition, prompt or metadata is exposed.
+/// Videos by participant address (`store::media_alias`: one per trial position, so a video
+/// shown twice is not recognisable by its address), or by media id for the study's researchers
+/// (previews). No condition, prompt or metadata is exposed.
 pub(super) async fn media(
     State(state): State<ServerState>,
-    UrlPath(media_id): UrlPath<String>,
+    UrlPath(key): UrlPath<String>,
     req: Request,
 ) -> Result<Response, Fail> {
-    if media_id.len() != 24 || !media_id.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(Fail(StatusCode::NOT_FOUND, "not found".into()));
-    }
-    let study: Option<i64> = sqlx::query_scalar("SELECT study_id FROM stimuli WHERE media_id = ?")
-        .bind(&media_id)
-        .fetch_optional(&state.pool)
-        .await?;
-    let study = study.ok_or_else(|| Fail(StatusCode::NOT_FOUND, "not found".into()))?;
+    let not_found = || Fail(StatusCode::NOT_FOUND, "not found".into());
+    let (study, media_id) = if key.len() == 24 && key.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let study: i64 = sqlx::query_scalar("SELECT study_id FROM stimuli WHERE media_id = ?")
+            .bind(&key)
+            .fetch_optional(&state.pool)
+            .await?
+            .ok_or_else(not_found)?;
+        // a media id is the researchers' name for the file: only they may use it
+        super::owned(&state, req.headers(), study)
+            .await
+            .map_err(|_| not_found())?;
+        (study, key)
+    } else {
+        store::resolve_media_alias(&state.pool, &key)
+            .await?
+            .ok_or_else(not_found)?
+    };
     let path = store::media_dir(&state.data_dir, study).join(format!("{media_id}.mp4"));
     let mut res = tower_http::services::ServeFile::new(path)
         .try_call(req)
