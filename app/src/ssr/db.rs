@@ -13,6 +13,13 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
 
 /// Opens (creating if needed) the database file and applies pending migrations.
 pub async fn open(path: &Path) -> Result<SqlitePool, sqlx::Error> {
+    let pool = connect(path).await?;
+    MIGRATOR.run(&pool).await?;
+    Ok(pool)
+}
+
+/// The pool on the database file, without migrating it.
+async fn connect(path: &Path) -> Result<SqlitePool, sqlx::Error> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(sqlx::Error::Io)?;
     }
@@ -22,12 +29,10 @@ pub async fn open(path: &Path) -> Result<SqlitePool, sqlx::Error> {
         .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(5));
-    let pool = SqlitePoolOptions::new()
+    SqlitePoolOptions::new()
         .max_connections(8)
         .connect_with(opts)
-        .await?;
-    MIGRATOR.run(&pool).await?;
-    Ok(pool)
+        .await
 }
 
 /// Health of the database: how many migrations are applied and whether that is all of them.
@@ -93,6 +98,105 @@ mod tests {
                 .execute(&pool)
                 .await;
         assert!(err.is_err());
+        pool.close().await;
+    }
+
+    /// A database made by the first four migrations (accounts, studies, annotation, jobs: what
+    /// the first releases shipped), holding data, is upgraded by the current binary: the later
+    /// migrations alter populated tables and add triggers; every row survives and the new rules
+    /// hold on the old rows.
+    #[tokio::test]
+    async fn a_database_of_the_first_migrations_upgrades_with_its_data() {
+        let tmp = tempfile::tempdir().unwrap();
+        let old = tmp.path().join("migrations");
+        std::fs::create_dir_all(&old).unwrap();
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
+        let mut names: Vec<_> = std::fs::read_dir(&src)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert!(names.len() > 4, "{names:?}");
+        for n in &names[..4] {
+            std::fs::copy(src.join(n), old.join(n)).unwrap();
+        }
+        let db = tmp.path().join("legacy.sqlite");
+        let pool = connect(&db).await.unwrap();
+        Migrator::new(old.as_path())
+            .await
+            .unwrap()
+            .run(&pool)
+            .await
+            .unwrap();
+        for sql in [
+            "INSERT INTO users(id, email, password_hash, role) VALUES \
+             (1, 'r@example.org', 'h', 'researcher'), (2, 'a@example.org', 'h', 'annotator')",
+            "INSERT INTO sessions(token_hash, user_id, expires_at) VALUES ('t1', 1, '2999-01-01')",
+            "INSERT INTO studies(id, slug, owner_id, title, status, design) VALUES \
+             (1, 'slug1', 1, 'Old study', 'draft', '{}')",
+            "INSERT INTO stimuli(id, study_id, media_id, condition, prompt, source, frames, fps, \
+             width, height) VALUES (1, 1, 'm1', 'A', 'p', 's', 16, 8.0, 64, 64), \
+             (2, 1, 'm2', 'B', 'p', 's', 16, 8.0, 64, 64)",
+            "UPDATE studies SET status = 'live' WHERE id = 1",
+            "INSERT INTO participants(id, study_id, token_hash, external_id, seq, seed, \
+             completed_at) VALUES (1, 1, 'pt', 'P1', 0, 7, '2026-01-01T00:00:00Z'), \
+             (2, 1, 'pt2', 'P2', 1, 8, NULL)",
+            "INSERT INTO trials(id, participant_id, pos, kind, prompt, stimuli, seed) VALUES \
+             (1, 1, 0, 'main', 'p', '[1,2]', 3)",
+            "INSERT INTO answers(trial_id, criterion, choice, rt_ms) VALUES (1, 0, 1, 4321)",
+            "INSERT INTO jobs(id, kind, status, params, created_by) VALUES \
+             (1, 'generate', 'done', '{\"prompt\":\"x\"}', 1)",
+        ] {
+            sqlx::query(sql).execute(&pool).await.unwrap();
+        }
+        pool.close().await;
+
+        let pool = open(&db).await.unwrap();
+        let h = health(&pool).await.unwrap();
+        assert_eq!(h.applied_migrations as usize, h.known_migrations);
+        let (email, disabled): (String, Option<String>) =
+            sqlx::query_as("SELECT email, disabled_at FROM users WHERE id = 1")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        assert_eq!((email.as_str(), disabled), ("r@example.org", None));
+        let answer: (i64, i64) = sqlx::query_as("SELECT choice, rt_ms FROM answers")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(answer, (1, 4321));
+        let counts: (i64, i64, i64, i64, i64) = sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM sessions), (SELECT COUNT(*) FROM stimuli), \
+             (SELECT COUNT(*) FROM participants WHERE demographics_at IS NULL), \
+             (SELECT COUNT(*) FROM trials), (SELECT COUNT(*) FROM jobs WHERE status = 'done')",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!(counts, (1, 2, 2, 1, 1));
+        // The old rules still hold on old rows, and the new ones apply to them.
+        let frozen = sqlx::query("UPDATE studies SET design = '{\"x\":1}' WHERE id = 1")
+            .execute(&pool)
+            .await;
+        assert!(frozen.is_err(), "the live study's design changed");
+        let late = sqlx::query(
+            "INSERT INTO study_demographics(participant_id, question, answer) VALUES (1, 'age', '30')",
+        )
+        .execute(&pool)
+        .await;
+        assert!(late.is_err(), "demographics accepted after completion");
+        sqlx::query(
+            "INSERT INTO study_demographics(participant_id, question, answer) VALUES (2, 'age', '30')",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO study_metrics(study_id, status, stimuli_key) VALUES (1, 'running', 'k')",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
         pool.close().await;
     }
 }
