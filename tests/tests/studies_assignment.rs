@@ -70,6 +70,59 @@ async fn assignment_is_balanced_and_participants_never_see_conditions() {
                 })
                 .expect("a gold trial of a video against itself");
             assert_ne!(gold["media"][0], gold["media"][1]);
+            // ... nor by its size: each copy ends with an MP4 `free` box sized by its address.
+            let mut copies = vec![];
+            for m in gold["media"].as_array().unwrap() {
+                let r = p.c.get(s.url(m.as_str().unwrap())).send().await.unwrap();
+                assert_eq!(r.status(), StatusCode::OK);
+                copies.push(r.bytes().await.unwrap());
+            }
+            assert_ne!(copies[0].len(), copies[1].len());
+            assert_eq!(without_free_tail(&copies[0]), without_free_tail(&copies[1]));
+            // The padded copy is still a video ffmpeg reads to the end, and byte ranges (what
+            // browsers ask for) are slices of it, padding included.
+            let frames = |name: &str, bytes: &[u8]| {
+                let file = s.data_dir.path().join(name);
+                std::fs::write(&file, bytes).unwrap();
+                let out = std::process::Command::new("ffprobe")
+                    .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
+                    .args(["-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
+                    .arg(&file)
+                    .output()
+                    .unwrap();
+                assert!(out.status.success(), "{out:?}");
+                String::from_utf8_lossy(&out.stdout)
+                    .trim()
+                    .parse::<u32>()
+                    .unwrap()
+            };
+            let n_frames = frames("padded.mp4", &copies[0]);
+            assert!(n_frames > 0);
+            assert_eq!(n_frames, frames("plain.mp4", without_free_tail(&copies[0])));
+            let url = gold["media"][0].as_str().unwrap();
+            let n = copies[0].len();
+            for (range, want) in [
+                ("bytes=0-99".to_string(), &copies[0][..100]),
+                (format!("bytes={}-", n - 20), &copies[0][n - 20..]),
+                (
+                    "bytes=-5000".to_string(),
+                    &copies[0][n.saturating_sub(5000)..],
+                ),
+            ] {
+                let r =
+                    p.c.get(s.url(url))
+                        .header(header::RANGE, &range)
+                        .send()
+                        .await
+                        .unwrap();
+                assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT, "{range}");
+                assert_eq!(&r.bytes().await.unwrap()[..], want, "{range}");
+            }
+            let r =
+                p.c.get(s.url(url))
+                    .header(header::RANGE, format!("bytes={n}-"))
+                    .send();
+            assert_eq!(r.await.unwrap().status(), StatusCode::RANGE_NOT_SATISFIABLE);
             let design = design_json(&s, &c, id).await;
             for st in design["stimuli"].as_array().unwrap() {
                 let media_id = st["media_id"].as_str().unwrap();

@@ -131,7 +131,7 @@ pub(super) async fn media(
     req: Request,
 ) -> Result<Response, Fail> {
     let not_found = || Fail(StatusCode::NOT_FOUND, "not found".into());
-    let (study, media_id) = if key.len() == 24 && key.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if key.len() == 24 && key.bytes().all(|b| b.is_ascii_hexdigit()) {
         let study: i64 = sqlx::query_scalar("SELECT study_id FROM stimuli WHERE media_id = ?")
             .bind(&key)
             .fetch_optional(&state.pool)
@@ -141,27 +141,122 @@ pub(super) async fn media(
         super::owned(&state, req.headers(), study)
             .await
             .map_err(|_| not_found())?;
-        (study, key)
-    } else {
-        store::resolve_media_alias(&state.pool, &key)
-            .await?
-            .ok_or_else(not_found)?
-    };
+        let path = store::media_dir(&state.data_dir, study).join(format!("{key}.mp4"));
+        let mut res = tower_http::services::ServeFile::new(path)
+            .try_call(req)
+            .await
+            .map_err(|e| bad(e.to_string()))?
+            .into_response();
+        res.headers_mut().remove(header::LAST_MODIFIED);
+        res.headers_mut().remove(header::ETAG);
+        return Ok(res);
+    }
+    let (study, media_id) = store::resolve_media_alias(&state.pool, &key)
+        .await?
+        .ok_or_else(not_found)?;
     let path = store::media_dir(&state.data_dir, study).join(format!("{media_id}.mp4"));
-    let mut res = tower_http::services::ServeFile::new(path)
-        .try_call(req)
+    serve_padded(&path, &padding(&key), req.headers().get(header::RANGE))
         .await
-        .map_err(|e| bad(e.to_string()))?
-        .into_response();
-    res.headers_mut().insert(
-        header::CACHE_CONTROL,
-        "private, max-age=86400".parse().expect("header"),
-    );
-    // The file's time would tell participants the order the videos were imported in (often
-    // condition by condition).
-    res.headers_mut().remove(header::LAST_MODIFIED);
-    res.headers_mut().remove(header::ETAG);
-    Ok(res)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => not_found(),
+            _ => Fail(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "media unavailable".into(),
+            ),
+        })
+}
+
+/// What a participant's copy of a stimulus ends with: an MP4 `free` box (players skip it) of 8 to
+/// 4,096 bytes chosen by the address, so two addresses of one video differ in size as well as
+/// in name.
+fn padding(alias: &str) -> Vec<u8> {
+    let mac = alias.rsplit('-').next().unwrap_or_default();
+    let r = u16::from_str_radix(mac.get(..4).unwrap_or("0"), 16).unwrap_or(0);
+    let n = 8 + usize::from(r) % 4089;
+    let mut v = vec![0u8; n];
+    v[..4].copy_from_slice(&(n as u32).to_be_bytes());
+    v[4..8].copy_from_slice(b"free");
+    v
+}
+
+/// The inclusive byte range a `Range` header asks of `len` bytes: `Ok(None)` for the whole
+/// (no header, another unit, or several ranges, which are answered whole as RFC 9110 allows),
+/// `Err` when it cannot be satisfied (416).
+fn byte_range(h: Option<&header::HeaderValue>, len: u64) -> Result<Option<(u64, u64)>, ()> {
+    let Some(spec) = h
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().strip_prefix("bytes="))
+    else {
+        return Ok(None);
+    };
+    if spec.contains(',') {
+        return Ok(None);
+    }
+    let (a, b) = spec.split_once('-').ok_or(())?;
+    let num = |s: &str| s.trim().parse::<u64>().map_err(|_| ());
+    let (start, end) = match (a.trim().is_empty(), b.trim().is_empty()) {
+        (true, false) => {
+            let n = num(b)?.min(len);
+            if n == 0 {
+                return Err(());
+            }
+            (len - n, len - 1)
+        }
+        (false, true) => (num(a)?, len.saturating_sub(1)),
+        (false, false) => (num(a)?, num(b)?.min(len.saturating_sub(1))),
+        (true, true) => return Err(()),
+    };
+    if start >= len || start > end {
+        return Err(());
+    }
+    Ok(Some((start, end)))
+}
+
+/// Streams the file at `path` followed by `pad`, honouring a single byte range.
+async fn serve_padded(
+    path: &std::path::Path,
+    pad: &[u8],
+    range: Option<&header::HeaderValue>,
+) -> std::io::Result<Response> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    let mut file = tokio::fs::File::open(path).await?;
+    let flen = file.metadata().await?.len();
+    let total = flen + pad.len() as u64;
+    let mut res = Response::builder()
+        .header(header::CONTENT_TYPE, "video/mp4")
+        .header(header::ACCEPT_RANGES, "bytes")
+        .header(header::CACHE_CONTROL, "private, max-age=86400");
+    let (start, end) = match byte_range(range, total) {
+        Ok(Some((s, e))) => {
+            res = res
+                .status(StatusCode::PARTIAL_CONTENT)
+                .header(header::CONTENT_RANGE, format!("bytes {s}-{e}/{total}"));
+            (s, e)
+        }
+        Ok(None) => (0, total - 1),
+        Err(()) => {
+            return Ok(Response::builder()
+                .status(StatusCode::RANGE_NOT_SATISFIABLE)
+                .header(header::CONTENT_RANGE, format!("bytes */{total}"))
+                .body(axum::body::Body::empty())
+                .unwrap_or_default());
+        }
+    };
+    let from_file = if start < flen {
+        file.seek(std::io::SeekFrom::Start(start)).await?;
+        end.min(flen - 1) + 1 - start
+    } else {
+        0
+    };
+    let pad_part =
+        pad[start.saturating_sub(flen) as usize..(end + 1).saturating_sub(flen) as usize].to_vec();
+    let body = file.take(from_file).chain(std::io::Cursor::new(pad_part));
+    Ok(res
+        .header(header::CONTENT_LENGTH, end + 1 - start)
+        .body(axum::body::Body::from_stream(
+            tokio_util::io::ReaderStream::new(body),
+        ))
+        .unwrap_or_default())
 }
 
 /// Per-participant answers: bursts of 30, then 10 per second.
@@ -235,5 +330,41 @@ pub(super) async fn answer(
             };
             Fail(code, e.to_string()).into_response()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_follow_rfc_9110() {
+        let h = |s: &'static str| header::HeaderValue::from_static(s);
+        assert_eq!(byte_range(None, 100), Ok(None));
+        assert_eq!(byte_range(Some(&h("bytes=0-9")), 100), Ok(Some((0, 9))));
+        assert_eq!(byte_range(Some(&h("bytes=90-")), 100), Ok(Some((90, 99))));
+        assert_eq!(byte_range(Some(&h("bytes=-10")), 100), Ok(Some((90, 99))));
+        assert_eq!(byte_range(Some(&h("bytes=-500")), 100), Ok(Some((0, 99))));
+        assert_eq!(
+            byte_range(Some(&h("bytes=50-500")), 100),
+            Ok(Some((50, 99)))
+        );
+        assert_eq!(byte_range(Some(&h("bytes=0-1,5-6")), 100), Ok(None));
+        assert_eq!(byte_range(Some(&h("items=0-1")), 100), Ok(None));
+        assert_eq!(byte_range(Some(&h("bytes=100-")), 100), Err(()));
+        assert_eq!(byte_range(Some(&h("bytes=9-3")), 100), Err(()));
+        assert_eq!(byte_range(Some(&h("bytes=-0")), 100), Err(()));
+        assert_eq!(byte_range(Some(&h("bytes=x-3")), 100), Err(()));
+    }
+
+    #[test]
+    fn padding_is_a_free_box_sized_by_the_address() {
+        let a = padding("12-0-00ff0000000000000000000000000000");
+        let b = padding("12-1-ffff0000000000000000000000000000");
+        assert_eq!(a.len(), 8 + 0xff);
+        assert_eq!(b.len(), 8 + 0xffff % 4089);
+        assert_eq!(&a[..4], &((8 + 0xff) as u32).to_be_bytes());
+        assert_eq!(&a[4..8], b"free");
+        assert!(a[8..].iter().all(|&x| x == 0));
     }
 }
