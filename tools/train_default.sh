@@ -1,22 +1,37 @@
 #!/usr/bin/env bash
 # Trains the project's default model on ChronoMagic-Synth (CPU) with MagicTime's recipe and writes
-# its weights into model/assets/default/ (the files the `default-model` feature embeds):
-#   a  VAE, then text encoder + spatial UNet on single frames of all clips
+# its weights into $OUT (default model/assets/default/, the files the `default-model` feature
+# embeds). The recorded run (model/assets/default/README.md) is exactly this script's defaults:
+#   a  VAE (32² crops of the 64² frames, then whole frames), then the spatial UNet on single
+#      frames of all clips, conditioned by the in-domain CLIP's text tower (frozen, as SD keeps
+#      its CLIP text encoder)
 #   b  motion modules on general clips (base frozen)
 #   c  Magic Adapter S on keyframes of metamorphic clips (motion modules removed)
 #   d  Magic Adapter T + Magic Text-Encoder on metamorphic videos (base + S frozen)
-# STAGE=a|b|c|d|all picks the stages (b–d read the earlier stages' weights from $OUT);
-# RESUME=1 continues from $OUT/checkpoints. Step counts are fixed, so a rerun on the same backend
-# reproduces the same data, batches, noise and timesteps.
+# STAGES="a b c d" picks the stages (b–d read the earlier stages' weights from $OUT). Every loop
+# checkpoints into $OUT/checkpoints and a rerun continues from there (--resume): a killed run loses
+# at most a few minutes. Step counts are fixed, so a rerun reproduces the same data, batches,
+# noise and timesteps.
+# It runs the `magictime` binary (`magictime model train-default`), which embeds the in-domain
+# CLIP that stage a starts the text encoder from.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-model/assets/default}
-RESUME_FLAG=()
-if [ "${RESUME:-0}" = 1 ]; then RESUME_FLAG=(--resume); fi
-cargo run --release -p magictime-model --no-default-features --example train_default -- \
-  --out "$OUT" --stage "${STAGE:-all}" --preset "${PRESET:-s32}" --clips "${CLIPS:-256}" --seed 0 \
-  --vae-steps "${VAE_STEPS:-120}" --vae-batch 8 \
-  --unet-steps "${UNET_STEPS:-170}" --unet-batch "${UNET_BATCH:-4}" \
-  --motion-steps "${MOTION_STEPS:-170}" --adapter-s-steps "${ADAPTER_S_STEPS:-100}" \
-  --adapter-t-steps "${ADAPTER_T_STEPS:-100}" \
-  "${RESUME_FLAG[@]}" "$@"
+cargo build --release -p magictime-server --bin magictime
+BIN=${CARGO_TARGET_DIR:-target}/release/magictime
+common=(--out "$OUT" --preset s64 --clips "${CLIPS:-512}" --seed 0 --resume
+  --checkpoint-every-minutes 5)
+for stage in ${STAGES:-a b c d}; do
+  case $stage in
+    a) "$BIN" model train-default "${common[@]}" --stage a \
+         --vae-steps "${VAE_STEPS:-9000}" --vae-batch 8 --vae-crop 32 --vae-crop-steps 8400 \
+         --unet-steps "${UNET_STEPS:-24000}" --unet-batch 8 --text-encoder-init in-domain ;;
+    b) "$BIN" model train-default "${common[@]}" --stage b --unet-batch 4 \
+         --motion-steps "${MOTION_STEPS:-400}" ;;
+    c) "$BIN" model train-default "${common[@]}" --stage c --unet-batch 4 \
+         --adapter-s-steps "${ADAPTER_S_STEPS:-300}" ;;
+    d) "$BIN" model train-default "${common[@]}" --stage d --unet-batch 4 \
+         --adapter-t-steps "${ADAPTER_T_STEPS:-400}" ;;
+    *) echo "unknown stage $stage (a, b, c or d)" >&2; exit 2 ;;
+  esac
+done
