@@ -25,13 +25,13 @@ for stage in ${STAGES:-a b c d}; do
   case $stage in
     a) "$BIN" model train-default "${common[@]}" --stage a \
          --vae-steps "${VAE_STEPS:-9000}" --vae-batch 8 --vae-crop 32 --vae-crop-steps 8400 \
-         --unet-steps "${UNET_STEPS:-24000}" --unet-batch 8 --text-encoder-init in-domain ;;
+         --unet-steps "${UNET_STEPS:-16000}" --unet-batch 8 --text-encoder-init in-domain ;;
     b) "$BIN" model train-default "${common[@]}" --stage b --unet-batch 4 \
          --motion-steps "${MOTION_STEPS:-400}" ;;
     c) "$BIN" model train-default "${common[@]}" --stage c --unet-batch 4 \
          --adapter-s-steps "${ADAPTER_S_STEPS:-300}" ;;
     d) "$BIN" model train-default "${common[@]}" --stage d --unet-batch 4 \
-         --adapter-t-steps "${ADAPTER_T_STEPS:-400}" ;;
+         --adapter-t-steps "${ADAPTER_T_STEPS:-800}" ;;
     *) echo "unknown stage $stage (a, b, c or d)" >&2; exit 2 ;;
   esac
 done

@@ -4,7 +4,8 @@
 //! embedded in the binary so `magictime generate` runs offline on a CPU without `--model`.
 //!
 //! The weights live in `model/assets/default/` in the upstream folder layout (diffusers `unet/`,
-//! `vae/`, transformers `text_encoder/`, `motion_module.safetensors`) and are embedded with
+//! `vae/`, transformers `text_encoder/`, `motion_module.safetensors`, MagicTime's
+//! `magic_adapter_s/`, `magic_adapter_t/`, `magic_text_encoder/`) and are embedded with
 //! `include_bytes!` behind the default-on `default-model` feature. [`load_default`] writes them to
 //! a temporary folder and loads them through [`MagicTimePipeline::from_dir`], the same code path
 //! as upstream checkpoints.
@@ -245,6 +246,35 @@ pub const FILES: &[(&str, &[u8])] = &[
         "generation_config.json",
         include_bytes!("../assets/default/generation_config.json"),
     ),
+    // The Magic Adapters of the recipe's stages c and d, in MagicTime's layouts.
+    (
+        "magic_adapter_s/magic_adapter_s.safetensors",
+        include_bytes!("../assets/default/magic_adapter_s/magic_adapter_s.safetensors"),
+    ),
+    (
+        "magic_adapter_t/configuration.json",
+        include_bytes!("../assets/default/magic_adapter_t/configuration.json"),
+    ),
+    (
+        "magic_adapter_t/default/adapter_config.json",
+        include_bytes!("../assets/default/magic_adapter_t/default/adapter_config.json"),
+    ),
+    (
+        "magic_adapter_t/default/adapter_model.safetensors",
+        include_bytes!("../assets/default/magic_adapter_t/default/adapter_model.safetensors"),
+    ),
+    (
+        "magic_text_encoder/configuration.json",
+        include_bytes!("../assets/default/magic_text_encoder/configuration.json"),
+    ),
+    (
+        "magic_text_encoder/default/adapter_config.json",
+        include_bytes!("../assets/default/magic_text_encoder/default/adapter_config.json"),
+    ),
+    (
+        "magic_text_encoder/default/adapter_model.safetensors",
+        include_bytes!("../assets/default/magic_text_encoder/default/adapter_model.safetensors"),
+    ),
 ];
 
 /// Built without the `default-model` feature: no embedded files.
@@ -321,11 +351,12 @@ pub fn unpack_dir(src: &Path, dst: &Path) -> Result<()> {
     walk(src, src, dst)
 }
 
-/// Loads the embedded default model through the regular folder loader (no adapters).
+/// Loads the embedded default model through the regular folder loader, with its Magic Adapters
+/// S, T and Text-Encoder applied (MagicTime's order), as the official release is used.
 pub fn load_default<B: Backend>(device: &B::Device) -> Result<MagicTimePipeline<B>> {
     let tmp = tempfile::tempdir().map_err(|e| ModelError::io(std::env::temp_dir(), e))?;
     write_default_dir(tmp.path())?;
-    MagicTimePipeline::from_dir(tmp.path(), Some(&[]), device)
+    MagicTimePipeline::from_dir(tmp.path(), None, device)
 }
 
 /// The generation settings of the embedded model (its `generation_config.json`); the 32-pixel

@@ -1,5 +1,6 @@
 //! The default model: a training step lowers the loss on a fixed batch; the embedded weights load
-//! through the real folder loader and generate seeded, prompt-dependent 8-frame 32×32 videos.
+//! through the real folder loader (with its Magic Adapters) and generate seeded, prompt-dependent
+//! 16-frame 64×64 videos.
 
 use burn::module::AutodiffModule;
 use burn::optim::{AdamConfig, GradientsParams, Optimizer};
@@ -136,7 +137,10 @@ mod embedded {
             "Time-lapse of a red flower blooming, its petals opening against a blue background.",
             1,
         );
-        assert_eq!((a.frames, a.height, a.width), (8, 32, 32));
+        // the embedded model's own size: the 64² / 16-frame preset it was trained at
+        let d = default_model::defaults();
+        assert_eq!((d.num_frames, d.height, d.width), (16, 64, 64));
+        assert_eq!((a.frames, a.height, a.width), (16, 64, 64));
         let a2 = video(
             &p,
             "Time-lapse of a red flower blooming, its petals opening against a blue background.",
@@ -161,8 +165,35 @@ mod embedded {
             .chunks(3)
             .map(|px| (f64::from(px[0]) - m[0]).powi(2))
             .sum::<f64>()
-            / 1024.0;
+            / (a.frame(0).len() / 3) as f64;
         assert!(var > 4.0, "frame 0 red-channel variance {var}");
+    }
+
+    /// The built-in model is used as MagicTime's release is: with its Magic Adapters S, T and
+    /// Text-Encoder, read by the same loaders; without them the video differs.
+    #[test]
+    fn the_builtin_model_applies_its_magic_adapters() {
+        let device = Default::default();
+        let with = default_model::load_default::<Cpu>(&device).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        default_model::write_default_dir(dir.path()).unwrap();
+        let without = magictime_model::pipeline::MagicTimePipeline::<Cpu>::from_dir(
+            dir.path(),
+            Some(&[]),
+            &device,
+        )
+        .unwrap();
+        let prompt =
+            "Time-lapse of a red flower blooming, its petals opening against a blue background.";
+        let (a, b) = (video(&with, prompt, 3), video(&without, prompt, 3));
+        let diff = a
+            .rgb
+            .iter()
+            .zip(&b.rgb)
+            .filter(|(x, y)| x.abs_diff(**y) > 2)
+            .count();
+        assert_eq!(a.rgb.len(), b.rgb.len());
+        assert!(diff > 0, "the adapters changed nothing");
     }
 
     #[test]
@@ -177,6 +208,11 @@ mod embedded {
             "vae/diffusion_pytorch_model.safetensors",
             "text_encoder/config.json",
             "text_encoder/model.safetensors",
+            "magic_adapter_s/magic_adapter_s.safetensors",
+            "magic_adapter_t/default/adapter_config.json",
+            "magic_adapter_t/default/adapter_model.safetensors",
+            "magic_text_encoder/default/adapter_config.json",
+            "magic_text_encoder/default/adapter_model.safetensors",
         ] {
             assert!(dir.path().join(f).is_file(), "{f}");
         }
