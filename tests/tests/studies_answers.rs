@@ -4,7 +4,7 @@ use serde_json::json;
 
 mod support;
 use support::pairwise::*;
-use support::{form, login, slug, try_join as join};
+use support::{form, get_text, login, slug, try_join as join};
 
 #[tokio::test]
 async fn forged_repeated_and_invalid_answers_are_rejected() {
@@ -86,14 +86,7 @@ async fn forged_repeated_and_invalid_answers_are_rejected() {
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
 
     // Exactly one answer stored.
-    let csv = c
-        .get(s.url(&format!("/studies/{id}/export.csv")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let csv = get_text(&s, &c, &format!("/studies/{id}/export.csv")).await;
     assert_eq!(csv.lines().count(), 2, "{csv}");
 
     // Rate limit: a burst far above a human's pace is cut off.

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 mod support;
 use support::pairwise::*;
-use support::{form, login, slug, try_join as join};
+use support::{form, get_json, get_text, login, slug, try_join as join};
 
 #[tokio::test]
 async fn resume_one_submission_per_id_results_and_exports() {
@@ -120,7 +120,7 @@ async fn resume_one_submission_per_id_results_and_exports() {
         let done: Value = r.json().await.unwrap();
         assert_eq!(done["completion_code"], code.as_str());
         // The statistics follow the answers as they arrive (they are cached between views).
-        let res = support::get_json(&s, &c, &format!("/studies/{id}/results.json")).await;
+        let res = get_json(&s, &c, &format!("/studies/{id}/results.json")).await;
         let n = res["criteria"][0]["n_answers"].as_u64().unwrap();
         assert!(n > last_n, "{n} answers analysed after {last_n}");
         last_n = n;
@@ -130,14 +130,7 @@ async fn resume_one_submission_per_id_results_and_exports() {
         );
     }
 
-    let res: Value = c
-        .get(s.url(&format!("/studies/{id}/results.json")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let res: Value = get_json(&s, &c, &format!("/studies/{id}/results.json")).await;
     assert_eq!(res["dashboard"]["participants"], 4);
     assert_eq!(res["dashboard"]["completed"], 4);
     assert_eq!(res["dashboard"]["excluded"], json!([]));
@@ -172,14 +165,7 @@ async fn resume_one_submission_per_id_results_and_exports() {
         .iter()
         .all(|p| p["p_holm"].as_f64().unwrap() >= p["p_value"].as_f64().unwrap()));
 
-    let csv = c
-        .get(s.url(&format!("/studies/{id}/export.csv")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let csv = get_text(&s, &c, &format!("/studies/{id}/export.csv")).await;
     assert!(csv.starts_with("participant,participant_seq,pilot,trial_id"));
     assert_eq!(csv.lines().count(), stored + 1);
     assert!(
@@ -187,14 +173,7 @@ async fn resume_one_submission_per_id_results_and_exports() {
         "participant ids must be hashed"
     );
     assert!(csv.contains(CONDS[0]));
-    let jsonl = c
-        .get(s.url(&format!("/studies/{id}/export.jsonl")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let jsonl = get_text(&s, &c, &format!("/studies/{id}/export.jsonl")).await;
     // Both exports, parsed back, hold exactly the answers given, row by row.
     let rows: Vec<Value> = jsonl
         .lines()
@@ -245,13 +224,6 @@ async fn resume_one_submission_per_id_results_and_exports() {
         .unwrap();
     assert_eq!(svg.headers()[header::CONTENT_TYPE], "image/svg+xml");
     assert!(svg.text().await.unwrap().contains(CONDS[1]));
-    let html = c
-        .get(s.url(&format!("/studies/{id}")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = get_text(&s, &c, &format!("/studies/{id}")).await;
     assert!(html.contains("Participants: 4 · completed: 4"));
 }

@@ -6,7 +6,7 @@ use magictime_tests::{create_account, Server};
 use reqwest::{header, Client, StatusCode};
 use serde_json::{json, Value};
 
-use super::{form, get_json, Participant, UNPACED};
+use super::{form, get_json, import_folder, Participant, UNPACED};
 
 pub const CONDS: [&str; 3] = ["CondAlphaSecret", "CondBetaSecret", "CondGammaSecret"];
 pub const PROMPTS: [&str; 2] = ["a_flower_blooming", "ice_melting"];
@@ -77,21 +77,7 @@ pub async fn make_study(s: &Server, c: &Client, t: &str, trials: &str, paced: bo
         "{}",
         r.text().await.unwrap()
     );
-    let path = s.data_dir.path().join("import");
-    let r = form(
-        c,
-        s,
-        t,
-        &format!("/studies/{id}/import"),
-        &[("path", path.to_str().unwrap())],
-    )
-    .await;
-    assert_eq!(
-        r.status(),
-        StatusCode::SEE_OTHER,
-        "{}",
-        r.text().await.unwrap()
-    );
+    import_folder(s, c, t, id).await;
     id
 }
 
