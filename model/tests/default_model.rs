@@ -6,12 +6,13 @@ use burn::module::AutodiffModule;
 use burn::optim::{AdamConfig, GradientsParams, Optimizer};
 use burn::tensor::backend::Backend;
 use magictime_model::backend::{Cpu, CpuAutodiff};
-use magictime_model::clip::tokenizer::ClipTokenizer;
+use magictime_model::clip::tokenizer::{ClipTokenizer, Truncation};
 use magictime_model::default_model::{self, text_config, unet_config, vae_config};
 use magictime_model::pipeline::seeded_noise;
 use magictime_model::train::data::{fold_frames, SynthSet};
 use magictime_model::train::diffusion::{
-    diffusion_loss, id_tensor, training_scheduler, LatentSet, TextToVideo,
+    diffusion_loss, id_tensor, training_scheduler, v_loss_weights, weighted_diffusion_loss,
+    LatentSet, TextToVideo,
 };
 use magictime_model::train::{freeze, scalar, vae::vae_loss};
 
@@ -74,6 +75,81 @@ fn diffusion_train_steps_reduce_the_loss_on_a_fixed_batch() {
     }
     let after = scalar(loss_of(&model));
     assert!(after < before * 0.95, "loss {before} -> {after}");
+}
+
+#[test]
+fn the_weighted_loss_is_the_weighted_mean_of_the_per_sample_losses() {
+    let device = Default::default();
+    <Cpu as Backend>::seed(&device, 3);
+    let text_encoder = text_config().init::<Cpu>(&device);
+    let unet = unet_config().init::<Cpu>(&device);
+    let tok = ClipTokenizer::new().unwrap();
+    let sched = training_scheduler().unwrap();
+    let rows: Vec<Vec<i64>> = ["a red flower blooming", "a ball rolling on grass"]
+        .iter()
+        .map(|c| {
+            tok.encode_padded(c, Truncation::Truncate)
+                .unwrap()
+                .into_iter()
+                .map(i64::from)
+                .collect()
+        })
+        .collect();
+    let dims = [2, 4, 2, 8, 8];
+    let z0 = seeded_noise::<Cpu, 5>(11, dims, &device);
+    let noise = seeded_noise::<Cpu, 5>(12, dims, &device);
+    let t = [900usize, 100];
+    let loss = |idx: &[usize], w: Option<&[f32]>| {
+        let r: Vec<&Vec<i64>> = idx.iter().map(|&i| &rows[i]).collect();
+        let pick = |x: &burn::tensor::Tensor<Cpu, 5>| {
+            let i = burn::tensor::Tensor::<Cpu, 1, burn::tensor::Int>::from_ints(
+                idx.iter().map(|&i| i as i32).collect::<Vec<_>>().as_slice(),
+                &device,
+            );
+            x.clone().select(0, i)
+        };
+        let ts: Vec<usize> = idx.iter().map(|&i| t[i]).collect();
+        let l = weighted_diffusion_loss(
+            &text_encoder,
+            &unet,
+            &sched,
+            id_tensor(&r, &device),
+            pick(&z0),
+            pick(&noise),
+            &ts,
+            w,
+        )
+        .unwrap();
+        scalar(l)
+    };
+    let (l0, l1) = (loss(&[0], None), loss(&[1], None));
+    let both = loss(&[0, 1], None);
+    assert!((both - (l0 + l1) / 2.0).abs() < 1e-5 * both.abs().max(1.0));
+    let plain = scalar(
+        diffusion_loss(
+            &text_encoder,
+            &unet,
+            &sched,
+            id_tensor(&rows.iter().collect::<Vec<_>>(), &device),
+            z0.clone(),
+            noise.clone(),
+            &t,
+        )
+        .unwrap(),
+    );
+    assert!((plain - both).abs() < 1e-6 * both.abs().max(1.0));
+    assert!((loss(&[0, 1], Some(&[1.0, 1.0])) - both).abs() < 1e-6 * both.abs().max(1.0));
+    let w = v_loss_weights(&sched, &t, 20.0);
+    // linear β: ᾱ_900 ≈ 0.005, so 1/ᾱ is capped; ᾱ_100 ≈ 0.87
+    assert_eq!(w[0], 20.0);
+    let expect = 1.0 / sched.alphas_cumprod[100];
+    assert!((w[1] as f64 - expect).abs() < 1e-5 && (1.1..1.2).contains(&expect));
+    let weighted = loss(&[0, 1], Some(&w));
+    let want = (w[0] as f64 * l0 + w[1] as f64 * l1) / 2.0;
+    assert!(
+        (weighted - want).abs() < 1e-5 * want.abs(),
+        "{weighted} vs {want}"
+    );
 }
 
 #[test]

@@ -456,6 +456,7 @@ mod tests {
             batch: 2,
             caption_dropout: 0.3,
             scheduler: &sched,
+            v_loss_cap: None,
         };
         let opts = StageOptions {
             steps,

@@ -168,6 +168,31 @@ pub fn diffusion_loss<B: Backend>(
     noise: Tensor<B, 5>,
     timesteps: &[usize],
 ) -> Result<Tensor<B, 1>> {
+    weighted_diffusion_loss(
+        text_encoder,
+        unet,
+        scheduler,
+        ids,
+        z0,
+        noise,
+        timesteps,
+        None,
+    )
+}
+
+/// [`diffusion_loss`] with one weight per sample (`None`: all 1, the plain ε-MSE); the batch mean
+/// of `w_i · mean((ε̂_i − ε_i)²)`.
+#[allow(clippy::too_many_arguments)]
+pub fn weighted_diffusion_loss<B: Backend>(
+    text_encoder: &ClipTextModel<B>,
+    unet: &UNet3DConditionModel<B>,
+    scheduler: &DdpmScheduler,
+    ids: Tensor<B, 2, Int>,
+    z0: Tensor<B, 5>,
+    noise: Tensor<B, 5>,
+    timesteps: &[usize],
+    weights: Option<&[f32]>,
+) -> Result<Tensor<B, 1>> {
     // 1. forward process q(z_t | z_0)
     let zt = scheduler.add_noise(z0, noise.clone(), timesteps)?;
     // 2. text condition
@@ -176,7 +201,30 @@ pub fn diffusion_loss<B: Backend>(
     let t: Vec<f32> = timesteps.iter().map(|&t| t as f32).collect();
     let t = Tensor::<B, 1>::from_floats(t.as_slice(), &zt.device());
     let eps = unet.forward(zt, t, context);
-    Ok((eps - noise).powi_scalar(2).mean())
+    let sq = (eps - noise).powi_scalar(2);
+    Ok(match weights {
+        None => sq.mean(),
+        Some(w) => {
+            let b = timesteps.len();
+            let per_sample = sq.reshape([b as i32, -1]).mean_dim(1).reshape([b]);
+            let w = Tensor::<B, 1>::from_floats(w, &per_sample.device());
+            (per_sample * w).mean()
+        }
+    })
+}
+
+/// Per-sample loss weights that make the ε-loss count the coarse structure (what a frame shows,
+/// where a video is in its change) as much as the fine detail: `min(1/ᾱ_t, cap)`. `1/ᾱ_t` turns
+/// the ε-MSE into the v-prediction MSE (`‖v̂ − v‖² = ‖ε̂ − ε‖²/ᾱ_t`); the cap bounds the variance
+/// of the noisiest steps, as Min-SNR-γ does from the other side. Plain ε-MSE weighs an error in
+/// the predicted clean latent by the SNR, so the high-noise steps, the only ones where the frame
+/// index (the motion modules' positions) tells more than the noisy frame itself, count ~1/200 of
+/// the low-noise ones.
+pub fn v_loss_weights(scheduler: &DdpmScheduler, timesteps: &[usize], cap: f64) -> Vec<f32> {
+    timesteps
+        .iter()
+        .map(|&t| (1.0 / scheduler.alphas_cumprod[t]).min(cap) as f32)
+        .collect()
 }
 
 /// The training noise schedule (SD's linear β 0.00085–0.012 over 1000 steps, as MagicTime samples).
@@ -235,6 +283,8 @@ pub struct DiffusionBatch {
     /// ε, same shape.
     pub noise: Vec<f32>,
     pub timesteps: Vec<usize>,
+    /// Per-sample loss weights (empty: unweighted ε-MSE).
+    pub weights: Vec<f32>,
     /// The clips of the batch (for tests).
     pub clips: Vec<usize>,
 }
@@ -263,6 +313,11 @@ impl super::checkpoint::Batch for DiffusionBatch {
                     dims,
                     noise: self.noise[r.start * per..r.end * per].to_vec(),
                     timesteps: self.timesteps[r.clone()].to_vec(),
+                    weights: if self.weights.is_empty() {
+                        Vec::new()
+                    } else {
+                        self.weights[r.clone()].to_vec()
+                    },
                     clips: self.clips[r].to_vec(),
                 }
             })
@@ -281,6 +336,8 @@ pub struct DiffusionData<'a> {
     /// Probability of replacing a caption by a null one (half "", half the default negative).
     pub caption_dropout: f64,
     pub scheduler: &'a DdpmScheduler,
+    /// Weigh each sample's loss by [`v_loss_weights`] with this cap (`None`: plain ε-MSE).
+    pub v_loss_cap: Option<f64>,
 }
 
 impl DiffusionData<'_> {
@@ -306,6 +363,10 @@ impl DiffusionData<'_> {
         let (z0, dims) = l.select(&clips, &frames);
         let noise = seeded_normal(rng.random(), z0.len());
         let timesteps = self.scheduler.sample_timesteps(rng, clips.len());
+        let weights = self
+            .v_loss_cap
+            .map(|cap| v_loss_weights(self.scheduler, &timesteps, cap))
+            .unwrap_or_default();
         Ok(DiffusionBatch {
             rows: clips.len(),
             ids,
@@ -313,6 +374,7 @@ impl DiffusionData<'_> {
             dims,
             noise,
             timesteps,
+            weights,
             clips,
         })
     }
@@ -331,6 +393,16 @@ pub fn batch_loss<B: Backend>(
     let z0 = Tensor::from_data(TensorData::new(b.z0, b.dims), &device);
     let noise = Tensor::from_data(TensorData::new(b.noise, b.dims), &device);
     let mean_t = b.timesteps.iter().sum::<usize>() as f64 / b.timesteps.len().max(1) as f64;
-    let loss = diffusion_loss(text_encoder, unet, scheduler, ids, z0, noise, &b.timesteps)?;
+    let weights = (!b.weights.is_empty()).then_some(b.weights.as_slice());
+    let loss = weighted_diffusion_loss(
+        text_encoder,
+        unet,
+        scheduler,
+        ids,
+        z0,
+        noise,
+        &b.timesteps,
+        weights,
+    )?;
     Ok((loss, mean_t))
 }

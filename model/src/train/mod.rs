@@ -206,6 +206,11 @@ pub struct TrainDefaultArgs {
     /// LoRA rank of the Magic Text-Encoder (α = rank).
     #[arg(long, default_value_t = 8)]
     pub rank_te: usize,
+    /// Weigh the diffusion loss of every stage run by `min(1/ᾱ_t, cap)` (the v-prediction MSE,
+    /// capped; see `diffusion::v_loss_weights`) instead of the plain ε-MSE: gives the high-noise
+    /// steps, where a video's progression is decided, a say in the motion stages.
+    #[arg(long)]
+    pub v_loss_cap: Option<f64>,
     /// Probability of a null caption in the text-conditioned stages.
     #[arg(long, default_value_t = 0.1)]
     pub caption_dropout: f64,

@@ -278,6 +278,7 @@ impl<'a> Run<'a> {
             batch: args.unet_batch,
             caption_dropout: args.caption_dropout,
             scheduler: &self.scheduler,
+            v_loss_cap: args.v_loss_cap,
         };
         let opts = self.diffusion_opts(
             args.unet_steps,
@@ -363,6 +364,7 @@ impl<'a> Run<'a> {
             batch: args.unet_batch,
             caption_dropout: args.caption_dropout,
             scheduler: &self.scheduler,
+            v_loss_cap: args.v_loss_cap,
         };
         let opts = self.diffusion_opts(args.motion_steps, args.lr, seed, args.stage_max_seconds);
         let sched = &self.scheduler;
@@ -419,6 +421,7 @@ impl<'a> Run<'a> {
             batch: args.unet_batch,
             caption_dropout: args.caption_dropout,
             scheduler: &self.scheduler,
+            v_loss_cap: args.v_loss_cap,
         };
         let opts = self.diffusion_opts(
             args.adapter_s_steps,
@@ -496,6 +499,7 @@ impl<'a> Run<'a> {
             batch: args.unet_batch,
             caption_dropout: args.caption_dropout,
             scheduler: &self.scheduler,
+            v_loss_cap: args.v_loss_cap,
         };
         let opts = self.diffusion_opts(
             args.adapter_t_steps,
