@@ -245,16 +245,33 @@ mod tests {
     use super::*;
     use crate::clipsim::{score_video, RetrievalTexts};
 
+    /// The scores over the tiny CLIP are the documented formulas applied to the embeddings the
+    /// embedder gives (recomputed by hand from `embed_frames` / `embed_texts`).
     #[test]
-    fn tiny_clip_scores_are_well_formed() {
+    fn tiny_clip_scores_follow_the_formulas() {
+        use crate::clipsim::tests::{close, embedder_scores_by_hand};
         let e = ClipEmbedder::tiny_random().unwrap();
-        let frames: Vec<Vec<u8>> = (0..4u8).map(|t| vec![t * 60; 40 * 48 * 3]).collect();
+        let frames: Vec<Vec<u8>> = (0..4u8)
+            .map(|t| {
+                (0..40 * 48 * 3)
+                    .map(|i| (i as u8).wrapping_mul(7) ^ (t * 60))
+                    .collect()
+            })
+            .collect();
         let refs: Vec<&[u8]> = frames.iter().map(|f| f.as_slice()).collect();
         let texts = RetrievalTexts::new(&e).unwrap();
         let s = score_video(&e, &refs, 40, 48, "a red flower blooming", &texts).unwrap();
-        assert!(s.clipsim.abs() <= 1.0 && s.clipsim.is_finite());
-        assert!((0.0..=1.0).contains(&s.metamorphic));
-        assert!((s.pixel_amplitude - 180.0 / 255.0).abs() < 1e-9);
+        let (clipsim, mt) = embedder_scores_by_hand(&e, &refs, 40, 48, "a red flower blooming");
+        close(s.clipsim, clipsim, "CLIPSIM");
+        close(s.metamorphic, mt, "metamorphic score");
+        assert_eq!((e.logit_scale(), e.temporal_weight()), (100.0, 0.0));
+        let px = refs[0]
+            .iter()
+            .zip(refs[3])
+            .map(|(a, b)| f64::from(a.abs_diff(*b)))
+            .sum::<f64>()
+            / (refs[0].len() as f64 * 255.0);
+        close(s.pixel_amplitude, px, "pixel amplitude");
         // same frames twice → same embeddings
         let again = e.embed_frames(&refs[..1], 40, 48).unwrap();
         assert_eq!(again[0], e.embed_frames(&refs[..1], 40, 48).unwrap()[0]);

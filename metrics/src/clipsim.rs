@@ -230,9 +230,44 @@ pub fn summarise(model: String, videos: Vec<VideoTextScores>) -> VideoTextSummar
     }
 }
 
+/// The formulas written out from their definitions, the tests' oracle (shared with the
+/// integration tests).
 #[cfg(test)]
-mod tests {
+#[path = "../tests/common/formulas.rs"]
+pub(crate) mod formulas;
+
+#[cfg(test)]
+pub(crate) mod tests {
     use super::*;
+
+    use super::formulas;
+
+    /// [`formulas::scores_by_hand`] with the embeddings `e` gives for the frames, prompt and retrieval
+    /// texts (its own logit scale and ramp weight).
+    pub(crate) fn embedder_scores_by_hand(
+        e: &dyn VideoTextEmbedder,
+        frames: &[&[u8]],
+        h: usize,
+        w: usize,
+        prompt: &str,
+    ) -> (f64, f64) {
+        formulas::scores_by_hand(
+            &e.embed_frames(frames, h, w).unwrap(),
+            &e.embed_texts(&[prompt]).unwrap()[0],
+            &e.embed_texts(&METAMORPHIC_TEXTS).unwrap(),
+            &e.embed_texts(&GENERAL_TEXTS).unwrap(),
+            f64::from(e.logit_scale()),
+            e.temporal_weight(),
+        )
+    }
+
+    /// Asserts `got` is `want` to 1e-9 relative.
+    pub(crate) fn close(got: f64, want: f64, what: &str) {
+        assert!(
+            (got - want).abs() <= 1e-9 * want.abs().max(1e-3),
+            "{what}: {got}, by hand {want}"
+        );
+    }
 
     /// A deterministic toy embedder for checking the formulas by hand: images map to their mean
     /// RGB, texts to counts of the words "red", "green", "blue" (+ "time-lapse" adds red).
@@ -288,7 +323,12 @@ mod tests {
         assert!((s.clipsim - (cos1 + cos2) / 2.0).abs() < 1e-9);
         assert!((s.embedding_amplitude - (1.0 - (2.0 * 256.0 + 1.0) / (n * n))).abs() < 1e-9);
         assert!((s.pixel_amplitude - 2.0 / 3.0).abs() < 1e-12);
-        assert!(s.metamorphic > 0.0 && s.metamorphic < 1.0);
+        let (_, mt) = embedder_scores_by_hand(&e, &[&red, &blue], 2, 2, "red");
+        close(s.metamorphic, mt, "metamorphic score");
+        assert!(
+            mt > 0.01 && mt < 0.99,
+            "a test of the mix, not of a saturated softmax: {mt}"
+        );
         // a red video is retrieved by the metamorphic texts ("time-lapse" maps to red) more
         // than a green one
         let green = [0u8, 255, 0].repeat(4);
@@ -300,8 +340,69 @@ mod tests {
             r.metamorphic,
             g.metamorphic
         );
-        let sum = summarise(e.name(), vec![r, g]);
+        for (v, frame) in [(&r, &red), (&g, &green)] {
+            let (cs, mt) = embedder_scores_by_hand(&e, &[frame, frame], 2, 2, "red");
+            close(v.clipsim, cs, "CLIPSIM");
+            close(v.metamorphic, mt, "metamorphic score");
+        }
+        let sum = summarise(e.name(), vec![r.clone(), g.clone()]);
         assert_eq!(sum.n, 2);
-        assert!((sum.clipsim_x100 - 100.0 * sum.clipsim).abs() < 1e-12);
+        close(sum.clipsim, (r.clipsim + g.clipsim) / 2.0, "mean CLIPSIM");
+        close(sum.clipsim_x100, 100.0 * sum.clipsim, "CLIPSIM ×100");
+        close(
+            sum.metamorphic,
+            (r.metamorphic + g.metamorphic) / 2.0,
+            "mean metamorphic score",
+        );
+    }
+
+    /// The video embedding of the metamorphic score weighs frame f by `(1 + γ·τ_f)/F`: with
+    /// γ = 0.75 over three frames (weights 0.25/3, 1/3, 1.75/3) the score is the formula's, and
+    /// differs from the plain mean's (γ = 0) and from the reversed video's.
+    #[test]
+    fn metamorphic_score_weighs_frames_by_the_ramp() {
+        struct Ramp(f64);
+        impl VideoTextEmbedder for Ramp {
+            fn name(&self) -> String {
+                format!("colour-words γ={}", self.0)
+            }
+            fn embed_frames(&self, f: &[&[u8]], h: usize, w: usize) -> Result<Vec<Vec<f32>>> {
+                ColourWords.embed_frames(f, h, w)
+            }
+            fn embed_texts(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+                ColourWords.embed_texts(texts)
+            }
+            fn logit_scale(&self) -> f32 {
+                ColourWords.logit_scale()
+            }
+            fn temporal_weight(&self) -> f64 {
+                self.0
+            }
+        }
+        let red = [255u8, 0, 0].repeat(4);
+        let green = [0u8, 255, 0].repeat(4);
+        let blue = [0u8, 0, 255].repeat(4);
+        let video: [&[u8]; 3] = [&green, &blue, &red];
+        let reversed: [&[u8]; 3] = [&red, &blue, &green];
+        let mut mts = Vec::new();
+        for gamma in [0.0, 0.75] {
+            let e = Ramp(gamma);
+            let texts = RetrievalTexts::new(&e).unwrap();
+            for v in [&video, &reversed] {
+                let s = score_video(&e, v, 2, 2, "a red flower", &texts).unwrap();
+                let (cs, mt) = embedder_scores_by_hand(&e, v, 2, 2, "a red flower");
+                close(s.clipsim, cs, "CLIPSIM");
+                close(
+                    s.metamorphic,
+                    mt,
+                    &format!("metamorphic score, γ = {gamma}"),
+                );
+                mts.push(s.metamorphic);
+            }
+        }
+        // γ = 0: order does not matter; γ > 0: the last frame (red, retrieved by "time-lapse")
+        // counts most
+        close(mts[0], mts[1], "plain mean of a reversed video");
+        assert!(mts[2] > mts[0] && mts[0] > mts[3], "{mts:?}");
     }
 }

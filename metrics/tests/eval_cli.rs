@@ -1,12 +1,22 @@
 //! `magictime eval` logic, called as the binary would: ChronoMagic-Synth folders in, report JSON +
-//! Markdown + SVG plots out; clipsim/mt with the tiny random CLIP (smoke: checks the plumbing,
-//! the numbers of a random CLIP mean nothing).
+//! Markdown + SVG plots out. Every number of the report is recomputed here from the features and
+//! embeddings of the same videos by the formulas written out in `common/formulas.rs`: FVD and KVD
+//! from I3D logits, CLIPSIM and the metamorphic score from the embedded in-domain CLIP's
+//! embeddings (the `--clip` default, with its ramp weight and logit scale).
+
+mod common;
 
 use std::path::PathBuf;
 
 use clap::Parser;
+use common::formulas::{frechet_by_hand, mmd_by_hand, scores_by_hand};
 use magictime_data::synth::{write_dataset, KindSelect, SynthConfig};
 use magictime_metrics::cli::{run_eval, EvalArgs};
+use magictime_metrics::clip_embedder::ClipEmbedder;
+use magictime_metrics::clipsim::{VideoTextEmbedder, GENERAL_TEXTS, METAMORPHIC_TEXTS};
+use magictime_metrics::eval::{decode, list_videos};
+use magictime_metrics::features::{Clip, I3dExtractor};
+use magictime_metrics::i3d::preprocess::FrameSampling;
 
 #[derive(Parser)]
 struct Cli {
@@ -44,7 +54,7 @@ fn eval_writes_report_summary_and_plots() {
         "--kid-subsets",
         "5",
         "--clip",
-        "tiny-random",
+        "in-domain",
         "--i3d-weights",
         weights.to_str().unwrap(),
         "--out",
@@ -53,12 +63,76 @@ fn eval_writes_report_summary_and_plots() {
     .eval;
     run_eval(&args).unwrap();
     let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
-    for key in ["fvd", "kvd", "clipsim", "clipsim_x100", "mt"] {
-        assert!(json[key].is_number(), "report lacks {key}: {json}");
-    }
+    let num = |key: &str| {
+        json[key]
+            .as_f64()
+            .unwrap_or_else(|| panic!("report lacks {key}: {json}"))
+    };
+    let close = |got: f64, want: f64, what: &str| {
+        assert!(
+            (got - want).abs() <= 1e-6 * want.abs().max(1e-3),
+            "{what}: report {got}, by hand {want}"
+        );
+    };
     assert_eq!(json["protocol"]["n_real"], 3);
     assert_eq!(json["protocol"]["n_fake"], 3);
-    assert_eq!(json["protocol"]["clip_model"], "tiny CLIP (random weights)");
+    assert_eq!(
+        json["protocol"]["clip_model"],
+        magictime_model::clip::in_domain::NAME
+    );
+    // FVD and KVD: the I3D logits of the same clips (one batch per set, as `--batch 4` runs
+    // them), through the Fréchet distance and the unbiased cubic-kernel MMD² by hand. With 3
+    // videos per set every KVD subset holds all of them, so KVD is the MMD² of the whole sets.
+    let clips = |dir: &std::path::Path| -> Vec<(Clip, Option<String>)> {
+        list_videos(dir)
+            .unwrap()
+            .into_iter()
+            .take(3)
+            .map(|v| (decode(&v.path).unwrap(), v.prompt))
+            .collect()
+    };
+    let (real_clips, fake_clips) = (clips(&real), clips(&fake));
+    let i3d = I3dExtractor::load(&weights, FrameSampling::Uniform).unwrap();
+    let logits = |c: &[(Clip, Option<String>)]| {
+        i3d.extract(&c.iter().map(|(c, _)| c).collect::<Vec<_>>())
+            .logits
+    };
+    let (lr, lf) = (logits(&real_clips), logits(&fake_clips));
+    close(num("fvd"), frechet_by_hand(&lr, &lf, 400), "FVD");
+    close(num("kvd"), mmd_by_hand(&lr, &lf, 400), "KVD");
+    assert!(num("fvd") > 1.0, "FVD of two different sets {}", num("fvd"));
+    // CLIPSIM and MT per video, from the in-domain CLIP's embeddings of all frames of the
+    // decoded video and of the texts (its ramp weight γ = 0.75: frame order matters)
+    let clip = ClipEmbedder::in_domain().unwrap();
+    assert_eq!(
+        clip.temporal_weight(),
+        magictime_model::clip::in_domain::TEMPORAL_WEIGHT
+    );
+    let meta = clip.embed_texts(&METAMORPHIC_TEXTS).unwrap();
+    let general = clip.embed_texts(&GENERAL_TEXTS).unwrap();
+    let videos = json["details"]["video_text"]["videos"].as_array().unwrap();
+    let (mut clipsims, mut mts) = (Vec::new(), Vec::new());
+    for ((c, prompt), v) in fake_clips.iter().zip(videos) {
+        let prompt = prompt.as_deref().unwrap();
+        assert_eq!(v["prompt"], prompt);
+        let frames: Vec<&[u8]> = (0..c.n).map(|t| c.frame(t)).collect();
+        let (cs, mt) = scores_by_hand(
+            &clip.embed_frames(&frames, c.h, c.w).unwrap(),
+            &clip.embed_texts(&[prompt]).unwrap()[0],
+            &meta,
+            &general,
+            f64::from(clip.logit_scale()),
+            clip.temporal_weight(),
+        );
+        close(v["clipsim"].as_f64().unwrap(), cs, "CLIPSIM of a video");
+        close(v["metamorphic"].as_f64().unwrap(), mt, "MT of a video");
+        clipsims.push(cs);
+        mts.push(mt);
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    close(num("clipsim"), mean(&clipsims), "CLIPSIM");
+    close(num("clipsim_x100"), 100.0 * mean(&clipsims), "CLIPSIM ×100");
+    close(num("mt"), mean(&mts), "MT");
     assert_eq!(
         json["details"]["video_text"]["videos"]
             .as_array()

@@ -1,8 +1,19 @@
 //! Acceptance: `magictime generate` writes a playable MP4 from a tiny random model end to end
-//! (tokenizer → CLIP → CFG DDIM over UNet3D+motion → VAE → H.264), decoded back with ffmpeg.
+//! (tokenizer → CLIP → CFG DDIM over UNet3D+motion → VAE → H.264), decoded back with ffmpeg;
+//! `--model` runs the weights of its folder and `--adapters` the adapter files in it (random
+//! model folders written here, videos compared frame by frame).
 
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use burn::tensor::backend::Backend;
+use magictime_model::backend::Cpu;
 use magictime_model::cli::{run_generate, GenerateArgs};
-use magictime_model::pipeline::DEFAULT_NEGATIVE;
+use magictime_model::default_model::Preset;
+use magictime_model::pipeline::{Adapter, DEFAULT_NEGATIVE};
+use magictime_model::train::diffusion::TextToVideo;
+use magictime_model::train::save::{to_safetensors, write_file, SavedTensor};
+use magictime_model::unet::loader::WeightMap;
 
 fn args(out: std::path::PathBuf) -> GenerateArgs {
     GenerateArgs {
@@ -39,11 +50,13 @@ fn generate_writes_a_playable_mp4_from_a_tiny_random_model() {
     assert_eq!(video.frames[0].as_raw(), v2.frames[0].as_raw());
 }
 
+/// Without `--model` the built-in model runs at its own size. The default `default-model`
+/// feature (what `cargo test --workspace` builds) embeds it; a build without the feature has no
+/// built-in model, so the test is not compiled there (it would run MagicTime's 512² default).
+#[cfg(feature = "default-model")]
 #[test]
 fn without_model_or_size_the_builtin_model_runs_at_its_own_size() {
-    if !magictime_model::default_model::is_available() {
-        return; // built without the `default-model` feature: the 512² default applies
-    }
+    assert!(magictime_model::default_model::is_available());
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("native.mp4");
     let mut a = args(out.clone());
@@ -85,4 +98,266 @@ fn model_inspect_reads_unet_checkpoints_and_maps_them() {
     })
     .unwrap_err();
     assert!(e.to_string().contains("missing.safetensors"), "{e}");
+}
+
+/// A random model of the built-in preset's architecture, written as the trainer writes a weights
+/// folder (diffusers `unet/`, `vae/`, transformers `text_encoder/`, `motion_module.safetensors`),
+/// without adapters. The motion modules' output projections are random too (AnimateDiff
+/// zero-initialises them, which would make the motion module an identity and its file unused).
+fn write_random_model(dir: &Path, seed: u64) {
+    let dev = Default::default();
+    let p = Preset::S32;
+    <Cpu as Backend>::seed(&dev, seed);
+    let mut unet = p.unet();
+    unet.motion.as_mut().unwrap().zero_init_proj_out = false;
+    let model = TextToVideo::<Cpu> {
+        text_encoder: p.text().init(&dev),
+        unet: unet.init(&dev),
+    };
+    let vae = p.vae().init::<Cpu>(&dev);
+    let tokens: BTreeSet<usize> = (0..49408).collect();
+    magictime_model::train::save_default_folder(
+        dir,
+        p,
+        &p.text(),
+        &model,
+        &vae,
+        &p.vae(),
+        &tokens,
+        false,
+        false,
+    )
+    .unwrap();
+}
+
+/// `n` values uniform in ±0.2 (an LCG: the same for a seed everywhere).
+fn lcg(n: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(1);
+    (0..n)
+        .map(|_| {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((s >> 33) as f32 / (1u64 << 31) as f32 - 0.5) * 0.4
+        })
+        .collect()
+}
+
+/// Writes MagicTime's three adapters for the model in `dir`, in the upstream layouts, on every
+/// weight each one targets (read from the model's own files): Magic Adapter S
+/// (`magic_adapter_s/magic_adapter_s.safetensors`, LoRA-processor keys), Magic Adapter T and the
+/// Magic Text-Encoder (PEFT folders, r = 4, α = 8). Random factors, or with `zero` the up/B
+/// factors all 0 (a no-op adapter: every merge adds exactly 0).
+fn write_adapters(dir: &Path, seed: u64, zero: bool) {
+    const R: usize = 4;
+    // (down/A `[r, in]`, up/B `[out, r]`) for the weight `[out, in]`
+    let factors = |shape: &[usize], i: u64| {
+        let (out, inp) = (shape[0], shape[1]);
+        let down = lcg(R * inp, seed * 100_000 + 2 * i);
+        let up = match zero {
+            true => vec![0.0; out * R],
+            false => lcg(out * R, seed * 100_000 + 2 * i + 1),
+        };
+        ((vec![R, inp], down), (vec![out, R], up))
+    };
+    let t = |key: String, (shape, data): (Vec<usize>, Vec<f32>)| SavedTensor { key, shape, data };
+    let targets = |file: &str, select: &dyn Fn(&str) -> bool| -> Vec<(String, Vec<usize>)> {
+        WeightMap::open(dir.join(file))
+            .unwrap()
+            .tensors
+            .into_iter()
+            .filter(|(k, _)| select(k))
+            .map(|(k, v)| (k, v.shape))
+            .collect()
+    };
+    // S: `….attnN.to_q.weight` → `….attnN.processor.to_q_lora.{down,up}.weight`
+    let mut s = Vec::new();
+    let s_targets = targets(
+        "unet/diffusion_pytorch_model.safetensors",
+        &magictime_model::unet::magic_adapter_s::is_target,
+    );
+    assert!(!s_targets.is_empty());
+    for (i, (key, shape)) in s_targets.iter().enumerate() {
+        let (down, up) = factors(shape, i as u64);
+        let stem = key.strip_suffix(".weight").unwrap();
+        let stem = stem.strip_suffix(".0").unwrap_or(stem);
+        let (attn, proj) = stem.rsplit_once('.').unwrap();
+        s.push(t(format!("{attn}.processor.{proj}_lora.down.weight"), down));
+        s.push(t(format!("{attn}.processor.{proj}_lora.up.weight"), up));
+    }
+    write_file(
+        &dir.join("magic_adapter_s/magic_adapter_s.safetensors"),
+        &to_safetensors(&s, false).unwrap(),
+    )
+    .unwrap();
+    // T and the text encoder: PEFT `base_model.model.<module>.lora_{A,B}.weight`
+    for (sub, file, select, modules) in [
+        (
+            "magic_adapter_t",
+            "motion_module.safetensors",
+            &magictime_model::motion::magic_adapter_t::is_target as &dyn Fn(&str) -> bool,
+            r#"["proj_in","proj_out","to_q","to_k","to_v","to_out.0","ff.net.0.proj","ff.net.2"]"#,
+        ),
+        (
+            "magic_text_encoder",
+            "text_encoder/model.safetensors",
+            &magictime_model::loader::clip::is_text_adapter_target,
+            r#"["q_proj","k_proj","v_proj","out_proj"]"#,
+        ),
+    ] {
+        let mut v = Vec::new();
+        let list = targets(file, select);
+        assert!(!list.is_empty(), "{sub}");
+        for (i, (key, shape)) in list.iter().enumerate() {
+            let (a, b) = factors(shape, 10_000 + i as u64);
+            let stem = key.strip_suffix(".weight").unwrap();
+            v.push(t(format!("base_model.model.{stem}.lora_A.weight"), a));
+            v.push(t(format!("base_model.model.{stem}.lora_B.weight"), b));
+        }
+        write_file(
+            &dir.join(sub).join("adapter_config.json"),
+            format!(
+                r#"{{"peft_type": "LORA", "r": {R}, "lora_alpha": 8, "target_modules": {modules}}}"#
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        write_file(
+            &dir.join(sub).join("adapter_model.safetensors"),
+            &to_safetensors(&v, false).unwrap(),
+        )
+        .unwrap();
+    }
+}
+
+fn copy_dir(src: &Path, dst: &Path) {
+    for e in std::fs::read_dir(src).unwrap() {
+        let p = e.unwrap().path();
+        let to = dst.join(p.file_name().unwrap());
+        if p.is_dir() {
+            std::fs::create_dir_all(&to).unwrap();
+            copy_dir(&p, &to);
+        } else {
+            std::fs::copy(&p, &to).unwrap();
+        }
+    }
+}
+
+/// `magictime generate --model dir [--adapters …]` (seed 3, 2 steps, 4 frames, 32²): the decoded
+/// frames of the MP4 it writes (into a folder of its own).
+fn generate(model: &Path, adapters: Option<&[Adapter]>) -> Vec<u8> {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("video.mp4");
+    let mut a = args(out.clone());
+    a.model = Some(model.to_path_buf());
+    a.adapters = adapters.map(<[Adapter]>::to_vec);
+    run_generate(a).unwrap();
+    let v = magictime_data::video::read_video(&out, None).unwrap();
+    assert_eq!((v.frames.len(), v.frames[0].dimensions()), (4, (32, 32)));
+    v.frames.iter().flat_map(|f| f.as_raw().clone()).collect()
+}
+
+/// Asserts two decoded videos are the same, byte for byte.
+fn same(want: &[u8], got: &[u8], what: &str) {
+    let n = want.iter().zip(got).filter(|(x, y)| x != y).count();
+    assert!(
+        want.len() == got.len() && n == 0,
+        "{what}: another video ({n} of {} bytes differ)",
+        want.len()
+    );
+}
+
+/// Bytes of two decoded videos that differ by more than 8 (of 255; H.264 noise is below that).
+fn differing(a: &[u8], b: &[u8]) -> usize {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(b).filter(|(x, y)| x.abs_diff(**y) > 8).count()
+}
+
+/// `generate --model` runs the folder's weights: the same folder (or a copy of its files) gives
+/// the same video for a seed, another model's folder another video, and each weight file counts
+/// (swapping in the other model's UNet, motion module, text encoder or VAE changes the video).
+#[test]
+fn generate_model_runs_the_weights_of_the_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b, copy) = (
+        tmp.path().join("a"),
+        tmp.path().join("b"),
+        tmp.path().join("copy"),
+    );
+    write_random_model(&a, 1);
+    write_random_model(&b, 2);
+    std::fs::create_dir_all(&copy).unwrap();
+    copy_dir(&a, &copy);
+    let va = generate(&a, None);
+    same(&va, &generate(&a, None), "the same folder and seed");
+    same(&va, &generate(&copy, None), "a copy of the folder");
+    let vb = generate(&b, None);
+    let d = differing(&va, &vb);
+    eprintln!("model a vs b: {d} of {} bytes differ", va.len());
+    assert!(
+        d > va.len() / 10,
+        "two models, nearly the same video ({d} bytes differ)"
+    );
+    for file in [
+        "unet/diffusion_pytorch_model.safetensors",
+        "motion_module.safetensors",
+        "text_encoder/model.safetensors",
+        "vae/diffusion_pytorch_model.safetensors",
+    ] {
+        std::fs::copy(b.join(file), copy.join(file)).unwrap();
+        let v = generate(&copy, None);
+        let d = differing(&va, &v);
+        eprintln!("{file} swapped: {d} of {} bytes differ", va.len());
+        assert!(
+            d > va.len() / 20,
+            "{file} of another model changed nothing ({d})"
+        );
+        std::fs::copy(a.join(file), copy.join(file)).unwrap();
+    }
+}
+
+/// `--adapters` applies the adapter files: each of S, T and the Magic Text-Encoder alone changes
+/// the video; with its up/B factors zero (a no-op adapter) the video is exactly the base model's;
+/// `--adapters` with none of them, exactly the base model's; no `--adapters`, all of them.
+#[test]
+fn generate_adapters_apply_the_adapter_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (base, adapted, zeroed) = (
+        tmp.path().join("base"),
+        tmp.path().join("adapted"),
+        tmp.path().join("zeroed"),
+    );
+    write_random_model(&base, 3);
+    for d in [&adapted, &zeroed] {
+        std::fs::create_dir_all(d).unwrap();
+        copy_dir(&base, d);
+    }
+    write_adapters(&adapted, 1, false);
+    write_adapters(&zeroed, 1, true);
+    let plain = generate(&base, None);
+    same(
+        &plain,
+        &generate(&adapted, Some(&[])),
+        "--adapters with none of them",
+    );
+    for a in [Adapter::S, Adapter::T, Adapter::Te] {
+        let v = generate(&adapted, Some(&[a]));
+        let d = differing(&plain, &v);
+        eprintln!("--adapters {a:?}: {d} of {} bytes differ", v.len());
+        assert!(d > v.len() / 20, "--adapters {a:?} changed nothing ({d})");
+        same(
+            &plain,
+            &generate(&zeroed, Some(&[a])),
+            &format!("--adapters {a:?} with a zero adapter"),
+        );
+    }
+    let all = generate(&adapted, None);
+    let d = differing(&plain, &all);
+    eprintln!("all adapters: {d} of {} bytes differ", all.len());
+    assert!(d > all.len() / 20, "the adapters changed nothing ({d})");
+    same(
+        &all,
+        &generate(&adapted, Some(&[Adapter::S, Adapter::T, Adapter::Te])),
+        "--adapters s,t,te (no --adapters means all the folder has)",
+    );
 }

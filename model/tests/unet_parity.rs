@@ -143,3 +143,81 @@ fn magic_adapter_s_merge_matches_official_rule() {
     eprintln!("max abs error {err:e}");
     assert!(err <= 1e-4, "max abs error {err}");
 }
+
+/// The UNet's weights by checkpoint key, in torch layout (Linear weights `[out, in]`).
+fn weights_of(
+    unet: &UNet3DConditionModel<Cpu>,
+) -> std::collections::HashMap<String, (Vec<usize>, Vec<f32>)> {
+    magictime_model::train::save::collect(unet, &|p| {
+        magictime_model::unet::loader::checkpoint_key(p)
+    })
+    .into_iter()
+    .map(|t| (t.key, (t.shape, t.data)))
+    .collect()
+}
+
+/// Magic Adapter S merged at α ≠ 1 (the parity test above runs MagicTime's α = 1 only, where a
+/// wrong α factor goes unnoticed): every adapted weight is `W + α·(2·up)@(2·down)`, recomputed
+/// here in f64 from the fixture's raw tensors (target keys mapped by hand, not through
+/// `deltas`/`target_key`), and every other weight is unchanged.
+#[test]
+fn magic_adapter_s_merge_scales_with_alpha() {
+    let base = weights_of(&diffusers_unet(UNet3DConfig::parity()));
+    let lora = WeightMap::from_safetensors(fixture("magic_adapter_s.safetensors")).unwrap();
+    // `….attnN.processor.to_q_lora.down.weight` → `….attnN.to_q.weight` (`to_out` → `to_out.0`)
+    let target_of = |down_key: &str| {
+        let (attn, rest) = down_key.split_once(".processor.").unwrap();
+        let proj = rest.strip_suffix("_lora.down.weight").unwrap();
+        match proj {
+            "to_out" => format!("{attn}.to_out.0.weight"),
+            _ => format!("{attn}.{proj}.weight"),
+        }
+    };
+    for alpha in [0.5f32, 2.0] {
+        let (unet, report) = magictime_model::unet::magic_adapter_s::merge(
+            diffusers_unet(UNet3DConfig::parity()),
+            &lora,
+            alpha,
+            &Default::default(),
+        )
+        .unwrap();
+        assert_eq!(report.loaded, 32);
+        let merged = weights_of(&unet);
+        let (mut targets, mut largest_delta) = (std::collections::HashSet::new(), 0.0f64);
+        for (key, down) in lora.tensors.iter().filter(|(k, _)| k.contains(".down.")) {
+            let up = &lora.tensors[&key.replace("_lora.down.", "_lora.up.")];
+            let target = target_of(key);
+            let (w0, w1) = (&base[&target], &merged[&target]);
+            let (r, n_in, n_out) = (down.shape[0], down.shape[1], up.shape[0]);
+            assert_eq!((up.shape[1], &w0.0), (r, &vec![n_out, n_in]), "{target}");
+            for o in 0..n_out {
+                for i in 0..n_in {
+                    let d: f64 = (0..r)
+                        .map(|k| {
+                            2.0 * up.data[o * r + k] as f64 * 2.0 * down.data[k * n_in + i] as f64
+                        })
+                        .sum();
+                    let want = w0.1[o * n_in + i] as f64 + alpha as f64 * d;
+                    let got = w1.1[o * n_in + i] as f64;
+                    assert!(
+                        (got - want).abs() <= 1e-5 * (1.0 + want.abs()),
+                        "α = {alpha}: {target}[{o}, {i}] = {got}, W + α·(2up)(2down) = {want}"
+                    );
+                    largest_delta = largest_delta.max((alpha as f64 * d).abs());
+                }
+            }
+            targets.insert(target);
+        }
+        assert_eq!(targets.len(), 32);
+        // the check above is not vacuous: the deltas are far above its tolerance
+        assert!(largest_delta > 1e-2, "largest |α·ΔW| {largest_delta}");
+        for (key, w) in &base {
+            if !targets.contains(key) {
+                assert_eq!(
+                    w, &merged[key],
+                    "{key} is not an adapter target but changed"
+                );
+            }
+        }
+    }
+}

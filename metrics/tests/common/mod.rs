@@ -1,5 +1,8 @@
-//! Shared helpers of the integration tests: reading committed safetensors fixtures.
+//! Shared helpers of the integration tests: reading committed safetensors fixtures; the metrics'
+//! formulas written out as test oracles (`formulas`).
 #![allow(dead_code)]
+
+pub mod formulas;
 
 use std::path::PathBuf;
 
