@@ -449,9 +449,10 @@ mod tests {
     use super::*;
     use crate::clip_embedder::ClipEmbedder;
 
-    /// Floors a little under what the shipped in-domain CLIP measures on this held-out seed
-    /// (95 / 80 / 100 / 95 %; the README's table is the 200-clip run of `magictime probe`).
-    /// The targets (scene ≥ 95 %, object colour ≥ 90 % on 200 clips) are not met yet.
+    /// Floors at or a little under what the shipped in-domain CLIP (stage 6) measures on these 60
+    /// held-out clips: scene 93.3 %, object colour 95.0 %, background 98.3 %, kind 95.0 % (the
+    /// README's table is the 200-clip run of `magictime probe`: 94.0 / 96.5 / 99.0 / 98.0 %).
+    /// Object colour is held to the target (≥ 90 %); scene (≥ 95 % asked) is not met.
     #[test]
     fn in_domain_clip_recognises_held_out_synth_clips() {
         if !magictime_model::clip::in_domain::is_available() {
@@ -461,7 +462,7 @@ mod tests {
         let r = probe_synth(&e, 7, 60, 32, 8, false, &|_, _| {}).unwrap();
         assert_eq!(r.labelled, 60);
         assert!(r.scene.accuracy >= 0.90, "{}", r.markdown());
-        assert!(r.object_colour.accuracy >= 0.70, "{}", r.markdown());
+        assert!(r.object_colour.accuracy >= 0.90, "{}", r.markdown());
         assert!(r.background_colour.accuracy >= 0.95, "{}", r.markdown());
         assert!(r.kind.accuracy >= 0.90, "{}", r.markdown());
         assert!(e
