@@ -298,7 +298,8 @@ mod embedded {
         .unwrap();
         assert_eq!(cfg.block_out_channels, unet_config().block_out_channels);
         let total: usize = default_model::FILES.iter().map(|(_, b)| b.len()).sum();
-        assert!(total <= 8 * 1024 * 1024, "embedded {total} bytes");
+        // a few MB: 8.5 MB since Adapter T went to rank 64 (f32, 2.5 MB)
+        assert!(total <= 9 * 1024 * 1024, "embedded {total} bytes");
     }
 }
 
