@@ -21,7 +21,8 @@ SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true' EXIT
 URL=
 for _ in $(seq 1 300); do
-  URL=$(sed -n 's/^MagicTime ready at //p' "$DATA/server.out")
+  # (|| true: the server's shell may not have opened server.out yet, and set -e would exit.)
+  URL=$(sed -n 's/^MagicTime ready at //p' "$DATA/server.out" 2>/dev/null || true)
   [ -n "$URL" ] && curl -sf "$URL/healthz" >/dev/null && break
   sleep 0.1
 done

@@ -60,9 +60,11 @@ test('a participant completes a small study; the researcher sees results and dow
   // Participant: a fresh browser context (no account), arriving from Prolific.
   const ctx = await browser.newContext();
   const p = await ctx.newPage();
-  const seen = [];
-  p.on('response', async (r) => {
-    if (r.url().includes('/s/')) { try { seen.push(await r.text()); } catch { /* media */ } }
+  // Every body the participant's browser receives, as a promise awaited before the check below
+  // (a handler that awaited the body itself could still be running when the check ran).
+  const bodies = [];
+  p.on('response', (r) => {
+    if (r.url().includes('/s/')) bodies.push(r.text().catch(() => null)); // null: unreadable
   });
   await p.goto(`${link}?PROLIFIC_PID=e2e-pid-1&STUDY_ID=s1&SESSION_ID=x1`);
   await p.getByRole('button', { name: 'I agree and want to take part' }).click();
@@ -90,7 +92,10 @@ test('a participant completes a small study; the researcher sees results and dow
   }
   await expect(p.getByTestId('completion-code')).not.toBeEmpty();
   expect(answered).toBe(4 + 4 + 4 + 1);
-  // Blinding: nothing the participant's browser received names a condition.
+  // Blinding: nothing the participant's browser received names a condition: the pages, the
+  // study state and every answer's reply (at least one per answer) were all read.
+  const seen = (await Promise.all(bodies)).filter((b) => b !== null);
+  expect(seen.length).toBeGreaterThan(answered);
   for (const body of seen) expect(body).not.toMatch(/ModelRed|ModelGreen|ModelBlue/);
   await ctx.close();
 

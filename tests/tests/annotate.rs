@@ -512,7 +512,9 @@ async fn locks_time_out_and_racing_clients_get_one_item() {
     let res = login(&s, "res@test.org", "res-pass-12").await;
     let a1 = login(&s, "ann1@test.org", "ann-pass-12").await;
     let a2 = login(&s, "ann2@test.org", "ann-pass-12").await;
-    let pid = create(&res, &s, "One", "demo/one.jsonl", "1", "2").await;
+    // A 5 s lock: the checks below that it holds take a few requests, well inside it even on a
+    // loaded machine (with 2 s they did not always).
+    let pid = create(&res, &s, "One", "demo/one.jsonl", "1", "5").await;
 
     // Two browsers race for the single item: exactly one gets it.
     let (x, y) = tokio::join!(a1.next(&s, pid), a2.next(&s, pid));
@@ -528,6 +530,7 @@ async fn locks_time_out_and_racing_clients_get_one_item() {
         .post(&s, "annot_submit", &[("item_id", &id), ("text", "mine")])
         .await;
     assert_eq!(st, StatusCode::CONFLICT);
+    let saved = std::time::Instant::now();
     assert_eq!(
         owner
             .post(&s, "annot_autosave", &[("item_id", &id), ("text", "draft")])
@@ -536,12 +539,19 @@ async fn locks_time_out_and_racing_clients_get_one_item() {
         StatusCode::OK
     );
 
-    // After the timeout without autosave the lock is free; the first holder lost it.
-    tokio::time::sleep(std::time::Duration::from_millis(2600)).await;
-    assert_eq!(
-        other.next(&s, pid).await.map(|i| i.to_string()),
-        Some(id.clone())
-    );
+    // After the timeout without autosave the lock is free; the first holder lost it. Polled, not
+    // a fixed sleep: the item goes to the other no sooner than 5 s after the autosave was sent
+    // (which renewed the lock) and no later than a generous bound.
+    let got = loop {
+        if let Some(i) = other.next(&s, pid).await {
+            break i.to_string();
+        }
+        assert!(saved.elapsed().as_secs() < 60, "the lock never timed out");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    let waited = saved.elapsed().as_secs_f64();
+    assert!(waited >= 5.0, "lock taken after {waited:.2} s");
+    assert_eq!(got, id);
     let (st, _) = owner
         .post(&s, "annot_submit", &[("item_id", &id), ("text", "late")])
         .await;

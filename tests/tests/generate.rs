@@ -138,3 +138,41 @@ async fn a_queued_job_is_cancelled_by_its_owner_or_an_admin_only() {
         "a running job is not cancelled"
     );
 }
+
+#[tokio::test]
+async fn a_failing_generation_is_reported_and_the_queue_goes_on() {
+    let s = Server::start(|d| create_account(d, "res@test.org", "res-pass-12", "researcher"));
+    let (c, t) = login(&s, "res@test.org", "res-pass-12").await;
+    // A file where the output folder goes: the generation cannot write its MP4.
+    let out = s.data_dir.path().join("generated");
+    if out.exists() {
+        std::fs::remove_dir_all(&out).unwrap();
+    }
+    std::fs::write(&out, b"not a folder").unwrap();
+    let r = submit(&c, &s, &t, "a flower blooming", "32").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let id: i64 = r.json().await.unwrap();
+    let job = wait_job(&c, &s, "generate", id, Duration::from_secs(120)).await;
+    assert_eq!(job["status"], "failed", "{job}");
+    // The message says why (the OS error on the output folder), not "done".
+    assert!(
+        job["message"].as_str().unwrap().contains("generated"),
+        "a failure says why: {job}"
+    );
+    assert!(job["video_url"].is_null(), "{job}");
+    assert_eq!(
+        c.get(s.url(&format!("/media/generated/{id}.mp4")))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    // The worker survives the failure: with the folder back, the next job is done.
+    std::fs::remove_file(&out).unwrap();
+    std::fs::create_dir(&out).unwrap();
+    let r = submit(&c, &s, &t, "a flower blooming", "32").await;
+    let id2: i64 = r.json().await.unwrap();
+    let job = wait_job(&c, &s, "generate", id2, Duration::from_secs(120)).await;
+    assert_eq!(job["status"], "done", "{job}");
+}

@@ -89,12 +89,31 @@ async fn forged_repeated_and_invalid_answers_are_rejected() {
     let csv = get_text(&s, &c, &format!("/studies/{id}/export.csv")).await;
     assert_eq!(csv.lines().count(), 2, "{csv}");
 
-    // Rate limit: a burst far above a human's pace is cut off.
-    let mut limited = 0;
-    for _ in 0..60 {
-        if b.answer(&s, tb, 9, 0, 4000, true).await == StatusCode::TOO_MANY_REQUESTS {
-            limited += 1;
-        }
+    // Rate limit: per participant a burst of 30, then 10 a second. 200 answers sent at once (one
+    // after another, a slow machine would space them out below the limit): at most
+    // 30 + 10·elapsed get past the limit, whatever the machine's speed, and the rest are cut off.
+    let url = s.url("/s/api/answer");
+    let t0 = std::time::Instant::now();
+    let mut burst = tokio::task::JoinSet::new();
+    for _ in 0..200 {
+        let (c, url, csrf) = (b.c.clone(), url.clone(), b.t.clone());
+        let body = json!({"token": b.token, "trial": tb, "criterion": 9, "choice": 0, "rt_ms": 4000, "viewed": true});
+        burst.spawn(async move {
+            let r = c.post(url).header("x-csrf-token", csrf).json(&body);
+            r.send().await.unwrap().status()
+        });
     }
-    assert!(limited > 0, "no rate limit");
+    let statuses = burst.join_all().await;
+    let secs = t0.elapsed().as_secs_f64();
+    let limited = statuses
+        .iter()
+        .filter(|&&st| st == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    let passed = statuses.len() - limited;
+    assert!(
+        passed as f64 <= 30.0 + 10.0 * secs + 1.0,
+        "{passed} answers past the limit in {secs:.2} s"
+    );
+    assert!(passed >= 30, "the burst of 30 is allowed: {passed}");
+    assert!(limited > 0, "no rate limit ({secs:.2} s)");
 }

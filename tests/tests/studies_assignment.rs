@@ -36,6 +36,7 @@ async fn assignment_is_balanced_and_participants_never_see_conditions() {
 
     let mut units: HashMap<(String, Vec<String>), usize> = HashMap::new();
     let mut left: HashMap<String, usize> = HashMap::new();
+    let mut shown: HashMap<String, usize> = HashMap::new();
     for i in 0..8 {
         let p = join(&s, &slug, json!({"PROLIFIC_PID": format!("pid{i}")}))
             .await
@@ -165,6 +166,9 @@ async fn assignment_is_balanced_and_participants_never_see_conditions() {
             if tr["questions"].as_array().unwrap().len() == 4 {
                 let mut conds: Vec<String> = media.iter().map(|m| mc[m].clone()).collect();
                 *left.entry(conds[0].clone()).or_default() += 1;
+                for cond in &conds {
+                    *shown.entry(cond.clone()).or_default() += 1;
+                }
                 conds.sort();
                 *units
                     .entry((tr["prompt"].as_str().unwrap().to_owned(), conds))
@@ -195,5 +199,17 @@ async fn assignment_is_balanced_and_participants_never_see_conditions() {
     // 8 participants × 3 trials = 24 = 4 rounds of the 6 units.
     assert_eq!(units.len(), 6, "{units:?}");
     assert!(units.values().all(|&n| n == 4), "unbalanced: {units:?}");
-    assert!(left.len() >= 2, "left/right not randomised: {left:?}");
+    // Each condition is in 2 of the 3 pairs of a prompt: exactly 16 of the 24 main trials.
+    let want: HashMap<String, usize> = CONDS.iter().map(|c| (c.to_string(), 16)).collect();
+    assert_eq!(shown, want, "conditions not counterbalanced");
+    // Sides are randomised per trial (the study seed is random, so only bounds are exact): one
+    // condition on the left of each main trial, and no condition always (16 of 16) or never on
+    // the left. Binomial(16, ½) gives 0 or 16 with probability 2/65536 per condition; an order
+    // that kept the canonical (sorted) order would put CondAlphaSecret left 16 times.
+    assert_eq!(left.values().sum::<usize>(), 24, "{left:?}");
+    assert_eq!(left.len(), 3, "a condition never on the left: {left:?}");
+    assert!(
+        left.values().all(|&n| (1..=15).contains(&n)),
+        "left/right not randomised: {left:?}"
+    );
 }
