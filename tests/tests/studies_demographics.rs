@@ -17,14 +17,25 @@ use support::{
 const QUESTIONS: &str =
     "age* | Your age | 18–24; 25–34; 35 or older\ngender | Your gender | woman; man; another gender";
 
+/// Blinding after the join: no reply a participant gets (demographics, answers, completion,
+/// refusals included) names a condition.
+fn assert_blind(body: &str) {
+    for cond in ["CondA", "CondB"] {
+        assert!(!body.contains(cond), "{cond} reached a participant: {body}");
+    }
+}
+
 async fn demographics(s: &Server, slug: &str, p: &Participant, answers: Value) -> StatusCode {
-    p.post(
-        s,
-        &format!("/s/{slug}/demographics"),
-        json!({"token": p.token, "answers": answers}),
-    )
-    .await
-    .status()
+    let r = p
+        .post(
+            s,
+            &format!("/s/{slug}/demographics"),
+            json!({"token": p.token, "answers": answers}),
+        )
+        .await;
+    let status = r.status();
+    assert_blind(&r.text().await.unwrap());
+    status
 }
 
 /// Answers every question of every trial (attention checks as instructed) and completes.
@@ -46,12 +57,14 @@ async fn finish(s: &Server, slug: &str, p: &Participant) {
                 )
                 .await;
             assert_eq!(r.status(), StatusCode::OK);
+            assert_blind(&r.text().await.unwrap());
         }
     }
     let r = p
         .post(s, &format!("/s/{slug}/complete"), json!({"token": p.token}))
         .await;
     assert_eq!(r.status(), StatusCode::OK);
+    assert_blind(&r.text().await.unwrap());
 }
 
 #[tokio::test(flavor = "multi_thread")]

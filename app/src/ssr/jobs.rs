@@ -232,6 +232,11 @@ mod tests {
     async fn queue_lifecycle() {
         let tmp = tempfile::tempdir().unwrap();
         let (pool, u) = super::super::db::researcher_db(tmp.path()).await;
+        // An unknown kind cannot be queued (the schema refuses it), so the worker never meets one
+        // it would have to guess about (it once ran them as generations).
+        let e = submit(&pool, "bogus", "{}", u.id).await.unwrap_err();
+        assert!(e.to_string().contains("CHECK constraint"), "{e}");
+        assert!(list(&pool, None, 10).await.unwrap().is_empty());
         let a = submit(&pool, "generate", "{\"n\":1}", u.id).await.unwrap();
         let b = submit(&pool, "generate", "{\"n\":2}", u.id).await.unwrap();
         assert!(claim(&pool, "eval").await.unwrap().is_none());
