@@ -95,6 +95,27 @@ where
     F: FnOnce(Progress) -> Result<String, String> + Send + 'static,
 {
     let t0 = Instant::now();
+    let result = run_reporting(what, work, |rx| forward_progress(state, id, rx)).await;
+    match &result {
+        Ok(_) => tracing::info!(job = id, secs = t0.elapsed().as_secs_f64(), "{what} done"),
+        Err(e) => tracing::warn!(job = id, "{what} failed: {e}"),
+    }
+    if let Err(e) = jobs::finish(&state.pool, id, result).await {
+        tracing::error!(job = id, "finish: {e}");
+    }
+}
+
+/// Runs `work` on a blocking thread while `forward` consumes the progress it reports; a panic is
+/// the failure `"{what} crashed: …"`, not a lost job.
+async fn run_reporting<F, Fut>(
+    what: &str,
+    work: F,
+    forward: impl FnOnce(tokio::sync::mpsc::UnboundedReceiver<(f64, String)>) -> Fut,
+) -> Result<String, String>
+where
+    F: FnOnce(Progress) -> Result<String, String> + Send + 'static,
+    Fut: std::future::Future<Output = ()>,
+{
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let task = tokio::task::spawn_blocking(move || {
         let tx = std::sync::Mutex::new(tx);
@@ -103,17 +124,10 @@ where
         };
         work(&progress)
     });
-    forward_progress(state, id, rx).await;
-    let result = match task.await {
+    forward(rx).await;
+    match task.await {
         Ok(r) => r,
         Err(e) => Err(format!("{what} crashed: {e}")),
-    };
-    match &result {
-        Ok(_) => tracing::info!(job = id, secs = t0.elapsed().as_secs_f64(), "{what} done"),
-        Err(e) => tracing::warn!(job = id, "{what} failed: {e}"),
-    }
-    if let Err(e) = jobs::finish(&state.pool, id, result).await {
-        tracing::error!(job = id, "finish: {e}");
     }
 }
 
@@ -141,4 +155,47 @@ async fn run_generate(state: &ServerState, id: i64, params: &str) {
         Ok(serde_json::json!({ "video": format!("generated/{id}.mp4") }).to_string())
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The outcome of `work` and the progress it reported.
+    async fn outcome<F>(work: F) -> (Result<String, String>, Vec<(f64, String)>)
+    where
+        F: FnOnce(Progress) -> Result<String, String> + Send + 'static,
+    {
+        let mut seen = vec![];
+        let sink = &mut seen;
+        let r = run_reporting("generation", work, |mut rx| async move {
+            while let Some(p) = rx.recv().await {
+                sink.push(p);
+            }
+        })
+        .await;
+        (r, seen)
+    }
+
+    #[tokio::test]
+    async fn a_panicking_job_fails_as_crashed_and_a_failing_one_with_its_error() {
+        let (r, seen) = outcome(|p| {
+            p(0.5, "half".into());
+            panic!("boom");
+        })
+        .await;
+        let e = r.unwrap_err();
+        assert!(e.starts_with("generation crashed: "), "{e}");
+        assert!(e.contains("boom"), "{e}");
+        assert_eq!(seen, vec![(0.5, "half".to_string())]);
+        let (r, _) = outcome(|_| Err("no space left".into())).await;
+        assert_eq!(r, Err("no space left".to_string()));
+        let (r, seen) = outcome(|p| {
+            p(1.0, "100%".into());
+            Ok("{}".into())
+        })
+        .await;
+        assert_eq!(r, Ok("{}".to_string()));
+        assert_eq!(seen, vec![(1.0, "100%".to_string())]);
+    }
 }
