@@ -4,7 +4,9 @@
 //! `<data dir>/models/<id>/` that `magictime generate --model` then loads and runs.
 use std::{process::Command, time::Duration};
 
-use magictime_tests::{create_account, jobs_of, magictime_bin, post_form, wait_job, Server};
+use magictime_tests::{
+    create_account, jobs_of, magictime_bin, post_form, wait_job, Server, LONG_GENERATION,
+};
 use reqwest::{Client, StatusCode};
 use serde_json::Value;
 
@@ -303,4 +305,62 @@ async fn a_training_job_survives_a_server_kill() {
         .path()
         .join(format!("models/{id}/vae/config.json"))
         .is_file());
+}
+
+#[tokio::test]
+async fn a_failing_training_job_says_why_and_leaves_no_model() {
+    let s = Server::start(|d| create_account(d, "res@test.org", "res-pass-12", "researcher"));
+    let (c, t) = login(&s, "res@test.org", "res-pass-12").await;
+    // Stage b from a job whose weights are gone by the time it runs: the job was done when the
+    // stage was queued (validation passes), its folder is removed before the worker gets to it.
+    let r = queue(&c, &s, &t, fields("8", "1", "1", "5")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let first: i64 = r.json().await.unwrap();
+    let job = wait_job(&c, &s, "train", first, Duration::from_secs(300)).await;
+    assert_eq!(job["status"], "done", "{job}");
+    let models = s.data_dir.path().join("models");
+    let from = first.to_string();
+    // A long generation keeps the worker busy (generation goes first) while the folder goes.
+    let r = post_form(&c, &s, "/api/generate", &t, &LONG_GENERATION).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let gen: i64 = r.json().await.unwrap();
+    loop {
+        let jobs = jobs_of(&c, &s, "generate").await;
+        let g = jobs.iter().find(|j| j["id"] == gen).unwrap();
+        if g["status"] == "running" {
+            break;
+        }
+        assert_eq!(g["status"], "queued", "{g}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let r = queue(&c, &s, &t, staged("b", "s32", &from, ["8", "1", "1", "5"])).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let id: i64 = r.json().await.unwrap();
+    std::fs::remove_dir_all(models.join(&from)).unwrap();
+    let g = jobs_of(&c, &s, "generate").await;
+    assert_eq!(
+        g.iter().find(|j| j["id"] == gen).unwrap()["status"],
+        "running",
+        "{g:?}"
+    );
+    let job = wait_job(&c, &s, "train", id, Duration::from_secs(300)).await;
+    assert_eq!(job["status"], "failed", "{job}");
+    let msg = job["message"].as_str().unwrap();
+    assert!(
+        msg.contains(&format!("weights of job #{first}")) && msg.contains("are gone"),
+        "{msg}"
+    );
+    assert!(
+        !models.join(id.to_string()).exists(),
+        "no model folder for a failed job"
+    );
+    // ... nor a half-written one (models/.partial-<id>).
+    let left: Vec<String> = std::fs::read_dir(&models)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !left.iter().any(|n| n.ends_with(&format!("-{id}"))),
+        "{left:?}"
+    );
 }
