@@ -271,6 +271,7 @@ mod tests {
         assert_eq!(units.len(), 18);
         let mut count: HashMap<Vec<i64>, usize> = HashMap::new();
         let mut left: HashMap<i64, usize> = HashMap::new();
+        let mut shown: HashMap<i64, usize> = HashMap::new();
         for seq in 0..9u64 * 5 {
             // 45 participants × 4 = 180 = 10 full rounds
             for t in plan(&d, &st, seq).unwrap() {
@@ -279,11 +280,17 @@ mod tests {
                     key.sort();
                     *count.entry(key).or_default() += 1;
                     *left.entry(t.stimuli[0]).or_default() += 1;
+                    for &id in &t.stimuli {
+                        *shown.entry(id).or_default() += 1;
+                    }
                 }
             }
         }
         assert_eq!(count.len(), 18);
         assert!(count.values().all(|&c| c == 10), "{count:?}");
+        // Each stimulus is in 3 of its prompt's 6 pairs: exactly 30 main trials each.
+        assert_eq!(shown.len(), 12, "{shown:?}");
+        assert!(shown.values().all(|&c| c == 30), "{shown:?}");
         // Positions are randomised: each stimulus is in 30 main trials and on the left in about
         // half of them (Binomial(30, ½): outside 6..=24 with probability < 0.1 %; the seed is
         // fixed, so this is deterministic). 29 of 30 on the left fails.
