@@ -394,9 +394,17 @@ fn openai_captioner_sends_views_and_images_and_rejects_frame_numbers() {
         .starts_with("data:image/png;base64,"));
     assert_eq!(content.as_array().unwrap().len(), 3);
     assert_eq!(bodies[0]["model"], "test-vlm");
-    // an endpoint that is down is a typed error, not a panic
+    // an endpoint that is down is a typed error, not a panic: a listener of our own that hangs up
+    // on every connection (no assumption that some fixed port is closed on this machine)
+    let hang_up = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let down_addr = hang_up.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in hang_up.incoming() {
+            drop(conn);
+        }
+    });
     let down = OpenAiCaptioner::new(OpenAiConfig {
-        base_url: "http://127.0.0.1:9/v1".into(),
+        base_url: format!("http://{down_addr}/v1"),
         model: "m".into(),
         api_key: None,
         timeout_s: 2,
