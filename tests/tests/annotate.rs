@@ -703,3 +703,58 @@ async fn clip_and_keyframes_are_served_to_members() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn skip_and_hotkeys_are_per_annotator_and_checked() {
+    let s = server();
+    let res = login(&s, "res@test.org", "res-pass-12").await;
+    let a1 = login(&s, "ann1@test.org", "ann-pass-12").await;
+    let a2 = login(&s, "ann2@test.org", "ann-pass-12").await;
+    let pid = create(&res, &s, "Skip", "demo/one.jsonl", "1", "600").await;
+
+    // Skip needs the item's lock: the other annotator is refused, the holder is not, and the
+    // skipped item is not offered to the holder again.
+    let id = a1.next(&s, pid).await.unwrap().to_string();
+    let (st, v) = a2.post(&s, "annot_skip", &[("item_id", &id)]).await;
+    assert_eq!(st, StatusCode::CONFLICT, "{v}");
+    let (st, v) = a1.post(&s, "annot_skip", &[("item_id", &id)]).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(a1.next(&s, pid).await, None);
+    // Skipping it again (lock given back by the skip) is refused.
+    let (st, _) = a1.post(&s, "annot_skip", &[("item_id", &id)]).await;
+    assert_eq!(st, StatusCode::CONFLICT);
+
+    // Hotkeys: defaults, a refused duplicate and empty key change nothing, a valid set is kept
+    // for that annotator only.
+    let defaults = a1.get_json(&s, "/api/annot_hotkeys").await;
+    assert_eq!(defaults["submit"], "Ctrl+Enter");
+    assert_eq!(defaults["skip"], "Alt+s");
+    let set = |submit: &'static str, skip: &'static str| {
+        [
+            ("submit", submit),
+            ("skip", skip),
+            ("flag", "Alt+f"),
+            ("next", "Alt+n"),
+            ("play", "Alt+p"),
+        ]
+    };
+    let (st, v) = a1
+        .post(&s, "annot_set_hotkeys", &set("Alt+x", "alt+X"))
+        .await;
+    assert!(st.is_client_error(), "duplicate accepted: {st} {v}");
+    assert!(v.to_string().contains("used twice"), "{v}");
+    let (st, v) = a1.post(&s, "annot_set_hotkeys", &set(" ", "Alt+s")).await;
+    assert!(st.is_client_error(), "empty key accepted: {st} {v}");
+    assert_eq!(a1.get_json(&s, "/api/annot_hotkeys").await, defaults);
+    let (st, v) = a1
+        .post(&s, "annot_set_hotkeys", &set("Ctrl+s", "Alt+k"))
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let mine = a1.get_json(&s, "/api/annot_hotkeys").await;
+    assert_eq!(
+        (mine["submit"].as_str(), mine["skip"].as_str()),
+        (Some("Ctrl+s"), Some("Alt+k"))
+    );
+    assert_eq!(mine["play"], "Alt+p");
+    assert_eq!(a2.get_json(&s, "/api/annot_hotkeys").await, defaults);
+}
