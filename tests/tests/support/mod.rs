@@ -4,6 +4,7 @@
 
 use std::{path::Path, process::Command};
 
+#[allow(unused_imports)] // the annotation tests use their own `annotation::login`
 pub use magictime_tests::login;
 use magictime_tests::{client, create_account, Server};
 use reqwest::{header, Client, StatusCode};
@@ -229,4 +230,5 @@ pub fn proc_kib(pid: u32, field: &str) -> u64 {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
 }
+pub mod annotation;
 pub mod pairwise;
