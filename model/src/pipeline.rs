@@ -7,7 +7,7 @@
 //! same video on every run of the same backend. A progress callback runs after every denoising
 //! step and every decoded frame (the web jobs and the CLI bar use it).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
@@ -15,25 +15,14 @@ use rand::{Rng, SeedableRng};
 
 use crate::clip::text::ClipTextModel;
 use crate::clip::tokenizer::{ClipTokenizer, Truncation};
+use crate::context::ContextOptions;
 use crate::error::{ModelError, Result};
 use crate::scheduler::{DdimSchedulerConfig, Scheduler};
 use crate::unet::UNet3DConditionModel;
 use crate::vae::AutoencoderKl;
 
-/// The MagicTime adapters (`--adapters s,t,te`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Adapter {
-    /// Magic Adapter S: spatial-attention LoRA (`magic_adapter_s.ckpt`), merged.
-    S,
-    /// Magic Adapter T: motion-module LoRA (`magic_adapter_t/`), merged.
-    T,
-    /// Magic Text-Encoder: CLIP attention LoRA (`magic_text_encoder/`), merged.
-    Te,
-}
-
-fn first_existing(paths: impl IntoIterator<Item = PathBuf>) -> Option<PathBuf> {
-    paths.into_iter().find(|p| p.exists())
-}
+pub use crate::loader::magictime::Adapter;
+use crate::loader::magictime::{ModelPaths, MotionOverrides};
 
 /// MagicTime's default negative prompt.
 pub const DEFAULT_NEGATIVE: &str = "worst quality, low quality, letterboxed";
@@ -208,7 +197,9 @@ pub fn to_video<B: Backend>(video: Tensor<B, 5>) -> Video {
 pub struct GenerateLimits {
     /// Height and width must be positive multiples of this (VAE × UNet downscale).
     pub stride: usize,
-    /// Most frames the motion modules take.
+    /// Most frames the motion modules take in one pass (their position table); longer videos
+    /// run in overlapping context windows ([`crate::context`]), up to
+    /// [`crate::context::MAX_FRAMES`].
     pub max_frames: usize,
 }
 
@@ -226,9 +217,11 @@ impl GenerateLimits {
                 o.width, o.height
             )));
         }
-        if o.frames == 0 || o.frames > max_frames {
+        let most = crate::context::MAX_FRAMES;
+        if o.frames == 0 || o.frames > most {
             return Err(ModelError::InvalidInput(format!(
-                "{} frames: the motion modules support 1..={max_frames}",
+                "{} frames: expected 1..={most} (the motion modules take {max_frames} at once; \
+                 longer videos run in overlapping context windows)",
                 o.frames
             )));
         }
@@ -264,119 +257,33 @@ pub struct MagicTimePipeline<B: Backend> {
 }
 
 impl<B: Backend> MagicTimePipeline<B> {
-    /// Loads MagicTime from a weights folder, in MagicTime's `ckpts/` layout or flat:
-    /// - SD1.5 in diffusers layout (`text_encoder/`, `vae/`, `unet/`) at `dir`,
-    ///   `dir/stable-diffusion-v1-5` or `dir/Base_Model/stable-diffusion-v1-5`;
-    /// - the AnimateDiff motion module: `motion_module.{ckpt,safetensors}`, `v3_sd15_mm.ckpt`
-    ///   (in `dir`, `dir/motion_module/` or `dir/Base_Model/motion_module/`);
-    /// - adapters in `dir` or `dir/Magic_Weights/`: `magic_adapter_s/magic_adapter_s.ckpt`,
-    ///   `magic_adapter_t/`, `magic_text_encoder/`, applied in MagicTime's order (S, T, TE).
+    /// Loads MagicTime from a weights folder, in MagicTime's `ckpts/` layout or flat
+    /// ([`ModelPaths::find`]), applying the adapters in MagicTime's order (S, T, TE).
     ///
     /// `adapters`: `None` = every adapter present; `Some(list)` = exactly these (missing → error).
     pub fn from_dir(dir: &Path, adapters: Option<&[Adapter]>, device: &B::Device) -> Result<Self> {
-        use crate::unet::checkpoint::{find_unet_weights, load_unet};
-        use crate::unet::loader::WeightMap;
-        use crate::unet::UNet3DConfig;
-        // 1. base model
-        let base = first_existing(
-            [
-                "",
-                "stable-diffusion-v1-5",
-                "Base_Model/stable-diffusion-v1-5",
-            ]
-            .iter()
-            .map(|s| dir.join(s).join("unet")),
-        )
-        .and_then(|u| u.parent().map(Path::to_path_buf))
-        .ok_or_else(|| ModelError::MissingFile {
-            path: dir.join("unet/config.json"),
-            hint: "expected a diffusers SD1.5 folder (text_encoder/, vae/, unet/)".into(),
-        })?;
-        let unet_dir = base.join("unet");
-        let config = UNet3DConfig::from_diffusers_json(&unet_dir.join("config.json"))?;
-        let unet_weights = WeightMap::open(find_unet_weights(&unet_dir)?)?;
-        // 2. motion module
-        let mm_dirs = [
-            dir.to_path_buf(),
-            dir.join("motion_module"),
-            dir.join("Base_Model/motion_module"),
-        ];
-        let mm_path = first_existing(mm_dirs.iter().flat_map(|d| {
-            [
-                "motion_module.safetensors",
-                "motion_module.ckpt",
-                "v3_sd15_mm.ckpt",
-                "v3_sd15_mm.safetensors",
-            ]
-            .map(|n| d.join(n))
-        }));
-        let mm = match &mm_path {
-            Some(p) => Some(WeightMap::open(p)?),
-            None => {
-                tracing::warn!(
-                    "no motion module found under {}: frames will not be coherent",
-                    dir.display()
-                );
-                None
-            }
-        };
-        let (mut unet, _) = load_unet::<B>(&config, &unet_weights, mm.as_ref(), device)?;
-        drop(unet_weights);
-        let mut text_encoder = crate::loader::clip::load_clip_text::<B>(&base, device)?;
-        let vae_dir = base.join("vae");
-        let vae_config =
-            crate::vae::AutoencoderKlConfig::from_diffusers_json(&vae_dir.join("config.json"))?;
-        let vae = crate::loader::vae::load_vae::<B>(&base, device)?;
-        // 3. adapters (S, T, TE)
-        let magic = [dir.to_path_buf(), dir.join("Magic_Weights")];
-        let want = |a: Adapter| adapters.is_none_or(|l| l.contains(&a));
-        let required = |a: Adapter| adapters.is_some_and(|l| l.contains(&a));
-        let s_path = first_existing(magic.iter().flat_map(|d| {
-            [
-                d.join("magic_adapter_s/magic_adapter_s.ckpt"),
-                d.join("magic_adapter_s/magic_adapter_s.safetensors"),
-                d.join("magic_adapter_s.ckpt"),
-                d.join("magic_adapter_s.safetensors"),
-            ]
-        }));
-        let t_dir = first_existing(magic.iter().map(|d| d.join("magic_adapter_t")));
-        let te_dir = first_existing(magic.iter().map(|d| d.join("magic_text_encoder")));
-        for (a, found, name) in [
-            (
-                Adapter::S,
-                s_path.is_some(),
-                "magic_adapter_s/magic_adapter_s.ckpt",
-            ),
-            (Adapter::T, t_dir.is_some(), "magic_adapter_t/"),
-            (Adapter::Te, te_dir.is_some(), "magic_text_encoder/"),
-        ] {
-            if required(a) && !found {
-                return Err(ModelError::MissingFile {
-                    path: dir.join(name),
-                    hint: "requested with --adapters".into(),
-                });
-            }
-        }
-        if let (true, Some(p)) = (want(Adapter::S), &s_path) {
-            let lora = WeightMap::open(p)?;
-            unet = crate::unet::magic_adapter_s::merge(unet, &lora, 1.0, device)?.0;
-        }
-        if let (true, Some(d)) = (want(Adapter::T), &t_dir) {
-            unet = crate::motion::magic_adapter_t::merge(unet, d, device)?.0;
-        }
-        if let (true, Some(d)) = (want(Adapter::Te), &te_dir) {
-            text_encoder = crate::loader::clip::load_text_encoder_adapter(text_encoder, d, device)?
-                .0
-                .merge_lora();
-        }
+        let paths = ModelPaths::find(dir, adapters)?;
+        let defaults = GenerationDefaults::read(dir)?;
+        Self::load(&paths, MotionOverrides::default(), defaults, device)
+    }
+
+    /// Loads the files of `paths` ([`crate::loader::magictime::load`]) with the DDIM schedule
+    /// of MagicTime and the given generation settings.
+    pub fn load(
+        paths: &ModelPaths,
+        motion: MotionOverrides,
+        defaults: GenerationDefaults,
+        device: &B::Device,
+    ) -> Result<Self> {
+        let l = crate::loader::magictime::load::<B>(paths, motion, device)?;
         Ok(Self {
             tokenizer: ClipTokenizer::new()?,
-            text_encoder,
-            unet,
-            vae,
-            vae_downscale: vae_config.downscale(),
+            text_encoder: l.text_encoder,
+            unet: l.unet,
+            vae: l.vae,
+            vae_downscale: l.vae_downscale,
             scheduler: DdimSchedulerConfig::magictime(),
-            defaults: GenerationDefaults::read(dir)?,
+            defaults,
             device: device.clone(),
         })
     }
@@ -424,25 +331,116 @@ impl<B: Backend> MagicTimePipeline<B> {
     pub fn denoise(
         &self,
         embeddings: Tensor<B, 3>,
-        mut latents: Tensor<B, 5>,
+        latents: Tensor<B, 5>,
         steps: usize,
         guidance_scale: f64,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<Tensor<B, 5>> {
+        self.denoise_with(embeddings, latents, steps, guidance_scale, None, progress)
+    }
+
+    /// The guided noise prediction `ε_u + s·(ε_c − ε_u)` for `latents` `[b, 4, f, h, w]` at `t`.
+    fn guided_eps(
+        &self,
+        latents: Tensor<B, 5>,
+        t: usize,
+        embeddings: &Tensor<B, 3>,
+        guidance_scale: f64,
+        scheduler: &crate::scheduler::DdimScheduler,
+    ) -> Tensor<B, 5> {
+        let b = latents.dims()[0];
+        // both guidance branches in one batch
+        let input = Tensor::cat(vec![latents.clone(), latents], 0);
+        let input = scheduler.scale_model_input(input, t);
+        let tt = Tensor::<B, 1>::full([2 * b], t as f32, &self.device);
+        let eps = self.unet.forward(input, tt, embeddings.clone());
+        let mut halves = eps.chunk(2, 0);
+        let eps_c = halves.pop().expect("two halves");
+        let eps_u = halves.pop().expect("two halves");
+        eps_u.clone() + (eps_c - eps_u) * guidance_scale
+    }
+
+    /// [`Self::guided_eps`] over overlapping context windows, fused per frame with the
+    /// window weights ([`crate::context`]).
+    fn windowed_eps(
+        &self,
+        latents: &Tensor<B, 5>,
+        t: usize,
+        embeddings: &Tensor<B, 3>,
+        guidance_scale: f64,
+        scheduler: &crate::scheduler::DdimScheduler,
+        ctx: &ContextOptions,
+    ) -> Tensor<B, 5> {
+        let [b, c, f, h, w] = latents.dims();
+        let mut sum = latents.zeros_like();
+        let mut total = vec![0f32; f];
+        for (frames, weights) in ctx.frame_windows(f) {
+            let len = frames.len();
+            let wt = Tensor::<B, 1>::from_floats(weights.as_slice(), &self.device)
+                .reshape([1, 1, len, 1, 1]);
+            let contiguous = frames.windows(2).all(|p| p[1] == p[0] + 1);
+            let x = if contiguous {
+                latents.clone().narrow(2, frames[0], len)
+            } else {
+                let idx: Vec<i64> = frames.iter().map(|&i| i as i64).collect();
+                let idx = Tensor::<B, 1, Int>::from_data(TensorData::new(idx, [len]), &self.device);
+                latents.clone().select(2, idx)
+            };
+            let eps = self.guided_eps(x, t, embeddings, guidance_scale, scheduler) * wt;
+            // scatter-add: one slice for a contiguous window, frame by frame otherwise
+            let runs: Vec<(usize, usize)> = if contiguous {
+                vec![(frames[0], 0)]
+            } else {
+                frames.iter().enumerate().map(|(i, &fi)| (fi, i)).collect()
+            };
+            let n = if contiguous { len } else { 1 };
+            for (fi, i) in runs {
+                let ranges = [0..b, 0..c, fi..fi + n, 0..h, 0..w];
+                let acc = sum.clone().slice(ranges.clone()) + eps.clone().narrow(2, i, n);
+                sum = sum.slice_assign(ranges, acc);
+            }
+            for (&fi, wi) in frames.iter().zip(&weights) {
+                total[fi] += wi;
+            }
+        }
+        sum / Tensor::<B, 1>::from_floats(total.as_slice(), &self.device).reshape([1, 1, f, 1, 1])
+    }
+
+    /// [`Self::denoise`] with the frames in overlapping context windows when `ctx` is given and
+    /// the video is longer than its windows (one pass over every frame otherwise).
+    pub fn denoise_with(
+        &self,
+        embeddings: Tensor<B, 3>,
+        mut latents: Tensor<B, 5>,
+        steps: usize,
+        guidance_scale: f64,
+        ctx: Option<&ContextOptions>,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<Tensor<B, 5>> {
         let scheduler = self.scheduler.build(steps)?;
         let timesteps = scheduler.timesteps().to_vec();
-        let b = latents.dims()[0];
+        let frames = latents.dims()[2];
+        let ctx = ctx.filter(|c| frames > c.length);
+        if let Some(c) = ctx {
+            c.check(self.limits().max_frames)?;
+            tracing::info!(
+                frames,
+                windows = c.frame_windows(frames).len(),
+                length = c.length,
+                overlap = c.overlap,
+                "denoising in context windows"
+            );
+        }
         for (i, &t) in timesteps.iter().enumerate() {
-            // 1. both guidance branches in one batch
-            let input = Tensor::cat(vec![latents.clone(), latents.clone()], 0);
-            let input = scheduler.scale_model_input(input, t);
-            let tt = Tensor::<B, 1>::full([2 * b], t as f32, &self.device);
-            let eps = self.unet.forward(input, tt, embeddings.clone());
-            // 2. guidance: uncond + s·(cond − uncond)
-            let mut halves = eps.chunk(2, 0);
-            let eps_c = halves.pop().expect("two halves");
-            let eps_u = halves.pop().expect("two halves");
-            let eps = eps_u.clone() + (eps_c - eps_u) * guidance_scale;
+            // 1.–2. guided noise prediction (over windows for long videos)
+            let eps = match ctx {
+                None => {
+                    self.guided_eps(latents.clone(), t, &embeddings, guidance_scale, &scheduler)
+                }
+                Some(c) => {
+                    self.windowed_eps(&latents, t, &embeddings, guidance_scale, &scheduler, c)
+                }
+            };
             // 3. x_t → x_{t−1}
             latents = scheduler.step(eps, t, latents)?;
             progress(Progress::Denoise {
@@ -483,21 +481,60 @@ impl<B: Backend> MagicTimePipeline<B> {
         }
     }
 
-    /// Text → video, the whole pipeline.
+    /// The context windows a video of `frames` frames needs by default: none while the motion
+    /// modules take every frame at once; beyond that, windows of the frames the model was made
+    /// for (its `generation_config.json`: MagicTime 16) overlapping by a quarter.
+    pub fn auto_context(&self, frames: usize) -> Option<ContextOptions> {
+        let max_len = self.limits().max_frames;
+        (frames > max_len).then(|| ContextOptions::new(self.defaults.num_frames.clamp(2, max_len)))
+    }
+
+    /// Text → video, the whole pipeline (context windows as [`Self::auto_context`] says).
     pub fn generate(
         &self,
         o: &GenerateOptions,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<Video> {
+        self.generate_with(o, self.auto_context(o.frames).as_ref(), progress)
+    }
+
+    /// [`Self::generate`] with explicit context windows (used when the video is longer than
+    /// their length).
+    pub fn generate_with(
+        &self,
+        o: &GenerateOptions,
+        ctx: Option<&ContextOptions>,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<Video> {
         // 1. check inputs
         self.check(o)?;
+        let ctx = ctx.filter(|c| o.frames > c.length);
+        if let Some(c) = ctx {
+            c.check(self.limits().max_frames)?;
+        } else if o.frames > self.limits().max_frames {
+            return Err(ModelError::InvalidInput(format!(
+                "{} frames: more than the motion modules' {} needs context windows",
+                o.frames,
+                self.limits().max_frames
+            )));
+        }
         // 2. encode prompt (uncond, cond)
         let emb = self.encode_prompt(&o.prompt, &o.negative)?;
-        // 3. prepare latents (DDIM's initial sigma is 1)
+        // 3. prepare latents (DDIM's initial sigma is 1; FreeNoise reorders their frames)
         let (h, w) = (o.height / self.vae_downscale, o.width / self.vae_downscale);
-        let latents = seeded_noise::<B, 5>(o.seed, [1, 4, o.frames, h, w], &self.device);
+        let mut latents = seeded_noise::<B, 5>(o.seed, [1, 4, o.frames, h, w], &self.device);
+        if let Some(c) = ctx.filter(|c| c.freenoise) {
+            let order: Vec<i64> = c
+                .freenoise_order(o.frames, o.seed)
+                .into_iter()
+                .map(|i| i as i64)
+                .collect();
+            let idx =
+                Tensor::<B, 1, Int>::from_data(TensorData::new(order, [o.frames]), &self.device);
+            latents = latents.select(2, idx);
+        }
         // 4. denoise with guidance
-        let latents = self.denoise(emb, latents, o.steps, o.guidance_scale, progress)?;
+        let latents = self.denoise_with(emb, latents, o.steps, o.guidance_scale, ctx, progress)?;
         // 5. decode per frame
         Ok(to_video(self.decode(latents, progress)))
     }

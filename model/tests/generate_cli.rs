@@ -17,17 +17,25 @@ use magictime_model::unet::loader::WeightMap;
 
 fn args(out: std::path::PathBuf) -> GenerateArgs {
     GenerateArgs {
-        prompt: "a rose blooming, time-lapse".into(),
-        negative: DEFAULT_NEGATIVE.into(),
-        seed: 3,
+        prompt: Some("a rose blooming, time-lapse".into()),
+        negative: Some(DEFAULT_NEGATIVE.into()),
+        seed: Some(3),
         steps: Some(2),
         cfg: Some(8.5),
         frames: Some(4),
         size: Some(32),
         fps: 8,
         model: None,
+        config: None,
+        ckpts: None,
+        dreambooth: None,
         adapters: None,
-        out,
+        context_length: None,
+        context_overlap: None,
+        context_fuse: magictime_model::context::Fuse::Pyramid,
+        freenoise: false,
+        no_strided_windows: false,
+        out: vec![out],
     }
 }
 
@@ -69,6 +77,70 @@ fn without_model_or_size_the_builtin_model_runs_at_its_own_size() {
     assert_eq!(video.frames[0].dimensions(), (s, s));
 }
 
+/// Frames ffprobe decodes from `path` (`-count_frames`).
+fn ffprobe_frames(path: &Path) -> usize {
+    let out = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
+        .args(["-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .expect("ffprobe runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("ffprobe {}: {text:?}", path.display()))
+}
+
+/// One run writes every format asked for: the MP4 and GIF play in ffprobe with every frame, the
+/// WebP decodes as an animation of every frame (ffmpeg 5.1 cannot decode animated WebP, so the
+/// image crate's decoder counts them), the PNG is the frame grid; nothing partial is left.
+#[test]
+fn generate_writes_mp4_gif_webp_and_a_frame_grid() {
+    use image::AnimationDecoder;
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = args(dir.path().join("v"));
+    a.out
+        .extend(["v.gif", "v.webp", "v.png"].map(|n| dir.path().join(n)));
+    run_generate(a).unwrap();
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["v.gif", "v.mp4", "v.png", "v.webp"]);
+    assert_eq!(ffprobe_frames(&dir.path().join("v.mp4")), 4);
+    assert_eq!(ffprobe_frames(&dir.path().join("v.gif")), 4);
+    let webp = image::codecs::webp::WebPDecoder::new(std::io::BufReader::new(
+        std::fs::File::open(dir.path().join("v.webp")).unwrap(),
+    ))
+    .unwrap();
+    assert!(webp.has_animation());
+    assert_eq!(webp.into_frames().collect_frames().unwrap().len(), 4);
+    // 4 frames of 32²: 2 × 2 cells with 2-pixel padding
+    let grid = image::open(dir.path().join("v.png")).unwrap();
+    assert_eq!((grid.width(), grid.height()), (2 * 34 + 2, 2 * 34 + 2));
+    // the grid's first cell is the MP4's first frame (up to H.264 loss)
+    let mp4 = magictime_data::video::read_video(dir.path().join("v.mp4"), None).unwrap();
+    let grid = grid.into_rgb8();
+    let mut diff = 0u64;
+    for y in 0..32 {
+        for x in 0..32 {
+            let (g, m) = (
+                grid.get_pixel(2 + x, 2 + y).0,
+                mp4.frames[0].get_pixel(x, y).0,
+            );
+            diff += (0..3).map(|c| g[c].abs_diff(m[c]) as u64).sum::<u64>();
+        }
+    }
+    let mean = diff as f64 / (32.0 * 32.0 * 3.0);
+    assert!(mean < 6.0, "grid cell vs MP4 frame: mean abs diff {mean}");
+    // an unknown extension is refused before any work
+    let mut a = args(dir.path().join("v.avi"));
+    a.steps = Some(1000);
+    let e = run_generate(a).unwrap_err().to_string();
+    assert!(e.contains("v.avi") && e.contains(".webp"), "{e}");
+}
+
 #[test]
 fn generate_rejects_bad_options_before_work() {
     let dir = tempfile::tempdir().unwrap();
@@ -77,9 +149,13 @@ fn generate_rejects_bad_options_before_work() {
     let e = run_generate(a).unwrap_err().to_string();
     assert!(e.contains("multiple of"), "{e}");
     let mut a = args(dir.path().join("x.mp4"));
-    a.frames = Some(40);
+    a.frames = Some(513);
     let e = run_generate(a).unwrap_err().to_string();
-    assert!(e.contains("1..=32"), "{e}");
+    assert!(e.contains("1..=512"), "{e}");
+    let mut a = args(dir.path().join("x.mp4"));
+    (a.frames, a.context_length) = (Some(48), Some(33)); // more than the 32 positions
+    let e = run_generate(a).unwrap_err().to_string();
+    assert!(e.contains("context length 33"), "{e}");
     assert!(!dir.path().join("x.mp4").exists());
 }
 

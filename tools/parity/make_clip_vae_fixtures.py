@@ -281,7 +281,8 @@ def schedulers():
     jdump("schedulers.json", res)
 
 
-def tokenizer():
+def clip_tokenizer():
+    """transformers' CLIPTokenizer over the committed BPE vocabulary (the Rust tokenizer's)."""
     from transformers import CLIPTokenizer
 
     # vocab/merges exactly as OpenAI's simple_tokenizer builds them from the committed gz file
@@ -298,7 +299,12 @@ def tokenizer():
     byte_chars = [chr(c) for c in cs]
     vocab = byte_chars + [v + "</w>" for v in byte_chars] + ["".join(m) for m in merges]
     vocab += ["<|startoftext|>", "<|endoftext|>"]
-    tok = CLIPTokenizer(vocab={v: i for i, v in enumerate(vocab)}, merges=merges)
+    return CLIPTokenizer(vocab={v: i for i, v in enumerate(vocab)}, merges=merges)
+
+
+def tokenizer():
+    tok = clip_tokenizer()
+    vocab = tok.get_vocab()
     prompts = [
         "a flower blooming, time-lapse",
         "Bean sprouts grow and mature from seeds.",

@@ -216,7 +216,6 @@ impl PeftAdapterConfig {
 }
 
 const ATTN_PROJ: &[&str] = &["q_proj", "k_proj", "v_proj", "out_proj"];
-const ADAPTER_WEIGHTS: &[&str] = &["adapter_model.safetensors", "adapter_model.bin"];
 
 /// Attaches and loads a PEFT/SWIFT text-encoder adapter folder (MagicTime's
 /// `magic_text_encoder/`). The adapters stay unmerged; call `merge_lora()` for inference speed.
@@ -226,12 +225,10 @@ pub fn load_text_encoder_adapter<B: Backend>(
     device: &B::Device,
 ) -> Result<(ClipTextModel<B>, PeftAdapterConfig)> {
     // SWIFT saves the adapter under a per-adapter subfolder (`default/`).
-    let dir = super::swift::adapter_dir(dir);
-    let dir = dir.as_path();
-    let config = PeftAdapterConfig::read(&dir.join("adapter_config.json"), ATTN_PROJ)?;
+    let (config_path, weights) = super::swift::adapter_files(dir)?;
+    let config = PeftAdapterConfig::read(&config_path, ATTN_PROJ)?;
     let targets: Vec<&str> = config.targets.iter().map(String::as_str).collect();
     let mut model = model.with_lora(&targets, &config.lora(), device);
-    let weights = find_weights(dir, ADAPTER_WEIGHTS)?;
     load_into(
         &mut model,
         &weights,

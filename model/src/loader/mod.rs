@@ -3,6 +3,7 @@
 
 pub mod clip;
 pub mod inspect;
+pub mod magictime;
 pub mod single_file;
 pub mod store;
 pub mod swift;

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::backend::Backend;
 
-use crate::error::Result;
+use crate::error::{ModelError, Result};
 use crate::lora::LoraSet;
 use crate::train::save::{self, SavedTensor};
 
@@ -33,6 +33,47 @@ pub fn adapter_dir(dir: &Path) -> PathBuf {
     } else {
         dir.to_path_buf()
     }
+}
+
+/// The weight file names a PEFT/SWIFT adapter folder may hold, in the order they are looked for.
+pub const WEIGHT_FILES: &[&str] = &["adapter_model.safetensors", "adapter_model.bin"];
+
+/// The two files of an adapter folder in either layout: `(adapter_config.json, adapter_model.*)`.
+/// A folder that is missing, or holds neither layout completely, is an error that names the
+/// folder and the files it should hold.
+pub fn adapter_files(dir: &Path) -> Result<(PathBuf, PathBuf)> {
+    let expected = format!(
+        "expected the SWIFT layout ({n}/adapter_config.json + {n}/adapter_model.bin or \
+         .safetensors, as MagicTime releases it) or a PEFT folder (adapter_config.json + \
+         adapter_model.bin or .safetensors)",
+        n = ADAPTER_NAME
+    );
+    if !dir.is_dir() {
+        return Err(ModelError::MissingFile {
+            path: dir.to_path_buf(),
+            hint: format!("an adapter folder: {expected}"),
+        });
+    }
+    let root = adapter_dir(dir);
+    let config = root.join("adapter_config.json");
+    if !config.is_file() {
+        return Err(ModelError::MissingFile {
+            path: dir.join(ADAPTER_NAME).join("adapter_config.json"),
+            hint: expected,
+        });
+    }
+    let weights = WEIGHT_FILES
+        .iter()
+        .map(|n| root.join(n))
+        .find(|p| p.is_file())
+        .ok_or_else(|| ModelError::MissingFile {
+            path: root.join("adapter_model.bin"),
+            hint: format!(
+                "{} has adapter_config.json but no adapter_model.bin or .safetensors next to it",
+                root.display()
+            ),
+        })?;
+    Ok((config, weights))
 }
 
 /// PEFT's saved key of the factor `ab` ("A" or "B") of the weight `target` (`….weight`):

@@ -55,7 +55,8 @@ pub fn read_config(path: &Path) -> Result<(usize, f64)> {
         .get("r")
         .and_then(|x| x.as_u64())
         .filter(|&r| r > 0)
-        .ok_or_else(|| ModelError::parse(path, "no positive integer `r`"))? as usize;
+        .ok_or_else(|| ModelError::parse(path, "expected a positive integer `r` (the LoRA rank)"))?
+        as usize;
     let alpha = v
         .get("lora_alpha")
         .and_then(|x| x.as_f64())
@@ -133,18 +134,15 @@ pub fn merge<B: Backend, M: Module<B>>(
     device: &B::Device,
 ) -> Result<(M, LoadReport)> {
     // SWIFT (MagicTime's release) saves the adapter under `default/`
-    let dir = crate::loader::swift::adapter_dir(dir);
-    let dir = dir.as_path();
-    let (r, alpha) = read_config(&dir.join("adapter_config.json"))?;
-    let file = ["adapter_model.safetensors", "adapter_model.bin"]
-        .iter()
-        .map(|n| dir.join(n))
-        .find(|p| p.is_file())
-        .ok_or_else(|| ModelError::MissingFile {
-            path: dir.join("adapter_model.safetensors"),
-            hint: "a PEFT/SWIFT adapter folder holds adapter_model.safetensors or .bin".into(),
-        })?;
+    let (config, file) = crate::loader::swift::adapter_files(dir)?;
+    let (r, alpha) = read_config(&config)?;
     let w = WeightMap::open(&file)?;
+    if w.tensors.is_empty() {
+        return Err(ModelError::checkpoint(
+            &file,
+            "holds no tensors; expected PEFT LoRA weights (`….lora_A.weight`, `….lora_B.weight`)",
+        ));
+    }
     let d = deltas::<B>(&w, alpha / r as f64, device)?;
     let (module, report) = load_into(module, &d, LoadMode::Add)?;
     if let Some(k) = report.unused.first() {
