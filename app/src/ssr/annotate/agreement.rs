@@ -1,8 +1,6 @@
 //! Agreement and progress: pairwise caption agreement (token edit distance, BLEU) between the
 //! annotators of an item, Krippendorff's α (nominal) on their flags, and per-annotator
 //! statistics (items done, time per item, acceptance rate).
-use std::collections::HashMap;
-
 use sqlx::SqlitePool;
 
 use super::{forbid, json_list, projects, rights, Result};
@@ -11,43 +9,9 @@ use crate::{
         text::{bleu, normalized_edit_distance},
         Agreement, AnnotatorStats, Dashboard, FLAGS,
     },
+    ssr::studies::stats::krippendorff_alpha_nominal,
     types::User,
 };
-
-/// Krippendorff's α for nominal data. `units[u]` holds the values the coders gave unit u
-/// (missing values simply absent); units with fewer than two values are not pairable. None when
-/// there is nothing to compare or no variation at all (α undefined).
-pub fn krippendorff_alpha_nominal<T: Eq + std::hash::Hash + Clone>(
-    units: &[Vec<T>],
-) -> Option<f64> {
-    // Coincidences o_ck = Σ_u (pairs of values c, k in u from different coders) / (m_u − 1).
-    let mut o: HashMap<(T, T), f64> = HashMap::new();
-    for vals in units.iter().filter(|v| v.len() >= 2) {
-        let w = 1.0 / (vals.len() as f64 - 1.0);
-        for (i, a) in vals.iter().enumerate() {
-            for (j, b) in vals.iter().enumerate() {
-                if i != j {
-                    *o.entry((a.clone(), b.clone())).or_default() += w;
-                }
-            }
-        }
-    }
-    let mut n_c: HashMap<T, f64> = HashMap::new();
-    for ((c, _), v) in &o {
-        *n_c.entry(c.clone()).or_default() += v;
-    }
-    let n: f64 = n_c.values().sum();
-    if n <= 1.0 {
-        return None;
-    }
-    let d_o: f64 = o.iter().filter(|((c, k), _)| c != k).map(|(_, v)| v).sum();
-    let sum_sq: f64 = n_c.values().map(|v| v * v).sum();
-    let d_e = n * n - sum_sq; // Σ_{c≠k} n_c n_k
-    if d_e <= 0.0 {
-        return None;
-    }
-    Some(1.0 - (n - 1.0) * d_o / d_e)
-}
 
 type SubmitRow = (i64, i64, i64, String, String);
 
@@ -149,92 +113,4 @@ pub async fn dashboard(pool: &SqlitePool, user: &User, project_id: i64) -> Resul
         agreement: agreement(pool, project_id).await?,
         members: projects::members(pool, project_id).await?,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::krippendorff_alpha_nominal as alpha;
-
-    /// Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability", the 4 coders × 12
-    /// units example with missing values: nominal α = 0.743421 (the `krippendorff` PyPI package
-    /// gives 0.743421; tools/bench/annotate_alpha.py recomputes it and the cases below).
-    #[test]
-    fn alpha_matches_krippendorffs_worked_example() {
-        let m = None;
-        let coders: [[Option<u8>; 12]; 4] = [
-            [
-                Some(1),
-                Some(2),
-                Some(3),
-                Some(3),
-                Some(2),
-                Some(1),
-                Some(4),
-                Some(1),
-                Some(2),
-                m,
-                m,
-                m,
-            ],
-            [
-                Some(1),
-                Some(2),
-                Some(3),
-                Some(3),
-                Some(2),
-                Some(2),
-                Some(4),
-                Some(1),
-                Some(2),
-                Some(5),
-                m,
-                Some(3),
-            ],
-            [
-                m,
-                Some(3),
-                Some(3),
-                Some(3),
-                Some(2),
-                Some(3),
-                Some(4),
-                Some(2),
-                Some(2),
-                Some(5),
-                Some(1),
-                m,
-            ],
-            [
-                Some(1),
-                Some(2),
-                Some(3),
-                Some(3),
-                Some(2),
-                Some(4),
-                Some(4),
-                Some(1),
-                Some(2),
-                Some(5),
-                Some(1),
-                m,
-            ],
-        ];
-        let units: Vec<Vec<u8>> = (0..12)
-            .map(|u| coders.iter().filter_map(|c| c[u]).collect())
-            .collect();
-        let a = alpha(&units).unwrap();
-        assert!((a - 0.743421).abs() < 1e-6, "{a}");
-    }
-
-    #[test]
-    fn alpha_edge_cases() {
-        // Perfect agreement with variation: 1.
-        assert_eq!(alpha(&[vec![true, true], vec![false, false]]), Some(1.0));
-        // No variation at all: undefined.
-        assert_eq!(alpha(&[vec![false, false], vec![false, false]]), None);
-        // Nothing pairable.
-        assert_eq!(alpha::<bool>(&[vec![true], vec![]]), None);
-        // Systematic disagreement: −0.5 (krippendorff.alpha on [[1, 0], [0, 1]]).
-        assert!((alpha(&[vec![true, false], vec![false, true]]).unwrap() + 0.5).abs() < 1e-12);
-    }
 }
