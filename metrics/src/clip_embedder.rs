@@ -7,21 +7,18 @@ use std::path::Path;
 
 use burn::prelude::*;
 use magictime_model::clip::{
-    in_domain, ClipImageProcessor, ClipTextConfig, ClipTextModel, ClipTokenizer, ClipVisionConfig,
-    ClipVisionModel, Truncation,
+    in_domain, ClipTextConfig, ClipTextModel, ClipTokenizer, ClipVisionConfig, ClipVisionModel,
 };
 
 use crate::clipsim::VideoTextEmbedder;
 use crate::error::{MetricsError, Result};
 use crate::features::Cpu;
 
-/// CLIP on the CPU backend as an image–text embedder.
+/// CLIP on the CPU backend as an image–text embedder: the model crate's
+/// [`magictime_model::clip::ClipEmbedder`] (towers, tokenizer, image processor, checked to fit
+/// together), named, with the folder's temporal weight and logit scale.
 pub struct ClipEmbedder {
-    vision: ClipVisionModel<Cpu>,
-    text: ClipTextModel<Cpu>,
-    tokenizer: ClipTokenizer,
-    processor: ClipImageProcessor,
-    device: burn::backend::flex::FlexDevice,
+    inner: magictime_model::clip::ClipEmbedder<Cpu>,
     name: String,
     /// Ramp weight of the video embedding (`magictime.video_temporal_weight`, 0 upstream).
     temporal_weight: f64,
@@ -56,13 +53,12 @@ impl ClipEmbedder {
             magictime_model::loader::clip::load_clip_vision(dir, &device).map_err(model_err)?;
         let text =
             magictime_model::loader::clip::load_clip_text(dir, &device).map_err(model_err)?;
-        let size = vision_image_size(dir).unwrap_or(224);
         let (trained_name, temporal_weight) = in_domain::folder_facts(dir);
         let name = match trained_name {
             Some(n) => format!("{n} ({})", dir.display()),
             None => dir.display().to_string(),
         };
-        let mut e = Self::from_parts(vision, text, size, name)?;
+        let mut e = Self::from_parts(vision, text, name)?;
         e.temporal_weight = temporal_weight;
         if let Some(s) = magictime_model::loader::clip::read_logit_scale(dir) {
             e.logit_scale = s.exp();
@@ -101,28 +97,30 @@ impl ClipEmbedder {
     pub fn tiny_random() -> Result<Self> {
         let device = Default::default();
         let vc = ClipVisionConfig::tiny();
-        let size = vc.image_size;
         let tc = ClipTextConfig::tiny()
             .with_vocab_size(49_408)
             .with_eos_token_id(49_407)
             .with_projection_dim(vc.projection_dim);
         let vision = vc.init::<Cpu>(&device);
         let text = tc.init::<Cpu>(&device);
-        Self::from_parts(vision, text, size, "tiny CLIP (random weights)".into())
+        Self::from_parts(vision, text, "tiny CLIP (random weights)".into())
     }
 
+    /// The image processor takes the vision tower's `image_size`.
     fn from_parts(
         vision: ClipVisionModel<Cpu>,
         text: ClipTextModel<Cpu>,
-        size: usize,
         name: String,
     ) -> Result<Self> {
-        Ok(Self {
-            vision,
+        let inner = magictime_model::clip::ClipEmbedder::new(
+            ClipTokenizer::new().map_err(model_err)?,
             text,
-            tokenizer: ClipTokenizer::new().map_err(model_err)?,
-            processor: ClipImageProcessor::with_size(size),
-            device: Default::default(),
+            vision,
+            Default::default(),
+        )
+        .map_err(model_err)?;
+        Ok(Self {
+            inner,
             name,
             temporal_weight: 0.0,
             logit_scale: 100.0,
@@ -147,7 +145,7 @@ impl ClipFrameEmbedder {
             Some(dir) => ClipEmbedder::load(dir)?,
         };
         Ok(Self {
-            size: e.processor.crop_size as u32,
+            size: e.inner.processor.crop_size as u32,
             inner: std::sync::Mutex::new(e),
         })
     }
@@ -185,16 +183,6 @@ impl magictime_data::cuts::FrameEmbedder for ClipFrameEmbedder {
     }
 }
 
-fn vision_image_size(dir: &Path) -> Option<usize> {
-    let text = std::fs::read_to_string(dir.join("config.json")).ok()?;
-    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    v.get("vision_config")
-        .unwrap_or(&v)
-        .get("image_size")
-        .and_then(|x| x.as_u64())
-        .map(|x| x as usize)
-}
-
 fn rows(t: Tensor<Cpu, 2>) -> Vec<Vec<f32>> {
     let [_, d] = t.dims();
     let v = t.into_data().to_vec::<f32>().expect("f32 embeddings");
@@ -218,11 +206,7 @@ impl VideoTextEmbedder for ClipEmbedder {
         let mut out = Vec::with_capacity(frames.len());
         for chunk in frames.chunks(self.batch.max(1)) {
             let images: Vec<(&[u8], usize, usize)> = chunk.iter().map(|f| (*f, h, w)).collect();
-            let px = self
-                .processor
-                .preprocess_batch::<Cpu>(&images, &self.device)
-                .map_err(model_err)?;
-            out.extend(rows(self.vision.image_embeds(px).map_err(model_err)?));
+            out.extend(rows(self.inner.image_features(&images).map_err(model_err)?));
         }
         Ok(out)
     }
@@ -230,11 +214,7 @@ impl VideoTextEmbedder for ClipEmbedder {
     fn embed_texts(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
         let mut out = Vec::with_capacity(texts.len());
         for chunk in texts.chunks(256) {
-            let ids = self
-                .tokenizer
-                .encode_batch::<Cpu>(chunk, Truncation::Truncate, &self.device)
-                .map_err(model_err)?;
-            out.extend(rows(self.text.text_embeds(ids).map_err(model_err)?));
+            out.extend(rows(self.inner.text_features(chunk).map_err(model_err)?));
         }
         Ok(out)
     }

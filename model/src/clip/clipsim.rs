@@ -1,6 +1,7 @@
 //! CLIP as an embedder for CLIPSIM and cut detection: tokenizer + text tower + image processor +
 //! vision tower with projections, after transformers' `CLIPModel.get_text_features` /
-//! `get_image_features`. Embeddings are L2-normalised.
+//! `get_image_features` (raw), and L2-normalised. The metrics crate's `ClipEmbedder` (CLIPSIM,
+//! metamorphic score, probe, cut detection) wraps this one.
 
 use burn::tensor::{backend::Backend, Tensor};
 
@@ -67,18 +68,30 @@ impl<B: Backend> ClipEmbedder<B> {
         })
     }
 
-    /// Normalised text features [N, P] (prompts truncated to the context, as CLIPSIM does).
-    pub fn embed_texts(&self, prompts: &[&str]) -> Result<Tensor<B, 2>> {
+    /// Text features [N, P] as `get_text_features` returns them, not normalised (prompts
+    /// truncated to the context, as CLIPSIM does).
+    pub fn text_features(&self, prompts: &[&str]) -> Result<Tensor<B, 2>> {
         let ids = self
             .tokenizer
             .encode_batch::<B>(prompts, Truncation::Truncate, &self.device)?;
-        Ok(l2_normalise(self.text.text_embeds(ids)?))
+        self.text.text_embeds(ids)
     }
 
-    /// Normalised image features [N, P] from RGB8 images `(pixels [h, w, 3], h, w)`.
-    pub fn embed_images(&self, images: &[(&[u8], usize, usize)]) -> Result<Tensor<B, 2>> {
+    /// Image features [N, P] as `get_image_features` returns them, not normalised, from RGB8
+    /// images `(pixels [h, w, 3], h, w)` through the image processor.
+    pub fn image_features(&self, images: &[(&[u8], usize, usize)]) -> Result<Tensor<B, 2>> {
         let px = self.processor.preprocess_batch::<B>(images, &self.device)?;
-        Ok(l2_normalise(self.vision.image_embeds(px)?))
+        self.vision.image_embeds(px)
+    }
+
+    /// Normalised text features [N, P].
+    pub fn embed_texts(&self, prompts: &[&str]) -> Result<Tensor<B, 2>> {
+        Ok(l2_normalise(self.text_features(prompts)?))
+    }
+
+    /// Normalised image features [N, P].
+    pub fn embed_images(&self, images: &[(&[u8], usize, usize)]) -> Result<Tensor<B, 2>> {
+        Ok(l2_normalise(self.image_features(images)?))
     }
 
     /// CLIPSIM of each image with its text: max(100·cos, 0), one value per pair.
