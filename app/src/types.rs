@@ -181,6 +181,8 @@ pub struct JobView {
     pub params: String,
     /// For finished generation jobs: the URL of the video.
     pub video_url: Option<String>,
+    /// Runs started (more than one when a worker was lost and the job retried).
+    pub attempts: i64,
 }
 
 /// Parameters of an evaluation job: folders/manifests relative to the server's data dir, the

@@ -3,10 +3,7 @@
 //! summary, SVG plots) written to `<data dir>/eval/<job id>/`.
 use std::path::PathBuf;
 
-use magictime_app::{
-    ssr::{jobs, ServerState},
-    types::EvalParams,
-};
+use magictime_app::{ssr::jobs, types::EvalParams};
 use magictime_metrics::{
     clip_embedder::ClipEmbedder,
     clipsim::VideoTextEmbedder,
@@ -141,12 +138,17 @@ fn write_report(
     Ok(json)
 }
 
-/// Runs evaluation job `id` and records its outcome.
-pub async fn run(state: &ServerState, settings: &EvalSettings, id: i64, params: &str) {
+/// Evaluation job `id` as the worker runs it.
+pub fn work(
+    settings: &EvalSettings,
+    data_dir: &std::path::Path,
+    id: i64,
+    params: &str,
+) -> crate::worker::Work {
     let (params, settings, data_dir) =
-        (params.to_owned(), settings.clone(), state.data_dir.clone());
-    crate::jobs::run_blocking_job(state, id, "evaluation", move |progress| {
-        let p: EvalParams = crate::jobs::parse_params(&params)?;
+        (params.to_owned(), settings.clone(), data_dir.to_path_buf());
+    Box::new(move |progress| {
+        let p: EvalParams = crate::worker::parse_params(&params)?;
         let stages = |stage: &str, done: usize, total: usize| {
             progress(
                 done as f64 / total.max(1) as f64,
@@ -155,5 +157,4 @@ pub async fn run(state: &ServerState, settings: &EvalSettings, id: i64, params: 
         };
         run_blocking(&settings, data_dir, id, p, &stages)
     })
-    .await
 }

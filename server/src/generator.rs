@@ -1,32 +1,67 @@
-//! [`Generator`] implemented with the model crate's MagicTime pipeline on the CPU backend.
-//! The pipeline is loaded once, on first use, and shared by the job worker.
+//! [`Generator`] implemented with the model crate's MagicTime pipeline on a Burn backend (the
+//! CPU, or a CUDA GPU in a `cuda` build: `--device`). The pipeline is loaded once, on first use,
+//! and shared by the job worker.
 use std::{
     path::{Path, PathBuf},
     sync::{Mutex, OnceLock},
 };
 
+use burn::tensor::backend::Backend;
 use magictime_app::{
     ssr::generator::Generator,
     types::{GenerateDefaults, GenerateParams},
 };
 use magictime_model::{
-    backend::{Cpu, CpuDevice},
+    backend::BackendKind,
     pipeline::{GenerateLimits, GenerateOptions, GenerationDefaults, MagicTimePipeline, Progress},
 };
 
-pub struct ModelGenerator {
+/// The generator for `--device` (`cpu`, `cuda`, `cuda:N`); an error names what is wrong
+/// (an unknown device, a build without CUDA, no CUDA driver).
+pub fn for_device(
+    device: &str,
+    model_dir: Option<PathBuf>,
+) -> anyhow::Result<std::sync::Arc<dyn Generator>> {
+    let kind: BackendKind = device
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--device: {e}"))?;
+    match kind {
+        BackendKind::Cpu => Ok(std::sync::Arc::new(ModelGenerator::<
+            magictime_model::backend::Cpu,
+        >::new(
+            model_dir, Default::default()
+        ))),
+        #[cfg(feature = "cuda")]
+        BackendKind::Cuda { index } => {
+            let dev = magictime_model::backend::cuda_device(index)
+                .map_err(|e| anyhow::anyhow!("--device {device}: {e}"))?;
+            Ok(std::sync::Arc::new(ModelGenerator::<
+                magictime_model::backend::Cuda,
+            >::new(model_dir, dev)))
+        }
+        #[cfg(not(feature = "cuda"))]
+        BackendKind::Cuda { .. } => anyhow::bail!(
+            "--device {device}: this magictime was built without CUDA (build it with \
+             `make build-cuda`, i.e. `--features cuda`)"
+        ),
+    }
+}
+
+pub struct ModelGenerator<B: Backend> {
     /// A diffusers-style model folder; `None` uses the model built into the binary.
     model_dir: Option<PathBuf>,
-    pipeline: OnceLock<Result<Mutex<MagicTimePipeline<Cpu>>, String>>,
+    device: B::Device,
+    pipeline: OnceLock<Result<Mutex<MagicTimePipeline<B>>, String>>,
     /// The pipeline's limits, kept apart: requests are checked while a generation holds the
     /// pipeline (they waited for it to finish before).
     limits: OnceLock<Result<GenerateLimits, String>>,
 }
 
-impl ModelGenerator {
-    pub fn new(model_dir: Option<PathBuf>) -> Self {
+impl<B: Backend> ModelGenerator<B> {
+    pub fn new(model_dir: Option<PathBuf>, device: B::Device) -> Self {
         Self {
             model_dir,
+            device,
             pipeline: OnceLock::new(),
             limits: OnceLock::new(),
         }
@@ -34,14 +69,14 @@ impl ModelGenerator {
 
     fn with_pipeline<T>(
         &self,
-        f: impl FnOnce(&MagicTimePipeline<Cpu>) -> Result<T, String>,
+        f: impl FnOnce(&MagicTimePipeline<B>) -> Result<T, String>,
     ) -> Result<T, String> {
         let loaded = self.pipeline.get_or_init(|| {
-            let device = Default::default();
+            let device = &self.device;
             let p = match &self.model_dir {
-                Some(dir) => MagicTimePipeline::from_dir(dir, None, &device)
+                Some(dir) => MagicTimePipeline::from_dir(dir, None, device)
                     .map_err(|e| format!("loading model {}: {e}", dir.display())),
-                None => builtin_pipeline(&device),
+                None => builtin_pipeline(device),
             };
             p.map(Mutex::new)
         });
@@ -53,7 +88,7 @@ impl ModelGenerator {
 
 /// The model built into the binary: the project's default model trained on ChronoMagic-Synth
 /// when this build embeds it, else a tiny random model (noise, but the whole pipeline runs).
-fn builtin_pipeline(device: &CpuDevice) -> Result<MagicTimePipeline<Cpu>, String> {
+fn builtin_pipeline<B: Backend>(device: &B::Device) -> Result<MagicTimePipeline<B>, String> {
     if magictime_model::default_model::is_available() {
         magictime_model::default_model::load_default(device).map_err(|e| e.to_string())
     } else {
@@ -74,7 +109,10 @@ fn options(p: &GenerateParams) -> GenerateOptions {
     }
 }
 
-impl Generator for ModelGenerator {
+impl<B: Backend> Generator for ModelGenerator<B>
+where
+    B::Device: Send + Sync,
+{
     fn defaults(&self) -> GenerateDefaults {
         // the model's generation_config.json, read without loading the weights
         let d = match &self.model_dir {
@@ -126,14 +164,19 @@ impl Generator for ModelGenerator {
         &self,
         p: &GenerateParams,
         out: &Path,
-        progress: &mut dyn FnMut(f64),
+        progress: &mut dyn FnMut(f64, String),
     ) -> Result<(), String> {
         let opts = options(p);
         let total = (opts.steps + opts.frames) as f64;
         let video = self.with_pipeline(|pl| {
             pl.generate(&opts, &mut |pr| match pr {
-                Progress::Denoise { step, .. } => progress(step as f64 / total),
-                Progress::Decode { frame, .. } => progress((opts.steps + frame) as f64 / total),
+                Progress::Denoise { step, total: n } => {
+                    progress(step as f64 / total, format!("denoising step {step}/{n}"))
+                }
+                Progress::Decode { frame, total: n } => progress(
+                    (opts.steps + frame) as f64 / total,
+                    format!("decoding frame {frame}/{n}"),
+                ),
             })
             .map_err(|e| e.to_string())
         })?;

@@ -6,12 +6,9 @@
 //!   are there, the pixel detector alone otherwise; unreadable videos are skipped and listed.
 use std::path::{Path, PathBuf};
 
-use magictime_app::{
-    ssr::{jobs, ServerState},
-    types::IngestParams,
-};
+use magictime_app::{ssr::jobs, types::IngestParams};
 
-use crate::jobs::Progress;
+use crate::worker::Progress;
 use magictime_data::{
     clips::{split_video, SplitConfig},
     cuts::{self, CutConfig, DetectorMode, TransNetV2},
@@ -186,16 +183,15 @@ fn run_blocking(
     Ok(result?.to_string())
 }
 
-/// Runs ingest job `id` and records its outcome.
-pub async fn run(state: &ServerState, transnetv2: &Path, id: i64, params: &str) {
+/// Ingest job `id` as the worker runs it.
+pub fn work(data_dir: &Path, transnetv2: &Path, id: i64, params: &str) -> crate::worker::Work {
     let (params, data_dir, weights) = (
         params.to_owned(),
-        state.data_dir.clone(),
+        data_dir.to_path_buf(),
         transnetv2.to_path_buf(),
     );
-    crate::jobs::run_blocking_job(state, id, "ingest", move |progress| {
-        let p: IngestParams = crate::jobs::parse_params(&params)?;
+    Box::new(move |progress| {
+        let p: IngestParams = crate::worker::parse_params(&params)?;
         run_blocking(&data_dir, &weights, id, p, progress)
     })
-    .await
 }

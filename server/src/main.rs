@@ -14,13 +14,14 @@ mod eval_job;
 mod generator;
 mod health;
 mod ingest_job;
-mod jobs;
 mod media;
 mod output;
+mod queue_bench;
 mod routes;
 mod scorer;
 mod serve;
 mod train_job;
+mod worker;
 
 #[derive(Parser)]
 #[command(
@@ -37,6 +38,12 @@ struct Cli {
 enum Command {
     /// Serve the web app (SSR + hydration) with its SQLite database.
     Serve(serve::ServeArgs),
+    /// Run jobs (generation, evaluation, ingest, training) from the database of a `serve`, on
+    /// this machine's CPU or GPU: the scaled layout is one `serve --no-worker` and N workers.
+    Worker(worker::WorkerArgs),
+    /// Job queue benchmark: no-op jobs claimed and finished by concurrent workers on a fresh
+    /// database (jobs/s, claim latency), and the time a lost lease takes to be reclaimed.
+    BenchQueue(queue_bench::BenchQueueArgs),
     /// Account administration.
     #[command(subcommand)]
     Admin(admin::AdminCommand),
@@ -72,6 +79,17 @@ fn main() -> anyhow::Result<()> {
                 .build()?
                 .block_on(serve::serve(args))
         }
+        Command::Worker(args) => {
+            init_tracing();
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?
+                .block_on(worker::main(args))
+        }
+        Command::BenchQueue(args) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(queue_bench::run(args)),
         Command::Data(cmd) => {
             if let Err(e) = magictime_data::cli::run_with(cmd, &|dir| {
                 Ok(Box::new(
@@ -108,8 +126,11 @@ fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    // colours only on a terminal: a worker's or server's log file stays plain text
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(ansi)
         .init();
 }

@@ -1,9 +1,10 @@
 //! Job outputs appear whole or not at all. A job writes into `<dir>/.partial-<name>` (a file or
 //! a folder) and [`commit`] renames it into place when the job succeeds (one `rename`, atomic on
 //! one file system); the job row is marked done after that. At start-up [`sweep`] removes what a
-//! killed server left: partial outputs, uploads in flight, half-normalised stimuli, and the
-//! outputs of jobs that did not finish (interrupted between the rename and the row update), and
-//! the checkpoints (`checkpoints/train-<id>/`) of training jobs that will not resume.
+//! killed server left: partial outputs of jobs no worker runs or will run, uploads in flight,
+//! half-normalised stimuli, the outputs of jobs that did not finish (interrupted between the
+//! rename and the row update), and the checkpoints (`checkpoints/train-<id>/`) of training jobs
+//! that will not resume.
 use std::path::{Path, PathBuf};
 
 /// The folders of the data dir that hold job outputs, named by job id.
@@ -69,10 +70,21 @@ pub fn copy_dir(src: &Path, dst: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// Removes partial outputs, uploads in flight, half-normalised stimuli (`*.part`), the outputs
-/// of `unfinished` jobs ((kind, id)), and every checkpoint folder but those of the training
-/// jobs in `resuming`. Returns the paths removed.
-pub fn sweep(data_dir: &Path, unfinished: &[(String, i64)], resuming: &[i64]) -> Vec<PathBuf> {
+/// The job a partial output belongs to (`.partial-12.mp4`, `.partial-12` → 12).
+fn partial_job(name: &str) -> Option<i64> {
+    let digits: String = name
+        .strip_prefix(PARTIAL)?
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+/// Removes partial outputs and checkpoint folders but those of the `live` jobs (queued or
+/// running: a worker, maybe on another machine, writes them), uploads in flight,
+/// half-normalised stimuli (`*.part`), and the outputs of `unfinished` jobs ((kind, id)).
+/// Returns the paths removed.
+pub fn sweep(data_dir: &Path, unfinished: &[(String, i64)], live: &[i64]) -> Vec<PathBuf> {
     let mut gone = vec![];
     let entries = |d: PathBuf| -> Vec<PathBuf> {
         std::fs::read_dir(d)
@@ -81,9 +93,11 @@ pub fn sweep(data_dir: &Path, unfinished: &[(String, i64)], resuming: &[i64]) ->
     };
     for dir in OUTPUT_DIRS {
         for p in entries(data_dir.join(dir)) {
-            if p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with(PARTIAL))
-            {
+            let name = p.file_name().map(|n| n.to_string_lossy().into_owned());
+            let Some(name) = name.filter(|n| n.starts_with(PARTIAL)) else {
+                continue;
+            };
+            if partial_job(&name).is_none_or(|id| !live.contains(&id)) {
                 gone.push(p);
             }
         }
@@ -96,7 +110,7 @@ pub fn sweep(data_dir: &Path, unfinished: &[(String, i64)], resuming: &[i64]) ->
                 .filter(|p| p.extension().is_some_and(|e| e == "part")),
         );
     }
-    let keep: Vec<PathBuf> = resuming
+    let keep: Vec<PathBuf> = live
         .iter()
         .map(|&id| magictime_app::ssr::train::checkpoints(data_dir, id))
         .collect();
@@ -138,6 +152,8 @@ mod tests {
             "datasets/4/clip.mp4",
             "datasets/.partial-5/clip.mp4",
             "models/.partial-6/config.json",
+            "models/.partial-10/config.json",
+            "generated/.partial-9.mp4",
             "eval/7/report.json",
             "tmp/upload-abc",
             "checkpoints/train-8/unet.ckpt",
@@ -147,7 +163,12 @@ mod tests {
         ] {
             mk(p);
         }
-        let mut gone = sweep(root, &[("generate".into(), 3), ("eval".into(), 7)], &[9]);
+        // 9 and 10 are live (queued or running): their workers' files stay
+        let mut gone = sweep(
+            root,
+            &[("generate".into(), 3), ("eval".into(), 7)],
+            &[9, 10],
+        );
         gone.sort();
         let rel: Vec<String> = gone
             .iter()
@@ -171,6 +192,8 @@ mod tests {
             "datasets/4/clip.mp4",
             "studies/1/aaaa.mp4",
             "checkpoints/train-9/vae.ckpt",
+            "generated/.partial-9.mp4",
+            "models/.partial-10/config.json",
         ] {
             assert!(root.join(kept).exists(), "{kept}");
         }

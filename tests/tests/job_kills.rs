@@ -1,5 +1,8 @@
-//! `kill -9` of the server while a job of each kind runs, then a restart: no job output is left
-//! half-written, visible or served. (Training jobs resume instead: `train_jobs.rs`.)
+//! `kill -9` of the server (and so of its worker) while a job of each kind runs, then a restart:
+//! the killed job's lease runs out and it is run again, or, past the retry limit
+//! (`--max-attempts`), failed; no job output is left half-written, visible or served.
+//! (Training jobs resume from their checkpoints: `train_jobs.rs`; workers apart from the web
+//! server: `workers.rs`.)
 use std::{path::Path, process::Command, time::Duration};
 
 use magictime_tests::{jobs_of, post_form, Server, LONG_GENERATION};
@@ -75,12 +78,17 @@ async fn a_killed_generation_or_evaluation_leaves_nothing_visible_or_served() {
     let generated = data.join("generated");
     std::fs::create_dir_all(&generated).unwrap();
     std::fs::write(generated.join(format!(".partial-{gen}.mp4")), b"half").unwrap();
-    let s = s.kill_and_restart(&[]);
+    // one attempt allowed: once its lease runs out, the job fails
+    let s = s.kill_and_restart(&["--max-attempts", "1"]);
     let (c, t) = login(&s, "res@test.org", "res-pass-12").await;
+    wait_for(&c, &s, "generate", gen, |j| j["status"] != "running").await;
     let j = job(&c, &s, "generate", gen).await;
     assert_eq!(j["status"], "failed", "{j}");
     assert!(
-        j["message"].as_str().unwrap().contains("interrupted"),
+        j["message"]
+            .as_str()
+            .unwrap()
+            .contains("its worker was lost 1 time(s), the retry limit"),
         "{j}"
     );
     assert_eq!(entries(&generated), Vec::<String>::new());
@@ -91,8 +99,8 @@ async fn a_killed_generation_or_evaluation_leaves_nothing_visible_or_served() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 
-    // An evaluation, killed while it runs: after the restart it either finished before the kill
-    // (a whole report) or failed (nothing under eval/).
+    // An evaluation, killed while it runs: after the restart it is run again (or it finished
+    // before the kill) and ends with a whole report, nothing half-written beside it.
     let r = post_form(
         &c,
         &s,
@@ -114,17 +122,19 @@ async fn a_killed_generation_or_evaluation_leaves_nothing_visible_or_served() {
     std::fs::write(eval.join(format!(".partial-{ev}/report.json")), b"{\"half").unwrap();
     let s = s.kill_and_restart(&[]);
     let (c, _) = login(&s, "res@test.org", "res-pass-12").await;
+    wait_for(&c, &s, "eval", ev, |j| {
+        matches!(j["status"].as_str(), Some("done" | "failed"))
+    })
+    .await;
     let j = job(&c, &s, "eval", ev).await;
-    eprintln!("evaluation after the kill: {}", j["status"]);
-    match j["status"].as_str() {
-        Some("failed") => assert_eq!(entries(&eval), Vec::<String>::new(), "{j}"),
-        Some("done") => {
-            assert_eq!(entries(&eval), vec![ev.to_string()], "{j}");
-            let report = std::fs::read(eval.join(format!("{ev}/report.json"))).unwrap();
-            serde_json::from_slice::<Value>(&report).expect("a whole report");
-        }
-        _ => panic!("{j}"),
-    }
+    eprintln!(
+        "evaluation after the kill: {} (attempt {})",
+        j["status"], j["attempts"]
+    );
+    assert_eq!(j["status"], "done", "{j}");
+    assert_eq!(entries(&eval), vec![ev.to_string()], "{j}");
+    let report = std::fs::read(eval.join(format!("{ev}/report.json"))).unwrap();
+    serde_json::from_slice::<Value>(&report).expect("a whole report");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -165,14 +175,11 @@ async fn a_killed_job_leaves_nothing_half_written_visible_or_served() {
         !datasets.join(id.to_string()).exists(),
         "visible before it is complete"
     );
-    let s = s.kill_and_restart(&[]);
+    let s = s.kill_and_restart(&["--max-attempts", "1"]);
 
     let (c, _) = login(&s, "res@test.org", "res-pass-12").await;
-    let job = jobs_of(&c, &s, "ingest")
-        .await
-        .into_iter()
-        .find(|j| j["id"] == id)
-        .unwrap();
+    wait_for(&c, &s, "ingest", id, |j| j["status"] != "running").await;
+    let job = job(&c, &s, "ingest", id).await;
     assert_eq!(job["status"], "failed", "{job}");
     let left: Vec<_> = std::fs::read_dir(&datasets)
         .map(|d| d.flatten().map(|e| e.file_name()).collect())

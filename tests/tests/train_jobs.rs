@@ -240,21 +240,16 @@ async fn training_jobs_validate_train_and_write_a_loadable_model() {
     assert!(std::fs::metadata(&mp4).unwrap().len() > 0);
 }
 
-/// A training job caught by a server kill after its first loop is queued again at the next
-/// start and resumes from its checkpoints: the finished VAE loop is not run again (its losses
-/// are the checkpoint's), the job finishes, and its checkpoints go.
+/// A training job caught by a server kill (its worker with it) after its first loop is taken
+/// again once its lease runs out, and resumes from its checkpoints: the finished VAE loop is not
+/// run again (its losses are the checkpoint's), the job finishes with the step counts it was
+/// given, and its checkpoints go.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_training_job_survives_a_server_kill() {
     let s = Server::start(|d| create_account(d, "res@test.org", "res-pass-12", "researcher"));
     let (c, t) = login(&s, "res@test.org", "res-pass-12").await;
-    // stage a: 2 VAE steps, then the UNet until its share of the half-minute budget (20 s)
-    let r = queue(
-        &c,
-        &s,
-        &t,
-        staged("a", "s32", "", ["8", "2", "100000", "0.5"]),
-    )
-    .await;
+    // stage a: 2 VAE steps, then 30 UNet steps (well inside the 5-minute budget)
+    let r = queue(&c, &s, &t, staged("a", "s32", "", ["8", "2", "30", "5"])).await;
     assert_eq!(r.status(), StatusCode::OK);
     let id: i64 = r.json().await.unwrap();
     let ckpt = s.data_dir.path().join(format!("checkpoints/train-{id}"));
@@ -267,7 +262,7 @@ async fn a_training_job_survives_a_server_kill() {
         if cv["loops"].as_array().is_some_and(|l| l.len() == 2)
             && msg.starts_with("stage a unet step ")
         {
-            assert!(msg.contains("/100000 loss "), "{msg}");
+            assert!(msg.contains("/30 loss "), "{msg}");
             assert!(cv["eta_seconds"].as_f64().is_some(), "{cv}");
             break cv;
         }
@@ -283,9 +278,24 @@ async fn a_training_job_survives_a_server_kill() {
     let (c, _) = login(&s, "res@test.org", "res-pass-12").await;
     let job = wait_job(&c, &s, "train", id, Duration::from_secs(300)).await;
     assert_eq!(job["status"], "done", "{job}");
+    assert_eq!(job["attempts"], 2, "{job}");
     assert!(
         job["message"].as_str().unwrap().contains("VAE loss"),
         "{job}"
+    );
+    let log: Value = serde_json::from_slice(
+        &std::fs::read(
+            s.data_dir
+                .path()
+                .join(format!("models/{id}/train_log.json")),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        (log["vae"]["steps"].as_u64(), log["unet"]["steps"].as_u64()),
+        (Some(2), Some(30)),
+        "{log}"
     );
     let after = curve(&c, &s, id).await;
     let vae = &after["loops"][0];

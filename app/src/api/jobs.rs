@@ -142,7 +142,9 @@ pub async fn list_jobs(kind: Option<String>) -> Result<Vec<JobView>, ServerFnErr
         .map_err(auth::internal)
 }
 
-/// Cancels one of your queued jobs (admins: anyone's).
+/// Cancels one of your jobs (admins: anyone's): a queued one at once, a running one by asking
+/// its worker to stop it between two steps (a generation within one denoising step). Returns
+/// whether there was such a job to cancel.
 #[server(prefix = "/api", endpoint = "cancel_job")]
 pub async fn cancel_job(csrf_token: String, id: i64) -> Result<bool, ServerFnError> {
     use crate::{
@@ -156,11 +158,16 @@ pub async fn cancel_job(csrf_token: String, id: i64) -> Result<bool, ServerFnErr
     let cancelled = jobs::cancel(&state.pool, id, owner)
         .await
         .map_err(auth::internal)?;
-    if cancelled {
-        // a training job queued to resume will not: its checkpoints go
-        crate::ssr::train::remove_checkpoints(&state.data_dir, id);
+    match cancelled {
+        Some(jobs::Cancel::Cancelled) => {
+            tracing::info!(job = id, "cancelled while queued");
+            // a training job queued to resume will not: its checkpoints go
+            crate::ssr::train::remove_checkpoints(&state.data_dir, id);
+        }
+        Some(jobs::Cancel::Requested) => tracing::info!(job = id, "cancel asked of its worker"),
+        None => {}
     }
-    Ok(cancelled)
+    Ok(cancelled.is_some())
 }
 
 /// The generation settings of the model the server generates with.

@@ -8,7 +8,10 @@ use leptos::prelude::*;
 use std::collections::HashMap;
 
 use crate::{
-    api::{jobs::list_jobs, training::training_curve},
+    api::{
+        jobs::{cancel_job, list_jobs},
+        training::training_curve,
+    },
     pages::login::clean_error,
     types::{JobView, TrainCurve},
 };
@@ -112,7 +115,8 @@ pub fn JobList(
                     .map(|j| {
                         let id = j.id;
                         let curve = Signal::derive(move || curves.with(|m| m.get(&id).cloned()));
-                        view! { <JobRow job=j curve/> }
+                        let refetch = move || set_tick.update(|t| *t += 1);
+                        view! { <JobRow job=j curve refetch/> }
                     })
                     .collect_view()}
             </ul>
@@ -122,8 +126,23 @@ pub fn JobList(
 }
 
 #[component]
-fn JobRow(job: JobView, curve: Signal<Option<TrainCurve>>) -> impl IntoView {
+fn JobRow(
+    job: JobView,
+    curve: Signal<Option<TrainCurve>>,
+    /// Reloads the list (after a cancel).
+    refetch: impl Fn() + Copy + Send + Sync + 'static,
+) -> impl IntoView {
     let running = job.status == "running";
+    // queued and running jobs can be cancelled (a running one stops between two steps)
+    let cancellable = (job.status == "queued" || running) && job.message != "cancelling…";
+    let id = job.id;
+    let cancel = move |_| {
+        leptos::task::spawn_local(async move {
+            let _ = cancel_job(crate::components::csrf::token(), id).await;
+            refetch();
+        });
+    };
+    let retried = (job.attempts > 1).then(|| format!(" · attempt {}", job.attempts));
     let prompt = serde_json::from_str::<serde_json::Value>(&job.params)
         .ok()
         .and_then(|v| v.get("prompt").and_then(|p| p.as_str()).map(str::to_owned))
@@ -134,7 +153,10 @@ fn JobRow(job: JobView, curve: Signal<Option<TrainCurve>>) -> impl IntoView {
             <div class="job-head">
                 <strong>"#" {job.id} " " {job.kind.clone()}</strong>
                 <span class=format!("badge {}", job.status)>{job.status.clone()}</span>
-                <span class="muted">{job.created_by.clone()} " · " {job.created_at.clone()}</span>
+                <span class="muted">{job.created_by.clone()} " · " {job.created_at.clone()} {retried}</span>
+                {cancellable.then(|| view! {
+                    <button type="button" class="secondary" on:click=cancel data-testid=format!("cancel-{id}")>"Cancel"</button>
+                })}
             </div>
             <p class="prompt">{prompt}</p>
             <progress max="100" value=pct aria-label=format!("job {} progress", job.id)>{pct} "%"</progress>

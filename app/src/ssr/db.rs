@@ -18,6 +18,48 @@ pub async fn open(path: &Path) -> Result<SqlitePool, sqlx::Error> {
     Ok(pool)
 }
 
+/// Opens the database of a server that has migrated it (`magictime worker`: only `serve`
+/// migrates). A missing file or one behind or ahead of this binary's migrations is an error
+/// that says what to do, and nothing is changed.
+pub async fn open_migrated(path: &Path) -> Result<SqlitePool, String> {
+    if !path.is_file() {
+        return Err(format!(
+            "{}: no database: start `magictime serve` on this data dir first (it creates and \
+             migrates it)",
+            path.display()
+        ));
+    }
+    let pool = connect(path)
+        .await
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let applied: Result<Vec<i64>, _> = sqlx::query_scalar(
+        "SELECT version FROM _sqlx_migrations WHERE success = 1 ORDER BY version",
+    )
+    .fetch_all(&pool)
+    .await;
+    let known: Vec<i64> = MIGRATOR.iter().map(|m| m.version).collect();
+    match applied {
+        Ok(a) if a == known => Ok(pool),
+        Ok(a) => {
+            pool.close().await;
+            Err(format!(
+                "{}: the database is at migration {} and this magictime expects {}: run the \
+                 same version of `magictime serve` on it first",
+                path.display(),
+                a.last().copied().unwrap_or(0),
+                known.last().copied().unwrap_or(0)
+            ))
+        }
+        Err(e) => {
+            pool.close().await;
+            Err(format!(
+                "{}: not a MagicTime database ({e})",
+                path.display()
+            ))
+        }
+    }
+}
+
 /// The pool on the database file, without migrating it.
 async fn connect(path: &Path) -> Result<SqlitePool, sqlx::Error> {
     if let Some(dir) = path.parent() {

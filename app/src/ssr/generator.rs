@@ -12,11 +12,12 @@ pub trait Generator: Send + Sync + 'static {
     /// Checks parameters without generating (prompt length in tokens, sizes, steps); the error
     /// is shown to the user.
     fn check(&self, p: &GenerateParams) -> Result<(), String>;
-    /// Generates and writes an MP4 to `out`; `progress` receives 0..1.
+    /// Generates and writes an MP4 to `out`; `progress` receives the fraction done (0..1) and
+    /// the step just finished ("denoising step 3/25", "decoding frame 2/16") after every step.
     fn generate(
         &self,
         p: &GenerateParams,
         out: &Path,
-        progress: &mut dyn FnMut(f64),
+        progress: &mut dyn FnMut(f64, String),
     ) -> Result<(), String>;
 }

@@ -1,6 +1,8 @@
-//! The job queue in SQLite: submit, claim (one worker at a time per job), progress, finish,
-//! list. A job that was running when the server stopped is marked failed at the next start
-//! (a training job is queued again: it resumes from its checkpoints).
+//! The job queue in the database: submit, claim under a lease, renew, progress, finish, cancel,
+//! list. Workers (`magictime worker`, or the one inside `serve`) hold each running job by a
+//! lease they renew while they work; when a worker dies its lease runs out and the next claim
+//! takes the job again (a training job resumes from its checkpoints), up to a retry limit.
+//! Every write of a running job is fenced by its lease: a job is recorded done once.
 use sqlx::SqlitePool;
 
 use crate::types::JobView;
@@ -20,43 +22,178 @@ pub async fn submit(
     Ok(r.last_insert_rowid())
 }
 
-/// A claimed job: id, kind, params JSON.
-pub type Claimed = (i64, String, String);
+/// Job kinds in the order workers serve them: interactive generation first.
+pub const KINDS: [&str; 4] = ["generate", "eval", "ingest", "train"];
 
-/// Atomically takes the oldest queued job of one of `kinds` and marks it running.
-pub async fn claim(pool: &SqlitePool, kind: &str) -> Result<Option<Claimed>, sqlx::Error> {
-    sqlx::query_as(
-        "UPDATE jobs SET status = 'running', started_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') \
-         WHERE id = (SELECT id FROM jobs WHERE status = 'queued' AND kind = ? ORDER BY id LIMIT 1) \
-         RETURNING id, kind, params",
-    )
-    .bind(kind)
-    .fetch_optional(pool)
-    .await
+/// Milliseconds since the Unix epoch by the database's clock: leases are compared with one
+/// clock, whatever the clocks of the workers' machines say.
+const NOW_MS: &str = "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)";
+
+/// A claimed job and the lease its worker holds on it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claimed {
+    pub id: i64,
+    pub kind: String,
+    pub params: String,
+    pub lease: Lease,
 }
 
+/// A worker's hold on a running job: its name and the attempt it runs. Every write of a
+/// running job is fenced by it, so a worker that lost its lease (presumed dead, the job taken
+/// over by another) changes nothing any more.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lease {
+    pub id: i64,
+    pub owner: String,
+    /// 1 for the first run of the job, 2 for its first retry, …
+    pub attempt: i64,
+}
+
+/// What the queue does with running jobs whose lease ran out: retried until they were tried
+/// `max_attempts` times; a job whose cancel was asked for is cancelled instead.
+#[derive(Debug, Clone, Copy)]
+pub struct Leasing {
+    pub lease_ms: i64,
+    pub max_attempts: i64,
+}
+
+/// A job that ended when its lease ran out (`status` failed or cancelled): what the worker that
+/// noticed it cleans up after.
+pub type Reaped = (String, i64, String);
+
+/// In one write transaction (SQLite: `BEGIN IMMEDIATE`, one writer at a time): ends the running
+/// jobs that lost their worker for good ([`Leasing`]), then takes the first job of `kinds` (in
+/// [`KINDS`] order, oldest first) that is queued or lost its worker, marks it running under a
+/// lease of `owner`, and counts the attempt.
+pub async fn claim(
+    pool: &SqlitePool,
+    owner: &str,
+    kinds: &[&str],
+    leasing: Leasing,
+) -> Result<(Option<Claimed>, Vec<Reaped>), sqlx::Error> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let reaped: Vec<Reaped> = sqlx::query_as(&format!(
+        "UPDATE jobs SET \
+           status = CASE WHEN cancel_requested = 1 THEN 'cancelled' ELSE 'failed' END, \
+           message = CASE WHEN cancel_requested = 1 THEN 'cancelled (its worker was lost)' \
+             ELSE 'failed: its worker was lost ' || attempts || ' time(s), the retry limit' END, \
+           lease_owner = NULL, lease_until = NULL, \
+           finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') \
+         WHERE status = 'running' AND (lease_until IS NULL OR lease_until < {NOW_MS}) \
+           AND (attempts >= ? OR cancel_requested = 1) \
+         RETURNING kind, id, status"
+    ))
+    .bind(leasing.max_attempts)
+    .fetch_all(&mut *tx)
+    .await?;
+    // four placeholders for the kinds, the list padded with its first one
+    let k = |i: usize| kinds.get(i).or(kinds.first()).copied().unwrap_or("");
+    let row: Option<(i64, String, String, i64)> = sqlx::query_as(&format!(
+        "UPDATE jobs SET status = 'running', lease_owner = ?, lease_until = {NOW_MS} + ?, \
+           attempts = attempts + 1, \
+           started_at = COALESCE(started_at, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')), \
+           message = CASE WHEN status = 'running' \
+             THEN 'retrying: its worker was lost (attempt ' || (attempts + 1) || ')' \
+             ELSE message END \
+         WHERE id = (SELECT id FROM jobs WHERE kind IN (?, ?, ?, ?) AND (status = 'queued' \
+             OR (status = 'running' AND (lease_until IS NULL OR lease_until < {NOW_MS}))) \
+           ORDER BY CASE kind WHEN 'generate' THEN 0 WHEN 'eval' THEN 1 WHEN 'ingest' THEN 2 \
+             ELSE 3 END, id LIMIT 1) \
+         RETURNING id, kind, params, attempts"
+    ))
+    .bind(owner)
+    .bind(leasing.lease_ms)
+    .bind(k(0))
+    .bind(k(1))
+    .bind(k(2))
+    .bind(k(3))
+    .fetch_optional(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let claimed = row.map(|(id, kind, params, attempt)| Claimed {
+        id,
+        kind,
+        params,
+        lease: Lease {
+            id,
+            owner: owner.to_owned(),
+            attempt,
+        },
+    });
+    Ok((claimed, reaped))
+}
+
+/// What a lease renewal found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Renewal {
+    /// Still ours for `lease_ms` more; `cancel` when the job's cancel was asked for.
+    Held { cancel: bool },
+    /// Gone: the lease ran out and the job went back to the queue or ended.
+    Lost,
+}
+
+/// Extends `lease` by `lease_ms` from now, and reads whether the job's cancel was asked for.
+pub async fn renew(
+    pool: &SqlitePool,
+    lease: &Lease,
+    lease_ms: i64,
+) -> Result<Renewal, sqlx::Error> {
+    let cancel: Option<i64> = sqlx::query_scalar(&format!(
+        "UPDATE jobs SET lease_until = {NOW_MS} + ? \
+         WHERE id = ? AND status = 'running' AND lease_owner = ? AND attempts = ? \
+         RETURNING cancel_requested"
+    ))
+    .bind(lease_ms)
+    .bind(lease.id)
+    .bind(&lease.owner)
+    .bind(lease.attempt)
+    .fetch_optional(pool)
+    .await?;
+    Ok(cancel.map_or(Renewal::Lost, |c| Renewal::Held { cancel: c == 1 }))
+}
+
+/// Writes a running job's progress (while its lease holds; a pending cancel keeps its message).
 pub async fn set_progress(
     pool: &SqlitePool,
-    id: i64,
+    lease: &Lease,
     progress: f64,
     message: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE jobs SET progress = ?, message = ? WHERE id = ? AND status = 'running'")
-        .bind(progress.clamp(0.0, 1.0))
-        .bind(message)
-        .bind(id)
-        .execute(pool)
-        .await?;
+    sqlx::query(
+        "UPDATE jobs SET progress = ?, \
+           message = CASE WHEN cancel_requested = 1 THEN message ELSE ? END \
+         WHERE id = ? AND status = 'running' AND lease_owner = ? AND attempts = ?",
+    )
+    .bind(progress.clamp(0.0, 1.0))
+    .bind(message)
+    .bind(lease.id)
+    .bind(&lease.owner)
+    .bind(lease.attempt)
+    .execute(pool)
+    .await?;
     Ok(())
 }
 
+/// How a run of a job ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// The result JSON (its `summary`, when it has one, becomes the message).
+    Done(String),
+    /// The error, for the user.
+    Failed(String),
+    /// Stopped on request; the message says where.
+    Cancelled(String),
+}
+
+/// Records how the run holding `lease` ended. Returns false (and changes nothing) when the
+/// lease was lost: the job is someone else's now, or ended without this run.
 pub async fn finish(
     pool: &SqlitePool,
-    id: i64,
-    result: Result<String, String>,
-) -> Result<(), sqlx::Error> {
-    let (status, progress, message, result) = match result {
-        Ok(json) => {
+    lease: &Lease,
+    outcome: Outcome,
+) -> Result<bool, sqlx::Error> {
+    let (status, progress, message, result) = match outcome {
+        Outcome::Done(json) => {
             // A job may summarise its result in one line (e.g. "FVD 973.53 (N=6/6)").
             let summary = serde_json::from_str::<serde_json::Value>(&json)
                 .ok()
@@ -64,20 +201,42 @@ pub async fn finish(
                 .unwrap_or_else(|| "done".to_owned());
             ("done", 1.0, summary, Some(json))
         }
-        Err(e) => ("failed", 0.0, e, None),
+        Outcome::Failed(e) => ("failed", 0.0, e, None),
+        Outcome::Cancelled(m) => ("cancelled", 0.0, m, None),
     };
-    sqlx::query(
+    let r = sqlx::query(
         "UPDATE jobs SET status = ?, progress = MAX(progress, ?), message = ?, result = ?, \
-         finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?",
+           lease_owner = NULL, lease_until = NULL, \
+           finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') \
+         WHERE id = ? AND status = 'running' AND lease_owner = ? AND attempts = ?",
     )
     .bind(status)
     .bind(progress)
     .bind(message)
     .bind(result)
-    .bind(id)
+    .bind(lease.id)
+    .bind(&lease.owner)
+    .bind(lease.attempt)
     .execute(pool)
     .await?;
-    Ok(())
+    Ok(r.rows_affected() == 1)
+}
+
+/// Gives a running job back to the queue without counting its attempt (its worker stops
+/// cleanly). Returns false when the lease was already lost.
+pub async fn release(pool: &SqlitePool, lease: &Lease) -> Result<bool, sqlx::Error> {
+    let r = sqlx::query(
+        "UPDATE jobs SET status = 'queued', lease_owner = NULL, lease_until = NULL, \
+           attempts = attempts - 1, message = 'queued again: its worker stopped' \
+         WHERE id = ? AND status = 'running' AND lease_owner = ? AND attempts = ? \
+           AND cancel_requested = 0",
+    )
+    .bind(lease.id)
+    .bind(&lease.owner)
+    .bind(lease.attempt)
+    .execute(pool)
+    .await?;
+    Ok(r.rows_affected() == 1)
 }
 
 /// A user-given path inside the data dir: relative, without `..`, existing, and still inside
@@ -113,37 +272,47 @@ pub fn data_path(data_dir: &std::path::Path, rel: &str) -> Result<std::path::Pat
     Ok(full)
 }
 
-/// Cancels a queued job (running jobs finish). Returns whether it was cancelled.
-pub async fn cancel(pool: &SqlitePool, id: i64, user_id: Option<i64>) -> Result<bool, sqlx::Error> {
-    let r = sqlx::query(
-        "UPDATE jobs SET status = 'cancelled', finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') \
-         WHERE id = ? AND status = 'queued' AND (? IS NULL OR created_by = ?)",
+/// What a cancel did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cancel {
+    /// The job was queued: it is cancelled.
+    Cancelled,
+    /// The job is running: its worker is asked to stop it (between two steps).
+    Requested,
+}
+
+/// Cancels a queued job, or asks the worker of a running one to stop it; `user_id` limits it
+/// to that user's jobs. `None` when there is no such job to cancel (ended, someone else's, or
+/// its cancel already asked for).
+pub async fn cancel(
+    pool: &SqlitePool,
+    id: i64,
+    user_id: Option<i64>,
+) -> Result<Option<Cancel>, sqlx::Error> {
+    // the right-hand sides see the row as it was
+    let status: Option<String> = sqlx::query_scalar(
+        "UPDATE jobs SET \
+           status = CASE WHEN status = 'queued' THEN 'cancelled' ELSE status END, \
+           cancel_requested = CASE WHEN status = 'running' THEN 1 ELSE 0 END, \
+           message = CASE WHEN status = 'running' THEN 'cancelling…' ELSE message END, \
+           finished_at = CASE WHEN status = 'queued' \
+             THEN strftime('%Y-%m-%dT%H:%M:%fZ', 'now') ELSE finished_at END \
+         WHERE id = ? AND status IN ('queued', 'running') AND cancel_requested = 0 \
+           AND (? IS NULL OR created_by = ?) \
+         RETURNING status",
     )
     .bind(id)
     .bind(user_id)
     .bind(user_id)
-    .execute(pool)
+    .fetch_optional(pool)
     .await?;
-    Ok(r.rows_affected() == 1)
-}
-
-/// Jobs interrupted by a stop of the server: training jobs go back to the queue (they resume
-/// from their checkpoints), the others are marked failed. Returns (requeued, failed).
-pub async fn recover_interrupted(pool: &SqlitePool) -> Result<(u64, u64), sqlx::Error> {
-    let requeued = sqlx::query(
-        "UPDATE jobs SET status = 'queued', started_at = NULL, \
-         message = 'interrupted by a server stop: resumes from its checkpoints' \
-         WHERE status = 'running' AND kind = 'train'",
-    )
-    .execute(pool)
-    .await?;
-    let failed = sqlx::query(
-        "UPDATE jobs SET status = 'failed', message = 'interrupted: the server stopped while it ran', \
-         finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE status = 'running'",
-    )
-    .execute(pool)
-    .await?;
-    Ok((requeued.rows_affected(), failed.rows_affected()))
+    Ok(status.map(|s| {
+        if s == "cancelled" {
+            Cancel::Cancelled
+        } else {
+            Cancel::Requested
+        }
+    }))
 }
 
 /// Newest first; `kind` filters when given.
@@ -163,10 +332,11 @@ pub async fn list(
         Option<String>,
         String,
         Option<String>,
+        i64,
     );
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT j.id, j.kind, j.status, j.progress, j.message, u.email, j.created_at, j.finished_at, \
-         j.params, j.result FROM jobs j JOIN users u ON u.id = j.created_by \
+         j.params, j.result, j.attempts FROM jobs j JOIN users u ON u.id = j.created_by \
          WHERE (? IS NULL OR j.kind = ?) ORDER BY j.id DESC LIMIT ?",
     )
     .bind(kind)
@@ -188,6 +358,7 @@ pub async fn list(
                 finished_at,
                 params,
                 result,
+                attempts,
             )| {
                 let video_url = (kind == "generate" && status == "done" && result.is_some())
                     .then(|| format!("/media/generated/{id}.mp4"));
@@ -202,6 +373,7 @@ pub async fn list(
                     finished_at,
                     params,
                     video_url,
+                    attempts,
                 }
             },
         )
@@ -228,6 +400,16 @@ mod tests {
         assert!(data_path(&root, "/etc").is_err());
     }
 
+    const ALL: &[&str] = &KINDS;
+    const LONG: Leasing = Leasing {
+        lease_ms: 60_000,
+        max_attempts: 3,
+    };
+
+    async fn take(pool: &SqlitePool, owner: &str, kinds: &[&str], l: Leasing) -> Option<Claimed> {
+        claim(pool, owner, kinds, l).await.unwrap().0
+    }
+
     #[tokio::test]
     async fn queue_lifecycle() {
         let tmp = tempfile::tempdir().unwrap();
@@ -237,44 +419,181 @@ mod tests {
         let e = submit(&pool, "bogus", "{}", u.id).await.unwrap_err();
         assert!(e.to_string().contains("CHECK constraint"), "{e}");
         assert!(list(&pool, None, 10).await.unwrap().is_empty());
+        let t = submit(&pool, "train", "{}", u.id).await.unwrap();
         let a = submit(&pool, "generate", "{\"n\":1}", u.id).await.unwrap();
         let b = submit(&pool, "generate", "{\"n\":2}", u.id).await.unwrap();
-        assert!(claim(&pool, "eval").await.unwrap().is_none());
-        let (id, kind, params) = claim(&pool, "generate").await.unwrap().unwrap();
+        assert!(take(&pool, "w1", &["eval"], LONG).await.is_none());
+        // generation before the older training job; the lease names the worker and attempt
+        let c = take(&pool, "w1", ALL, LONG).await.unwrap();
         assert_eq!(
-            (id, kind.as_str(), params.as_str()),
-            (a, "generate", "{\"n\":1}")
+            (c.id, c.kind.as_str(), c.params.as_str(), c.lease.attempt),
+            (a, "generate", "{\"n\":1}", 1)
         );
-        assert!(cancel(&pool, b, Some(u.id)).await.unwrap());
-        assert!(
-            !cancel(&pool, a, Some(u.id)).await.unwrap(),
-            "running jobs are not cancelled"
+        assert_eq!(
+            cancel(&pool, b, Some(u.id)).await.unwrap(),
+            Some(Cancel::Cancelled)
         );
-        assert!(claim(&pool, "generate").await.unwrap().is_none());
-        set_progress(&pool, a, 0.5, "denoise 5/10").await.unwrap();
+        assert_eq!(
+            cancel(&pool, b, Some(u.id)).await.unwrap(),
+            None,
+            "only once"
+        );
+        assert_eq!(
+            cancel(&pool, a, Some(u.id + 1)).await.unwrap(),
+            None,
+            "not someone else's"
+        );
+        set_progress(&pool, &c.lease, 0.5, "denoise 5/10")
+            .await
+            .unwrap();
         let l = list(&pool, None, 10).await.unwrap();
-        assert_eq!(l[1].progress, 0.5);
+        assert_eq!((l[1].progress, l[1].attempts), (0.5, 1));
         assert_eq!(l[0].status, "cancelled");
-        finish(&pool, a, Ok("{}".into())).await.unwrap();
+        assert_eq!(
+            renew(&pool, &c.lease, 60_000).await.unwrap(),
+            Renewal::Held { cancel: false }
+        );
+        assert!(finish(&pool, &c.lease, Outcome::Done("{}".into()))
+            .await
+            .unwrap());
+        assert!(
+            !finish(&pool, &c.lease, Outcome::Failed("again".into()))
+                .await
+                .unwrap(),
+            "recorded twice"
+        );
         let l = list(&pool, Some("generate"), 10).await.unwrap();
         assert_eq!(l[1].status, "done");
         assert_eq!(
             l[1].video_url.as_deref(),
             Some(&*format!("/media/generated/{a}.mp4"))
         );
-        let c = submit(&pool, "generate", "{}", u.id).await.unwrap();
-        claim(&pool, "generate").await.unwrap();
-        let t = submit(&pool, "train", "{}", u.id).await.unwrap();
-        claim(&pool, "train").await.unwrap();
-        set_progress(&pool, t, 0.4, "stage a unet").await.unwrap();
-        assert_eq!(recover_interrupted(&pool).await.unwrap(), (1, 1));
+        // a running job's cancel is asked of its worker, which sees it when it renews
+        let tc = take(&pool, "w2", &["train"], LONG).await.unwrap();
+        assert_eq!(tc.id, t);
+        assert_eq!(
+            cancel(&pool, t, None).await.unwrap(),
+            Some(Cancel::Requested)
+        );
+        assert_eq!(cancel(&pool, t, None).await.unwrap(), None);
+        set_progress(&pool, &tc.lease, 0.4, "stage a unet")
+            .await
+            .unwrap();
+        assert_eq!(
+            list(&pool, None, 10).await.unwrap()[2].message,
+            "cancelling…"
+        );
+        assert_eq!(
+            renew(&pool, &tc.lease, 60_000).await.unwrap(),
+            Renewal::Held { cancel: true }
+        );
+        assert!(
+            !release(&pool, &tc.lease).await.unwrap(),
+            "a cancelled job is not queued again"
+        );
+        let stopped = Outcome::Cancelled("cancelled at step 3".into());
+        assert!(finish(&pool, &tc.lease, stopped).await.unwrap());
         let l = list(&pool, None, 10).await.unwrap();
-        assert_eq!((l[0].id, l[0].status.as_str()), (t, "queued"));
-        assert!(l[0].message.contains("resumes from its checkpoints"));
-        assert_eq!((l[1].id, l[1].status.as_str()), (c, "failed"));
-        // the requeued job is claimed again like any queued one
-        let again = claim(&pool, "train").await.unwrap().unwrap();
-        assert_eq!(again.0, t);
+        assert_eq!(
+            (l[2].status.as_str(), l[2].message.as_str()),
+            ("cancelled", "cancelled at step 3")
+        );
+        assert!(take(&pool, "w1", ALL, LONG).await.is_none());
+        pool.close().await;
+    }
+
+    /// A worker that stops renewing loses its job to the next claim (attempt 2); what it writes
+    /// afterwards changes nothing; past the retry limit the job fails, a job whose cancel was
+    /// asked for is cancelled; a clean stop gives the job back without counting the attempt.
+    #[tokio::test]
+    async fn lost_leases_are_retried_up_to_the_limit() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (pool, u) = super::super::db::researcher_db(tmp.path()).await;
+        let short = Leasing {
+            lease_ms: 30,
+            max_attempts: 2,
+        };
+        let expire = || tokio::time::sleep(std::time::Duration::from_millis(60));
+        let g = submit(&pool, "generate", "{}", u.id).await.unwrap();
+        let first = take(&pool, "dead", ALL, short).await.unwrap();
+        expire().await;
+        let second = take(&pool, "alive", ALL, short).await.unwrap();
+        assert_eq!((second.id, second.lease.attempt), (g, 2));
+        let l = list(&pool, None, 10).await.unwrap();
+        assert!(l[0].message.contains("retrying"), "{}", l[0].message);
+        assert_eq!(renew(&pool, &first.lease, 30).await.unwrap(), Renewal::Lost);
+        set_progress(&pool, &first.lease, 0.9, "zombie")
+            .await
+            .unwrap();
+        assert!(!finish(&pool, &first.lease, Outcome::Done("{}".into()))
+            .await
+            .unwrap());
+        assert_ne!(list(&pool, None, 10).await.unwrap()[0].message, "zombie");
+        // the second run dies too: the limit of 2 is reached, the next claim ends the job
+        expire().await;
+        let (none, reaped) = claim(&pool, "alive", ALL, short).await.unwrap();
+        assert!(none.is_none());
+        assert_eq!(
+            reaped,
+            vec![("generate".to_string(), g, "failed".to_string())]
+        );
+        let l = list(&pool, None, 10).await.unwrap();
+        assert_eq!(l[0].status, "failed");
+        assert!(l[0].message.contains("lost 2 time(s)"), "{}", l[0].message);
+        assert!(!finish(&pool, &second.lease, Outcome::Done("{}".into()))
+            .await
+            .unwrap());
+        // cancel asked, then the worker died: cancelled at once, not retried
+        let e = submit(&pool, "eval", "{}", u.id).await.unwrap();
+        take(&pool, "dead", ALL, short).await.unwrap();
+        assert_eq!(
+            cancel(&pool, e, None).await.unwrap(),
+            Some(Cancel::Requested)
+        );
+        expire().await;
+        let (none, reaped) = claim(&pool, "alive", ALL, short).await.unwrap();
+        assert!(none.is_none());
+        assert_eq!(
+            reaped,
+            vec![("eval".to_string(), e, "cancelled".to_string())]
+        );
+        // a clean stop: queued again, the attempt not counted
+        let i = submit(&pool, "ingest", "{}", u.id).await.unwrap();
+        let c = take(&pool, "stopping", ALL, LONG).await.unwrap();
+        assert!(release(&pool, &c.lease).await.unwrap());
+        let again = take(&pool, "other", ALL, LONG).await.unwrap();
+        assert_eq!((again.id, again.lease.attempt), (i, 1));
+        pool.close().await;
+    }
+
+    /// Many workers claiming at once from one database: every job is claimed exactly once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_claims_take_each_job_once() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (pool, u) = super::super::db::researcher_db(tmp.path()).await;
+        let n = 60;
+        for i in 0..n {
+            submit(&pool, KINDS[i % 4], "{}", u.id).await.unwrap();
+        }
+        let workers = (0..6).map(|w| {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                let mut got = vec![];
+                while let Some(c) = take(&pool, &format!("w{w}"), ALL, LONG).await {
+                    assert!(finish(&pool, &c.lease, Outcome::Done("{}".into()))
+                        .await
+                        .unwrap());
+                    got.push(c.id);
+                }
+                got
+            })
+        });
+        let mut all = vec![];
+        for w in workers {
+            all.extend(w.await.unwrap());
+        }
+        all.sort();
+        assert_eq!(all, (1..=n as i64).collect::<Vec<_>>());
         pool.close().await;
     }
 }

@@ -101,10 +101,16 @@ mod tests {
         assert!(err(source(&pool, &dir, train).await).contains("is queued, not finished"));
         assert!(err(source(&pool, &dir, eval).await).contains("not a training job (it is eval)"));
         assert!(err(source(&pool, &dir, 99).await).contains("there is no job #99"));
-        super::super::jobs::claim(&pool, "train").await.unwrap();
-        super::super::jobs::finish(&pool, train, Ok("{}".into()))
+        use super::super::jobs::{claim, finish, Leasing, Outcome};
+        let leasing = Leasing {
+            lease_ms: 60_000,
+            max_attempts: 1,
+        };
+        let (c, _) = claim(&pool, "w", &["train"], leasing).await.unwrap();
+        let lease = c.unwrap().lease;
+        assert!(finish(&pool, &lease, Outcome::Done("{}".into()))
             .await
-            .unwrap();
+            .unwrap());
         assert!(err(source(&pool, &dir, train).await).contains("are gone"));
         std::fs::create_dir_all(dir.join("models").join(train.to_string())).unwrap();
         let p = source(&pool, &dir, train).await.unwrap();

@@ -1,0 +1,19 @@
+# Server: the CUDA build, and the job queue's benchmark.
+.PHONY: build-cuda check-cuda queue-bench
+
+# `magictime` with Burn's CUDA backend (`--features cuda`): `serve --device cuda` and
+# `worker --device cuda[:N]` generate on the GPU. Builds without a CUDA toolkit (cudarc loads the
+# driver and NVRTC at run time: an NVIDIA driver and libnvrtc are needed there); replaces the CPU
+# build at $(BIN) (which still runs on the CPU by default).
+build-cuda:
+	cargo build --release -p magictime-server --bin magictime --features cuda
+
+# What CI runs so the feature cannot rot (compiles without a CUDA toolkit).
+check-cuda:
+	cargo check -p magictime-server --features cuda
+
+# jobs/s of the queue with no-op jobs (claim + finish), claim latency, lost-lease reclaim time.
+queue-bench:
+	cargo build --release -p magictime-server --bin magictime
+	$(BIN) bench-queue --jobs 2000 --workers 1
+	$(BIN) bench-queue --jobs 2000 --workers 4

@@ -1,0 +1,276 @@
+//! Jobs on `magictime worker` processes: a `serve --no-worker` and workers on one database and
+//! data dir; a worker killed with SIGKILL mid-job loses its lease and the job is run again by
+//! the next worker, every job ends done exactly once; a running generation is cancelled within
+//! a step.
+use std::{path::Path, process::Command, time::Duration};
+
+use magictime_tests::{create_account, jobs_of, login, post_form, Server, Worker, LONG_GENERATION};
+use reqwest::{Client, StatusCode};
+use serde_json::Value;
+
+/// Every job, newest first.
+async fn all_jobs(c: &Client, s: &Server) -> Vec<Value> {
+    jobs_of(c, s, "").await
+}
+
+/// Waits until `ready(jobs)` holds; panics after `limit`, with the list.
+async fn wait_until(c: &Client, s: &Server, limit: Duration, ready: impl Fn(&[Value]) -> bool) {
+    let t0 = std::time::Instant::now();
+    loop {
+        let jobs = all_jobs(c, s).await;
+        if ready(&jobs) {
+            return;
+        }
+        assert!(t0.elapsed() < limit, "{jobs:#?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn job(jobs: &[Value], id: i64) -> &Value {
+    jobs.iter().find(|j| j["id"] == id).expect("job listed")
+}
+
+/// Two one-second clips and a manifest with their prompts (`evalset/fake.csv`).
+fn make_evalset(dir: &Path) {
+    let set = dir.join("evalset");
+    std::fs::create_dir_all(&set).unwrap();
+    let mut csv = String::from("videoid,name,is_transmit\n");
+    for i in 0..2 {
+        let st = Command::new("ffmpeg")
+            .args(["-y", "-loglevel", "error", "-f", "lavfi", "-i"])
+            .arg(format!("testsrc=s=64x64:r=8:d=1,hue=h={}", i * 90))
+            .args(["-pix_fmt", "yuv420p"])
+            .arg(set.join(format!("clip{i}.mp4")))
+            .status()
+            .expect("ffmpeg");
+        assert!(st.success());
+        csv.push_str(&format!("clip{i},a red flower blooming,1\n"));
+    }
+    std::fs::write(set.join("fake.csv"), csv).unwrap();
+}
+
+const SHORT_GENERATION: [(&str, &str); 7] = [
+    ("prompt", "ice melting"),
+    ("negative", ""),
+    ("seed", "2"),
+    ("steps", "2"),
+    ("cfg", "4"),
+    ("frames", "8"),
+    ("size", "32"),
+];
+
+/// A web server without a worker and one worker; 20 jobs of all four kinds; the worker is
+/// killed (SIGKILL) while it runs the first generation, a new worker takes over: every job ends
+/// done, exactly once, the killed one on its second attempt by the second worker.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_worker_s_job_is_retried_by_the_next_and_every_job_ends_done_once() {
+    let s = Server::start_with(&["--no-worker"], |d| {
+        create_account(d, "res@test.org", "res-pass-12", "researcher");
+        make_evalset(d);
+    });
+    let data = s.data_dir.path().to_path_buf();
+    let (c, t) = login(&s, "res@test.org", "res-pass-12").await;
+    let submit = |path: &'static str, fields: Vec<(&'static str, &'static str)>| {
+        let (c, t, s) = (c.clone(), t.clone(), &s);
+        async move {
+            let r = post_form(&c, s, path, &t, &fields).await;
+            assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+            r.json::<i64>().await.unwrap()
+        }
+    };
+    let mut ids = vec![submit("/api/generate", LONG_GENERATION.to_vec()).await];
+    for i in 0..19 {
+        let id = match i % 6 {
+            0 => {
+                let synth = vec![
+                    ("source", "synth"),
+                    ("count", "2"),
+                    ("size", "32"),
+                    ("frames", "8"),
+                    ("seed", "4"),
+                    ("kind", "both"),
+                ];
+                submit("/api/queue_ingest", synth).await
+            }
+            1 if i < 12 => {
+                let eval = vec![
+                    ("real", ""),
+                    ("fake", "evalset/fake.csv"),
+                    ("metrics", "clipsim"),
+                    ("n", "2"),
+                ];
+                submit("/api/queue_eval", eval).await
+            }
+            2 if i < 6 => {
+                let train = vec![
+                    ("stage", "a"),
+                    ("preset", "s32"),
+                    ("start_from", ""),
+                    ("text_encoder", "scratch"),
+                    ("clips", "4"),
+                    ("seed", "3"),
+                    ("vae_steps", "1"),
+                    ("unet_steps", "1"),
+                    ("max_minutes", "5"),
+                ];
+                submit("/api/queue_train", train).await
+            }
+            _ => submit("/api/generate", SHORT_GENERATION.to_vec()).await,
+        };
+        ids.push(id);
+    }
+    let kinds: Vec<String> = all_jobs(&c, &s)
+        .await
+        .iter()
+        .map(|j| j["kind"].as_str().unwrap().to_owned())
+        .collect();
+    for k in ["generate", "eval", "ingest", "train"] {
+        assert!(kinds.iter().any(|x| x == k), "no {k} job: {kinds:?}");
+    }
+    // nothing runs without a worker
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(all_jobs(&c, &s)
+        .await
+        .iter()
+        .all(|j| j["status"] == "queued"));
+
+    let worker_args = ["--clip", "tiny-random", "--transnetv2", "/nonexistent"];
+    let mut first = Worker::start(&data, &worker_args);
+    let long = ids[0];
+    // the oldest generation goes first; kill its worker half-way through
+    wait_until(&c, &s, Duration::from_secs(120), |jobs| {
+        let j = job(jobs, long);
+        j["status"] == "running" && j["progress"].as_f64().unwrap_or(0.0) > 0.1
+    })
+    .await;
+    first.kill();
+    assert_eq!(first.done_jobs(), Vec::<i64>::new());
+    let t_killed = std::time::Instant::now();
+    let second = Worker::start(&data, &worker_args);
+    // the killed run's job stays running (leased) until the lease runs out, then is retried
+    wait_until(&c, &s, Duration::from_secs(60), |jobs| {
+        job(jobs, long)["attempts"] == 2
+    })
+    .await;
+    let reclaimed = t_killed.elapsed();
+    eprintln!("the lost lease was reclaimed {reclaimed:?} after the kill");
+    assert!(reclaimed >= Duration::from_secs(4), "{reclaimed:?}");
+    wait_until(&c, &s, Duration::from_secs(600), |jobs| {
+        jobs.iter().all(|j| j["status"] == "done")
+    })
+    .await;
+    let jobs = all_jobs(&c, &s).await;
+    assert_eq!(jobs.len(), 20);
+    for j in &jobs {
+        let expected = if j["id"] == long { 2 } else { 1 };
+        assert_eq!(j["attempts"], expected, "{j}");
+    }
+    // done exactly once: each job in the done log of one worker, once
+    let mut done = second.done_jobs();
+    done.sort();
+    let mut all = ids.clone();
+    all.sort();
+    assert_eq!(done, all, "{:#?}", second.log());
+    // whole outputs only; nothing half-written left
+    assert!(data.join(format!("generated/{long}.mp4")).is_file());
+    for dir in ["generated", "datasets", "models", "eval"] {
+        let partial: Vec<_> = std::fs::read_dir(data.join(dir))
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.starts_with(".partial-"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert!(partial.is_empty(), "{dir}: {partial:?}");
+    }
+}
+
+/// Cancel of a running generation (the worker inside `serve`): it stops at the step after the
+/// worker learns of it (within a second: its lease renewal), before the end, and leaves no
+/// video; a queued job is cancelled at once; nothing is cancelled twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_running_generation_is_cancelled_between_two_steps() {
+    let s = Server::start(|d| create_account(d, "res@test.org", "res-pass-12", "researcher"));
+    let (c, t) = login(&s, "res@test.org", "res-pass-12").await;
+    let r = post_form(&c, &s, "/api/generate", &t, &LONG_GENERATION).await;
+    let id: i64 = r.json().await.unwrap();
+    let r = post_form(&c, &s, "/api/generate", &t, &SHORT_GENERATION).await;
+    let queued: i64 = r.json().await.unwrap();
+    wait_until(&c, &s, Duration::from_secs(120), |jobs| {
+        let j = job(jobs, id);
+        j["status"] == "running" && j["progress"].as_f64().unwrap_or(0.0) > 0.05
+    })
+    .await;
+    let cancel = |id: i64| {
+        let (c, t, s) = (c.clone(), t.clone(), &s);
+        async move {
+            let r = post_form(&c, s, "/api/cancel_job", &t, &[("id", &id.to_string())]).await;
+            assert_eq!(r.status(), StatusCode::OK);
+            r.json::<bool>().await.unwrap()
+        }
+    };
+    assert!(cancel(queued).await);
+    let asked = std::time::Instant::now();
+    assert!(cancel(id).await);
+    assert!(!cancel(id).await, "asked twice");
+    wait_until(&c, &s, Duration::from_secs(30), |jobs| {
+        job(jobs, id)["status"] == "cancelled"
+    })
+    .await;
+    let took = asked.elapsed();
+    let jobs = all_jobs(&c, &s).await;
+    let j = job(&jobs, id);
+    let msg = j["message"].as_str().unwrap();
+    eprintln!("{msg} ({took:?} after the cancel)");
+    let step: usize = msg
+        .strip_prefix("cancelled after denoising step ")
+        .and_then(|m| m.strip_suffix("/100"))
+        .unwrap_or_else(|| panic!("{j}"))
+        .parse()
+        .unwrap();
+    assert!(step < 100, "{msg}");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    assert_eq!(job(&jobs, queued)["status"], "cancelled");
+    assert!(!cancel(id).await, "an ended job");
+    let generated = s.data_dir.path().join("generated");
+    let left: Vec<_> = std::fs::read_dir(&generated)
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+    // the worker goes on with the next job
+    let r = post_form(&c, &s, "/api/generate", &t, &SHORT_GENERATION).await;
+    let next: i64 = r.json().await.unwrap();
+    wait_until(&c, &s, Duration::from_secs(120), |jobs| {
+        job(jobs, next)["status"] == "done"
+    })
+    .await;
+}
+
+/// Bad worker settings are refused before anything is touched, with a reason.
+#[test]
+fn a_worker_with_bad_settings_or_no_database_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    for (args, why) in [
+        (
+            &["--kinds", "generate,bogus"][..],
+            "unknown job kind \"bogus\"",
+        ),
+        (&["--concurrency", "0"][..], "--concurrency must be 1–64"),
+        (&["--lease-secs", "0.1"][..], "--lease-secs must be 1–3600"),
+        (&["--device", "tpu"][..], "unknown backend"),
+        (&[][..], "no database: start `magictime serve`"),
+    ] {
+        let out = Command::new(magictime_tests::magictime_bin())
+            .arg("worker")
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(why), "{args:?}: {err}");
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
