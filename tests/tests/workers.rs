@@ -247,6 +247,64 @@ async fn a_running_generation_is_cancelled_between_two_steps() {
     .await;
 }
 
+/// A worker stopped cleanly (SIGTERM) stops its running job at the next step and gives it back
+/// to the queue without counting the attempt; the next worker takes it (attempt 1) and stops it
+/// when it is cancelled from the web server.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stopped_worker_gives_its_job_back_and_a_remote_cancel_stops_it() {
+    let s = Server::start_with(&["--no-worker"], |d| {
+        create_account(d, "res@test.org", "res-pass-12", "researcher")
+    });
+    let data = s.data_dir.path().to_path_buf();
+    let (c, t) = login(&s, "res@test.org", "res-pass-12").await;
+    let r = post_form(&c, &s, "/api/generate", &t, &LONG_GENERATION).await;
+    let id: i64 = r.json().await.unwrap();
+    let mut first = Worker::start(&data, &["--kinds", "generate"]);
+    let running = |jobs: &[Value]| {
+        let j = job(jobs, id);
+        j["status"] == "running" && j["progress"].as_f64().unwrap_or(0.0) > 0.02
+    };
+    wait_until(&c, &s, Duration::from_secs(120), running).await;
+    let st = Command::new("kill")
+        .args(["-TERM", &first.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let t0 = std::time::Instant::now();
+    while first.child.try_wait().unwrap().is_none() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "the worker did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let jobs = all_jobs(&c, &s).await;
+    let j = job(&jobs, id);
+    assert_eq!(
+        (j["status"].as_str(), j["attempts"].as_i64()),
+        (Some("queued"), Some(0)),
+        "{j}"
+    );
+    assert!(
+        j["message"]
+            .as_str()
+            .unwrap()
+            .contains("its worker stopped"),
+        "{j}"
+    );
+    assert!(first.log().iter().any(|l| l.contains("queued again")));
+    let _second = Worker::start(&data, &["--kinds", "generate"]);
+    wait_until(&c, &s, Duration::from_secs(120), running).await;
+    assert_eq!(job(&all_jobs(&c, &s).await, id)["attempts"], 1);
+    let r = post_form(&c, &s, "/api/cancel_job", &t, &[("id", &id.to_string())]).await;
+    assert!(r.json::<bool>().await.unwrap());
+    wait_until(&c, &s, Duration::from_secs(30), |jobs| {
+        job(jobs, id)["status"] == "cancelled"
+    })
+    .await;
+    assert!(!data.join(format!("generated/{id}.mp4")).exists());
+}
+
 /// Bad worker settings are refused before anything is touched, with a reason.
 #[test]
 fn a_worker_with_bad_settings_or_no_database_says_why() {
