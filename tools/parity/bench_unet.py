@@ -37,9 +37,45 @@ CONFIG = dict(
 )
 
 
+SD15 = dict(
+    CONFIG,
+    down_block_types=("CrossAttnDownBlockMotion",) * 3 + ("DownBlockMotion",),
+    up_block_types=("UpBlockMotion",) + ("CrossAttnUpBlockMotion",) * 3,
+    block_out_channels=(320, 640, 1280, 1280),
+)
+
+
+def vae_decode(out, gen):
+    """SD1.5's VAE (diffusers' AutoencoderKL defaults + SD1.5 widths), random weights written for
+    the Burn side; one 4x64x64 latent decoded (warm-up, then timed)."""
+    from diffusers import AutoencoderKL
+
+    vae = AutoencoderKL(block_out_channels=(128, 256, 512, 512), layers_per_block=2, latent_channels=4,
+                        down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+                        norm_num_groups=32, sample_size=512, scaling_factor=0.18215).eval()
+    with torch.no_grad():
+        for name, p in vae.named_parameters():
+            if name.endswith("weight") and p.dim() == 1:
+                p.copy_(1.0 + 0.1 * torch.randn(p.shape, generator=gen))
+            else:
+                fan_in = p[0].numel() if p.dim() > 1 else 16
+                p.copy_(torch.randn(p.shape, generator=gen) / fan_in**0.5)
+    vae.save_config(out)
+    os.replace(os.path.join(out, "config.json"), os.path.join(out, "bench_vae_config.json"))
+    save_file({k: v.contiguous() for k, v in vae.state_dict().items()}, os.path.join(out, "bench_vae.safetensors"))
+    z = torch.randn(1, 4, 64, 64, generator=gen)
+    with torch.no_grad():
+        vae.decode(z)
+        t0 = time.perf_counter()
+        x = vae.decode(z).sample
+        secs = time.perf_counter() - t0
+    return z, x, secs
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
+    ap.add_argument("--preset", choices=["bench", "sd15"], default="bench")
     ap.add_argument("--frames", type=int, default=16)
     ap.add_argument("--latent", type=int, default=64)
     ap.add_argument("--steps", type=int, default=2)
@@ -47,7 +83,7 @@ def main():
     a = ap.parse_args()
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(7)
-    unet = UNetMotionModel(**CONFIG).eval()
+    unet = UNetMotionModel(**(SD15 if a.preset == "sd15" else CONFIG)).eval()
     with torch.no_grad():
         for name, p in unet.named_parameters():
             if name.endswith("weight") and p.dim() == 1:
@@ -89,14 +125,25 @@ def main():
         for _ in range(a.steps):
             out = unet(sample, t, encoder_hidden_states=ehs_f).sample
         total = time.perf_counter() - t0
-    save_file({"out": out.contiguous()}, os.path.join(a.out, "bench_ref_out.safetensors"))
+    outputs, vae_sec = {"out": out.contiguous()}, None
+    if a.preset == "sd15":
+        params = sum(p.numel() for p in unet.parameters())
+        del unet
+        z, x, vae_sec = vae_decode(a.out, gen)
+        outputs["vae_out"] = x.contiguous()
+        inputs = dict(sample=sample, encoder_hidden_states=ehs, timestep=t, vae_latent=z)
+        save_file(inputs, os.path.join(a.out, "bench_inputs.safetensors"))
+    else:
+        params = sum(p.numel() for p in unet.parameters())
+    save_file(outputs, os.path.join(a.out, "bench_ref_out.safetensors"))
     print(json.dumps({
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "sec_per_step": total / a.steps,
         "attn_share": attn["t"] / total,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
-        "params": sum(p.numel() for p in unet.parameters()),
+        "params": params,
+        "vae_decode_sec": vae_sec,
     }))
 
 

@@ -1,9 +1,10 @@
 //! `magictime model bench`: Burn (CPU, flex) against diffusers/torch (CPU) on the same UNet
 //! weights and inputs, side by side in one run, printing ratios.
 //!
-//! The config is tiny but not trivial: channels 64/128/256 (SD1.5 block layout, 8 heads,
-//! cross-attention 768, AnimateDiff v3 motion modules), 16 frames, 64×64 latents, the CFG batch of
-//! 2 videos — one denoising step is one UNet call. The reference side is
+//! Two networks ([`Preset`]): `bench`, small but not trivial (channels 64/128/256, SD1.5 block
+//! layout, 8 heads, cross-attention 768, AnimateDiff v3 motion modules), and `sd15`, SD1.5's own
+//! size (head width 40 at the first level) plus one SD1.5 VAE decode; 16 frames, 64×64 latents,
+//! the CFG batch of 2 videos by default — one denoising step is one UNet call. The reference side is
 //! `tools/parity/bench_unet.py` (it also writes the weights both sides use). Reported: seconds per
 //! step, peak RSS of each process, the share of time inside attention modules, and the max abs
 //! difference of the two outputs (the same computation, not just the same shapes).
@@ -21,9 +22,32 @@ use super::UNet3DConfig;
 use crate::backend::Cpu;
 use crate::motion::MotionModuleConfig;
 
+/// The benchmarked network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Preset {
+    /// Channels 64/128/256 (the quick one).
+    Bench,
+    /// SD1.5's real block layout: channels 320/640/1280/1280, 2 layers per block, 8 heads
+    /// (head width 40 at the first level), cross-attention 768, AnimateDiff v3 motion modules
+    /// (1.3 G parameters); also times one SD1.5 VAE decode (4×64×64 latent → 512×512).
+    Sd15,
+}
+
+impl Preset {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Bench => "bench",
+            Self::Sd15 => "sd15",
+        }
+    }
+}
+
 /// Options of `magictime model bench`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
+    /// The network.
+    #[arg(long, value_enum, default_value_t = Preset::Bench)]
+    pub preset: Preset,
     /// Python with torch + diffusers for the reference side.
     #[arg(long, env = "MAGICTIME_REF_PYTHON", default_value = "python3")]
     pub python: PathBuf,
@@ -47,9 +71,13 @@ pub struct BenchArgs {
     pub work_dir: Option<PathBuf>,
 }
 
-/// The benchmark network, matching `bench_unet.py` (diffusers' motion GroupNorm).
-pub fn bench_config() -> UNet3DConfig {
-    UNet3DConfig::bench().with_motion(Some(
+/// The benchmark network of `preset`, matching `bench_unet.py` (diffusers' motion GroupNorm).
+pub fn bench_config(preset: Preset) -> UNet3DConfig {
+    let base = match preset {
+        Preset::Bench => UNet3DConfig::bench(),
+        Preset::Sd15 => UNet3DConfig::sd15(),
+    };
+    base.with_motion(Some(
         MotionModuleConfig::new(0)
             .with_heads(8)
             .with_norm_per_frame(false),
@@ -95,6 +123,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let out = Command::new(&args.python)
         .arg(&args.script)
         .args(["--out", &dir.display().to_string()])
+        .args(["--preset", args.preset.name()])
         .args([
             "--frames",
             &args.frames.to_string(),
@@ -121,7 +150,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let device = Default::default();
     let weights = WeightMap::from_safetensors(dir.join("bench_unet.safetensors"))?;
     let (unet, _) = load_into(
-        bench_config().init::<Cpu>(&device),
+        bench_config(args.preset).init::<Cpu>(&device),
         &weights,
         LoadMode::Strict,
     )?;
@@ -156,10 +185,38 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         .abs()
         .max()
         .into_scalar();
-    // 3. report
+    drop(unet);
+    // 3. the VAE decode of one latent (sd15): same weights and latent as torch's
+    let vae_decode = if args.preset == Preset::Sd15 {
+        use crate::vae::AutoencoderKlConfig;
+        let config = AutoencoderKlConfig::from_diffusers_json(&dir.join("bench_vae_config.json"))?;
+        let (vae, _) = crate::loader::vae::load_vae_file::<Cpu>(
+            &config,
+            &dir.join("bench_vae.safetensors"),
+            &device,
+        )?;
+        let z: Tensor<Cpu, 4> = tensor(&inputs, "vae_latent")?;
+        let _ = vae.decode(z.clone()); // warm-up
+        let t0 = Instant::now();
+        let x = vae.decode(z);
+        let secs = t0.elapsed().as_secs_f64();
+        let want: Tensor<Cpu, 4> = tensor(&reference, "vae_out")?;
+        let err: f32 = (x - want).abs().max().into_scalar();
+        Some((secs, err))
+    } else {
+        None
+    };
+    // 4. report
     let torch_step = num("sec_per_step");
+    let channels = bench_config(args.preset)
+        .block_out_channels
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("/");
     println!(
-        "UNet3D bench: channels 64/128/256, {} frames, {}x{} latents, CFG batch 2, {} params",
+        "UNet3D bench ({}): channels {channels}, {} frames, {}x{} latents, CFG batch 2, {} params",
+        args.preset.name(),
         args.frames,
         args.latent,
         args.latent,
@@ -189,6 +246,15 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         100.0 * burn_attn,
         100.0 * num("attn_share")
     );
+    if let Some((secs, err)) = vae_decode {
+        println!(
+            "{:<22} {:>12.3} {:>12.3} {:>10.2}   (max abs diff {err:.2e})",
+            "VAE decode 512² (s)",
+            secs,
+            num("vae_decode_sec"),
+            secs / num("vae_decode_sec")
+        );
+    }
     println!(
         "output max abs diff {diff:.3e} (max |out| {scale:.3}); torch {} with {} threads",
         r.get("torch").and_then(|x| x.as_str()).unwrap_or("?"),
