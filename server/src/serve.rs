@@ -80,7 +80,13 @@ pub fn db_path(data_dir: &Path) -> PathBuf {
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // bad job settings are refused before anything is touched
-    let generator = crate::generator::for_device(&args.jobs.device, args.engine.model.clone())?;
+    // without a worker, the model only checks requests: on the CPU, whatever --device says
+    let device = if args.no_worker {
+        "cpu"
+    } else {
+        &args.jobs.device
+    };
+    let generator = crate::generator::for_device(device, args.engine.model.clone())?;
     args.jobs.check()?;
     std::fs::create_dir_all(&args.data_dir)?;
     let pool = db::open(&db_path(&args.data_dir)).await?;

@@ -259,6 +259,8 @@ impl Worker {
                 p = slots.clone().acquire_owned() => p.expect("the semaphore is never closed"),
                 _ = &mut shutdown => break,
             };
+            // the runs that ended are let go
+            while tasks.try_join_next().is_some() {}
             let claimed = jobs::claim(&self.pool, &self.owner, &self.kinds, self.leasing).await;
             let wait = match claimed {
                 Ok((job, reaped)) => {
@@ -287,7 +289,6 @@ impl Worker {
                 _ = tokio::time::sleep(wait) => {}
                 _ = &mut shutdown => break,
             }
-            while tasks.try_join_next().is_some() {}
         }
         let stopping = self.running.lock().map(|r| r.len()).unwrap_or(0);
         if stopping > 0 {
