@@ -134,6 +134,37 @@ fn long_videos_run_in_context_windows_with_smooth_seams() {
         "no metamorphosis over 48 frames: red area {first:.3} → {middle:.3} → {last:.3}"
     );
 
+    // the strided windows carry the progression: the contiguous windows alone grow the bloom less
+    let local = ContextOptions {
+        strided: false,
+        ..ctx
+    };
+    let v = generate(&p, &local);
+    let red: Vec<f64> = (0..48).map(|i| red_area(&v, i)).collect();
+    let part = |r: std::ops::Range<usize>| red[r.clone()].iter().sum::<f64>() / r.len() as f64;
+    let (first_l, last_l) = (part(0..8), part(40..48));
+    eprintln!("contiguous windows only: red area frames 0-7 {first_l:.3}, 40-47 {last_l:.3}");
+    assert!(
+        last_l / first_l < last / first,
+        "strided windows add no growth: {:.2}× without, {:.2}× with",
+        last_l / first_l,
+        last / first
+    );
+
+    // FreeNoise (later windows start from the first window's noise, shuffled): smooth as well
+    let free = ContextOptions {
+        freenoise: true,
+        ..ctx
+    };
+    let v = generate(&p, &free);
+    let s = Seams::of(&v, &free);
+    eprintln!("FreeNoise: {}", s.describe());
+    assert!(
+        s.smooth(),
+        "FreeNoise seams rougher than the windows: {}",
+        s.describe()
+    );
+
     // the control: the same windows with no overlap and no strided windows, so nothing blends
     // across a seam
     let apart = ContextOptions {
