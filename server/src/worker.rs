@@ -444,7 +444,8 @@ fn discard(data_dir: &Path, kind: &str, id: i64, ended: bool) {
 }
 
 /// Renews `lease` every `every` while the job runs; sets `stop` to [`CANCEL`] when the job's
-/// cancel was asked for and to [`LOST`] when the lease is gone.
+/// cancel was asked for and to [`LOST`] when the lease is gone — or when no renewal got through
+/// for a whole lease (the database unreachable): by then another worker may have taken the job.
 async fn keep_lease(
     pool: SqlitePool,
     lease: Lease,
@@ -452,15 +453,24 @@ async fn keep_lease(
     every: Duration,
     stop: Arc<AtomicU8>,
 ) {
+    let mut renewed = Instant::now();
     loop {
         tokio::time::sleep(every).await;
         let flag = match jobs::renew(&pool, &lease, lease_ms).await {
-            Ok(Renewal::Held { cancel: false }) => continue,
-            Ok(Renewal::Held { cancel: true }) => CANCEL,
+            Ok(Renewal::Held { cancel }) => {
+                renewed = Instant::now();
+                if !cancel {
+                    continue;
+                }
+                CANCEL
+            }
             Ok(Renewal::Lost) => LOST,
             Err(e) => {
                 tracing::error!(job = lease.id, "lease renewal failed: {e}");
-                continue;
+                if renewed.elapsed() < Duration::from_millis(lease_ms as u64) {
+                    continue;
+                }
+                LOST
             }
         };
         if stop
@@ -694,5 +704,67 @@ mod tests {
         let steps: Vec<&str> = seen.iter().map(|(_, m)| m.as_str()).collect();
         assert_eq!(steps, ["denoising step 1/10", "denoising step 2/10"]);
         assert!(!out.exists());
+    }
+
+    /// The lease keeper on a real database: a cancel asked through the queue reaches the stop
+    /// flag; with the database gone it gives the job up once a whole lease passed without a
+    /// renewal (another worker may have it by then), not before.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_lease_keeper_reads_cancels_and_gives_up_an_unrenewable_lease() {
+        use magictime_app::ssr::{auth, db};
+        let tmp = tempfile::tempdir().unwrap();
+        let pool = db::open(&tmp.path().join("t.sqlite")).await.unwrap();
+        let u = auth::create_user(
+            &pool,
+            "r@example.org",
+            "password1",
+            magictime_app::types::Role::Researcher,
+        )
+        .await
+        .unwrap();
+        let leasing = Leasing {
+            lease_ms: 400,
+            max_attempts: 3,
+        };
+        let every = Duration::from_millis(50);
+        for _ in 0..2 {
+            jobs::submit(&pool, "generate", "{}", u.id).await.unwrap();
+        }
+        let take = || async {
+            let (c, _) = jobs::claim(&pool, "w", &KINDS, leasing).await.unwrap();
+            c.unwrap().lease
+        };
+        let lease = take().await;
+        let stop = running();
+        let keeper = tokio::spawn(keep_lease(
+            pool.clone(),
+            lease.clone(),
+            400,
+            every,
+            stop.clone(),
+        ));
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert_eq!(
+            stop.load(Ordering::SeqCst),
+            RUN,
+            "renewed past its first lease"
+        );
+        jobs::cancel(&pool, lease.id, None).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(stop.load(Ordering::SeqCst), CANCEL);
+        keeper.abort();
+
+        let lease = take().await;
+        let (stop, t0) = (running(), Instant::now());
+        let keeper = tokio::spawn(keep_lease(pool.clone(), lease, 400, every, stop.clone()));
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        pool.close().await;
+        keeper.await.unwrap();
+        assert_eq!(stop.load(Ordering::SeqCst), LOST);
+        assert!(
+            t0.elapsed() >= Duration::from_millis(400),
+            "{:?}",
+            t0.elapsed()
+        );
     }
 }
