@@ -302,3 +302,58 @@ fn generate_runs_every_sample_config_from_the_cli() {
         "{e}"
     );
 }
+
+/// A config with several prompts writes one video per prompt (`-<n>` before the extension),
+/// each with its own seed; --seed and --prompt override the config.
+#[test]
+fn several_prompts_write_numbered_videos() {
+    use clap::Parser;
+    use magictime_model::cli::{run_generate, GenerateArgs};
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: GenerateArgs,
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(fixtures().join("sample_configs/ToonYou.yaml")).unwrap();
+    let text = text
+        .replace("seed: [12]", "seed: [1, 2]")
+        .replace("  prompt:\n", "  prompt:\n    - \"a second prompt\"\n");
+    let config = tmp.path().join("two.yaml");
+    std::fs::write(&config, text).unwrap();
+    let run = |extra: &[&str]| {
+        let out = tmp.path().join("v.mp4");
+        let mut argv = vec![
+            "generate".to_string(),
+            "--config".into(),
+            config.display().to_string(),
+            "--ckpts".into(),
+            ckpts().display().to_string(),
+            "--steps".into(),
+            "1".into(),
+            "--out".into(),
+            out.display().to_string(),
+        ];
+        argv.extend(extra.iter().map(|s| s.to_string()));
+        run_generate(Cli::parse_from(argv).args).unwrap();
+    };
+    let frames = |name: &str| {
+        let v = magictime_data::video::read_video(tmp.path().join(name), None).unwrap();
+        v.frames
+            .iter()
+            .flat_map(|f| f.as_raw().clone())
+            .collect::<Vec<u8>>()
+    };
+    run(&[]);
+    let (a, b) = (frames("v-0.mp4"), frames("v-1.mp4"));
+    assert_eq!(a.len(), 4 * 16 * 16 * 3);
+    assert!(a != b, "two prompts and seeds, one video");
+    assert!(!tmp.path().join("v.mp4").exists());
+    // one --prompt: one file, named as given (the inserted prompt is the config's first,
+    // seed 1)
+    run(&["--prompt", "a second prompt", "--seed", "1"]);
+    assert!(
+        frames("v.mp4") == frames("v-0.mp4"),
+        "--prompt/--seed: another video"
+    );
+}
