@@ -58,7 +58,7 @@ pub struct EvalArgs {
     pub seed: u64,
     /// CLIP for clipsim / mt / probe: `in-domain` (the embedded CLIP trained on
     /// ChronoMagic-Synth; on 200 held-out synth clips, zero-shot: scene 94.0 %, object colour
-    /// 96.5 %, background 99.0 %, metamorphic vs general 98.0 %, caption→video R@1 97 %;
+    /// 96.5 %, background 99.5 %, metamorphic vs general 98.0 %, caption→video R@1 98 %;
     /// `magictime probe` remakes that table), a transformers CLIP folder (e.g.
     /// openai/clip-vit-large-patch14), or `tiny-random` (smoke runs only).
     #[arg(long, default_value = magictime_model::clip::in_domain::SETTING)]

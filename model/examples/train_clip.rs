@@ -5,6 +5,9 @@ use clap::Parser;
 use magictime_model::train::clip::{run_train_clip, TrainClipArgs};
 
 #[derive(Parser)]
+// `tools/train_clip.sh` passes defaults (`--seed 0 --steps 2000`) before the caller's arguments:
+// a later occurrence overrides an earlier one, as in most CLIs.
+#[command(args_override_self = true)]
 struct Cli {
     #[command(flatten)]
     args: TrainClipArgs,

@@ -42,6 +42,10 @@ pub const BACKGROUND: &[Named] = &[
     named("cream", 245, 238, 215),
     named("lavender", 200, 190, 230),
     named("dark blue", 20, 30, 80),
+    // A plain mid blue, so that "against a blue background" (the prompt users type first) is a
+    // colour the captions name; blue objects never land on it (`clip_spec` keeps the object at
+    // least 80 RGB units from its background).
+    named("blue", 50, 90, 190),
 ];
 
 pub fn lerp(a: f32, b: f32, t: f32) -> f32 {
