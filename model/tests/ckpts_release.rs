@@ -30,7 +30,7 @@ fn base_unet() -> UNet3DConditionModel<Cpu> {
     config.motion.as_mut().unwrap().heads = 2;
     let base = WeightMap::open(dir.join("diffusion_pytorch_model.safetensors")).unwrap();
     let mm = WeightMap::open(ckpts().join("Base_Model/motion_module/motion_module.ckpt")).unwrap();
-    load_unet::<Cpu>(&config, &base, Some(&mm), &Default::default())
+    load_unet::<Cpu>(&config, base, Some(&mm), &Default::default())
         .unwrap()
         .0
 }

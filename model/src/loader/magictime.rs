@@ -210,8 +210,7 @@ pub fn load<B: Backend>(
         .as_ref()
         .map(WeightMap::open)
         .transpose()?;
-    let (mut unet, _) = load_unet::<B>(&config, &unet_weights, mm.as_ref(), device)?;
-    drop(unet_weights);
+    let (mut unet, _) = load_unet::<B>(&config, unet_weights, mm.as_ref(), device)?;
     let vae_config = AutoencoderKlConfig::from_diffusers_json(&base.join("vae/config.json"))?;
     let (mut text_encoder, vae) = match &paths.dreambooth {
         None => (

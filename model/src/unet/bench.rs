@@ -17,7 +17,7 @@ use anyhow::{bail, Context};
 use burn::tensor::{Tensor, TensorData};
 
 use super::attention::attention_profile;
-use super::loader::{load_into, LoadMode, WeightMap};
+use super::loader::{load_into_owned, LoadMode, WeightMap};
 use super::UNet3DConfig;
 use crate::backend::Cpu;
 use crate::motion::MotionModuleConfig;
@@ -149,12 +149,11 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     // 2. Burn on the same weights and inputs
     let device = Default::default();
     let weights = WeightMap::from_safetensors(dir.join("bench_unet.safetensors"))?;
-    let (unet, _) = load_into(
+    let (unet, _) = load_into_owned(
         bench_config(args.preset).init::<Cpu>(&device),
-        &weights,
+        weights,
         LoadMode::Strict,
     )?;
-    drop(weights);
     let inputs = WeightMap::from_safetensors(dir.join("bench_inputs.safetensors"))?;
     let sample: Tensor<Cpu, 5> = tensor(&inputs, "sample")?;
     let ts: Tensor<Cpu, 1> = tensor(&inputs, "timestep")?;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::backend::Backend;
 
-use super::loader::{load_into, LoadMode, LoadReport, WeightMap};
+use super::loader::{load_into, load_into_owned, LoadMode, LoadReport, WeightMap};
 use super::{UNet3DConditionModel, UNet3DConfig};
 use crate::error::{ModelError, Result};
 use crate::motion::loader::to_diffusers;
@@ -193,26 +193,26 @@ pub fn find_unet_weights(dir: &Path) -> Result<PathBuf> {
 /// then the motion modules when a file is given (every motion parameter must be present).
 pub fn load_unet<B: Backend>(
     config: &UNet3DConfig,
-    base: &WeightMap,
+    base: WeightMap,
     motion: Option<&WeightMap>,
     device: &B::Device,
 ) -> Result<(UNet3DConditionModel<B>, LoadReport)> {
-    let base_owned;
-    let base = if is_ldm(base) {
+    let base_path = base.path.clone();
+    let base = if is_ldm(&base) {
         let layers = config.layers_per_block;
-        base_owned = base.clone().rename(|k| {
+        base.rename(|k| {
             k.starts_with("model.diffusion_model.")
                 .then(|| ldm_unet_key(k, layers))
                 .flatten()
-        });
-        &base_owned
+        })
     } else {
         base
     };
-    let (unet, mut report) = load_into(config.init::<B>(device), base, LoadMode::Partial)?;
+    // the map is consumed: every tensor moves into the module (the weights are held once)
+    let (unet, mut report) = load_into_owned(config.init::<B>(device), base, LoadMode::Partial)?;
     if let Some(k) = report.unused.first() {
         return Err(ModelError::UnexpectedKeys {
-            path: base.path.clone(),
+            path: base_path.clone(),
             keys: vec![k.clone()],
         });
     }
@@ -223,7 +223,7 @@ pub fn load_unet<B: Backend>(
         .collect();
     if let Some(k) = not_motion.first() {
         return Err(ModelError::MissingKey {
-            path: base.path.clone(),
+            path: base_path.clone(),
             key: (*k).clone(),
             expected: vec![],
         });
