@@ -1,6 +1,7 @@
 import { test, expect } from '@playwright/test';
 
-test('a researcher queues a generation and watches it finish', async ({ page }) => {
+/** Logs in as the researcher and waits for the Generate page's island to hydrate. */
+async function researcherOnGeneratePage(page) {
   await page.goto('/login?next=/generate');
   await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true', { timeout: 20_000 });
   await page.getByLabel('E-mail').fill('researcher@e2e.test');
@@ -9,6 +10,10 @@ test('a researcher queues a generation and watches it finish', async ({ page }) 
   await expect(page).toHaveURL(/\/generate$/);
   // The login loaded the Generate page: wait for its island before using the form.
   await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true', { timeout: 20_000 });
+}
+
+test('a researcher queues a generation and watches it finish', async ({ page }) => {
+  await researcherOnGeneratePage(page);
   await page.getByLabel('Prompt', { exact: true }).fill('ice melting on a blue table, time-lapse');
   await page.getByLabel('Steps').fill('2');
   await page.getByLabel('Frames').fill('4');
@@ -22,13 +27,7 @@ test('a researcher queues a generation and watches it finish', async ({ page }) 
 });
 
 test('a researcher cancels a running generation from the list', async ({ page }) => {
-  await page.goto('/login?next=/generate');
-  await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true', { timeout: 20_000 });
-  await page.getByLabel('E-mail').fill('researcher@e2e.test');
-  await page.getByLabel('Password').fill('research-pass-123');
-  await page.getByRole('button', { name: 'Log in' }).click();
-  await expect(page).toHaveURL(/\/generate$/);
-  await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true', { timeout: 20_000 });
+  await researcherOnGeneratePage(page);
   await page.getByLabel('Prompt', { exact: true }).fill('a building rising, time-lapse');
   await page.getByLabel('Steps').fill('100');
   await page.getByRole('button', { name: 'Generate' }).click();

@@ -400,6 +400,31 @@ pub async fn jobs_of(c: &reqwest::Client, s: &Server, kind: &str) -> Vec<serde_j
     v.as_array().expect("a job list").clone()
 }
 
+/// Polls the jobs of `kind` (all for "") until `ready(jobs)` holds; panics after `limit`, with
+/// the list.
+pub async fn wait_until(
+    c: &reqwest::Client,
+    s: &Server,
+    kind: &str,
+    limit: Duration,
+    ready: impl Fn(&[serde_json::Value]) -> bool,
+) {
+    let t0 = Instant::now();
+    loop {
+        let jobs = jobs_of(c, s, kind).await;
+        if ready(&jobs) {
+            return;
+        }
+        assert!(t0.elapsed() < limit, "{jobs:#?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Job `id` of a list (panics when it is not there).
+pub fn job_in(jobs: &[serde_json::Value], id: i64) -> &serde_json::Value {
+    jobs.iter().find(|j| j["id"] == id).expect("job listed")
+}
+
 /// Polls job `id` of `kind` until it is done or failed; panics after `limit`.
 pub async fn wait_job(
     c: &reqwest::Client,

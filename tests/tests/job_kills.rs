@@ -5,7 +5,7 @@
 //! server: `workers.rs`.)
 use std::{path::Path, process::Command, time::Duration};
 
-use magictime_tests::{jobs_of, post_form, Server, LONG_GENERATION};
+use magictime_tests::{job_in, jobs_of, post_form, wait_until, Server, LONG_GENERATION};
 use reqwest::{Client, StatusCode};
 use serde_json::Value;
 
@@ -24,24 +24,15 @@ fn entries(dir: &Path) -> Vec<String> {
 }
 
 async fn job(c: &Client, s: &Server, kind: &str, id: i64) -> Value {
-    jobs_of(c, s, kind)
-        .await
-        .into_iter()
-        .find(|j| j["id"] == id)
-        .expect("job listed")
+    job_in(&jobs_of(c, s, kind).await, id).clone()
 }
 
 /// Waits until `ready(job)` holds (panics after 2 minutes).
 async fn wait_for(c: &Client, s: &Server, kind: &str, id: i64, ready: impl Fn(&Value) -> bool) {
-    let t0 = std::time::Instant::now();
-    loop {
-        let j = job(c, s, kind, id).await;
-        if ready(&j) {
-            return;
-        }
-        assert!(t0.elapsed() < Duration::from_secs(120), "{kind} job: {j}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until(c, s, kind, Duration::from_secs(120), |jobs| {
+        ready(job_in(jobs, id))
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread")]

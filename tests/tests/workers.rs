@@ -13,22 +13,12 @@ async fn all_jobs(c: &Client, s: &Server) -> Vec<Value> {
     jobs_of(c, s, "").await
 }
 
-/// Waits until `ready(jobs)` holds; panics after `limit`, with the list.
+/// Waits until `ready(jobs)` holds for the list of all jobs; panics after `limit`.
 async fn wait_until(c: &Client, s: &Server, limit: Duration, ready: impl Fn(&[Value]) -> bool) {
-    let t0 = std::time::Instant::now();
-    loop {
-        let jobs = all_jobs(c, s).await;
-        if ready(&jobs) {
-            return;
-        }
-        assert!(t0.elapsed() < limit, "{jobs:#?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    magictime_tests::wait_until(c, s, "", limit, ready).await
 }
 
-fn job(jobs: &[Value], id: i64) -> &Value {
-    jobs.iter().find(|j| j["id"] == id).expect("job listed")
-}
+use magictime_tests::job_in as job;
 
 /// Two one-second clips and a manifest with their prompts (`evalset/fake.csv`).
 fn make_evalset(dir: &Path) {

@@ -29,6 +29,10 @@ pub const KINDS: [&str; 4] = ["generate", "eval", "ingest", "train"];
 /// clock, whatever the clocks of the workers' machines say.
 const NOW_MS: &str = "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)";
 
+/// The condition every write of a running job carries: still running, under this lease (its
+/// binds: id, owner, attempt).
+const LEASED: &str = "id = ? AND status = 'running' AND lease_owner = ? AND attempts = ?";
+
 /// A claimed job and the lease its worker holds on it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Claimed {
@@ -140,7 +144,7 @@ pub async fn renew(
 ) -> Result<Renewal, sqlx::Error> {
     let cancel: Option<i64> = sqlx::query_scalar(&format!(
         "UPDATE jobs SET lease_until = {NOW_MS} + ? \
-         WHERE id = ? AND status = 'running' AND lease_owner = ? AND attempts = ? \
+         WHERE {LEASED} \
          RETURNING cancel_requested"
     ))
     .bind(lease_ms)
@@ -159,11 +163,11 @@ pub async fn set_progress(
     progress: f64,
     message: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query(&format!(
         "UPDATE jobs SET progress = ?, \
            message = CASE WHEN cancel_requested = 1 THEN message ELSE ? END \
-         WHERE id = ? AND status = 'running' AND lease_owner = ? AND attempts = ?",
-    )
+         WHERE {LEASED}"
+    ))
     .bind(progress.clamp(0.0, 1.0))
     .bind(message)
     .bind(lease.id)
@@ -204,12 +208,12 @@ pub async fn finish(
         Outcome::Failed(e) => ("failed", 0.0, e, None),
         Outcome::Cancelled(m) => ("cancelled", 0.0, m, None),
     };
-    let r = sqlx::query(
+    let r = sqlx::query(&format!(
         "UPDATE jobs SET status = ?, progress = MAX(progress, ?), message = ?, result = ?, \
            lease_owner = NULL, lease_until = NULL, \
            finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') \
-         WHERE id = ? AND status = 'running' AND lease_owner = ? AND attempts = ?",
-    )
+         WHERE {LEASED}"
+    ))
     .bind(status)
     .bind(progress)
     .bind(message)
@@ -225,12 +229,11 @@ pub async fn finish(
 /// Gives a running job back to the queue without counting its attempt (its worker stops
 /// cleanly). Returns false when the lease was already lost.
 pub async fn release(pool: &SqlitePool, lease: &Lease) -> Result<bool, sqlx::Error> {
-    let r = sqlx::query(
+    let r = sqlx::query(&format!(
         "UPDATE jobs SET status = 'queued', lease_owner = NULL, lease_until = NULL, \
            attempts = attempts - 1, message = 'queued again: its worker stopped' \
-         WHERE id = ? AND status = 'running' AND lease_owner = ? AND attempts = ? \
-           AND cancel_requested = 0",
-    )
+         WHERE {LEASED} AND cancel_requested = 0"
+    ))
     .bind(lease.id)
     .bind(&lease.owner)
     .bind(lease.attempt)
