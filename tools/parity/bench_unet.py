@@ -45,6 +45,17 @@ SD15 = dict(
 )
 
 
+def randomize(model, gen):
+    """Seeded weights: norm scales around 1, everything else N(0, 1/fan_in)."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("weight") and p.dim() == 1:
+                p.copy_(1.0 + 0.1 * torch.randn(p.shape, generator=gen))
+            else:
+                fan_in = p[0].numel() if p.dim() > 1 else 16
+                p.copy_(torch.randn(p.shape, generator=gen) / fan_in**0.5)
+
+
 def vae_decode(out, gen):
     """SD1.5's VAE (diffusers' AutoencoderKL defaults + SD1.5 widths), random weights written for
     the Burn side; one 4x64x64 latent decoded (warm-up, then timed)."""
@@ -53,13 +64,7 @@ def vae_decode(out, gen):
     vae = AutoencoderKL(block_out_channels=(128, 256, 512, 512), layers_per_block=2, latent_channels=4,
                         down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
                         norm_num_groups=32, sample_size=512, scaling_factor=0.18215).eval()
-    with torch.no_grad():
-        for name, p in vae.named_parameters():
-            if name.endswith("weight") and p.dim() == 1:
-                p.copy_(1.0 + 0.1 * torch.randn(p.shape, generator=gen))
-            else:
-                fan_in = p[0].numel() if p.dim() > 1 else 16
-                p.copy_(torch.randn(p.shape, generator=gen) / fan_in**0.5)
+    randomize(vae, gen)
     vae.save_config(out)
     os.replace(os.path.join(out, "config.json"), os.path.join(out, "bench_vae_config.json"))
     save_file({k: v.contiguous() for k, v in vae.state_dict().items()}, os.path.join(out, "bench_vae.safetensors"))
@@ -84,13 +89,7 @@ def main():
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(7)
     unet = UNetMotionModel(**(SD15 if a.preset == "sd15" else CONFIG)).eval()
-    with torch.no_grad():
-        for name, p in unet.named_parameters():
-            if name.endswith("weight") and p.dim() == 1:
-                p.copy_(1.0 + 0.1 * torch.randn(p.shape, generator=gen))
-            else:
-                fan_in = p[0].numel() if p.dim() > 1 else 16
-                p.copy_(torch.randn(p.shape, generator=gen) / fan_in**0.5)
+    randomize(unet, gen)
     os.makedirs(a.out, exist_ok=True)
     save_file({k: v.contiguous() for k, v in unet.state_dict().items()}, os.path.join(a.out, "bench_unet.safetensors"))
     f, s = a.frames, a.latent

@@ -45,7 +45,7 @@ from safetensors.torch import save_file
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from make_clip_vae_fixtures import clip_tokenizer  # noqa: E402
+from make_clip_vae_fixtures import clip_tokenizer, ldm_vae_keys  # noqa: E402
 from make_unet_fixtures import PerFrameGroupNorm, to_original_motion_key  # noqa: E402
 
 OUT = os.path.join(HERE, "..", "..", "model", "tests", "fixtures", "ckpts")
@@ -147,28 +147,6 @@ def ldm_unet(sd):
     return out
 
 
-def ldm_vae(sd):
-    n = len(VAE["block_out_channels"])
-    out = {}
-    for k, v in sd.items():
-        m = re.sub(r"^encoder\.down_blocks\.(\d+)\.resnets\.", r"encoder.down.\1.block.", k)
-        m = re.sub(r"^encoder\.down_blocks\.(\d+)\.downsamplers\.0\.conv\.", r"encoder.down.\1.downsample.conv.", m)
-        mu = re.match(r"^decoder\.up_blocks\.(\d+)\.(resnets|upsamplers\.0\.conv)\.(.*)$", m)
-        if mu:
-            part = "block" if mu.group(2) == "resnets" else "upsample.conv"
-            m = f"decoder.up.{n - 1 - int(mu.group(1))}.{part}.{mu.group(3)}"
-        m = re.sub(r"\.mid_block\.resnets\.0\.", ".mid.block_1.", m)
-        m = re.sub(r"\.mid_block\.resnets\.1\.", ".mid.block_2.", m)
-        m = re.sub(r"\.mid_block\.attentions\.0\.group_norm\.", ".mid.attn_1.norm.", m)
-        m = re.sub(r"\.mid_block\.attentions\.0\.to_(q|k|v)\.", r".mid.attn_1.\1.", m)
-        m = re.sub(r"\.mid_block\.attentions\.0\.to_out\.0\.", ".mid.attn_1.proj_out.", m)
-        m = m.replace(".conv_shortcut.", ".nin_shortcut.").replace("conv_norm_out", "norm_out")
-        if ".attn_1." in m and m.endswith("weight") and v.dim() == 2:
-            v = v[:, :, None, None]
-        out["first_stage_model." + m] = v
-    return out
-
-
 def dreambooth(gen, unet_cls, vae_cls, text_cls, text_cfg):
     """A random DreamBooth model: diffusers modules and its LDM single file (checked against
     diffusers' own converters)."""
@@ -184,7 +162,7 @@ def dreambooth(gen, unet_cls, vae_cls, text_cls, text_cfg):
     usd = {k: v.detach().clone() for k, v in unet.state_dict().items()}
     vsd = {k: v.detach().clone() for k, v in vae.state_dict().items()}
     tsd = {k: v.detach().clone() for k, v in text_keys(text.state_dict()).items()}
-    ldm = {**ldm_unet(usd), **ldm_vae(vsd)}
+    ldm = {**ldm_unet(usd), **ldm_vae_keys(vsd, len(VAE["block_out_channels"]))}
     ldm.update({"cond_stage_model.transformer." + k: v for k, v in tsd.items()})
     back = convert_ldm_unet_checkpoint(ldm, dict(unet.config))
     assert set(back) == set(usd), set(back) ^ set(usd)

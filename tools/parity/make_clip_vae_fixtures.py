@@ -140,17 +140,11 @@ def vae():
     jdump("vae_config.json", dict(m.config))
 
 
-def single_file():
-    """An original-LDM single-file checkpoint (as DreamBooth models ship) holding the tiny VAE and
-    text encoder above. Written with the inverse of diffusers' key conversion, then checked:
-    diffusers' own convert_ldm_vae_checkpoint / convert_ldm_clip_checkpoint must give back the
-    diffusers / transformers state dicts exactly."""
+def ldm_vae_keys(vae, n):
+    """diffusers AutoencoderKL state dict (n blocks) -> original-LDM keys under
+    `first_stage_model.` (the inverse of diffusers' convert_ldm_vae_checkpoint)."""
     import re
-    from safetensors.torch import load_file
-    from diffusers.loaders.single_file_utils import convert_ldm_clip_checkpoint, convert_ldm_vae_checkpoint
 
-    vae = load_file(os.path.join(OUT, "vae.safetensors"))
-    n = 2  # blocks of the tiny VAE
     ldm = {}
     for k, v in vae.items():
         m = k
@@ -170,6 +164,20 @@ def single_file():
         if ".attn_1." in m and m.endswith("weight") and v.dim() == 2:
             v = v[:, :, None, None]  # LDM attention projections are 1x1 convs
         ldm["first_stage_model." + m] = v
+    return ldm
+
+
+def single_file():
+    """An original-LDM single-file checkpoint (as DreamBooth models ship) holding the tiny VAE and
+    text encoder above. Written with the inverse of diffusers' key conversion, then checked:
+    diffusers' own convert_ldm_vae_checkpoint / convert_ldm_clip_checkpoint must give back the
+    diffusers / transformers state dicts exactly."""
+    from safetensors.torch import load_file
+    from diffusers.loaders.single_file_utils import convert_ldm_clip_checkpoint, convert_ldm_vae_checkpoint
+
+    vae = load_file(os.path.join(OUT, "vae.safetensors"))
+    n = 2  # blocks of the tiny VAE
+    ldm = ldm_vae_keys(vae, n)
     back = convert_ldm_vae_checkpoint(ldm, {"down_block_types": [0] * n, "up_block_types": [0] * n})
     assert set(back) == set(vae), set(back) ^ set(vae)
     assert all(torch.equal(back[k], vae[k]) for k in vae)
