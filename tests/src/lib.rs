@@ -420,6 +420,26 @@ pub async fn wait_until(
     }
 }
 
+/// `n` one-second 64² test-pattern clips (`clip0.mp4`, …, hue turned by `hue_step`° each) and
+/// their ChronoMagic manifest `fake.csv` in `<dir>/evalset/`, an evaluation job's input.
+pub fn make_evalset(dir: &Path, n: usize, hue_step: usize) {
+    let set = dir.join("evalset");
+    std::fs::create_dir_all(&set).unwrap();
+    let mut csv = String::from("videoid,name,is_transmit\n");
+    for i in 0..n {
+        let st = Command::new("ffmpeg")
+            .args(["-y", "-loglevel", "error", "-f", "lavfi", "-i"])
+            .arg(format!("testsrc=s=64x64:r=8:d=1,hue=h={}", i * hue_step))
+            .args(["-pix_fmt", "yuv420p"])
+            .arg(set.join(format!("clip{i}.mp4")))
+            .status()
+            .expect("ffmpeg");
+        assert!(st.success());
+        csv.push_str(&format!("clip{i},a red flower blooming,1\n"));
+    }
+    std::fs::write(set.join("fake.csv"), csv).unwrap();
+}
+
 /// Job `id` of a list (panics when it is not there).
 pub fn job_in(jobs: &[serde_json::Value], id: i64) -> &serde_json::Value {
     jobs.iter().find(|j| j["id"] == id).expect("job listed")

@@ -3,9 +3,11 @@
 //! (`--max-attempts`), failed; no job output is left half-written, visible or served.
 //! (Training jobs resume from their checkpoints: `train_jobs.rs`; workers apart from the web
 //! server: `workers.rs`.)
-use std::{path::Path, process::Command, time::Duration};
+use std::{path::Path, time::Duration};
 
-use magictime_tests::{job_in, jobs_of, post_form, wait_until, Server, LONG_GENERATION};
+use magictime_tests::{
+    job_in, jobs_of, make_evalset, post_form, wait_until, Server, LONG_GENERATION,
+};
 use reqwest::{Client, StatusCode};
 use serde_json::Value;
 
@@ -40,21 +42,7 @@ async fn a_killed_generation_or_evaluation_leaves_nothing_visible_or_served() {
     let s = server_with(&[]);
     let data = s.data_dir.path().to_path_buf();
     // 40 one-second clips for the evaluation.
-    let set = data.join("evalset");
-    std::fs::create_dir_all(&set).unwrap();
-    let mut csv = String::from("videoid,name,is_transmit\n");
-    for i in 0..40 {
-        let st = Command::new("ffmpeg")
-            .args(["-y", "-loglevel", "error", "-f", "lavfi", "-i"])
-            .arg(format!("testsrc=s=64x64:r=8:d=1,hue=h={}", i * 9))
-            .args(["-pix_fmt", "yuv420p"])
-            .arg(set.join(format!("clip{i}.mp4")))
-            .status()
-            .expect("ffmpeg");
-        assert!(st.success());
-        csv.push_str(&format!("clip{i},a red flower blooming,1\n"));
-    }
-    std::fs::write(set.join("fake.csv"), csv).unwrap();
+    make_evalset(&data, 40, 9);
     let (c, t) = login(&s, "res@test.org", "res-pass-12").await;
 
     // A generation long enough to be caught between its first and last step.

@@ -2,9 +2,11 @@
 //! data dir; a worker killed with SIGKILL mid-job loses its lease and the job is run again by
 //! the next worker, every job ends done exactly once; a running generation is cancelled within
 //! a step.
-use std::{path::Path, process::Command, time::Duration};
+use std::{process::Command, time::Duration};
 
-use magictime_tests::{create_account, jobs_of, login, post_form, Server, Worker, LONG_GENERATION};
+use magictime_tests::{
+    create_account, jobs_of, login, make_evalset, post_form, Server, Worker, LONG_GENERATION,
+};
 use reqwest::{Client, StatusCode};
 use serde_json::Value;
 
@@ -19,25 +21,6 @@ async fn wait_until(c: &Client, s: &Server, limit: Duration, ready: impl Fn(&[Va
 }
 
 use magictime_tests::job_in as job;
-
-/// Two one-second clips and a manifest with their prompts (`evalset/fake.csv`).
-fn make_evalset(dir: &Path) {
-    let set = dir.join("evalset");
-    std::fs::create_dir_all(&set).unwrap();
-    let mut csv = String::from("videoid,name,is_transmit\n");
-    for i in 0..2 {
-        let st = Command::new("ffmpeg")
-            .args(["-y", "-loglevel", "error", "-f", "lavfi", "-i"])
-            .arg(format!("testsrc=s=64x64:r=8:d=1,hue=h={}", i * 90))
-            .args(["-pix_fmt", "yuv420p"])
-            .arg(set.join(format!("clip{i}.mp4")))
-            .status()
-            .expect("ffmpeg");
-        assert!(st.success());
-        csv.push_str(&format!("clip{i},a red flower blooming,1\n"));
-    }
-    std::fs::write(set.join("fake.csv"), csv).unwrap();
-}
 
 const SHORT_GENERATION: [(&str, &str); 7] = [
     ("prompt", "ice melting"),
@@ -56,7 +39,7 @@ const SHORT_GENERATION: [(&str, &str); 7] = [
 async fn a_killed_worker_s_job_is_retried_by_the_next_and_every_job_ends_done_once() {
     let s = Server::start_with(&["--no-worker"], |d| {
         create_account(d, "res@test.org", "res-pass-12", "researcher");
-        make_evalset(d);
+        make_evalset(d, 2, 90);
     });
     let data = s.data_dir.path().to_path_buf();
     let (c, t) = login(&s, "res@test.org", "res-pass-12").await;
