@@ -92,6 +92,15 @@ impl ModelError {
         }
     }
 
+    /// `MissingFile` when `path` does not exist, else `Io` for it.
+    pub fn from_read(path: &std::path::Path, source: std::io::Error) -> Self {
+        if source.kind() == std::io::ErrorKind::NotFound {
+            Self::missing_file(path)
+        } else {
+            Self::io(path, source)
+        }
+    }
+
     /// An `Io` error for `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Self::Io {

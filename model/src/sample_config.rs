@@ -151,13 +151,7 @@ fn resolve(p: &str, ckpts: Option<&Path>, cwd: &Path) -> PathBuf {
 impl SampleConfig {
     /// Reads `path`; `ckpts` stands for the config's `./ckpts/` folder.
     pub fn read(path: &Path, ckpts: Option<&Path>) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                ModelError::missing_file(path)
-            } else {
-                ModelError::io(path, e)
-            }
-        })?;
+        let text = std::fs::read_to_string(path).map_err(|e| ModelError::from_read(path, e))?;
         let cwd = std::env::current_dir().map_err(|e| ModelError::io(".", e))?;
         Self::parse(path, &text, ckpts, &cwd)
     }

@@ -42,13 +42,7 @@ pub fn peft_target(key: &str) -> Option<(String, bool)> {
 
 /// `(rank, alpha)` from a PEFT `adapter_config.json`.
 pub fn read_config(path: &Path) -> Result<(usize, f64)> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            ModelError::missing_file(path)
-        } else {
-            ModelError::io(path, e)
-        }
-    })?;
+    let text = std::fs::read_to_string(path).map_err(|e| ModelError::from_read(path, e))?;
     let v: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| ModelError::parse(path, e))?;
     let r = v

@@ -17,13 +17,7 @@ impl UNet3DConfig {
     /// Reads diffusers' `unet/config.json` (`UNet2DConditionModel` or `UNetMotionModel`) and adds
     /// AnimateDiff v3 motion modules (8 heads, 32 positions, per-frame GroupNorm).
     pub fn from_diffusers_json(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                ModelError::missing_file(path)
-            } else {
-                ModelError::io(path, e)
-            }
-        })?;
+        let text = std::fs::read_to_string(path).map_err(|e| ModelError::from_read(path, e))?;
         let v: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| ModelError::parse(path, e))?;
         let usize_of = |k: &str| v.get(k).and_then(|x| x.as_u64()).map(|x| x as usize);
