@@ -17,6 +17,8 @@ pub enum AdminCommand {
         role: String,
         #[arg(long, env = "MAGICTIME_DATA_DIR", default_value = "./var")]
         data_dir: PathBuf,
+        #[command(flatten)]
+        database: crate::serve::DatabaseArgs,
     },
 }
 
@@ -26,6 +28,7 @@ pub async fn run(cmd: AdminCommand) -> anyhow::Result<()> {
             email,
             role,
             data_dir,
+            database,
         } => {
             let role = Role::parse(&role).ok_or_else(|| {
                 anyhow::anyhow!("unknown role {role:?} (admin, researcher, annotator)")
@@ -33,7 +36,7 @@ pub async fn run(cmd: AdminCommand) -> anyhow::Result<()> {
             let mut password = String::new();
             std::io::stdin().lock().read_line(&mut password)?;
             let password = password.trim_end_matches(['\r', '\n']);
-            let pool = db::open(&crate::serve::db_path(&data_dir)).await?;
+            let pool = db::open(&database.url(&data_dir)).await?;
             let user = auth::create_user(&pool, &email, password, role).await?;
             println!("created {} ({}) id {}", user.email, user.role, user.id);
             pool.close().await;

@@ -36,7 +36,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the web app (SSR + hydration) with its SQLite database.
+    /// Serve the web app (SSR + hydration) with its database (SQLite, or PostgreSQL:
+    /// `--database-url`).
     Serve(serve::ServeArgs),
     /// Run jobs (generation, evaluation, ingest, training) from the database of a `serve`, on
     /// this machine's CPU or GPU: the scaled layout is one `serve --no-worker` and N workers.

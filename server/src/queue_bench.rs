@@ -1,4 +1,5 @@
-//! `magictime bench-queue`: what the job queue sustains. No-op jobs in a fresh database are
+//! `magictime bench-queue`: what the job queue sustains. No-op jobs in a fresh database (a
+//! SQLite file in a fresh folder, or an empty PostgreSQL database: `--database-url`) are
 //! claimed and finished (the real `ssr::jobs::claim` and `finish`) by N concurrent workers, each
 //! with its own connection pool as a separate process would have; then a lease is left to run
 //! out and the time until another worker takes the job is measured.
@@ -12,7 +13,9 @@ use magictime_app::ssr::{
     auth, db,
     jobs::{self, Leasing, Outcome, KINDS},
 };
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
+
+use crate::serve::DatabaseArgs;
 
 #[derive(Args, Clone, Debug)]
 pub struct BenchQueueArgs {
@@ -25,14 +28,17 @@ pub struct BenchQueueArgs {
     /// The lease of the lost-lease measurement, in milliseconds.
     #[arg(long, default_value_t = 1000)]
     pub lease_ms: i64,
-    /// Where the fresh database goes (a temporary folder by default).
+    /// Where the fresh SQLite database goes (a temporary folder by default).
     #[arg(long)]
     pub dir: Option<PathBuf>,
+    /// An empty PostgreSQL database to measure instead of SQLite.
+    #[command(flatten)]
+    pub database: DatabaseArgs,
 }
 
 /// A worker's pool: what one `magictime worker` process opens.
-async fn worker_pool(path: &std::path::Path) -> anyhow::Result<SqlitePool> {
-    db::open_migrated(path).await.map_err(anyhow::Error::msg)
+async fn worker_pool(url: &str) -> anyhow::Result<AnyPool> {
+    db::open_migrated(url).await.map_err(anyhow::Error::msg)
 }
 
 pub async fn run(args: BenchQueueArgs) -> anyhow::Result<()> {
@@ -41,11 +47,24 @@ pub async fn run(args: BenchQueueArgs) -> anyhow::Result<()> {
     }
     let tmp = tempfile::tempdir()?;
     let dir = args.dir.clone().unwrap_or_else(|| tmp.path().to_path_buf());
-    let path = crate::serve::db_path(&dir);
-    if path.exists() {
-        anyhow::bail!("{}: exists; give a fresh --dir", path.display());
+    let url = args.database.url(&dir);
+    let sqlite = dir.join("magictime.sqlite");
+    if args.database.database_url.is_none() && sqlite.exists() {
+        anyhow::bail!("{}: exists; give a fresh --dir", sqlite.display());
     }
-    let pool = db::open(&path).await?;
+    let pool = db::open(&url).await?;
+    let backend = match db::Dialect::of(&pool) {
+        db::Dialect::Sqlite => "SQLite",
+        db::Dialect::Postgres => "PostgreSQL",
+    };
+    let (users, jobs): (i64, i64) =
+        sqlx::query_as("SELECT (SELECT COUNT(*) FROM users), (SELECT COUNT(*) FROM jobs)")
+            .fetch_one(&pool)
+            .await?;
+    if users + jobs > 0 {
+        pool.close().await;
+        anyhow::bail!("the database has accounts or jobs: give an empty one");
+    }
     let user = auth::create_user(
         &pool,
         "bench@example.org",
@@ -65,7 +84,7 @@ pub async fn run(args: BenchQueueArgs) -> anyhow::Result<()> {
     let t0 = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for w in 0..args.workers {
-        let pool = worker_pool(&path).await?;
+        let pool = worker_pool(&url).await?;
         tasks.spawn(async move {
             let owner = format!("bench-{w}");
             let mut latencies = vec![];
@@ -99,7 +118,7 @@ pub async fn run(args: BenchQueueArgs) -> anyhow::Result<()> {
         latencies[i].as_secs_f64() * 1000.0
     };
     println!(
-        "SQLite, {} no-op jobs, {} workers: {:.0} jobs/s (claim + finish); claim latency \
+        "{backend}, {} no-op jobs, {} workers: {:.0} jobs/s (claim + finish); claim latency \
          p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} claims)",
         args.jobs,
         args.workers,
@@ -121,7 +140,7 @@ pub async fn run(args: BenchQueueArgs) -> anyhow::Result<()> {
     if lost.as_ref().map(|c| c.id) != Some(id) {
         anyhow::bail!("the lost-lease job was not claimed");
     }
-    let other = worker_pool(&path).await?;
+    let other = worker_pool(&url).await?;
     let taken = loop {
         if let (Some(c), _) = jobs::claim(&other, "alive", &KINDS, short).await? {
             break c;

@@ -39,9 +39,11 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "MAGICTIME_ADDR", default_value = "127.0.0.1:3000")]
     pub addr: SocketAddr,
-    /// Where the database and media live (created on first start).
+    /// Where the database (unless `--database-url`) and media live (created on first start).
     #[arg(long, env = "MAGICTIME_DATA_DIR", default_value = "./var")]
     pub data_dir: PathBuf,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
     /// The built site (pkg/ with the WASM bundle, CSS, public files).
     #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
     pub site_root: PathBuf,
@@ -74,8 +76,21 @@ pub struct ServeArgs {
     pub decode: crate::media::DecodeLimits,
 }
 
-pub fn db_path(data_dir: &Path) -> PathBuf {
-    data_dir.join("magictime.sqlite")
+/// Which database a command opens: `--database-url` (PostgreSQL, shared by the web server and
+/// the workers of several machines), else the SQLite file `magictime.sqlite` in the data dir.
+#[derive(Args, Clone, Debug, Default)]
+pub struct DatabaseArgs {
+    /// The database: postgres://user:password@host:port/database. Without it, the SQLite file
+    /// `magictime.sqlite` in the data dir. See the README's "Scaling out".
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+}
+
+impl DatabaseArgs {
+    /// The URL of the database of `data_dir`.
+    pub fn url(&self, data_dir: &Path) -> String {
+        db::url_for(data_dir, self.database_url.as_deref())
+    }
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -89,7 +104,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let generator = crate::generator::for_device(device, args.engine.model.clone())?;
     args.jobs.check()?;
     std::fs::create_dir_all(&args.data_dir)?;
-    let pool = db::open(&db_path(&args.data_dir)).await?;
+    let pool = db::open(&args.database.url(&args.data_dir)).await?;
     sweep_partial_outputs(&pool, &args.data_dir).await?;
     let listener = tokio::net::TcpListener::bind(args.addr).await?;
     let addr = listener.local_addr()?;
@@ -198,7 +213,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 /// on other machines), uploads in flight, stimuli being normalised, and the outputs of jobs
 /// that did not finish (interrupted between the rename and the row update). Jobs that were
 /// running here are left to their leases: once a lease runs out, a worker takes the job again.
-async fn sweep_partial_outputs(pool: &sqlx::SqlitePool, data_dir: &Path) -> anyhow::Result<()> {
+async fn sweep_partial_outputs(pool: &sqlx::AnyPool, data_dir: &Path) -> anyhow::Result<()> {
     let unfinished: Vec<(String, i64)> =
         sqlx::query_as("SELECT kind, id FROM jobs WHERE status IN ('failed', 'cancelled')")
             .fetch_all(pool)

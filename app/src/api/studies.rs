@@ -33,7 +33,7 @@ pub async fn list_studies() -> Result<Vec<StudySummary>, ServerFnError> {
     let mut out = vec![];
     for s in studies {
         let (participants, completed): (i64, i64) = sqlx::query_as(
-            "SELECT COUNT(*), COUNT(completed_at) FROM participants WHERE study_id = ?",
+            "SELECT COUNT(*), COUNT(completed_at) FROM participants WHERE study_id = $1",
         )
         .bind(s.id)
         .fetch_one(&state.pool)

@@ -1,7 +1,7 @@
 //! Accounts and server-side sessions in SQLite, and the role checks every server function uses.
 use axum::http::{HeaderMap, StatusCode};
 use leptos::prelude::*;
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
 use super::{cookies, password};
 use crate::types::{Account, Role, User};
@@ -32,7 +32,7 @@ fn valid_email(email: &str) -> bool {
 
 /// Creates an account; hashing runs on a blocking thread.
 pub async fn create_user(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     email: &str,
     pw: &str,
     role: Role,
@@ -45,15 +45,17 @@ pub async fn create_user(
     let phc = password::hash_blocking(pw.to_owned())
         .await
         .map_err(AccountError::Password)?;
-    let res = sqlx::query("INSERT INTO users(email, password_hash, role) VALUES (?, ?, ?)")
-        .bind(email)
-        .bind(phc)
-        .bind(role.as_str())
-        .execute(pool)
-        .await;
+    let res = sqlx::query_scalar(
+        "INSERT INTO users(email, password_hash, role) VALUES ($1, $2, $3) RETURNING id",
+    )
+    .bind(email)
+    .bind(phc)
+    .bind(role.as_str())
+    .fetch_one(pool)
+    .await;
     match res {
-        Ok(r) => Ok(User {
-            id: r.last_insert_rowid(),
+        Ok(id) => Ok(User {
+            id,
             email: email.to_owned(),
             role,
         }),
@@ -66,12 +68,13 @@ pub async fn create_user(
 
 /// Checks e-mail + password; `None` when either is wrong (no hint which).
 pub async fn authenticate(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     email: &str,
     pw: &str,
 ) -> Result<Option<User>, sqlx::Error> {
-    let row: Option<(i64, String, String, String, bool)> = sqlx::query_as(
-        "SELECT id, email, password_hash, role, disabled_at IS NOT NULL FROM users WHERE email = ?",
+    let row: Option<(i64, String, String, String, i64)> = sqlx::query_as(
+        "SELECT id, email, password_hash, role, \
+           CASE WHEN disabled_at IS NULL THEN 0 ELSE 1 END FROM users WHERE email = $1",
     )
     .bind(email.trim())
     .fetch_optional(pool)
@@ -82,7 +85,7 @@ pub async fn authenticate(
         return Ok(None);
     };
     // A disabled account answers like a wrong password, after the same work.
-    if !password::verify_blocking(pw.to_owned(), phc).await || disabled {
+    if !password::verify_blocking(pw.to_owned(), phc).await || disabled != 0 {
         return Ok(None);
     }
     Ok(Role::parse(&role).map(|role| User { id, email, role }))
@@ -91,7 +94,7 @@ pub async fn authenticate(
 /// A valid argon2 hash of a random password, verified against when the e-mail is unknown.
 const DUMMY_PHC: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$WvYx2W6xTCpIuV8lYd0KJ9a9T4WgFyA0jvJ9FDBjOJk";
 
-pub async fn admin_exists(pool: &SqlitePool) -> Result<bool, sqlx::Error> {
+pub async fn admin_exists(pool: &AnyPool) -> Result<bool, sqlx::Error> {
     let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = 'admin'")
         .fetch_one(pool)
         .await?;
@@ -99,9 +102,9 @@ pub async fn admin_exists(pool: &SqlitePool) -> Result<bool, sqlx::Error> {
 }
 
 /// Every account with its status and number of live sessions (the admin's table).
-pub async fn list_accounts(pool: &SqlitePool) -> Result<Vec<Account>, sqlx::Error> {
-    let rows: Vec<(i64, String, String, bool, i64)> = sqlx::query_as(
-        "SELECT u.id, u.email, u.role, u.disabled_at IS NOT NULL, \
+pub async fn list_accounts(pool: &AnyPool) -> Result<Vec<Account>, sqlx::Error> {
+    let rows: Vec<(i64, String, String, i64, i64)> = sqlx::query_as(
+        "SELECT u.id, u.email, u.role, CASE WHEN u.disabled_at IS NULL THEN 0 ELSE 1 END, \
            (SELECT COUNT(*) FROM sessions s WHERE s.user_id = u.id \
               AND s.expires_at > strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) \
          FROM users u ORDER BY u.id",
@@ -113,7 +116,7 @@ pub async fn list_accounts(pool: &SqlitePool) -> Result<Vec<Account>, sqlx::Erro
         .filter_map(|(id, email, role, disabled, sessions)| {
             Role::parse(&role).map(|role| Account {
                 user: User { id, email, role },
-                disabled,
+                disabled: disabled != 0,
                 sessions,
             })
         })
@@ -121,7 +124,7 @@ pub async fn list_accounts(pool: &SqlitePool) -> Result<Vec<Account>, sqlx::Erro
 }
 
 /// One account of [`list_accounts`], `None` if there is no such account.
-pub async fn account(pool: &SqlitePool, id: i64) -> Result<Option<Account>, sqlx::Error> {
+pub async fn account(pool: &AnyPool, id: i64) -> Result<Option<Account>, sqlx::Error> {
     Ok(list_accounts(pool)
         .await?
         .into_iter()
@@ -129,12 +132,12 @@ pub async fn account(pool: &SqlitePool, id: i64) -> Result<Option<Account>, sqlx
 }
 
 /// Disables (ends its sessions; it cannot log in) or enables an account. `false`: no such account.
-pub async fn set_disabled(pool: &SqlitePool, id: i64, disabled: bool) -> Result<bool, sqlx::Error> {
+pub async fn set_disabled(pool: &AnyPool, id: i64, disabled: bool) -> Result<bool, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let n = sqlx::query(
-        "UPDATE users SET disabled_at = CASE WHEN ? THEN \
+        "UPDATE users SET disabled_at = CASE WHEN $1 THEN \
            COALESCE(disabled_at, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) ELSE NULL END \
-         WHERE id = ?",
+         WHERE id = $2",
     )
     .bind(disabled)
     .bind(id)
@@ -142,7 +145,7 @@ pub async fn set_disabled(pool: &SqlitePool, id: i64, disabled: bool) -> Result<
     .await?
     .rows_affected();
     if disabled {
-        sqlx::query("DELETE FROM sessions WHERE user_id = ?")
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1")
             .bind(id)
             .execute(&mut *tx)
             .await?;
@@ -152,8 +155,8 @@ pub async fn set_disabled(pool: &SqlitePool, id: i64, disabled: bool) -> Result<
 }
 
 /// Ends every session of an account ("log out everywhere"); returns how many there were.
-pub async fn revoke_sessions(pool: &SqlitePool, user_id: i64) -> Result<u64, sqlx::Error> {
-    Ok(sqlx::query("DELETE FROM sessions WHERE user_id = ?")
+pub async fn revoke_sessions(pool: &AnyPool, user_id: i64) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query("DELETE FROM sessions WHERE user_id = $1")
         .bind(user_id)
         .execute(pool)
         .await?
@@ -161,7 +164,7 @@ pub async fn revoke_sessions(pool: &SqlitePool, user_id: i64) -> Result<u64, sql
 }
 
 /// Deletes expired sessions (at start-up and with every login); returns how many.
-pub async fn purge_expired_sessions(pool: &SqlitePool) -> Result<u64, sqlx::Error> {
+pub async fn purge_expired_sessions(pool: &AnyPool) -> Result<u64, sqlx::Error> {
     Ok(sqlx::query(
         "DELETE FROM sessions WHERE expires_at <= strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
     )
@@ -172,12 +175,12 @@ pub async fn purge_expired_sessions(pool: &SqlitePool) -> Result<u64, sqlx::Erro
 
 /// Starts a session; returns the token for the cookie (only its hash is stored). Expired
 /// sessions are purged on the way.
-pub async fn create_session(pool: &SqlitePool, user_id: i64) -> Result<String, sqlx::Error> {
+pub async fn create_session(pool: &AnyPool, user_id: i64) -> Result<String, sqlx::Error> {
     purge_expired_sessions(pool).await?;
     let token = cookies::random_token();
     sqlx::query(
         "INSERT INTO sessions(token_hash, user_id, expires_at) \
-         VALUES (?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?))",
+         VALUES ($1, $2, strftime('%Y-%m-%dT%H:%M:%fZ', 'now', $3))",
     )
     .bind(cookies::token_hash(&token))
     .bind(user_id)
@@ -187,8 +190,8 @@ pub async fn create_session(pool: &SqlitePool, user_id: i64) -> Result<String, s
     Ok(token)
 }
 
-pub async fn delete_session(pool: &SqlitePool, token: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
+pub async fn delete_session(pool: &AnyPool, token: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
         .bind(cookies::token_hash(token))
         .execute(pool)
         .await?;
@@ -196,10 +199,10 @@ pub async fn delete_session(pool: &SqlitePool, token: &str) -> Result<(), sqlx::
 }
 
 /// The user of a session token, if the session exists and has not expired.
-pub async fn session_user(pool: &SqlitePool, token: &str) -> Result<Option<User>, sqlx::Error> {
+pub async fn session_user(pool: &AnyPool, token: &str) -> Result<Option<User>, sqlx::Error> {
     let row: Option<(i64, String, String)> = sqlx::query_as(
         "SELECT u.id, u.email, u.role FROM sessions s JOIN users u ON u.id = s.user_id \
-         WHERE s.token_hash = ? AND s.expires_at > strftime('%Y-%m-%dT%H:%M:%fZ', 'now') \
+         WHERE s.token_hash = $1 AND s.expires_at > strftime('%Y-%m-%dT%H:%M:%fZ', 'now') \
            AND u.disabled_at IS NULL",
     )
     .bind(cookies::token_hash(token))
@@ -284,9 +287,10 @@ mod tests {
     #[tokio::test]
     async fn accounts_and_sessions() {
         let tmp = tempfile::tempdir().unwrap();
-        let pool = super::super::db::open(&tmp.path().join("t.sqlite"))
-            .await
-            .unwrap();
+        let pool =
+            super::super::db::open(&super::super::db::sqlite_url(&tmp.path().join("t.sqlite")))
+                .await
+                .unwrap();
         assert!(!admin_exists(&pool).await.unwrap());
         let u = create_user(&pool, "a@example.org", "password1", Role::Admin)
             .await
@@ -354,7 +358,7 @@ mod tests {
         assert_eq!(revoke_sessions(&pool, u.id).await.unwrap(), 2);
         assert_eq!(session_user(&pool, &t1).await.unwrap(), None);
         // Expired sessions are purged (by the next login).
-        sqlx::query("INSERT INTO sessions(token_hash, user_id, expires_at) VALUES ('old', ?, '2000-01-01T00:00:00.000Z')")
+        sqlx::query("INSERT INTO sessions(token_hash, user_id, expires_at) VALUES ('old', $1, '2000-01-01T00:00:00.000Z')")
             .bind(u.id)
             .execute(&pool)
             .await

@@ -3,23 +3,26 @@
 //! lease they renew while they work; when a worker dies its lease runs out and the next claim
 //! takes the job again (a training job resumes from its checkpoints), up to a retry limit.
 //! Every write of a running job is fenced by its lease: a job is recorded done once.
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
+
+use super::db::Dialect;
 
 use crate::types::JobView;
 
 pub async fn submit(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     kind: &str,
     params: &str,
     user_id: i64,
 ) -> Result<i64, sqlx::Error> {
-    let r = sqlx::query("INSERT INTO jobs(kind, params, created_by) VALUES (?, ?, ?)")
-        .bind(kind)
-        .bind(params)
-        .bind(user_id)
-        .execute(pool)
-        .await?;
-    Ok(r.last_insert_rowid())
+    sqlx::query_scalar(
+        "INSERT INTO jobs(kind, params, created_by) VALUES ($1, $2, $3) RETURNING id",
+    )
+    .bind(kind)
+    .bind(params)
+    .bind(user_id)
+    .fetch_one(pool)
+    .await
 }
 
 /// Job kinds in the order workers serve them: interactive generation first.
@@ -27,11 +30,11 @@ pub const KINDS: [&str; 4] = ["generate", "eval", "ingest", "train"];
 
 /// Milliseconds since the Unix epoch by the database's clock: leases are compared with one
 /// clock, whatever the clocks of the workers' machines say.
-const NOW_MS: &str = "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)";
+const NOW_MS: &str = "CAST((julianday('now') - 2440587.5) * 86400000.0 AS BIGINT)";
 
 /// The condition every write of a running job carries: still running, under this lease (its
-/// binds: id, owner, attempt).
-const LEASED: &str = "id = ? AND status = 'running' AND lease_owner = ? AND attempts = ?";
+/// binds: id, owner, attempt, as `$1`–`$3`; the statement's own binds follow from `$4`).
+const LEASED: &str = "id = $1 AND status = 'running' AND lease_owner = $2 AND attempts = $3";
 
 /// A claimed job and the lease its worker holds on it.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,17 +68,21 @@ pub struct Leasing {
 /// noticed it cleans up after.
 pub type Reaped = (String, i64, String);
 
-/// In one write transaction (SQLite: `BEGIN IMMEDIATE`, one writer at a time): ends the running
+/// In one write transaction ([`Dialect::begin_write`]; the job row taken under
+/// [`Dialect::claim_lock`]: one writer at a time on SQLite, `FOR UPDATE SKIP LOCKED` on
+/// PostgreSQL): ends the running
 /// jobs that lost their worker for good ([`Leasing`]), then takes the first job of `kinds` (in
 /// [`KINDS`] order, oldest first) that is queued or lost its worker, marks it running under a
 /// lease of `owner`, and counts the attempt.
 pub async fn claim(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     owner: &str,
     kinds: &[&str],
     leasing: Leasing,
 ) -> Result<(Option<Claimed>, Vec<Reaped>), sqlx::Error> {
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let dialect = Dialect::of(pool);
+    let lock = dialect.claim_lock();
+    let mut tx = pool.begin_with(dialect.begin_write()).await?;
     let reaped: Vec<Reaped> = sqlx::query_as(&format!(
         "UPDATE jobs SET \
            status = CASE WHEN cancel_requested = 1 THEN 'cancelled' ELSE 'failed' END, \
@@ -84,7 +91,7 @@ pub async fn claim(
            lease_owner = NULL, lease_until = NULL, \
            finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') \
          WHERE status = 'running' AND (lease_until IS NULL OR lease_until < {NOW_MS}) \
-           AND (attempts >= ? OR cancel_requested = 1) \
+           AND (attempts >= $1 OR cancel_requested = 1) \
          RETURNING kind, id, status"
     ))
     .bind(leasing.max_attempts)
@@ -93,16 +100,16 @@ pub async fn claim(
     // four placeholders for the kinds, the list padded with its first one
     let k = |i: usize| kinds.get(i).or(kinds.first()).copied().unwrap_or("");
     let row: Option<(i64, String, String, i64)> = sqlx::query_as(&format!(
-        "UPDATE jobs SET status = 'running', lease_owner = ?, lease_until = {NOW_MS} + ?, \
+        "UPDATE jobs SET status = 'running', lease_owner = $1, lease_until = {NOW_MS} + $2, \
            attempts = attempts + 1, \
            started_at = COALESCE(started_at, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')), \
            message = CASE WHEN status = 'running' \
              THEN 'retrying: its worker was lost (attempt ' || (attempts + 1) || ')' \
              ELSE message END \
-         WHERE id = (SELECT id FROM jobs WHERE kind IN (?, ?, ?, ?) AND (status = 'queued' \
+         WHERE id = (SELECT id FROM jobs WHERE kind IN ($3, $4, $5, $6) AND (status = 'queued' \
              OR (status = 'running' AND (lease_until IS NULL OR lease_until < {NOW_MS}))) \
            ORDER BY CASE kind WHEN 'generate' THEN 0 WHEN 'eval' THEN 1 WHEN 'ingest' THEN 2 \
-             ELSE 3 END, id LIMIT 1) \
+             ELSE 3 END, id LIMIT 1 {lock}) \
          RETURNING id, kind, params, attempts"
     ))
     .bind(owner)
@@ -137,20 +144,16 @@ pub enum Renewal {
 }
 
 /// Extends `lease` by `lease_ms` from now, and reads whether the job's cancel was asked for.
-pub async fn renew(
-    pool: &SqlitePool,
-    lease: &Lease,
-    lease_ms: i64,
-) -> Result<Renewal, sqlx::Error> {
+pub async fn renew(pool: &AnyPool, lease: &Lease, lease_ms: i64) -> Result<Renewal, sqlx::Error> {
     let cancel: Option<i64> = sqlx::query_scalar(&format!(
-        "UPDATE jobs SET lease_until = {NOW_MS} + ? \
+        "UPDATE jobs SET lease_until = {NOW_MS} + $4 \
          WHERE {LEASED} \
          RETURNING cancel_requested"
     ))
-    .bind(lease_ms)
     .bind(lease.id)
     .bind(&lease.owner)
     .bind(lease.attempt)
+    .bind(lease_ms)
     .fetch_optional(pool)
     .await?;
     Ok(cancel.map_or(Renewal::Lost, |c| Renewal::Held { cancel: c == 1 }))
@@ -158,21 +161,21 @@ pub async fn renew(
 
 /// Writes a running job's progress (while its lease holds; a pending cancel keeps its message).
 pub async fn set_progress(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     lease: &Lease,
     progress: f64,
     message: &str,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(&format!(
-        "UPDATE jobs SET progress = ?, \
-           message = CASE WHEN cancel_requested = 1 THEN message ELSE ? END \
+        "UPDATE jobs SET progress = $4, \
+           message = CASE WHEN cancel_requested = 1 THEN message ELSE $5 END \
          WHERE {LEASED}"
     ))
-    .bind(progress.clamp(0.0, 1.0))
-    .bind(message)
     .bind(lease.id)
     .bind(&lease.owner)
     .bind(lease.attempt)
+    .bind(progress.clamp(0.0, 1.0))
+    .bind(message)
     .execute(pool)
     .await?;
     Ok(())
@@ -191,11 +194,7 @@ pub enum Outcome {
 
 /// Records how the run holding `lease` ended. Returns false (and changes nothing) when the
 /// lease was lost: the job is someone else's now, or ended without this run.
-pub async fn finish(
-    pool: &SqlitePool,
-    lease: &Lease,
-    outcome: Outcome,
-) -> Result<bool, sqlx::Error> {
+pub async fn finish(pool: &AnyPool, lease: &Lease, outcome: Outcome) -> Result<bool, sqlx::Error> {
     let (status, progress, message, result) = match outcome {
         Outcome::Done(json) => {
             // A job may summarise its result in one line (e.g. "FVD 973.53 (N=6/6)").
@@ -209,18 +208,20 @@ pub async fn finish(
         Outcome::Cancelled(m) => ("cancelled", 0.0, m, None),
     };
     let r = sqlx::query(&format!(
-        "UPDATE jobs SET status = ?, progress = MAX(progress, ?), message = ?, result = ?, \
+        "UPDATE jobs SET status = $4, \
+           progress = CASE WHEN progress > $5 THEN progress ELSE $5 END, \
+           message = $6, result = $7, \
            lease_owner = NULL, lease_until = NULL, \
            finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') \
          WHERE {LEASED}"
     ))
+    .bind(lease.id)
+    .bind(&lease.owner)
+    .bind(lease.attempt)
     .bind(status)
     .bind(progress)
     .bind(message)
     .bind(result)
-    .bind(lease.id)
-    .bind(&lease.owner)
-    .bind(lease.attempt)
     .execute(pool)
     .await?;
     Ok(r.rows_affected() == 1)
@@ -228,7 +229,7 @@ pub async fn finish(
 
 /// Gives a running job back to the queue without counting its attempt (its worker stops
 /// cleanly). Returns false when the lease was already lost.
-pub async fn release(pool: &SqlitePool, lease: &Lease) -> Result<bool, sqlx::Error> {
+pub async fn release(pool: &AnyPool, lease: &Lease) -> Result<bool, sqlx::Error> {
     let r = sqlx::query(&format!(
         "UPDATE jobs SET status = 'queued', lease_owner = NULL, lease_until = NULL, \
            attempts = attempts - 1, message = 'queued again: its worker stopped' \
@@ -288,7 +289,7 @@ pub enum Cancel {
 /// to that user's jobs. `None` when there is no such job to cancel (ended, someone else's, or
 /// its cancel already asked for).
 pub async fn cancel(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     id: i64,
     user_id: Option<i64>,
 ) -> Result<Option<Cancel>, sqlx::Error> {
@@ -300,12 +301,11 @@ pub async fn cancel(
            message = CASE WHEN status = 'running' THEN 'cancelling…' ELSE message END, \
            finished_at = CASE WHEN status = 'queued' \
              THEN strftime('%Y-%m-%dT%H:%M:%fZ', 'now') ELSE finished_at END \
-         WHERE id = ? AND status IN ('queued', 'running') AND cancel_requested = 0 \
-           AND (? IS NULL OR created_by = ?) \
+         WHERE id = $1 AND status IN ('queued', 'running') AND cancel_requested = 0 \
+           AND ($2 IS NULL OR created_by = $2) \
          RETURNING status",
     )
     .bind(id)
-    .bind(user_id)
     .bind(user_id)
     .fetch_optional(pool)
     .await?;
@@ -320,7 +320,7 @@ pub async fn cancel(
 
 /// Newest first; `kind` filters when given.
 pub async fn list(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     kind: Option<&str>,
     limit: i64,
 ) -> Result<Vec<JobView>, sqlx::Error> {
@@ -340,9 +340,8 @@ pub async fn list(
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT j.id, j.kind, j.status, j.progress, j.message, u.email, j.created_at, j.finished_at, \
          j.params, j.result, j.attempts FROM jobs j JOIN users u ON u.id = j.created_by \
-         WHERE (? IS NULL OR j.kind = ?) ORDER BY j.id DESC LIMIT ?",
+         WHERE ($1 IS NULL OR j.kind = $1) ORDER BY j.id DESC LIMIT $2",
     )
-    .bind(kind)
     .bind(kind)
     .bind(limit)
     .fetch_all(pool)
@@ -409,7 +408,7 @@ mod tests {
         max_attempts: 3,
     };
 
-    async fn take(pool: &SqlitePool, owner: &str, kinds: &[&str], l: Leasing) -> Option<Claimed> {
+    async fn take(pool: &AnyPool, owner: &str, kinds: &[&str], l: Leasing) -> Option<Claimed> {
         claim(pool, owner, kinds, l).await.unwrap().0
     }
 

@@ -3,7 +3,7 @@ use std::{path::PathBuf, sync::Arc};
 
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
 use super::{
     generator::Generator, media::MediaTools, rate_limit::LoginThrottle, scorer::VideoScorer,
@@ -12,7 +12,7 @@ use super::{
 #[derive(Clone)]
 pub struct ServerState {
     pub leptos_options: LeptosOptions,
-    pub pool: SqlitePool,
+    pub pool: AnyPool,
     /// Root of everything the server writes (database, media, weights).
     pub data_dir: PathBuf,
     /// Mark cookies `Secure` (set when served behind TLS).

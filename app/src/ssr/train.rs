@@ -3,7 +3,7 @@
 //! while it runs), and the checks of a job to start from.
 use std::path::{Path, PathBuf};
 
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
 use crate::types::{TrainCurve, TrainHistory, TrainParams};
 
@@ -24,9 +24,9 @@ pub fn remove_checkpoints(data_dir: &Path, id: i64) {
 
 /// The parameters of finished training job `id`, whose weights folder `models/<id>/` a stage
 /// b–d job may start from. Errors are meant for the user.
-pub async fn source(pool: &SqlitePool, data_dir: &Path, id: i64) -> Result<TrainParams, String> {
+pub async fn source(pool: &AnyPool, data_dir: &Path, id: i64) -> Result<TrainParams, String> {
     let row: Option<(String, String, String)> =
-        sqlx::query_as("SELECT kind, status, params FROM jobs WHERE id = ?")
+        sqlx::query_as("SELECT kind, status, params FROM jobs WHERE id = $1")
             .bind(id)
             .fetch_optional(pool)
             .await
@@ -55,12 +55,12 @@ pub async fn source(pool: &SqlitePool, data_dir: &Path, id: i64) -> Result<Train
 /// Training job `id`'s loss curve: from its result when done, from its `losses.json` while
 /// queued (resuming) or running; `None` for other jobs or before its first write.
 pub async fn curve(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     data_dir: &Path,
     id: i64,
 ) -> Result<Option<TrainCurve>, sqlx::Error> {
     let row: Option<(String, String, Option<String>)> =
-        sqlx::query_as("SELECT kind, status, result FROM jobs WHERE id = ?")
+        sqlx::query_as("SELECT kind, status, result FROM jobs WHERE id = $1")
             .bind(id)
             .fetch_optional(pool)
             .await?;

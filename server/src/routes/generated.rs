@@ -31,7 +31,7 @@ pub async fn video(
     };
     // Only a finished job's video: a running or interrupted one is not served.
     let done: Result<Option<i64>, _> = sqlx::query_scalar(
-        "SELECT id FROM jobs WHERE id = ? AND kind = 'generate' AND status = 'done'",
+        "SELECT id FROM jobs WHERE id = $1 AND kind = 'generate' AND status = 'done'",
     )
     .bind(id as i64)
     .fetch_optional(&state.pool)

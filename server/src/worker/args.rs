@@ -114,6 +114,9 @@ pub struct WorkerArgs {
     /// outputs go to. On other machines, the same folder on a shared file system (NFS, CephFS…).
     #[arg(long, env = "MAGICTIME_DATA_DIR", default_value = "./var")]
     pub data_dir: PathBuf,
+    /// The web server's database, when it is not the SQLite file of the data dir.
+    #[command(flatten)]
+    pub database: crate::serve::DatabaseArgs,
     #[command(flatten)]
     pub engine: EngineArgs,
     #[command(flatten)]
@@ -126,8 +129,7 @@ pub struct WorkerArgs {
 pub async fn main(args: WorkerArgs) -> anyhow::Result<()> {
     args.jobs.check()?;
     let generator = crate::generator::for_device(&args.jobs.device, args.engine.model.clone())?;
-    let db = crate::serve::db_path(&args.data_dir);
-    let pool = magictime_app::ssr::db::open_migrated(&db)
+    let pool = magictime_app::ssr::db::open_migrated(&args.database.url(&args.data_dir))
         .await
         .map_err(anyhow::Error::msg)?;
     let worker = Arc::new(Worker::new(

@@ -25,7 +25,7 @@ use magictime_app::{
     },
     types::GenerateParams,
 };
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
 mod args;
 mod blocking;
@@ -36,7 +36,7 @@ use blocking::{run_reporting, CANCEL, LOST, RUN, SHUTDOWN};
 
 /// A job worker: its database, data dir, engines and queue settings, and the runs in flight.
 pub struct Worker {
-    pool: SqlitePool,
+    pool: AnyPool,
     data_dir: PathBuf,
     generator: Arc<dyn Generator>,
     eval: crate::eval_job::EvalSettings,
@@ -56,7 +56,7 @@ impl Worker {
     /// A worker on `pool` and `data_dir`; errors (bad `--kinds`, a device this build lacks) are
     /// meant for the command line.
     pub fn new(
-        pool: SqlitePool,
+        pool: AnyPool,
         data_dir: PathBuf,
         engine: &EngineArgs,
         jobs: &JobArgs,
@@ -299,7 +299,7 @@ fn discard(data_dir: &Path, kind: &str, id: i64, ended: bool) {
 /// cancel was asked for and to [`LOST`] when the lease is gone — or when no renewal got through
 /// for a whole lease (the database unreachable): by then another worker may have taken the job.
 async fn keep_lease(
-    pool: SqlitePool,
+    pool: AnyPool,
     lease: Lease,
     lease_ms: i64,
     every: Duration,
@@ -349,7 +349,7 @@ async fn keep_lease(
 /// 250 ms and always the final step, until the job drops its sender; keeps the last message in
 /// `last` (a cancelled job's says where it stopped).
 async fn forward_progress(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     lease: &Lease,
     mut rx: tokio::sync::mpsc::UnboundedReceiver<(f64, String)>,
     last: Arc<Mutex<String>>,
@@ -402,7 +402,9 @@ mod tests {
     async fn the_lease_keeper_reads_cancels_and_gives_up_an_unrenewable_lease() {
         use magictime_app::ssr::{auth, db};
         let tmp = tempfile::tempdir().unwrap();
-        let pool = db::open(&tmp.path().join("t.sqlite")).await.unwrap();
+        let pool = db::open(&db::sqlite_url(&tmp.path().join("t.sqlite")))
+            .await
+            .unwrap();
         let u = auth::create_user(
             &pool,
             "r@example.org",

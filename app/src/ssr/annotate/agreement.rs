@@ -1,7 +1,7 @@
 //! Agreement and progress: pairwise caption agreement (token edit distance, BLEU) between the
 //! annotators of an item, Krippendorff's α (nominal) on their flags, and per-annotator
 //! statistics (items done, time per item, acceptance rate).
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
 use super::{forbid, json_list, projects, rights, Result};
 use crate::{
@@ -16,11 +16,11 @@ use crate::{
 type SubmitRow = (i64, i64, i64, String, String);
 
 /// Agreement over every (item, round) with at least two submitted captions.
-pub async fn agreement(pool: &SqlitePool, project_id: i64) -> Result<Agreement> {
+pub async fn agreement(pool: &AnyPool, project_id: i64) -> Result<Agreement> {
     let rows: Vec<SubmitRow> = sqlx::query_as(
         "SELECT v.item_id, v.round, v.user_id, v.text, v.flags FROM annot_versions v \
          JOIN annot_items i ON i.id = v.item_id \
-         WHERE i.project_id = ? AND v.kind = 'submit' ORDER BY v.item_id, v.round, v.id",
+         WHERE i.project_id = $1 AND v.kind = 'submit' ORDER BY v.item_id, v.round, v.id",
     )
     .bind(project_id)
     .fetch_all(pool)
@@ -75,16 +75,18 @@ type StatRow = (String, i64, i64, Option<f64>, i64, i64);
 
 /// Per annotator: submissions, skips, mean seconds per submitted item, and how many of their
 /// decided submissions (item accepted, rejected, or sent back since) were the accepted caption.
-pub async fn annotator_stats(pool: &SqlitePool, project_id: i64) -> Result<Vec<AnnotatorStats>> {
+pub async fn annotator_stats(pool: &AnyPool, project_id: i64) -> Result<Vec<AnnotatorStats>> {
     let rows: Vec<StatRow> = sqlx::query_as(
         "SELECT u.email, \
-           SUM(v.kind = 'submit'), SUM(v.kind = 'skip'), \
+           COUNT(CASE WHEN v.kind = 'submit' THEN 1 END), \
+           COUNT(CASE WHEN v.kind = 'skip' THEN 1 END), \
            AVG(CASE WHEN v.kind = 'submit' THEN v.seconds END), \
-           SUM(v.kind = 'submit' AND i.accepted_version = v.id), \
-           SUM(v.kind = 'submit' AND (i.status IN ('accepted', 'rejected') OR v.round < i.round)) \
+           COUNT(CASE WHEN v.kind = 'submit' AND i.accepted_version = v.id THEN 1 END), \
+           COUNT(CASE WHEN v.kind = 'submit' \
+             AND (i.status IN ('accepted', 'rejected') OR v.round < i.round) THEN 1 END) \
          FROM annot_versions v JOIN annot_items i ON i.id = v.item_id JOIN users u ON u.id = v.user_id \
-         WHERE i.project_id = ? AND v.kind IN ('submit', 'skip') \
-         GROUP BY v.user_id ORDER BY u.email",
+         WHERE i.project_id = $1 AND v.kind IN ('submit', 'skip') \
+         GROUP BY v.user_id, u.email ORDER BY u.email",
     )
     .bind(project_id)
     .fetch_all(pool)
@@ -103,7 +105,7 @@ pub async fn annotator_stats(pool: &SqlitePool, project_id: i64) -> Result<Vec<A
         .collect())
 }
 
-pub async fn dashboard(pool: &SqlitePool, user: &User, project_id: i64) -> Result<Dashboard> {
+pub async fn dashboard(pool: &AnyPool, user: &User, project_id: i64) -> Result<Dashboard> {
     if !rights(pool, user, project_id).await?.view {
         return Err(forbid("you are not a member of this project"));
     }

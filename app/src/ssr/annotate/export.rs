@@ -2,7 +2,7 @@
 //! reads), a JSONL with every item's versions and provenance, a training manifest (the data
 //! pipeline's `ClipRecord` JSONL with the accepted captions, `provenance.method = "human"`), and
 //! the list of accepted clip files.
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
 use super::{forbid, review, rights, AnnotError, Result};
 use crate::{api::annotate::Provenance, types::User};
@@ -51,7 +51,7 @@ type Row = (
 
 /// Builds an export (reviewers only).
 pub async fn export(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     user: &User,
     project_id: i64,
     kind: ExportKind,
@@ -64,7 +64,7 @@ pub async fn export(
         "SELECT i.id, i.videoid, i.file, i.is_transmit, i.draft, i.provenance, i.meta, i.status, \
                 i.title, i.description, a.text \
          FROM annot_items i LEFT JOIN annot_versions a ON a.id = i.accepted_version \
-         WHERE i.project_id = ? AND (? = 0 OR i.status = 'accepted') ORDER BY i.seq",
+         WHERE i.project_id = $1 AND (NOT $2 OR i.status = 'accepted') ORDER BY i.seq",
     )
     .bind(project_id)
     .bind(only_accepted)
@@ -140,14 +140,14 @@ pub async fn export(
 
 /// The clip file of an item on disk, for members (the media route serves it).
 pub async fn clip_path(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     data_dir: &std::path::Path,
     user: &User,
     item_id: i64,
 ) -> Result<std::path::PathBuf> {
     let (pid, file, manifest): (i64, String, String) = sqlx::query_as(
         "SELECT i.project_id, i.file, p.manifest FROM annot_items i \
-         JOIN annot_projects p ON p.id = i.project_id WHERE i.id = ?",
+         JOIN annot_projects p ON p.id = i.project_id WHERE i.id = $1",
     )
     .bind(item_id)
     .fetch_optional(pool)

@@ -1,22 +1,17 @@
 //! Item locks: an item being annotated belongs to one annotator until they submit, skip or
 //! release it, or until the project's timeout passes without an autosave (then anyone may take
 //! it). Acquiring is one atomic UPSERT, so two browsers racing for an item cannot both win.
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
 use super::Result;
 
 /// Takes (or extends) the lock on `item_id` for `user_id` for `timeout_s` seconds. Returns
 /// false when someone else holds an unexpired lock.
-pub async fn acquire(
-    pool: &SqlitePool,
-    item_id: i64,
-    user_id: i64,
-    timeout_s: i64,
-) -> Result<bool> {
+pub async fn acquire(pool: &AnyPool, item_id: i64, user_id: i64, timeout_s: i64) -> Result<bool> {
     let res = sqlx::query(
         "INSERT INTO annot_locks(item_id, user_id, acquired_at, expires_at) \
-         VALUES (?1, ?2, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), \
-                 strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?3)) \
+         VALUES ($1, $2, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), \
+                 strftime('%Y-%m-%dT%H:%M:%fZ', 'now', $3)) \
          ON CONFLICT(item_id) DO UPDATE SET \
            acquired_at = CASE WHEN annot_locks.user_id = excluded.user_id \
                               AND annot_locks.expires_at > strftime('%Y-%m-%dT%H:%M:%fZ', 'now') \
@@ -35,8 +30,8 @@ pub async fn acquire(
 }
 
 /// Frees the user's lock on the item (no-op when they do not hold it).
-pub async fn release(pool: &SqlitePool, item_id: i64, user_id: i64) -> Result<()> {
-    sqlx::query("DELETE FROM annot_locks WHERE item_id = ? AND user_id = ?")
+pub async fn release(pool: &AnyPool, item_id: i64, user_id: i64) -> Result<()> {
+    sqlx::query("DELETE FROM annot_locks WHERE item_id = $1 AND user_id = $2")
         .bind(item_id)
         .bind(user_id)
         .execute(pool)
@@ -45,10 +40,10 @@ pub async fn release(pool: &SqlitePool, item_id: i64, user_id: i64) -> Result<()
 }
 
 /// The unexpired holder of an item's lock and the seconds left.
-pub async fn holder(pool: &SqlitePool, item_id: i64) -> Result<Option<(i64, f64)>> {
+pub async fn holder(pool: &AnyPool, item_id: i64) -> Result<Option<(i64, f64)>> {
     Ok(sqlx::query_as(
         "SELECT user_id, (julianday(expires_at) - julianday('now')) * 86400.0 FROM annot_locks \
-         WHERE item_id = ? AND expires_at > strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+         WHERE item_id = $1 AND expires_at > strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
     )
     .bind(item_id)
     .fetch_optional(pool)
@@ -56,9 +51,9 @@ pub async fn holder(pool: &SqlitePool, item_id: i64) -> Result<Option<(i64, f64)
 }
 
 /// The project's lock timeout.
-pub async fn timeout_s(pool: &SqlitePool, project_id: i64) -> Result<i64> {
+pub async fn timeout_s(pool: &AnyPool, project_id: i64) -> Result<i64> {
     Ok(
-        sqlx::query_scalar("SELECT lock_timeout_s FROM annot_projects WHERE id = ?")
+        sqlx::query_scalar("SELECT lock_timeout_s FROM annot_projects WHERE id = $1")
             .bind(project_id)
             .fetch_one(pool)
             .await?,

@@ -10,7 +10,7 @@ pub mod work;
 
 use axum::http::StatusCode;
 use leptos::prelude::*;
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
 use super::{auth, ServerState};
 use crate::types::{Role, User};
@@ -75,8 +75,8 @@ pub struct Rights {
 
 /// Annotators are the project's annotator members (only they write captions); reviewers are
 /// researchers, admins and the project's reviewer members.
-pub async fn rights(pool: &SqlitePool, user: &User, project_id: i64) -> Result<Rights> {
-    let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM annot_projects WHERE id = ?")
+pub async fn rights(pool: &AnyPool, user: &User, project_id: i64) -> Result<Rights> {
+    let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM annot_projects WHERE id = $1")
         .bind(project_id)
         .fetch_optional(pool)
         .await?;
@@ -84,7 +84,7 @@ pub async fn rights(pool: &SqlitePool, user: &User, project_id: i64) -> Result<R
         return Err(AnnotError::NotFound(format!("project {project_id}")));
     }
     let roles: Vec<String> =
-        sqlx::query_scalar("SELECT role FROM annot_members WHERE project_id = ? AND user_id = ?")
+        sqlx::query_scalar("SELECT role FROM annot_members WHERE project_id = $1 AND user_id = $2")
             .bind(project_id)
             .bind(user.id)
             .fetch_all(pool)
@@ -104,8 +104,8 @@ pub fn forbid(what: &str) -> AnnotError {
 }
 
 /// The project an item belongs to.
-pub async fn item_project(pool: &SqlitePool, item_id: i64) -> Result<i64> {
-    sqlx::query_scalar("SELECT project_id FROM annot_items WHERE id = ?")
+pub async fn item_project(pool: &AnyPool, item_id: i64) -> Result<i64> {
+    sqlx::query_scalar("SELECT project_id FROM annot_items WHERE id = $1")
         .bind(item_id)
         .fetch_optional(pool)
         .await?

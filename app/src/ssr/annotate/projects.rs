@@ -2,7 +2,7 @@
 //! and the list with progress counts.
 use std::path::{Component, Path, PathBuf};
 
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
 use super::{forbid, import, AnnotError, Result};
 use crate::{
@@ -37,12 +37,7 @@ pub fn manifest_path(data_dir: &Path, manifest: &str) -> Result<PathBuf> {
 }
 
 /// Creates the project and imports every clip of its manifest in one transaction.
-pub async fn create(
-    pool: &SqlitePool,
-    data_dir: &Path,
-    user: &User,
-    req: NewProject,
-) -> Result<i64> {
+pub async fn create(pool: &AnyPool, data_dir: &Path, user: &User, req: NewProject) -> Result<i64> {
     if !user.role.satisfies(Role::Researcher) {
         return Err(forbid("creating projects needs the researcher role"));
     }
@@ -76,7 +71,7 @@ pub async fn create(
     let mut members = Vec::new();
     for (emails, role) in [(&req.annotators, "annotator"), (&req.reviewers, "reviewer")] {
         for e in emails {
-            let id: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE email = ?")
+            let id: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
                 .bind(e)
                 .fetch_optional(pool)
                 .await?;
@@ -86,19 +81,19 @@ pub async fn create(
     }
 
     let mut tx = pool.begin().await?;
-    let res = sqlx::query(
+    let res = sqlx::query_scalar(
         "INSERT INTO annot_projects(name, manifest, overlap, lock_timeout_s, created_by) \
-         VALUES (?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5) RETURNING id",
     )
     .bind(name)
     .bind(req.manifest.trim())
     .bind(req.overlap)
     .bind(req.lock_timeout_s)
     .bind(user.id)
-    .execute(&mut *tx)
+    .fetch_one(&mut *tx)
     .await;
-    let pid = match res {
-        Ok(r) => r.last_insert_rowid(),
+    let pid: i64 = match res {
+        Ok(id) => id,
         Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
             return Err(AnnotError::BadInput(format!(
                 "a project named {name:?} exists"
@@ -108,7 +103,8 @@ pub async fn create(
     };
     for (uid, role) in members {
         sqlx::query(
-            "INSERT OR IGNORE INTO annot_members(project_id, user_id, role) VALUES (?, ?, ?)",
+            "INSERT INTO annot_members(project_id, user_id, role) VALUES ($1, $2, $3) \
+             ON CONFLICT DO NOTHING",
         )
         .bind(pid)
         .bind(uid)
@@ -119,7 +115,7 @@ pub async fn create(
     for (seq, r) in rows.iter().enumerate() {
         sqlx::query(
             "INSERT INTO annot_items(project_id, seq, videoid, file, is_transmit, title, tags, \
-             description, draft, provenance, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             description, draft, provenance, meta) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(pid)
         .bind(seq as i64 + 1)
@@ -162,7 +158,7 @@ type CountRow = (
 );
 
 /// Projects with counts; annotators only see the projects they are members of.
-pub async fn list(pool: &SqlitePool, user: &User) -> Result<Vec<ProjectSummary>> {
+pub async fn list(pool: &AnyPool, user: &User) -> Result<Vec<ProjectSummary>> {
     let staff = user.role.satisfies(Role::Researcher);
     let rows: Vec<CountRow> = sqlx::query_as(
         "SELECT p.id, p.name, p.manifest, p.overlap, p.lock_timeout_s, \
@@ -172,10 +168,10 @@ pub async fn list(pool: &SqlitePool, user: &User) -> Result<Vec<ProjectSummary>>
            (SELECT COUNT(*) FROM annot_items i WHERE i.project_id = p.id AND i.status = 'flagged'), \
            (SELECT COUNT(*) FROM annot_items i WHERE i.project_id = p.id AND i.status = 'accepted'), \
            (SELECT COUNT(*) FROM annot_items i WHERE i.project_id = p.id AND i.status = 'rejected'), \
-           EXISTS (SELECT 1 FROM annot_members m WHERE m.project_id = p.id AND m.user_id = ?1 AND m.role = 'annotator'), \
-           EXISTS (SELECT 1 FROM annot_members m WHERE m.project_id = p.id AND m.user_id = ?1 AND m.role = 'reviewer') \
+           CASE WHEN EXISTS (SELECT 1 FROM annot_members m WHERE m.project_id = p.id AND m.user_id = $1 AND m.role = 'annotator') THEN 1 ELSE 0 END, \
+           CASE WHEN EXISTS (SELECT 1 FROM annot_members m WHERE m.project_id = p.id AND m.user_id = $1 AND m.role = 'reviewer') THEN 1 ELSE 0 END \
          FROM annot_projects p \
-         WHERE ?2 OR EXISTS (SELECT 1 FROM annot_members m WHERE m.project_id = p.id AND m.user_id = ?1) \
+         WHERE $2 OR EXISTS (SELECT 1 FROM annot_members m WHERE m.project_id = p.id AND m.user_id = $1) \
          ORDER BY p.id",
     )
     .bind(user.id)
@@ -202,7 +198,7 @@ pub async fn list(pool: &SqlitePool, user: &User) -> Result<Vec<ProjectSummary>>
         .collect())
 }
 
-pub async fn summary(pool: &SqlitePool, user: &User, project_id: i64) -> Result<ProjectSummary> {
+pub async fn summary(pool: &AnyPool, user: &User, project_id: i64) -> Result<ProjectSummary> {
     list(pool, user)
         .await?
         .into_iter()
@@ -211,10 +207,10 @@ pub async fn summary(pool: &SqlitePool, user: &User, project_id: i64) -> Result<
 }
 
 /// Members as (e-mail, role).
-pub async fn members(pool: &SqlitePool, project_id: i64) -> Result<Vec<(String, String)>> {
+pub async fn members(pool: &AnyPool, project_id: i64) -> Result<Vec<(String, String)>> {
     Ok(sqlx::query_as(
         "SELECT u.email, m.role FROM annot_members m JOIN users u ON u.id = m.user_id \
-         WHERE m.project_id = ? ORDER BY m.role, u.email",
+         WHERE m.project_id = $1 ORDER BY m.role, u.email",
     )
     .bind(project_id)
     .fetch_all(pool)

@@ -1,7 +1,7 @@
 //! Review: the queue of items whose captions are in (or flagged), every version of an item side
 //! by side, and the reviewer's decisions (accept one, edit, send back with a comment, reject).
 //! Every decision is a row of `annot_versions`: the history is never rewritten.
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
 use super::{forbid, item_project, json_list, rights, work, AnnotError, Result};
 use crate::{
@@ -9,7 +9,7 @@ use crate::{
     types::User,
 };
 
-async fn reviewer(pool: &SqlitePool, user: &User, project_id: i64) -> Result<()> {
+async fn reviewer(pool: &AnyPool, user: &User, project_id: i64) -> Result<()> {
     if !rights(pool, user, project_id).await?.review {
         return Err(forbid("only the project's reviewers review"));
     }
@@ -18,7 +18,7 @@ async fn reviewer(pool: &SqlitePool, user: &User, project_id: i64) -> Result<()>
 
 /// Items with `status` (default: review and flagged), in manifest order (first 200).
 pub async fn queue(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     user: &User,
     project_id: i64,
     status: Option<&str>,
@@ -33,9 +33,9 @@ pub async fn queue(
     for st in statuses {
         let rows: Vec<(i64, i64, String, String, i64, Option<String>)> = sqlx::query_as(
             "SELECT i.id, i.seq, i.videoid, i.status, i.n_submits, \
-               (SELECT group_concat(v.flags, '') FROM annot_versions v WHERE v.item_id = i.id \
+               (SELECT string_agg(v.flags, '') FROM annot_versions v WHERE v.item_id = i.id \
                   AND v.round = i.round AND v.kind = 'submit') \
-             FROM annot_items i WHERE i.project_id = ? AND i.status = ? ORDER BY i.seq LIMIT 200",
+             FROM annot_items i WHERE i.project_id = $1 AND i.status = $2 ORDER BY i.seq LIMIT 200",
         )
         .bind(project_id)
         .bind(st)
@@ -79,11 +79,11 @@ type VersionRow = (
 );
 
 /// Every version of an item, oldest first.
-pub async fn versions(pool: &SqlitePool, item_id: i64) -> Result<Vec<VersionView>> {
+pub async fn versions(pool: &AnyPool, item_id: i64) -> Result<Vec<VersionView>> {
     let rows: Vec<VersionRow> = sqlx::query_as(
         "SELECT v.id, u.email, v.round, v.kind, v.text, v.flags, v.checklist, v.seconds, \
                 v.comment, v.ref_version, v.created_at \
-         FROM annot_versions v JOIN users u ON u.id = v.user_id WHERE v.item_id = ? ORDER BY v.id",
+         FROM annot_versions v JOIN users u ON u.id = v.user_id WHERE v.item_id = $1 ORDER BY v.id",
     )
     .bind(item_id)
     .fetch_all(pool)
@@ -106,11 +106,11 @@ pub async fn versions(pool: &SqlitePool, item_id: i64) -> Result<Vec<VersionView
         .collect())
 }
 
-pub async fn item(pool: &SqlitePool, user: &User, item_id: i64) -> Result<ReviewItem> {
+pub async fn item(pool: &AnyPool, user: &User, item_id: i64) -> Result<ReviewItem> {
     let pid = item_project(pool, item_id).await?;
     reviewer(pool, user, pid).await?;
     let accepted_version: Option<i64> =
-        sqlx::query_scalar("SELECT accepted_version FROM annot_items WHERE id = ?")
+        sqlx::query_scalar("SELECT accepted_version FROM annot_items WHERE id = $1")
             .bind(item_id)
             .fetch_one(pool)
             .await?;
@@ -123,7 +123,7 @@ pub async fn item(pool: &SqlitePool, user: &User, item_id: i64) -> Result<Review
 
 #[allow(clippy::too_many_arguments)]
 async fn add_version(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     item_id: i64,
     user_id: i64,
     round: i64,
@@ -132,9 +132,9 @@ async fn add_version(
     comment: &str,
     ref_version: Option<i64>,
 ) -> Result<i64> {
-    Ok(sqlx::query(
+    Ok(sqlx::query_scalar(
         "INSERT INTO annot_versions(item_id, user_id, round, kind, text, comment, ref_version) \
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
     )
     .bind(item_id)
     .bind(user_id)
@@ -143,14 +143,13 @@ async fn add_version(
     .bind(text)
     .bind(comment)
     .bind(ref_version)
-    .execute(&mut *tx)
-    .await?
-    .last_insert_rowid())
+    .fetch_one(&mut *tx)
+    .await?)
 }
 
 /// A reviewer's decision on an item.
 pub async fn decide(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     user: &User,
     item_id: i64,
     action: &str,
@@ -166,7 +165,7 @@ pub async fn decide(
     let mut tx = pool.begin().await?;
     // Write first: the transaction holds the write lock from its first statement.
     let round: i64 =
-        sqlx::query_scalar("UPDATE annot_items SET round = round WHERE id = ? RETURNING round")
+        sqlx::query_scalar("UPDATE annot_items SET round = round WHERE id = $1 RETURNING round")
             .bind(item_id)
             .fetch_one(&mut *tx)
             .await?;
@@ -174,12 +173,13 @@ pub async fn decide(
         "accept" => {
             let vid =
                 version_id.ok_or_else(|| AnnotError::BadInput("accept needs a version".into()))?;
-            let kind: Option<String> =
-                sqlx::query_scalar("SELECT kind FROM annot_versions WHERE id = ? AND item_id = ?")
-                    .bind(vid)
-                    .bind(item_id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
+            let kind: Option<String> = sqlx::query_scalar(
+                "SELECT kind FROM annot_versions WHERE id = $1 AND item_id = $2",
+            )
+            .bind(vid)
+            .bind(item_id)
+            .fetch_optional(&mut *tx)
+            .await?;
             if !matches!(kind.as_deref(), Some("submit" | "review_edit")) {
                 return Err(AnnotError::BadInput(format!(
                     "version {vid} is not a caption of item {item_id}"
@@ -248,7 +248,7 @@ pub async fn decide(
             .await?;
             sqlx::query(
                 "UPDATE annot_items SET status = 'open', round = round + 1, n_submits = 0, \
-                 accepted_version = NULL WHERE id = ?",
+                 accepted_version = NULL WHERE id = $1",
             )
             .bind(item_id)
             .execute(&mut *tx)
@@ -268,12 +268,12 @@ pub async fn decide(
 }
 
 async fn set_status(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     item_id: i64,
     status: &str,
     accepted: Option<i64>,
 ) -> Result<()> {
-    sqlx::query("UPDATE annot_items SET status = ?, accepted_version = ? WHERE id = ?")
+    sqlx::query("UPDATE annot_items SET status = $1, accepted_version = $2 WHERE id = $3")
         .bind(status)
         .bind(accepted)
         .bind(item_id)

@@ -1,6 +1,6 @@
 //! The annotator's loop: next item (assignment + lock), the item view, autosave, submit, skip;
 //! and the user's hotkeys.
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
 use super::{forbid, item_project, json_list, locking, rights, AnnotError, Result};
 use crate::{
@@ -15,7 +15,7 @@ pub const MAX_CAPTION_CHARS: usize = 4000;
 /// that still needs captions in its round, that this user has not submitted or skipped in that
 /// round, and that nobody else holds; locked atomically for the user.
 pub async fn next(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     user: &User,
     project_id: i64,
     exclude: Option<i64>,
@@ -24,7 +24,7 @@ pub async fn next(
         return Err(forbid("you are not an annotator of this project"));
     }
     let (overlap, timeout): (i64, i64) =
-        sqlx::query_as("SELECT overlap, lock_timeout_s FROM annot_projects WHERE id = ?")
+        sqlx::query_as("SELECT overlap, lock_timeout_s FROM annot_projects WHERE id = $1")
             .bind(project_id)
             .fetch_one(pool)
             .await?;
@@ -32,7 +32,7 @@ pub async fn next(
     // Resume the item this user already holds.
     let held: Option<i64> = sqlx::query_scalar(
         "SELECT l.item_id FROM annot_locks l JOIN annot_items i ON i.id = l.item_id \
-         WHERE l.user_id = ? AND i.project_id = ? AND i.status = 'open' AND l.item_id <> ? \
+         WHERE l.user_id = $1 AND i.project_id = $2 AND i.status = 'open' AND l.item_id <> $3 \
            AND l.expires_at > strftime('%Y-%m-%dT%H:%M:%fZ', 'now') ORDER BY i.seq LIMIT 1",
     )
     .bind(user.id)
@@ -48,9 +48,9 @@ pub async fn next(
     for _attempt in 0..5 {
         let candidates: Vec<i64> = sqlx::query_scalar(
             "SELECT i.id FROM annot_items i \
-             WHERE i.project_id = ?1 AND i.status = 'open' AND i.n_submits < ?2 AND i.id <> ?4 \
+             WHERE i.project_id = $1 AND i.status = 'open' AND i.n_submits < $2 AND i.id <> $4 \
                AND NOT EXISTS (SELECT 1 FROM annot_versions v WHERE v.item_id = i.id \
-                     AND v.user_id = ?3 AND v.round = i.round AND v.kind IN ('submit', 'skip')) \
+                     AND v.user_id = $3 AND v.round = i.round AND v.kind IN ('submit', 'skip')) \
                AND NOT EXISTS (SELECT 1 FROM annot_locks l WHERE l.item_id = i.id \
                      AND l.expires_at > strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) \
              ORDER BY i.seq LIMIT 8",
@@ -92,7 +92,7 @@ type ItemRow = (
 );
 
 /// The item as the workspace shows it (any project member, researchers, admins).
-pub async fn item(pool: &SqlitePool, user: &User, item_id: i64) -> Result<ItemView> {
+pub async fn item(pool: &AnyPool, user: &User, item_id: i64) -> Result<ItemView> {
     let pid = item_project(pool, item_id).await?;
     if !rights(pool, user, pid).await?.view {
         return Err(forbid("you are not a member of this project"));
@@ -101,22 +101,22 @@ pub async fn item(pool: &SqlitePool, user: &User, item_id: i64) -> Result<ItemVi
 }
 
 /// The item view without a rights check (callers check).
-pub async fn load(pool: &SqlitePool, user_id: i64, item_id: i64) -> Result<ItemView> {
+pub async fn load(pool: &AnyPool, user_id: i64, item_id: i64) -> Result<ItemView> {
     let r: ItemRow = sqlx::query_as(
         "SELECT i.id, i.project_id, p.name, i.seq, i.videoid, i.file, i.is_transmit, i.title, \
                 i.tags, i.description, i.draft, i.provenance, i.meta, i.status, i.round \
-         FROM annot_items i JOIN annot_projects p ON p.id = i.project_id WHERE i.id = ?",
+         FROM annot_items i JOIN annot_projects p ON p.id = i.project_id WHERE i.id = $1",
     )
     .bind(item_id)
     .fetch_optional(pool)
     .await?
     .ok_or_else(|| AnnotError::NotFound(format!("item {item_id}")))?;
-    let total: i64 = sqlx::query_scalar("SELECT MAX(seq) FROM annot_items WHERE project_id = ?")
+    let total: i64 = sqlx::query_scalar("SELECT MAX(seq) FROM annot_items WHERE project_id = $1")
         .bind(r.1)
         .fetch_one(pool)
         .await?;
     let autosave: Option<String> =
-        sqlx::query_scalar("SELECT text FROM annot_autosave WHERE item_id = ? AND user_id = ?")
+        sqlx::query_scalar("SELECT text FROM annot_autosave WHERE item_id = $1 AND user_id = $2")
             .bind(item_id)
             .bind(user_id)
             .fetch_optional(pool)
@@ -124,7 +124,7 @@ pub async fn load(pool: &SqlitePool, user_id: i64, item_id: i64) -> Result<ItemV
     let lock = locking::holder(pool, item_id).await?;
     let sent_back: Option<String> = if r.14 > 0 {
         sqlx::query_scalar(
-            "SELECT comment FROM annot_versions WHERE item_id = ? AND kind = 'send_back' \
+            "SELECT comment FROM annot_versions WHERE item_id = $1 AND kind = 'send_back' \
              ORDER BY id DESC LIMIT 1",
         )
         .bind(item_id)
@@ -164,7 +164,7 @@ pub async fn load(pool: &SqlitePool, user_id: i64, item_id: i64) -> Result<ItemV
     })
 }
 
-async fn writer_check(pool: &SqlitePool, user: &User, item_id: i64) -> Result<(i64, i64)> {
+async fn writer_check(pool: &AnyPool, user: &User, item_id: i64) -> Result<(i64, i64)> {
     let pid = item_project(pool, item_id).await?;
     if !rights(pool, user, pid).await?.annotate {
         return Err(forbid("only the project's annotators write captions"));
@@ -173,7 +173,7 @@ async fn writer_check(pool: &SqlitePool, user: &User, item_id: i64) -> Result<(i
 }
 
 /// Saves the text and extends the lock; returns the seconds the lock now lasts.
-pub async fn autosave(pool: &SqlitePool, user: &User, item_id: i64, text: &str) -> Result<f64> {
+pub async fn autosave(pool: &AnyPool, user: &User, item_id: i64, text: &str) -> Result<f64> {
     let (_, timeout) = writer_check(pool, user, item_id).await?;
     check_text(text)?;
     if !locking::acquire(pool, item_id, user.id, timeout).await? {
@@ -182,7 +182,7 @@ pub async fn autosave(pool: &SqlitePool, user: &User, item_id: i64, text: &str) 
         ));
     }
     sqlx::query(
-        "INSERT INTO annot_autosave(item_id, user_id, text) VALUES (?, ?, ?) \
+        "INSERT INTO annot_autosave(item_id, user_id, text) VALUES ($1, $2, $3) \
          ON CONFLICT(item_id, user_id) DO UPDATE SET text = excluded.text, \
          updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
     )
@@ -207,7 +207,7 @@ fn check_text(text: &str) -> Result<()> {
 /// complete the round at `overlap`; the item then goes to review, or to the flagged queue when
 /// any caption of the round carries a flag.
 async fn record(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     user: &User,
     item_id: i64,
     kind: &str,
@@ -220,7 +220,7 @@ async fn record(
     let mut tx = pool.begin().await?;
     // The first statement writes, so the transaction holds SQLite's write lock from the start.
     let acquired: Option<f64> = sqlx::query_scalar(
-        "DELETE FROM annot_locks WHERE item_id = ? AND user_id = ? \
+        "DELETE FROM annot_locks WHERE item_id = $1 AND user_id = $2 \
            AND expires_at > strftime('%Y-%m-%dT%H:%M:%fZ', 'now') \
          RETURNING (julianday('now') - julianday(acquired_at)) * 86400.0",
     )
@@ -235,7 +235,7 @@ async fn record(
     };
     let (status, round, overlap): (String, i64, i64) = sqlx::query_as(
         "SELECT i.status, i.round, p.overlap FROM annot_items i \
-         JOIN annot_projects p ON p.id = i.project_id WHERE i.id = ?",
+         JOIN annot_projects p ON p.id = i.project_id WHERE i.id = $1",
     )
     .bind(item_id)
     .fetch_one(&mut *tx)
@@ -246,7 +246,7 @@ async fn record(
         )));
     }
     let done: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM annot_versions WHERE item_id = ? AND user_id = ? AND round = ? \
+        "SELECT COUNT(*) FROM annot_versions WHERE item_id = $1 AND user_id = $2 AND round = $3 \
          AND kind IN ('submit', 'skip')",
     )
     .bind(item_id)
@@ -259,7 +259,7 @@ async fn record(
     }
     sqlx::query(
         "INSERT INTO annot_versions(item_id, user_id, round, kind, text, flags, checklist, seconds) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(item_id)
     .bind(user.id)
@@ -274,11 +274,11 @@ async fn record(
     if kind == "submit" {
         sqlx::query(
             "UPDATE annot_items SET n_submits = n_submits + 1, \
-               status = CASE WHEN n_submits + 1 < ?2 THEN 'open' \
-                 WHEN EXISTS (SELECT 1 FROM annot_versions v WHERE v.item_id = ?1 \
-                   AND v.round = ?3 AND v.kind = 'submit' AND v.flags <> '[]') THEN 'flagged' \
+               status = CASE WHEN n_submits + 1 < $2 THEN 'open' \
+                 WHEN EXISTS (SELECT 1 FROM annot_versions v WHERE v.item_id = $1 \
+                   AND v.round = $3 AND v.kind = 'submit' AND v.flags <> '[]') THEN 'flagged' \
                  ELSE 'review' END \
-             WHERE id = ?1",
+             WHERE id = $1",
         )
         .bind(item_id)
         .bind(overlap)
@@ -286,7 +286,7 @@ async fn record(
         .execute(&mut *tx)
         .await?;
     }
-    sqlx::query("DELETE FROM annot_autosave WHERE item_id = ? AND user_id = ?")
+    sqlx::query("DELETE FROM annot_autosave WHERE item_id = $1 AND user_id = $2")
         .bind(item_id)
         .bind(user.id)
         .execute(&mut *tx)
@@ -296,7 +296,7 @@ async fn record(
 }
 
 pub async fn submit(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     user: &User,
     item_id: i64,
     text: &str,
@@ -322,20 +322,21 @@ pub async fn submit(
     record(pool, user, item_id, "submit", text, flags, checklist).await
 }
 
-pub async fn skip(pool: &SqlitePool, user: &User, item_id: i64) -> Result<()> {
+pub async fn skip(pool: &AnyPool, user: &User, item_id: i64) -> Result<()> {
     record(pool, user, item_id, "skip", "", &[], &[]).await
 }
 
-pub async fn hotkeys(pool: &SqlitePool, user_id: i64) -> Result<Hotkeys> {
-    let s: Option<String> = sqlx::query_scalar("SELECT hotkeys FROM annot_prefs WHERE user_id = ?")
-        .bind(user_id)
-        .fetch_optional(pool)
-        .await?;
+pub async fn hotkeys(pool: &AnyPool, user_id: i64) -> Result<Hotkeys> {
+    let s: Option<String> =
+        sqlx::query_scalar("SELECT hotkeys FROM annot_prefs WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_optional(pool)
+            .await?;
     Ok(s.and_then(|s| serde_json::from_str(&s).ok())
         .unwrap_or_default())
 }
 
-pub async fn set_hotkeys(pool: &SqlitePool, user_id: i64, keys: &Hotkeys) -> Result<()> {
+pub async fn set_hotkeys(pool: &AnyPool, user_id: i64, keys: &Hotkeys) -> Result<()> {
     for k in [&keys.submit, &keys.skip, &keys.flag, &keys.next, &keys.play] {
         if k.trim().is_empty() || k.len() > 40 {
             return Err(AnnotError::BadInput(format!("invalid hotkey {k:?}")));
@@ -348,7 +349,7 @@ pub async fn set_hotkeys(pool: &SqlitePool, user_id: i64, keys: &Hotkeys) -> Res
         }
     }
     sqlx::query(
-        "INSERT INTO annot_prefs(user_id, hotkeys) VALUES (?, ?) \
+        "INSERT INTO annot_prefs(user_id, hotkeys) VALUES ($1, $2) \
          ON CONFLICT(user_id) DO UPDATE SET hotkeys = excluded.hotkeys",
     )
     .bind(user_id)

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
 use super::{
     design::DesignKind,
@@ -39,12 +39,9 @@ pub fn participant_hash(slug: &str, external: &str) -> String {
     crate::ssr::cookies::token_hash(&format!("{slug}:{external}"))[..16].to_owned()
 }
 
-pub async fn answer_rows(
-    pool: &SqlitePool,
-    study: &StudyRow,
-) -> Result<Vec<AnswerRow>, sqlx::Error> {
+pub async fn answer_rows(pool: &AnyPool, study: &StudyRow) -> Result<Vec<AnswerRow>, sqlx::Error> {
     let conds: HashMap<i64, String> = sqlx::query_as::<_, (i64, String)>(
-        "SELECT id, condition || CASE WHEN role = 'degraded' THEN ' (degraded)' ELSE '' END FROM stimuli WHERE study_id = ?",
+        "SELECT id, condition || CASE WHEN role = 'degraded' THEN ' (degraded)' ELSE '' END FROM stimuli WHERE study_id = $1",
     )
     .bind(study.id)
     .fetch_all(pool)
@@ -54,7 +51,7 @@ pub async fn answer_rows(
     type Raw = (
         String,
         i64,
-        bool,
+        i64,
         i64,
         i64,
         String,
@@ -71,7 +68,7 @@ pub async fn answer_rows(
         "SELECT p.external_id, p.seq, p.pilot, t.id, t.pos, t.kind, t.seed, t.prompt, t.stimuli, t.expected, \
          a.criterion, a.choice, a.rt_ms, a.answered_at \
          FROM answers a JOIN trials t ON t.id = a.trial_id JOIN participants p ON p.id = t.participant_id \
-         WHERE p.study_id = ? ORDER BY p.seq, t.pos, a.criterion",
+         WHERE p.study_id = $1 ORDER BY p.seq, t.pos, a.criterion",
     )
     .bind(study.id)
     .fetch_all(pool)
@@ -120,7 +117,7 @@ pub async fn answer_rows(
                 AnswerRow {
                     participant: participant_hash(&study.slug, &ext),
                     participant_seq: seq,
-                    pilot,
+                    pilot: pilot != 0,
                     trial_id: tid,
                     trial_pos: pos,
                     trial_kind: kind,
@@ -246,10 +243,10 @@ pub fn excluded(rows: &[AnswerRow], max_failed: usize) -> Vec<String> {
         .collect()
 }
 
-pub async fn analyse(pool: &SqlitePool, study: &StudyRow) -> Result<Analysis, store::StudyError> {
+pub async fn analyse(pool: &AnyPool, study: &StudyRow) -> Result<Analysis, store::StudyError> {
     let rows = answer_rows(pool, study).await?;
     let (participants, completed, pilot): (i64, i64, i64) = sqlx::query_as(
-        "SELECT COUNT(*), COUNT(completed_at), COALESCE(SUM(pilot), 0) FROM participants WHERE study_id = ?",
+        "SELECT COUNT(*), COUNT(completed_at), COUNT(CASE WHEN pilot <> 0 THEN 1 END) FROM participants WHERE study_id = $1",
     )
     .bind(study.id)
     .fetch_one(pool)

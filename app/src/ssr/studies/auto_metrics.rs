@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
 use super::store;
 use crate::ssr::scorer::VideoScore;
@@ -38,9 +38,9 @@ pub struct MetricsView {
 pub type Item = (String, String, String);
 
 /// The stimuli that count (normal role) and a key of them.
-pub async fn items(pool: &SqlitePool, study: i64) -> Result<(Vec<Item>, String), sqlx::Error> {
+pub async fn items(pool: &AnyPool, study: i64) -> Result<(Vec<Item>, String), sqlx::Error> {
     let rows: Vec<Item> = sqlx::query_as(
-        "SELECT media_id, condition, prompt FROM stimuli WHERE study_id = ? AND role = 'normal' \
+        "SELECT media_id, condition, prompt FROM stimuli WHERE study_id = $1 AND role = 'normal' \
          ORDER BY condition, prompt",
     )
     .bind(study)
@@ -58,10 +58,10 @@ pub async fn items(pool: &SqlitePool, study: i64) -> Result<(Vec<Item>, String),
 
 /// Claims the computation for a study; `false` when one is already running (a claim older than
 /// 30 minutes counts as abandoned, e.g. by a restart).
-pub async fn begin(pool: &SqlitePool, study: i64, key: &str) -> Result<bool, sqlx::Error> {
+pub async fn begin(pool: &AnyPool, study: i64, key: &str) -> Result<bool, sqlx::Error> {
     let r = sqlx::query(
-        "INSERT INTO study_metrics(study_id, status, stimuli_key) VALUES (?1, 'running', ?2) \
-         ON CONFLICT(study_id) DO UPDATE SET status = 'running', stimuli_key = ?2, error = NULL, \
+        "INSERT INTO study_metrics(study_id, status, stimuli_key) VALUES ($1, 'running', $2) \
+         ON CONFLICT(study_id) DO UPDATE SET status = 'running', stimuli_key = $2, error = NULL, \
          started_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), finished_at = NULL \
          WHERE study_metrics.status != 'running' \
             OR study_metrics.started_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-30 minutes')",
@@ -95,7 +95,7 @@ pub fn aggregate(items: &[Item], scores: &[VideoScore]) -> Vec<ConditionMetrics>
 }
 
 pub async fn finish(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     study: i64,
     result: Result<(String, Vec<ConditionMetrics>), String>,
 ) -> Result<(), sqlx::Error> {
@@ -109,9 +109,9 @@ pub async fn finish(
         Err(e) => ("failed", None, None, Some(e)),
     };
     sqlx::query(
-        "UPDATE study_metrics SET status = ?, embedder = COALESCE(?, embedder), \
-         result = COALESCE(?, result), error = ?, \
-         finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE study_id = ?",
+        "UPDATE study_metrics SET status = $1, embedder = COALESCE($2, embedder), \
+         result = COALESCE($3, result), error = $4, \
+         finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE study_id = $5",
     )
     .bind(status)
     .bind(embedder)
@@ -125,7 +125,7 @@ pub async fn finish(
 
 /// The cached metrics of a study (`unavailable`: why no scorer is configured, if so).
 pub async fn view(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     study: i64,
     unavailable: Option<String>,
 ) -> Result<MetricsView, store::StudyError> {
@@ -139,7 +139,7 @@ pub async fn view(
     );
     let row: Option<Row> = sqlx::query_as(
         "SELECT status, stimuli_key, embedder, result, error, finished_at FROM study_metrics \
-         WHERE study_id = ?",
+         WHERE study_id = $1",
     )
     .bind(study)
     .fetch_optional(pool)

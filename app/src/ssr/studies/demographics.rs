@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
 use super::{analysis::participant_hash, design::DesignError, store::StudyRow};
 
@@ -155,7 +155,7 @@ pub fn check(
 /// Stores a participant's answers once, before they complete the study (the database refuses
 /// rows for completed participants too).
 pub async fn submit(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     study: &StudyRow,
     participant: i64,
     answers: &BTreeMap<String, String>,
@@ -167,14 +167,14 @@ pub async fn submit(
     // with its write waits its turn (the busy timeout).
     let marked = sqlx::query(
         "UPDATE participants SET demographics_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') \
-         WHERE id = ? AND demographics_at IS NULL AND completed_at IS NULL",
+         WHERE id = $1 AND demographics_at IS NULL AND completed_at IS NULL",
     )
     .bind(participant)
     .execute(&mut *tx)
     .await?;
     if marked.rows_affected() != 1 {
         let completed: Option<String> =
-            sqlx::query_scalar("SELECT completed_at FROM participants WHERE id = ?")
+            sqlx::query_scalar("SELECT completed_at FROM participants WHERE id = $1")
                 .bind(participant)
                 .fetch_one(&mut *tx)
                 .await?;
@@ -185,7 +185,7 @@ pub async fn submit(
     }
     for (q, a) in rows {
         sqlx::query(
-            "INSERT INTO study_demographics(participant_id, question, answer) VALUES (?, ?, ?)",
+            "INSERT INTO study_demographics(participant_id, question, answer) VALUES ($1, $2, $3)",
         )
         .bind(participant)
         .bind(q)
@@ -198,9 +198,9 @@ pub async fn submit(
 }
 
 /// Whether the participant has submitted the block.
-pub async fn submitted(pool: &SqlitePool, participant: i64) -> Result<bool, sqlx::Error> {
+pub async fn submitted(pool: &AnyPool, participant: i64) -> Result<bool, sqlx::Error> {
     let at: Option<String> =
-        sqlx::query_scalar("SELECT demographics_at FROM participants WHERE id = ?")
+        sqlx::query_scalar("SELECT demographics_at FROM participants WHERE id = $1")
             .bind(participant)
             .fetch_one(pool)
             .await?;
@@ -211,19 +211,19 @@ pub async fn submitted(pool: &SqlitePool, participant: i64) -> Result<bool, sqlx
 pub type ParticipantAnswers = (String, i64, bool, HashMap<String, String>);
 
 pub async fn answers(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     study: &StudyRow,
 ) -> Result<Vec<ParticipantAnswers>, sqlx::Error> {
-    let people: Vec<(i64, String, i64, bool)> = sqlx::query_as(
+    let people: Vec<(i64, String, i64, i64)> = sqlx::query_as(
         "SELECT id, external_id, seq, pilot FROM participants \
-         WHERE study_id = ? AND demographics_at IS NOT NULL ORDER BY seq",
+         WHERE study_id = $1 AND demographics_at IS NOT NULL ORDER BY seq",
     )
     .bind(study.id)
     .fetch_all(pool)
     .await?;
     let rows: Vec<(i64, String, String)> = sqlx::query_as(
         "SELECT d.participant_id, d.question, d.answer FROM study_demographics d \
-         JOIN participants p ON p.id = d.participant_id WHERE p.study_id = ?",
+         JOIN participants p ON p.id = d.participant_id WHERE p.study_id = $1",
     )
     .bind(study.id)
     .fetch_all(pool)
@@ -238,7 +238,7 @@ pub async fn answers(
             (
                 participant_hash(&study.slug, &ext),
                 seq,
-                pilot,
+                pilot != 0,
                 by.remove(&id).unwrap_or_default(),
             )
         })

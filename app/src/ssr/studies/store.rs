@@ -1,13 +1,13 @@
 //! Studies in SQLite: creating and editing designs (refused once live), stimuli, lifecycle,
 //! participants joining (trials assigned at join, inside one transaction) and resuming.
 use serde::Serialize;
-use sqlx::{Row, SqlitePool};
+use sqlx::{AnyPool, Row};
 
 use super::{
     assign::{self, Stim},
     design::Design,
 };
-use crate::ssr::cookies;
+use crate::ssr::{cookies, db::Dialect};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StudyError {
@@ -44,7 +44,7 @@ pub struct StudyRow {
     pub created_at: String,
 }
 
-fn row_to_study(r: &sqlx::sqlite::SqliteRow) -> Result<StudyRow, StudyError> {
+fn row_to_study(r: &sqlx::any::AnyRow) -> Result<StudyRow, StudyError> {
     let design: String = r.try_get("design")?;
     Ok(StudyRow {
         id: r.try_get("id")?,
@@ -58,7 +58,7 @@ fn row_to_study(r: &sqlx::sqlite::SqliteRow) -> Result<StudyRow, StudyError> {
 }
 
 pub async fn create(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     owner: i64,
     title: &str,
     mut design: Design,
@@ -71,19 +71,20 @@ pub async fn create(
         design.completion_code = cookies::random_token()[..8].to_uppercase();
     }
     let slug = cookies::random_token()[..20].to_owned();
-    let id = sqlx::query("INSERT INTO studies(slug, owner_id, title, design) VALUES (?, ?, ?, ?)")
-        .bind(&slug)
-        .bind(owner)
-        .bind(title.trim())
-        .bind(serde_json::to_string(&design).expect("design serialises"))
-        .execute(pool)
-        .await?
-        .last_insert_rowid();
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO studies(slug, owner_id, title, design) VALUES ($1, $2, $3, $4) RETURNING id",
+    )
+    .bind(&slug)
+    .bind(owner)
+    .bind(title.trim())
+    .bind(serde_json::to_string(&design).expect("design serialises"))
+    .fetch_one(pool)
+    .await?;
     get(pool, id).await
 }
 
-pub async fn get(pool: &SqlitePool, id: i64) -> Result<StudyRow, StudyError> {
-    let r = sqlx::query("SELECT * FROM studies WHERE id = ?")
+pub async fn get(pool: &AnyPool, id: i64) -> Result<StudyRow, StudyError> {
+    let r = sqlx::query("SELECT * FROM studies WHERE id = $1")
         .bind(id)
         .fetch_optional(pool)
         .await?
@@ -91,8 +92,8 @@ pub async fn get(pool: &SqlitePool, id: i64) -> Result<StudyRow, StudyError> {
     row_to_study(&r)
 }
 
-pub async fn by_slug(pool: &SqlitePool, slug: &str) -> Result<StudyRow, StudyError> {
-    let r = sqlx::query("SELECT * FROM studies WHERE slug = ?")
+pub async fn by_slug(pool: &AnyPool, slug: &str) -> Result<StudyRow, StudyError> {
+    let r = sqlx::query("SELECT * FROM studies WHERE slug = $1")
         .bind(slug)
         .fetch_optional(pool)
         .await?
@@ -101,9 +102,9 @@ pub async fn by_slug(pool: &SqlitePool, slug: &str) -> Result<StudyRow, StudyErr
 }
 
 /// Studies visible to a user (admins see all).
-pub async fn list(pool: &SqlitePool, owner: Option<i64>) -> Result<Vec<StudyRow>, StudyError> {
+pub async fn list(pool: &AnyPool, owner: Option<i64>) -> Result<Vec<StudyRow>, StudyError> {
     let rows =
-        sqlx::query("SELECT * FROM studies WHERE ?1 IS NULL OR owner_id = ?1 ORDER BY id DESC")
+        sqlx::query("SELECT * FROM studies WHERE $1 IS NULL OR owner_id = $1 ORDER BY id DESC")
             .bind(owner)
             .fetch_all(pool)
             .await?;
@@ -111,13 +112,13 @@ pub async fn list(pool: &SqlitePool, owner: Option<i64>) -> Result<Vec<StudyRow>
 }
 
 /// Replaces the design; refused once the study is live or closed (the database refuses too).
-pub async fn update_design(pool: &SqlitePool, id: i64, design: &Design) -> Result<(), StudyError> {
+pub async fn update_design(pool: &AnyPool, id: i64, design: &Design) -> Result<(), StudyError> {
     design.validate()?;
     let st = get(pool, id).await?;
     if matches!(st.status.as_str(), "live" | "closed") {
         return Err(StudyError::Frozen(st.status));
     }
-    sqlx::query("UPDATE studies SET design = ? WHERE id = ?")
+    sqlx::query("UPDATE studies SET design = $1 WHERE id = $2")
         .bind(serde_json::to_string(design).expect("design serialises"))
         .bind(id)
         .execute(pool)
@@ -127,7 +128,7 @@ pub async fn update_design(pool: &SqlitePool, id: i64, design: &Design) -> Resul
 
 /// Moves the lifecycle: draft → pilot → live → closed (pilot → draft to fix the design).
 /// Going live checks that trials can be assigned.
-pub async fn set_status(pool: &SqlitePool, id: i64, to: &str) -> Result<(), StudyError> {
+pub async fn set_status(pool: &AnyPool, id: i64, to: &str) -> Result<(), StudyError> {
     let st = get(pool, id).await?;
     let ok = matches!(
         (st.status.as_str(), to),
@@ -143,7 +144,7 @@ pub async fn set_status(pool: &SqlitePool, id: i64, to: &str) -> Result<(), Stud
     if matches!(to, "pilot" | "live") {
         assign::plan(&st.design, &stimuli(pool, id).await?, 0)?;
     }
-    sqlx::query("UPDATE studies SET status = ? WHERE id = ?")
+    sqlx::query("UPDATE studies SET status = $1 WHERE id = $2")
         .bind(to)
         .bind(id)
         .execute(pool)
@@ -164,10 +165,10 @@ pub struct StimulusRow {
     pub height: i64,
 }
 
-pub async fn stimulus_rows(pool: &SqlitePool, study: i64) -> Result<Vec<StimulusRow>, StudyError> {
+pub async fn stimulus_rows(pool: &AnyPool, study: i64) -> Result<Vec<StimulusRow>, StudyError> {
     let rows = sqlx::query(
         "SELECT id, media_id, condition, prompt, role, frames, fps, width, height FROM stimuli \
-         WHERE study_id = ? ORDER BY prompt, condition, role",
+         WHERE study_id = $1 ORDER BY prompt, condition, role",
     )
     .bind(study)
     .fetch_all(pool)
@@ -189,7 +190,7 @@ pub async fn stimulus_rows(pool: &SqlitePool, study: i64) -> Result<Vec<Stimulus
         .collect()
 }
 
-pub async fn stimuli(pool: &SqlitePool, study: i64) -> Result<Vec<Stim>, StudyError> {
+pub async fn stimuli(pool: &AnyPool, study: i64) -> Result<Vec<Stim>, StudyError> {
     Ok(stimulus_rows(pool, study)
         .await?
         .into_iter()
@@ -205,7 +206,7 @@ pub async fn stimuli(pool: &SqlitePool, study: i64) -> Result<Vec<Stim>, StudyEr
 /// Records a normalised video (already written as `<media_id>.mp4` in the study's media dir).
 #[allow(clippy::too_many_arguments)]
 pub async fn add_stimulus(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     study: i64,
     media_id: &str,
     condition: &str,
@@ -218,12 +219,12 @@ pub async fn add_stimulus(
     if matches!(st.status.as_str(), "live" | "closed") {
         return Err(StudyError::Frozen(st.status));
     }
-    let id = sqlx::query(
+    let id: i64 = sqlx::query_scalar(
         "INSERT INTO stimuli(study_id, media_id, condition, prompt, role, source, frames, fps, width, height) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
          ON CONFLICT(study_id, condition, prompt, role) DO UPDATE SET media_id = excluded.media_id, \
          source = excluded.source, frames = excluded.frames, fps = excluded.fps, \
-         width = excluded.width, height = excluded.height",
+         width = excluded.width, height = excluded.height RETURNING id",
     )
     .bind(study)
     .bind(media_id)
@@ -235,9 +236,8 @@ pub async fn add_stimulus(
     .bind(info.fps)
     .bind(info.width as i64)
     .bind(info.height as i64)
-    .execute(pool)
-    .await?
-    .last_insert_rowid();
+    .fetch_one(pool)
+    .await?;
     Ok(id)
 }
 
@@ -267,7 +267,7 @@ pub struct JoinRequest {
 /// Joins (or resumes) a study: a known token resumes; a participant id that already took part is
 /// refused; otherwise a participant is created with their trials, atomically.
 pub async fn join(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     study: &StudyRow,
     req: &JoinRequest,
 ) -> Result<Joined, StudyError> {
@@ -291,19 +291,27 @@ pub async fn join(
         .unwrap_or_else(|| format!("anon-{}", &cookies::random_token()[..16]));
     let stimuli = stimuli(pool, study.id).await?;
     let token = cookies::random_token();
-    let mut tx = pool.begin().await?;
-    // The arrival index is computed inside the insert: one statement, so concurrent joins get
-    // distinct indices (SQLite serialises writers).
+    // The arrival index is computed inside the insert, with the study's row held: concurrent
+    // joins get distinct indices (SQLite has one writer; PostgreSQL locks the row).
+    let dialect = Dialect::of(pool);
+    let mut tx = pool.begin_with(dialect.begin_write()).await?;
+    sqlx::query(&format!(
+        "SELECT id FROM studies WHERE id = $1 {}",
+        dialect.lock_rows()
+    ))
+    .bind(study.id)
+    .execute(&mut *tx)
+    .await?;
     let res = sqlx::query(
         "INSERT INTO participants(study_id, token_hash, external_id, prolific_study, prolific_session, seq, seed, pilot) \
-         VALUES (?1, ?2, ?3, ?4, ?5, (SELECT COUNT(*) FROM participants WHERE study_id = ?1), 0, ?6) RETURNING id, seq",
+         VALUES ($1, $2, $3, $4, $5, (SELECT COUNT(*) FROM participants WHERE study_id = $1), 0, $6) RETURNING id, seq",
     )
     .bind(study.id)
     .bind(cookies::token_hash(&token))
     .bind(&external)
     .bind(req.study_id.as_deref())
     .bind(req.session_id.as_deref())
-    .bind(study.status == "pilot")
+    .bind(i64::from(study.status == "pilot"))
     .fetch_one(&mut *tx)
     .await;
     let row = match res {
@@ -316,7 +324,7 @@ pub async fn join(
     let pid: i64 = row.try_get("id")?;
     let seq: i64 = row.try_get("seq")?;
     let seed = assign::participant_seed(study.design.seed, seq as u64);
-    sqlx::query("UPDATE participants SET seed = ? WHERE id = ?")
+    sqlx::query("UPDATE participants SET seed = $1 WHERE id = $2")
         .bind(seed as i64)
         .bind(pid)
         .execute(&mut *tx)
@@ -326,7 +334,7 @@ pub async fn join(
         .enumerate()
     {
         sqlx::query(
-            "INSERT INTO trials(participant_id, pos, kind, prompt, stimuli, expected, seed) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO trials(participant_id, pos, kind, prompt, stimuli, expected, seed) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(pid)
         .bind(pos as i64)
@@ -346,12 +354,12 @@ pub async fn join(
 }
 
 pub async fn participant_by_token(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     study: i64,
     token: &str,
 ) -> Result<Option<i64>, StudyError> {
     Ok(
-        sqlx::query_scalar("SELECT id FROM participants WHERE study_id = ? AND token_hash = ?")
+        sqlx::query_scalar("SELECT id FROM participants WHERE study_id = $1 AND token_hash = $2")
             .bind(study)
             .bind(cookies::token_hash(token))
             .fetch_optional(pool)
@@ -442,7 +450,7 @@ pub fn media_alias(trial: i64, pos: usize, media_id: &str) -> String {
 /// The stimulus file behind a participant's media address ([`media_alias`]): `(study id, media
 /// id)`, or `None` for anything that is not a valid address.
 pub async fn resolve_media_alias(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     alias: &str,
 ) -> Result<Option<(i64, String)>, StudyError> {
     let mut parts = alias.splitn(3, '-');
@@ -459,7 +467,7 @@ pub async fn resolve_media_alias(
         return Ok(None);
     };
     let Some(stimuli): Option<String> =
-        sqlx::query_scalar("SELECT stimuli FROM trials WHERE id = ?")
+        sqlx::query_scalar("SELECT stimuli FROM trials WHERE id = $1")
             .bind(trial)
             .fetch_optional(pool)
             .await?
@@ -471,7 +479,7 @@ pub async fn resolve_media_alias(
         return Ok(None);
     };
     let row: Option<(i64, String)> =
-        sqlx::query_as("SELECT study_id, media_id FROM stimuli WHERE id = ?")
+        sqlx::query_as("SELECT study_id, media_id FROM stimuli WHERE id = $1")
             .bind(stimulus)
             .fetch_optional(pool)
             .await?;
@@ -484,13 +492,13 @@ pub async fn resolve_media_alias(
 }
 
 pub async fn participant_state(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     study: &StudyRow,
     participant: i64,
     token: &str,
 ) -> Result<ParticipantState, StudyError> {
     let media: std::collections::HashMap<i64, String> =
-        sqlx::query_as::<_, (i64, String)>("SELECT id, media_id FROM stimuli WHERE study_id = ?")
+        sqlx::query_as::<_, (i64, String)>("SELECT id, media_id FROM stimuli WHERE study_id = $1")
             .bind(study.id)
             .fetch_all(pool)
             .await?
@@ -498,8 +506,8 @@ pub async fn participant_state(
             .collect();
     let rows = sqlx::query(
         "SELECT t.id, t.kind, t.prompt, t.stimuli, t.expected, \
-         (SELECT group_concat(criterion) FROM answers a WHERE a.trial_id = t.id) AS done \
-         FROM trials t WHERE t.participant_id = ? ORDER BY t.pos",
+         (SELECT string_agg(CAST(criterion AS TEXT), ',') FROM answers a WHERE a.trial_id = t.id) AS done \
+         FROM trials t WHERE t.participant_id = $1 ORDER BY t.pos",
     )
     .bind(participant)
     .fetch_all(pool)
@@ -532,7 +540,7 @@ pub async fn participant_state(
         });
     }
     let (completed, demographics_at): (Option<String>, Option<String>) =
-        sqlx::query_as("SELECT completed_at, demographics_at FROM participants WHERE id = ?")
+        sqlx::query_as("SELECT completed_at, demographics_at FROM participants WHERE id = $1")
             .bind(participant)
             .fetch_one(pool)
             .await?;
@@ -551,13 +559,13 @@ pub async fn participant_state(
 
 /// Marks the participant complete once every question of every trial is answered.
 pub async fn complete(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     study: &StudyRow,
     participant: i64,
 ) -> Result<bool, StudyError> {
     let rows: Vec<(String, Option<i64>, i64)> = sqlx::query_as(
         "SELECT t.kind, t.expected, (SELECT COUNT(*) FROM answers a WHERE a.trial_id = t.id) \
-         FROM trials t WHERE t.participant_id = ?",
+         FROM trials t WHERE t.participant_id = $1",
     )
     .bind(participant)
     .fetch_all(pool)
@@ -568,7 +576,7 @@ pub async fn complete(
     if all {
         sqlx::query(
             "UPDATE participants SET completed_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') \
-             WHERE id = ? AND completed_at IS NULL",
+             WHERE id = $1 AND completed_at IS NULL",
         )
         .bind(participant)
         .execute(pool)

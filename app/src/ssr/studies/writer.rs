@@ -6,7 +6,9 @@
 //! the same transaction.
 use std::{collections::HashMap, sync::Arc, time::Instant};
 
-use sqlx::{pool::PoolConnection, Sqlite, SqlitePool};
+use sqlx::{pool::PoolConnection, Any, AnyPool};
+
+use crate::ssr::db::Dialect;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{design::Design, store};
@@ -57,7 +59,7 @@ const MAX_BATCH: usize = 1024;
 
 impl AnswerWriter {
     /// Starts the writer task on a connection taken from `pool` for good.
-    pub fn start(pool: SqlitePool) -> Self {
+    pub fn start(pool: AnyPool) -> Self {
         let (tx, rx) = mpsc::channel(8192);
         tokio::spawn(run(pool, rx));
         Self { tx }
@@ -74,7 +76,7 @@ impl AnswerWriter {
     }
 }
 
-async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<(AnswerIn, Reply)>) {
+async fn run(pool: AnyPool, mut rx: mpsc::Receiver<(AnswerIn, Reply)>) {
     let mut conn = loop {
         match pool.acquire().await {
             Ok(c) => break c,
@@ -84,11 +86,11 @@ async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<(AnswerIn, Reply)>) {
             }
         }
     };
-    if let Err(e) = sqlx::query("PRAGMA synchronous = FULL")
-        .execute(&mut *conn)
-        .await
-    {
-        tracing::error!("answer writer: {e}");
+    let dialect = Dialect::of(&pool);
+    if let Some(sql) = dialect.durable_commits() {
+        if let Err(e) = sqlx::query(sql).execute(&mut *conn).await {
+            tracing::error!("answer writer: {e}");
+        }
     }
     let mut designs: HashMap<i64, Arc<Design>> = HashMap::new();
     let mut batch = Vec::with_capacity(MAX_BATCH);
@@ -101,7 +103,7 @@ async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<(AnswerIn, Reply)>) {
             }
         }
         let t0 = Instant::now();
-        let results = match write_batch(&mut conn, &mut designs, &batch).await {
+        let results = match write_batch(&mut conn, dialect, &mut designs, &batch).await {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!("answer writer: batch of {} failed: {e}", batch.len());
@@ -121,11 +123,14 @@ async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<(AnswerIn, Reply)>) {
 }
 
 async fn write_batch(
-    conn: &mut PoolConnection<Sqlite>,
+    conn: &mut PoolConnection<Any>,
+    dialect: Dialect,
     designs: &mut HashMap<i64, Arc<Design>>,
     batch: &[(AnswerIn, Reply)],
 ) -> Result<Vec<Result<(), AnswerError>>, sqlx::Error> {
-    sqlx::query("BEGIN IMMEDIATE").execute(&mut **conn).await?;
+    sqlx::query(dialect.begin_write())
+        .execute(&mut **conn)
+        .await?;
     let mut out = Vec::with_capacity(batch.len());
     for (a, _) in batch {
         out.push(check_and_insert(conn, designs, a).await?);
@@ -146,7 +151,7 @@ fn min_view_ms(design: &Design, longest_video_ms: f64) -> f64 {
 }
 
 async fn check_and_insert(
-    conn: &mut PoolConnection<Sqlite>,
+    conn: &mut PoolConnection<Any>,
     designs: &mut HashMap<i64, Arc<Design>>,
     a: &AnswerIn,
 ) -> Result<Result<(), AnswerError>, sqlx::Error> {
@@ -171,7 +176,7 @@ async fn check_and_insert(
          FROM trials t \
          JOIN participants p ON p.id = t.participant_id \
          JOIN studies s ON s.id = p.study_id \
-         WHERE t.id = ? AND p.token_hash = ?",
+         WHERE t.id = $1 AND p.token_hash = $2",
     )
     .bind(a.trial)
     .bind(cookies::token_hash(&a.token))
@@ -187,7 +192,7 @@ async fn check_and_insert(
     let design = match cached {
         Some(d) => d,
         None => {
-            let json: String = sqlx::query_scalar("SELECT design FROM studies WHERE id = ?")
+            let json: String = sqlx::query_scalar("SELECT design FROM studies WHERE id = $1")
                 .bind(study)
                 .fetch_one(&mut **conn)
                 .await?;
@@ -218,7 +223,7 @@ async fn check_and_insert(
         return Ok(Err(AnswerError::TooFast));
     }
     let res = sqlx::query(
-        "INSERT INTO answers(trial_id, criterion, choice, rt_ms) VALUES (?, ?, ?, ?) \
+        "INSERT INTO answers(trial_id, criterion, choice, rt_ms) VALUES ($1, $2, $3, $4) \
          ON CONFLICT DO NOTHING",
     )
     .bind(a.trial)

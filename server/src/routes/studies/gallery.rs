@@ -37,7 +37,7 @@ pub(super) async fn import_generated(
         .parse()
         .map_err(|_| bad("field `job`: choose a generated video"))?;
     let row: Option<(String, String, String)> =
-        sqlx::query_as("SELECT kind, status, params FROM jobs WHERE id = ?")
+        sqlx::query_as("SELECT kind, status, params FROM jobs WHERE id = $1")
             .bind(job)
             .fetch_optional(&state.pool)
             .await?;

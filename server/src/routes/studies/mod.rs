@@ -186,6 +186,6 @@ fn page(title: &str, body: &str) -> Html<String> {
 }
 
 /// The writer shared by every router built in this process (started on first use).
-pub fn writer(pool: &sqlx::SqlitePool) -> AnswerWriter {
+pub fn writer(pool: &sqlx::AnyPool) -> AnswerWriter {
     AnswerWriter::start(pool.clone())
 }

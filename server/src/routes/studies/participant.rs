@@ -132,7 +132,7 @@ pub(super) async fn media(
 ) -> Result<Response, Fail> {
     let not_found = || Fail(StatusCode::NOT_FOUND, "not found".into());
     if key.len() == 24 && key.bytes().all(|b| b.is_ascii_hexdigit()) {
-        let study: i64 = sqlx::query_scalar("SELECT study_id FROM stimuli WHERE media_id = ?")
+        let study: i64 = sqlx::query_scalar("SELECT study_id FROM stimuli WHERE media_id = $1")
             .bind(&key)
             .fetch_optional(&state.pool)
             .await?

@@ -363,7 +363,7 @@ async fn stream_to(
 
 /// Bytes on disk in the media folders of `owner`'s studies.
 async fn stored_bytes(state: &ServerState, owner: i64) -> u64 {
-    let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM studies WHERE owner_id = ?")
+    let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM studies WHERE owner_id = $1")
         .bind(owner)
         .fetch_all(&state.pool)
         .await
