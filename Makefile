@@ -17,7 +17,7 @@ WASM_BINDGEN_VERSION := 0.2.130
 
 APT_PACKAGES := pkg-config clang brotli ffmpeg libavcodec-dev libavformat-dev libavutil-dev \
   libswscale-dev libavfilter-dev libavdevice-dev libswresample-dev chromium chromium-driver \
-  python3-venv
+  python3-venv postgresql
 PIP_PACKAGES := numpy
 TEST_PREREQS :=
 
@@ -65,8 +65,11 @@ run: build transnetv2-weights
 
 test-prereqs: $(TEST_PREREQS)
 
+# Every test on SQLite, then the integration tests (tests/) again on a PostgreSQL server of their
+# own (tools/with_postgres.sh starts and stops it).
 test-rust: build test-prereqs
 	cargo test --release --workspace
+	tools/with_postgres.sh cargo test --release -p magictime-tests
 
 test-e2e: build
 	end2end/run.sh

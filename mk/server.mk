@@ -13,7 +13,12 @@ check-cuda:
 	cargo check -p magictime-server --features cuda
 
 # jobs/s of the queue with no-op jobs (claim + finish), claim latency, lost-lease reclaim time.
+# On SQLite, then on a PostgreSQL server of its own (an empty database for each run).
 queue-bench:
 	cargo build --release -p magictime-server --bin magictime
 	$(BIN) bench-queue --jobs 2000 --workers 1
 	$(BIN) bench-queue --jobs 2000 --workers 4
+	tools/with_postgres.sh bash -c 'for w in 1 4; do \
+	  psql -X -q -d "$$MAGICTIME_TEST_POSTGRES/postgres" -c "CREATE DATABASE bench_$$w" && \
+	  $(BIN) bench-queue --jobs 2000 --workers $$w \
+	    --database-url "$$MAGICTIME_TEST_POSTGRES/bench_$$w" || exit 1; done'

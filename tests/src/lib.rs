@@ -1,6 +1,10 @@
 //! Shared helpers for the cross-crate integration tests in `tests/tests/`: locating the built
-//! `magictime` binary and running a real server on a free port with a temporary data dir.
+//! `magictime` binary and running a real server on a free port with a temporary data dir, on
+//! SQLite (the file in the data dir) or, under `tools/with_postgres.sh`, on a PostgreSQL
+//! database of its own ([`database_args`]).
 use std::{
+    collections::HashSet,
+    hash::{Hash, Hasher},
     io::Write,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
@@ -27,6 +31,43 @@ pub fn magictime_bin() -> PathBuf {
     bin
 }
 
+/// The PostgreSQL server the tests run on (`postgres://user@host:port`, databases made as
+/// needed), set by `tools/with_postgres.sh`; without it they run on SQLite.
+pub const POSTGRES_ENV: &str = "MAGICTIME_TEST_POSTGRES";
+
+/// The database arguments of every `magictime` command on a test's data dir: none on SQLite
+/// (its file in the data dir); under [`POSTGRES_ENV`], `--database-url` of a database of this
+/// data dir's own, created on first use (so a server, its workers and its account setup share
+/// it, and parallel tests never do).
+pub fn database_args(data_dir: &Path) -> Vec<String> {
+    static CREATED: std::sync::Mutex<Option<HashSet<String>>> = std::sync::Mutex::new(None);
+    let Ok(server) = std::env::var(POSTGRES_ENV) else {
+        return vec![];
+    };
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    data_dir.hash(&mut h);
+    let name = format!("t_{:016x}", h.finish());
+    let mut created = CREATED.lock().unwrap();
+    if created
+        .get_or_insert_with(HashSet::new)
+        .insert(name.clone())
+    {
+        let out = Command::new("psql")
+            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d"])
+            .arg(format!("{server}/postgres"))
+            .arg("-c")
+            .arg(format!("CREATE DATABASE {name}"))
+            .output()
+            .expect("run psql (PostgreSQL's client)");
+        assert!(
+            out.status.success(),
+            "CREATE DATABASE {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    vec!["--database-url".into(), format!("{server}/{name}")]
+}
+
 /// Runs `magictime admin create` against a data dir.
 pub fn create_account(data_dir: &Path, email: &str, password: &str, role: &str) {
     let mut child = Command::new(magictime_bin())
@@ -40,6 +81,7 @@ pub fn create_account(data_dir: &Path, email: &str, password: &str, role: &str) 
             "--data-dir",
         ])
         .arg(data_dir)
+        .args(database_args(data_dir))
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
@@ -96,6 +138,7 @@ impl Server {
         let mut child = Command::new(magictime_bin())
             .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir.path())
+            .args(database_args(data_dir.path()))
             .args(insecure_http.then_some("--insecure-http"))
             .args(args)
             // The tests say which CLIP they want; none from the environment.
@@ -210,6 +253,7 @@ impl Worker {
             .arg("worker")
             .arg("--data-dir")
             .arg(data_dir)
+            .args(database_args(data_dir))
             .args(args)
             .env_remove("MAGICTIME_CLIP")
             .env("MAGICTIME_LEASE_SECS", TEST_LEASE_SECS)
@@ -265,9 +309,19 @@ impl Worker {
 
     /// The ids of the jobs it logged as done ("job=<id> … done").
     pub fn done_jobs(&self) -> Vec<i64> {
+        self.jobs_logged(|l| l.contains(" done") && !l.contains("failed"))
+    }
+
+    /// The ids of the jobs it started ("job=<id> … started").
+    pub fn started_jobs(&self) -> Vec<i64> {
+        self.jobs_logged(|l| l.contains(" started"))
+    }
+
+    /// The ids of the jobs of its log lines that `pick` keeps.
+    fn jobs_logged(&self, pick: impl Fn(&str) -> bool) -> Vec<i64> {
         self.log()
             .iter()
-            .filter(|l| l.contains(" done") && !l.contains("failed"))
+            .filter(|l| pick(l))
             .filter_map(|l| {
                 let at = l.find("job=")? + 4;
                 l[at..]

@@ -1,7 +1,7 @@
 //! Jobs on `magictime worker` processes: a `serve --no-worker` and workers on one database and
-//! data dir; a worker killed with SIGKILL mid-job loses its lease and the job is run again by
-//! the next worker, every job ends done exactly once; a running generation is cancelled within
-//! a step.
+//! data dir (SQLite, or PostgreSQL under `tools/with_postgres.sh`); a worker killed with SIGKILL
+//! mid-job loses its lease and the job is run again by another worker, every job ends done
+//! exactly once; a running generation is cancelled within a step.
 use std::{process::Command, time::Duration};
 
 use magictime_tests::{
@@ -32,9 +32,9 @@ const SHORT_GENERATION: [(&str, &str); 7] = [
     ("size", "32"),
 ];
 
-/// A web server without a worker and one worker; 20 jobs of all four kinds; the worker is
-/// killed (SIGKILL) while it runs the first generation, a new worker takes over: every job ends
-/// done, exactly once, the killed one on its second attempt by the second worker.
+/// A web server without a worker and two workers; 20 jobs of all four kinds; the worker that
+/// runs the first generation is killed (SIGKILL) half-way and started again: every job ends
+/// done, exactly once, the killed one on its second attempt by another worker.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_killed_worker_s_job_is_retried_by_the_next_and_every_job_ends_done_once() {
     let s = Server::start_with(&["--no-worker"], |d| {
@@ -108,7 +108,10 @@ async fn a_killed_worker_s_job_is_retried_by_the_next_and_every_job_ends_done_on
         .all(|j| j["status"] == "queued"));
 
     let worker_args = ["--clip", "tiny-random", "--transnetv2", "/nonexistent"];
-    let mut first = Worker::start(&data, &worker_args);
+    let mut workers = vec![
+        Worker::start(&data, &worker_args),
+        Worker::start(&data, &worker_args),
+    ];
     let long = ids[0];
     // the oldest generation goes first; kill its worker half-way through
     wait_until(&c, &s, Duration::from_secs(120), |jobs| {
@@ -116,10 +119,16 @@ async fn a_killed_worker_s_job_is_retried_by_the_next_and_every_job_ends_done_on
         j["status"] == "running" && j["progress"].as_f64().unwrap_or(0.0) > 0.1
     })
     .await;
-    first.kill();
-    assert_eq!(first.done_jobs(), Vec::<i64>::new());
+    let holder = workers
+        .iter()
+        .position(|w| w.started_jobs().contains(&long))
+        .expect("a worker started the first generation");
+    workers[holder].kill();
     let t_killed = std::time::Instant::now();
-    let second = Worker::start(&data, &worker_args);
+    let killed = workers.remove(holder);
+    assert!(!killed.done_jobs().contains(&long));
+    // the killed worker comes back (a restart); two workers again
+    workers.push(Worker::start(&data, &worker_args));
     // the killed run's job stays running (leased) until the lease runs out, then is retried
     wait_until(&c, &s, Duration::from_secs(60), |jobs| {
         job(jobs, long)["attempts"] == 2
@@ -138,12 +147,22 @@ async fn a_killed_worker_s_job_is_retried_by_the_next_and_every_job_ends_done_on
         let expected = if j["id"] == long { 2 } else { 1 };
         assert_eq!(j["attempts"], expected, "{j}");
     }
-    // done exactly once: each job in the done log of one worker, once
-    let mut done = second.done_jobs();
+    // done exactly once: each job in the done log of one worker, once; the killed one's retry
+    // by another worker than the one killed
+    let mut done = killed.done_jobs();
+    for w in &workers {
+        done.extend(w.done_jobs());
+    }
     done.sort();
     let mut all = ids.clone();
     all.sort();
-    assert_eq!(done, all, "{:#?}", second.log());
+    assert_eq!(
+        done,
+        all,
+        "{:#?}",
+        workers.iter().map(Worker::log).collect::<Vec<_>>()
+    );
+    assert!(workers.iter().any(|w| w.done_jobs().contains(&long)));
     // whole outputs only; nothing half-written left
     assert!(data.join(format!("generated/{long}.mp4")).is_file());
     for dir in ["generated", "datasets", "models", "eval"] {
@@ -291,6 +310,10 @@ fn a_worker_with_bad_settings_or_no_database_says_why() {
         (&["--lease-secs", "0.1"][..], "--lease-secs must be 1–3600"),
         (&["--device", "tpu"][..], "unknown backend"),
         (&[][..], "no database: start `magictime serve`"),
+        (
+            &["--database-url", "mysql://db.example.org/magictime"][..],
+            "not a database URL",
+        ),
     ] {
         let out = Command::new(magictime_tests::magictime_bin())
             .arg("worker")
