@@ -1,4 +1,4 @@
-//! Accounts and server-side sessions in SQLite, and the role checks every server function uses.
+//! Accounts and server-side sessions in the database, and the role checks every server function uses.
 use axum::http::{HeaderMap, StatusCode};
 use leptos::prelude::*;
 use sqlx::AnyPool;

@@ -1,4 +1,5 @@
-//! The state shared by every request: one SQLite pool and the server's settings.
+//! The state shared by every request: one database pool (SQLite or PostgreSQL) and the server's
+//! settings.
 use std::{path::PathBuf, sync::Arc};
 
 use axum::extract::FromRef;

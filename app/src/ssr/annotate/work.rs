@@ -218,7 +218,8 @@ async fn record(
     writer_check(pool, user, item_id).await?;
     check_text(text)?;
     let mut tx = pool.begin().await?;
-    // The first statement writes, so the transaction holds SQLite's write lock from the start.
+    // The first statement writes, so the transaction holds SQLite's write lock from the start
+    // (PostgreSQL: the lock row it deletes).
     let acquired: Option<f64> = sqlx::query_scalar(
         "DELETE FROM annot_locks WHERE item_id = $1 AND user_id = $2 \
            AND expires_at > strftime('%Y-%m-%dT%H:%M:%fZ', 'now') \

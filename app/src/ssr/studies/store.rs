@@ -1,4 +1,4 @@
-//! Studies in SQLite: creating and editing designs (refused once live), stimuli, lifecycle,
+//! Studies in the database: creating and editing designs (refused once live), stimuli, lifecycle,
 //! participants joining (trials assigned at join, inside one transaction) and resuming.
 use serde::Serialize;
 use sqlx::{AnyPool, Row};

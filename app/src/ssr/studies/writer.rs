@@ -1,4 +1,4 @@
-//! The answer writer: one task owns one SQLite connection (synchronous = FULL) and commits the
+//! The answer writer: one task owns one database connection (durable commits) and commits the
 //! answers that arrive while the previous commit ran as one transaction (group commit). Each
 //! request is answered only after its transaction committed, so an acknowledged answer is on
 //! disk; checks (trial assigned to this participant, question exists, valid choice, not answered
