@@ -65,11 +65,13 @@ run: build transnetv2-weights
 
 test-prereqs: $(TEST_PREREQS)
 
-# Every test on SQLite, then the integration tests (tests/) again on a PostgreSQL server of their
-# own (tools/with_postgres.sh starts and stops it).
+# Every test on SQLite, then the integration tests of tests/ (each of its files) again on a
+# PostgreSQL server of their own (tools/with_postgres.sh starts and stops it). The second run
+# selects the same packages as the first (--workspace), so nothing is built again.
+PG_TESTS := $(patsubst tests/tests/%.rs,--test %,$(wildcard tests/tests/*.rs))
 test-rust: build test-prereqs
 	cargo test --release --workspace
-	tools/with_postgres.sh cargo test --release -p magictime-tests
+	tools/with_postgres.sh cargo test --release --workspace $(PG_TESTS)
 
 test-e2e: build
 	end2end/run.sh
