@@ -268,6 +268,38 @@ pub async fn researcher_db(dir: &Path) -> (AnyPool, crate::types::User) {
 mod tests {
     use super::*;
 
+    #[test]
+    fn database_urls_name_their_dialect_and_messages_hide_passwords() {
+        assert_eq!(
+            Dialect::of_url("sqlite:///srv/m.sqlite?mode=rwc"),
+            Ok(Dialect::Sqlite)
+        );
+        assert_eq!(
+            Dialect::of_url("postgres://u:pw@db/m"),
+            Ok(Dialect::Postgres)
+        );
+        assert_eq!(Dialect::of_url("postgresql://db/m"), Ok(Dialect::Postgres));
+        let e = Dialect::of_url("mysql://u:secret@db/m").unwrap_err();
+        assert!(e.contains("not a database URL"), "{e}");
+        assert!(
+            e.contains("mysql://u:***@db/m") && !e.contains("secret"),
+            "{e}"
+        );
+        assert_eq!(
+            url_for(Path::new("/srv/d"), None),
+            "sqlite:///srv/d/magictime.sqlite?mode=rwc"
+        );
+        assert_eq!(
+            url_for(Path::new("/srv/d"), Some("postgres://db/m")),
+            "postgres://db/m"
+        );
+        assert_eq!(
+            sqlite_path("sqlite:///srv/d/magictime.sqlite?mode=rwc"),
+            Some(Path::new("/srv/d/magictime.sqlite"))
+        );
+        assert_eq!(sqlite_path("postgres://db/m"), None);
+    }
+
     #[tokio::test]
     async fn opens_with_wal_foreign_keys_and_all_migrations() {
         let tmp = tempfile::tempdir().unwrap();
