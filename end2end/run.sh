@@ -22,7 +22,10 @@ run_specs() {
   # No --insecure-http: the browser runs against the default cookies (Secure, __Host- names).
   # Port 0: the server binds a free port itself and prints it (a port probed here and bound later
   # could be taken in between). No CLIP from the environment: the specs expect the default.
-  env -u MAGICTIME_CLIP "$BIN" serve --addr 127.0.0.1:0 --data-dir "$DATA" --site-root "$TARGET/site" \
+  # --ckpts: the official release's tree in tiny random weights (the model crate's fixture), for
+  # the Generate page's model picker.
+  env -u MAGICTIME_CLIP -u MAGICTIME_CKPTS "$BIN" serve --addr 127.0.0.1:0 --data-dir "$DATA" \
+    --site-root "$TARGET/site" --ckpts "$ROOT/model/tests/fixtures/ckpts/ckpts" \
     >"$DATA/server.out" 2>"$DATA/server.log" &
   SERVER=$!
   URL=

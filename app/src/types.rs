@@ -181,6 +181,9 @@ pub struct JobView {
     pub params: String,
     /// For finished generation jobs: the URL of the video.
     pub video_url: Option<String>,
+    /// For finished generation jobs: the URL of the file to download (the format asked for
+    /// besides the MP4, else the MP4).
+    pub download_url: Option<String>,
     /// Runs started (more than one when a worker was lost and the job retried).
     pub attempts: i64,
 }
@@ -198,7 +201,9 @@ pub struct EvalParams {
 /// The metrics an evaluation job can compute (names as in `magictime eval --metrics`).
 pub const EVAL_METRICS: [&str; 5] = ["fvd", "fid", "kid", "clipsim", "mt"];
 
-/// Parameters of a generation job (validated on the server before it is queued).
+/// Parameters of a generation job (validated on the server before it is queued). The model
+/// fields default to what jobs queued before the picker ran: the built-in model, its adapters,
+/// an MP4.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GenerateParams {
     pub prompt: String,
@@ -209,6 +214,66 @@ pub struct GenerateParams {
     pub frames: usize,
     pub size: usize,
     pub fps: f64,
+    /// The model's [`ModelOption::id`].
+    #[serde(default = "builtin_model")]
+    pub model: String,
+    /// A DreamBooth file over the official base ([`ModelOption::dreambooth`]).
+    #[serde(default)]
+    pub dreambooth: Option<String>,
+    /// The adapters applied (of [`ADAPTERS`]); `None`: every adapter the model has.
+    #[serde(default)]
+    pub adapters: Option<Vec<String>>,
+    /// Files written besides the MP4 (of [`FORMATS`]).
+    #[serde(default)]
+    pub formats: Vec<String>,
+}
+
+fn builtin_model() -> String {
+    BUILTIN_MODEL.to_owned()
+}
+
+/// The model built into the server (or its `--model` folder): always there.
+pub const BUILTIN_MODEL: &str = "builtin";
+/// The official MagicTime release (`serve --ckpts`).
+pub const OFFICIAL_MODEL: &str = "official";
+
+/// The MagicTime adapters: (id, name), in the order they are applied.
+pub const ADAPTERS: [(&str, &str); 3] = [
+    ("s", "Magic Adapter S"),
+    ("t", "Magic Adapter T"),
+    ("te", "Magic Text-Encoder"),
+];
+
+/// The output formats of a generation: (extension, name). The MP4 is always written (the
+/// page's player); the others on request.
+pub const FORMATS: [(&str, &str); 4] = [
+    ("mp4", "MP4"),
+    ("gif", "GIF"),
+    ("webp", "WebP"),
+    ("png", "frame grid PNG"),
+];
+
+/// The most frames × width × height one web generation may have (the latents, the attention
+/// and the decoded video grow with it): 32 frames at 512², 128 at 256², 512 at 128².
+pub const MAX_FRAME_PIXELS: usize = 32 * 512 * 512;
+
+/// Refusals that concern the model picker's fields start with one of these (the page shows
+/// them beside the picker).
+pub const CHOICE_ERRORS: [&str; 4] = ["Model ", "DreamBooth ", "Adapter ", "Output "];
+
+/// A model the server generates with, as the Generate page's picker offers it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelOption {
+    /// What a request names ([`BUILTIN_MODEL`], [`OFFICIAL_MODEL`]).
+    pub id: String,
+    /// What it is, in words (no server paths).
+    pub label: String,
+    /// DreamBooth files that can go over it (file names).
+    pub dreambooth: Vec<String>,
+    /// The adapters it has (ids of [`ADAPTERS`]).
+    pub adapters: Vec<String>,
+    /// Its own generation settings (the form's initial values).
+    pub defaults: GenerateDefaults,
 }
 
 /// The generation form's initial values: the loaded model's own settings (its

@@ -1,4 +1,8 @@
 import { test, expect } from '@playwright/test';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 /** Logs in as the researcher and waits for the Generate page's island to hydrate. */
 async function researcherOnGeneratePage(page) {
@@ -40,4 +44,95 @@ test('a researcher cancels a running generation from the list', async ({ page })
   await expect(job).toContainText(/cancelled after denoising step \d+\/100/);
   await expect(job.getByRole('button', { name: 'Cancel' })).toHaveCount(0);
   await expect(job.locator('video')).toHaveCount(0);
+});
+
+/** Submits the form, waits for the job of `prompt` to finish and returns it with the URL of its
+ * Download link, a file of extension `ext`. */
+async function generatedDownload(page, prompt, ext) {
+  await page.getByRole('button', { name: 'Generate' }).click();
+  await expect(page.getByRole('status')).toContainText('Queued job #');
+  const job = page.locator('li.job', { hasText: prompt }).first();
+  await expect(job).toHaveAttribute('data-status', 'done', { timeout: 60_000 });
+  const link = job.getByRole('link', { name: 'Download' });
+  await expect(link).toHaveAttribute('href', new RegExp(`^/media/generated/\\d+\\.${ext}$`));
+  return [job, await link.getAttribute('href')];
+}
+
+/** The frames ffprobe decodes from `url`, downloaded with the page's session. */
+async function ffprobeFrames(page, url) {
+  const r = await page.request.get(url);
+  expect(r.status()).toBe(200);
+  const file = join(mkdtempSync(join(tmpdir(), 'magictime-e2e-dl-')), url.split('/').pop());
+  writeFileSync(file, await r.body());
+  const out = execFileSync('ffprobe', ['-v', 'error', '-count_frames', '-select_streams', 'v:0',
+    '-show_entries', 'stream=nb_read_frames', '-of', 'csv=p=0', file]);
+  return Number(out.toString().trim());
+}
+
+/** The frames the browser decodes from the animated image at `url` (WebCodecs' ImageDecoder:
+ * Debian's ffprobe 5.1 cannot decode animated WebP). */
+async function browserFrames(page, url, type) {
+  return page.evaluate(async ([url, type]) => {
+    const data = (await fetch(url)).body;
+    const decoder = new ImageDecoder({ data, type });
+    await decoder.tracks.ready;
+    await decoder.completed;
+    const n = decoder.tracks.selectedTrack.frameCount;
+    // every frame decodes, the last one included
+    await decoder.decode({ frameIndex: n - 1 });
+    return n;
+  }, [url, type]);
+}
+
+test('the picker offers the official release; the choices are recorded and the GIF plays', async ({ page }) => {
+  await researcherOnGeneratePage(page);
+  // run.sh serves the official release's tree (tiny random weights in its layout)
+  await page.getByRole('link', { name: 'Official MagicTime release' }).click();
+  await expect(page).toHaveURL(/\/generate\?model=official$/);
+  await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true', { timeout: 20_000 });
+  await expect(page.getByTestId('model')).toContainText('official MagicTime release');
+  const dreambooth = page.getByLabel('DreamBooth model');
+  await expect(dreambooth.locator('option')).toHaveText(['none',
+    'RealisticVisionV60B1_v51VAE.safetensors', 'ToonYou_beta6.safetensors', 'rcnzCartoon3d_v10.safetensors']);
+  // the release's own settings fill the form
+  await expect(page.getByLabel('Size (px)')).toHaveValue('512');
+  await dreambooth.selectOption('rcnzCartoon3d_v10.safetensors');
+  await page.getByLabel('Magic Text-Encoder').uncheck();
+  await expect(page.getByLabel('Magic Adapter S')).toBeChecked();
+  await page.getByLabel('Output').selectOption('gif');
+  await page.getByLabel('Prompt', { exact: true }).fill('a cartoon flower blooming, time-lapse');
+  await page.getByLabel('Steps').fill('2');
+  await page.getByLabel('Frames').fill('6');
+  await page.getByLabel('Size (px)').fill('16');
+  const [job, gif] = await generatedDownload(page, 'a cartoon flower blooming', 'gif');
+  expect(await ffprobeFrames(page, gif)).toBe(6);
+  expect(await browserFrames(page, gif, 'image/gif')).toBe(6);
+  const id = Number((await job.getAttribute('data-testid')).replace('job-', ''));
+  const listed = await (await page.request.get('/api/jobs?kind=generate')).json();
+  const params = JSON.parse(listed.find((j) => j.id === id).params);
+  expect(params).toMatchObject({ model: 'official', dreambooth: 'rcnzCartoon3d_v10.safetensors',
+    adapters: ['s', 't'], formats: ['gif'], frames: 6, size: 16 });
+});
+
+test('more than 32 frames run in context windows; past the bound the refusal says it', async ({ page }) => {
+  await researcherOnGeneratePage(page);
+  await page.getByLabel('Prompt', { exact: true }).fill('a long bloom, time-lapse');
+  await page.getByLabel('Steps').fill('1');
+  await page.getByLabel('Size (px)').fill('512');
+  await page.getByLabel('Frames').fill('33');
+  await page.getByRole('button', { name: 'Generate' }).click();
+  await expect(page.getByRole('status')).toHaveText('frames × size² is at most 8388608 on this server '
+    + '(32 frames at 512 px, 128 at 256 px, 512 at 128 px); 33 frames at 512 px are 8650752');
+  await page.getByLabel('Size (px)').fill('32');
+  await page.getByLabel('Frames').fill('40');
+  await page.getByLabel('Output').selectOption('webp');
+  const [, webp] = await generatedDownload(page, 'a long bloom', 'webp');
+  expect(await browserFrames(page, webp, 'image/webp')).toBe(40);
+  // only the picker's choices exist: a forged one is refused beside the picker, nothing queued
+  const before = (await (await page.request.get('/api/jobs?kind=generate')).json()).length;
+  await page.locator('input[name="model"]').evaluate((e) => { e.value = 'sd3'; });
+  await page.getByRole('button', { name: 'Generate' }).click();
+  await expect(page.getByTestId('choice-error')).toHaveText('Model "sd3" is unknown here (there are builtin, official)');
+  await expect(page.getByRole('status')).not.toContainText('Queued');
+  expect((await (await page.request.get('/api/jobs?kind=generate')).json()).length).toBe(before);
 });

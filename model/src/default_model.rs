@@ -354,9 +354,18 @@ pub fn unpack_dir(src: &Path, dst: &Path) -> Result<()> {
 /// Loads the embedded default model through the regular folder loader, with its Magic Adapters
 /// S, T and Text-Encoder applied (MagicTime's order), as the official release is used.
 pub fn load_default<B: Backend>(device: &B::Device) -> Result<MagicTimePipeline<B>> {
+    load_default_with(None, device)
+}
+
+/// [`load_default`] with only `adapters` applied (`None`: all three; `Some(&[])`: none, the
+/// ablation's base).
+pub fn load_default_with<B: Backend>(
+    adapters: Option<&[crate::pipeline::Adapter]>,
+    device: &B::Device,
+) -> Result<MagicTimePipeline<B>> {
     let tmp = tempfile::tempdir().map_err(|e| ModelError::io(std::env::temp_dir(), e))?;
     write_default_dir(tmp.path())?;
-    MagicTimePipeline::from_dir(tmp.path(), None, device)
+    MagicTimePipeline::from_dir(tmp.path(), adapters, device)
 }
 
 /// The generation settings of the embedded model (its `generation_config.json`); the 32-pixel

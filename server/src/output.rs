@@ -7,6 +7,8 @@
 //! that will not resume.
 use std::path::{Path, PathBuf};
 
+use magictime_app::types::FORMATS;
+
 /// The folders of the data dir that hold job outputs, named by job id.
 pub const OUTPUT_DIRS: [&str; 4] = ["generated", "datasets", "models", "eval"];
 
@@ -39,15 +41,29 @@ pub fn remove(p: &Path) {
     };
 }
 
-/// The outputs job `id` of `kind` may have (`generated/<id>.mp4`, `datasets/<id>`, …).
+/// The outputs job `id` of `kind` may have (`generated/<id>.mp4` and its other formats,
+/// `datasets/<id>`, …).
 pub fn outputs_of(data_dir: &Path, kind: &str, id: i64) -> Vec<PathBuf> {
     match kind {
-        "generate" => vec![data_dir.join("generated").join(format!("{id}.mp4"))],
+        "generate" => FORMATS
+            .iter()
+            .map(|(ext, _)| data_dir.join("generated").join(format!("{id}.{ext}")))
+            .collect(),
         "ingest" => vec![data_dir.join("datasets").join(id.to_string())],
         "train" => vec![data_dir.join("models").join(id.to_string())],
         "eval" => vec![data_dir.join("eval").join(id.to_string())],
         _ => vec![],
     }
+}
+
+/// The files of generation job `id` relative to the data dir: the MP4 first, then each other
+/// format of `formats` (of [`FORMATS`], once each).
+pub fn generated_files(id: i64, formats: &[String]) -> Vec<String> {
+    FORMATS
+        .iter()
+        .filter(|(ext, _)| *ext == "mp4" || formats.iter().any(|f| f == ext))
+        .map(|(ext, _)| format!("generated/{id}.{ext}"))
+        .collect()
 }
 
 /// Copies folder `src` into `dst` (created; files in it replaced), recursively. Symbolic links
@@ -149,6 +165,7 @@ mod tests {
             "generated/1.mp4",
             "generated/.partial-2.mp4",
             "generated/3.mp4",
+            "generated/3.gif",
             "datasets/4/clip.mp4",
             "datasets/.partial-5/clip.mp4",
             "models/.partial-6/config.json",
@@ -181,6 +198,7 @@ mod tests {
                 "datasets/.partial-5",
                 "eval/7",
                 "generated/.partial-2.mp4",
+                "generated/3.gif",
                 "generated/3.mp4",
                 "models/.partial-6",
                 "studies/1/bbbb.mp4.part",
@@ -201,6 +219,18 @@ mod tests {
         assert_eq!(
             partial_path(Path::new("/d/generated/9.mp4")),
             Path::new("/d/generated/.partial-9.mp4")
+        );
+    }
+
+    /// The MP4 always comes first; other formats once each, unknown ones never.
+    #[test]
+    fn generated_files_are_the_mp4_and_the_formats_asked_for() {
+        let f =
+            |v: &[&str]| generated_files(4, &v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(f(&[]), ["generated/4.mp4"]);
+        assert_eq!(
+            f(&["png", "gif", "gif", "mp4", "avi"]),
+            ["generated/4.mp4", "generated/4.gif", "generated/4.png"]
         );
     }
 }

@@ -101,7 +101,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     } else {
         &args.jobs.device
     };
-    let generator = crate::generator::for_device(device, args.engine.model.clone())?;
+    let generator =
+        crate::generator::for_device(device, args.engine.model.clone(), args.engine.ckpts.clone())?;
     args.jobs.check()?;
     std::fs::create_dir_all(&args.data_dir)?;
     let pool = db::open(&args.database.url(&args.data_dir)).await?;

@@ -494,6 +494,46 @@ pub fn make_evalset(dir: &Path, n: usize, hue_step: usize) {
     std::fs::write(set.join("fake.csv"), csv).unwrap();
 }
 
+/// The frames ffprobe decodes from the video (MP4, GIF, animated WebP) at `path`.
+pub fn ffprobe_frames(path: &Path) -> u32 {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
+        .args(["-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .expect("ffprobe");
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("{}: frame count {text:?}", path.display()))
+}
+
+/// The frames of an animated WebP: its `ANMF` chunks, read from the RIFF container (ffprobe
+/// 5.1 cannot decode animated WebP). Panics when `bytes` is no WebP.
+pub fn webp_frames(bytes: &[u8]) -> u32 {
+    assert!(
+        bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP",
+        "not a WebP"
+    );
+    let (mut at, mut frames) = (12, 0);
+    while at + 8 <= bytes.len() {
+        let size = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().unwrap()) as usize;
+        if &bytes[at..at + 4] == b"ANMF" {
+            frames += 1;
+        }
+        at += 8 + size + size % 2;
+    }
+    assert_eq!(at, bytes.len(), "a truncated WebP");
+    frames
+}
+
+/// The official release's `ckpts/` tree in tiny random weights, written by
+/// `tools/parity/make_ckpts_fixtures.py` (the model crate's fixtures).
+pub fn ckpts_fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../model/tests/fixtures/ckpts/ckpts")
+}
+
 /// Job `id` of a list (panics when it is not there).
 pub fn job_in(jobs: &[serde_json::Value], id: i64) -> &serde_json::Value {
     jobs.iter().find(|j| j["id"] == id).expect("job listed")

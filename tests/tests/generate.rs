@@ -2,9 +2,13 @@
 use std::time::Duration;
 
 use magictime_tests::{
-    client, create_account, jobs_of, login, post_form, wait_job, Server, LONG_GENERATION,
+    ckpts_fixture, client, create_account, ffprobe_frames, jobs_of, login, post_form, wait_job,
+    webp_frames, Server, LONG_GENERATION,
 };
 use reqwest::{header, Client, StatusCode};
+use support::get_json;
+
+mod support;
 
 async fn submit(c: &Client, s: &Server, t: &str, prompt: &str, size: &str) -> reqwest::Response {
     let fields = [
@@ -175,4 +179,183 @@ async fn a_failing_generation_is_reported_and_the_queue_goes_on() {
     let id2: i64 = r.json().await.unwrap();
     let job = wait_job(&c, &s, "generate", id2, Duration::from_secs(120)).await;
     assert_eq!(job["status"], "done", "{job}");
+}
+
+/// A generation request of `fields` over [`submit`]'s small defaults (2 steps, 4 frames, 32 px).
+async fn submit_with(
+    c: &Client,
+    s: &Server,
+    t: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut all: Vec<(&str, &str)> = vec![
+        ("prompt", "ice melting on a table, time-lapse"),
+        ("negative", ""),
+        ("seed", "3"),
+        ("steps", "2"),
+        ("cfg", "7.5"),
+        ("frames", "4"),
+        ("size", "32"),
+    ];
+    for (k, v) in fields {
+        all.retain(|(a, _)| a != k);
+        all.push((k, v));
+    }
+    post_form(c, s, "/api/generate", t, &all).await
+}
+
+/// Downloads `url` and counts its frames: ffprobe's decoded frames, a WebP's animation frames.
+async fn downloaded_frames(c: &Client, s: &Server, url: &str, content_type: &str) -> u32 {
+    let r = c.get(s.url(url)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{url}");
+    assert_eq!(r.headers()[header::CONTENT_TYPE], content_type, "{url}");
+    let bytes = r.bytes().await.unwrap();
+    if content_type == "image/webp" {
+        return webp_frames(&bytes);
+    }
+    let name = url.rsplit('/').next().unwrap();
+    let file = s.data_dir.path().join(format!("downloaded-{name}"));
+    std::fs::write(&file, bytes).unwrap();
+    ffprobe_frames(&file)
+}
+
+/// `serve --ckpts <the official release's tree>` (tiny random weights in exactly its layout,
+/// `tools/parity/make_ckpts_fixtures.py`): the picker offers the official model with its
+/// DreamBooth files and adapters; a generation with a DreamBooth file, Adapter S and T on and
+/// the Text-Encoder off is recorded with those choices and its GIF plays; bad choices are
+/// refused with the field named, nothing queued.
+#[tokio::test]
+async fn the_official_release_generates_with_the_choices_recorded() {
+    let ckpts = ckpts_fixture();
+    let s = Server::start_with(&["--ckpts", ckpts.to_str().unwrap()], |d| {
+        create_account(d, "res@test.org", "res-pass-12", "researcher")
+    });
+    let (c, t) = login(&s, "res@test.org", "res-pass-12").await;
+    let models = get_json(&s, &c, "/api/generate_models").await;
+    assert_eq!(models[0]["id"], "builtin", "{models}");
+    let official = &models[1];
+    assert_eq!(official["id"], "official", "{models}");
+    assert_eq!(
+        official["dreambooth"],
+        serde_json::json!([
+            "RealisticVisionV60B1_v51VAE.safetensors",
+            "ToonYou_beta6.safetensors",
+            "rcnzCartoon3d_v10.safetensors"
+        ])
+    );
+    assert_eq!(official["adapters"], serde_json::json!(["s", "t", "te"]));
+    // no generation_config.json in the release: MagicTime's own settings
+    assert_eq!(
+        (
+            &official["defaults"]["frames"],
+            &official["defaults"]["size"]
+        ),
+        (&serde_json::json!(16), &serde_json::json!(512))
+    );
+    let label = official["label"].as_str().unwrap();
+    assert!(
+        label.contains("official") && !label.contains('/'),
+        "{label}"
+    );
+
+    // Bad choices: 422 with the field named, nothing queued. (Adapters the model lacks:
+    // the server's generator tests.)
+    let official_with = |k: &'static str, v: &'static str| [("model", "official"), (k, v)];
+    for (fields, says) in [
+        (
+            [("model", "sd3"), ("format", "mp4")],
+            "Model \"sd3\" is unknown",
+        ),
+        (
+            official_with("dreambooth", "../../../etc/passwd"),
+            "DreamBooth file",
+        ),
+        (official_with("format", "avi"), "Output format \"avi\""),
+        (
+            [
+                ("model", "builtin"),
+                ("dreambooth", "ToonYou_beta6.safetensors"),
+            ],
+            "DreamBooth files go over the official base model only",
+        ),
+    ] {
+        let r = submit_with(&c, &s, &t, &fields).await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{fields:?}");
+        let text = r.text().await.unwrap();
+        assert!(text.contains(says), "{fields:?}: {text}");
+    }
+    assert!(jobs_of(&c, &s, "generate").await.is_empty());
+
+    let r = submit_with(
+        &c,
+        &s,
+        &t,
+        &[
+            ("model", "official"),
+            ("dreambooth", "ToonYou_beta6.safetensors"),
+            ("adapter_s", "on"),
+            ("adapter_t", "on"),
+            ("format", "gif"),
+            ("size", "16"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    let id: i64 = r.json().await.unwrap();
+    let job = wait_job(&c, &s, "generate", id, Duration::from_secs(120)).await;
+    assert_eq!(job["status"], "done", "{job}");
+    let params: serde_json::Value = serde_json::from_str(job["params"].as_str().unwrap()).unwrap();
+    assert_eq!(params["model"], "official");
+    assert_eq!(params["dreambooth"], "ToonYou_beta6.safetensors");
+    assert_eq!(params["adapters"], serde_json::json!(["s", "t"]));
+    assert_eq!(params["formats"], serde_json::json!(["gif"]));
+    let (mp4, gif) = (
+        format!("/media/generated/{id}.mp4"),
+        format!("/media/generated/{id}.gif"),
+    );
+    assert_eq!(job["download_url"], gif);
+    assert_eq!(downloaded_frames(&c, &s, &gif, "image/gif").await, 4);
+    assert_eq!(downloaded_frames(&c, &s, &mp4, "video/mp4").await, 4);
+    // a format not asked for was not written
+    let r = c
+        .get(s.url(&format!("/media/generated/{id}.webp")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+}
+
+/// Without --ckpts there is no official model; frames beyond the motion modules' 32 run in
+/// context windows (the WebP holds every frame), up to the server's frames × size² bound, whose
+/// refusal states it.
+#[tokio::test]
+async fn long_videos_run_in_context_windows_up_to_the_servers_bound() {
+    let s = Server::start(|d| create_account(d, "res@test.org", "res-pass-12", "researcher"));
+    let (c, t) = login(&s, "res@test.org", "res-pass-12").await;
+    let r = submit_with(&c, &s, &t, &[("model", "official")]).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("--ckpts"));
+    let r = submit_with(&c, &s, &t, &[("frames", "33"), ("size", "512")]).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let text = r.text().await.unwrap();
+    assert!(
+        text.contains("at most 8388608 on this server (32 frames at 512 px, 128 at 256 px")
+            && text.contains("33 frames at 512 px are 8650752"),
+        "{text}"
+    );
+    assert!(jobs_of(&c, &s, "generate").await.is_empty());
+
+    let r = submit_with(
+        &c,
+        &s,
+        &t,
+        &[("frames", "40"), ("steps", "1"), ("format", "webp")],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    let id: i64 = r.json().await.unwrap();
+    let job = wait_job(&c, &s, "generate", id, Duration::from_secs(180)).await;
+    assert_eq!(job["status"], "done", "{job}");
+    let webp = format!("/media/generated/{id}.webp");
+    assert_eq!(downloaded_frames(&c, &s, &webp, "image/webp").await, 40);
 }

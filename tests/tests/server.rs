@@ -198,20 +198,18 @@ async fn roles_are_checked_on_the_server() {
     let anon = client();
     let r = anon.get(s.url("/api/users")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    for what in ["model_info", "generate_defaults"] {
-        let r = anon
-            .get(s.url(&format!("/api/{what}")))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{what}");
-    }
+    let r = anon
+        .get(s.url("/api/generate_models"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     // Wrong role: 403 for listing and for creating accounts; nothing created.
     let ann = client();
     login(&ann, &s, "ann@test.org", "ann-pass-12").await;
     let r = ann.get(s.url("/api/users")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    let r = ann.get(s.url("/api/model_info")).send().await.unwrap();
+    let r = ann.get(s.url("/api/generate_models")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     let t = csrf(&ann, &s).await;
     let r = post_form(
@@ -230,9 +228,11 @@ async fn roles_are_checked_on_the_server() {
     // Researchers see what model generates, without the server's paths.
     let res = client();
     login(&res, &s, "res@test.org", "res-pass-12").await;
-    let r = res.get(s.url("/api/model_info")).send().await.unwrap();
+    let r = res.get(s.url("/api/generate_models")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    let info = r.text().await.unwrap();
+    let models: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(models.as_array().unwrap().len(), 1, "no --ckpts: {models}");
+    let info = models[0]["label"].as_str().unwrap();
     assert!(info.contains("model") && !info.contains('/'), "{info}");
     // Admin: allowed.
     let adm = client();

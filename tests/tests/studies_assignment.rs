@@ -85,17 +85,7 @@ async fn assignment_is_balanced_and_participants_never_see_conditions() {
             let frames = |name: &str, bytes: &[u8]| {
                 let file = s.data_dir.path().join(name);
                 std::fs::write(&file, bytes).unwrap();
-                let out = std::process::Command::new("ffprobe")
-                    .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
-                    .args(["-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
-                    .arg(&file)
-                    .output()
-                    .unwrap();
-                assert!(out.status.success(), "{out:?}");
-                String::from_utf8_lossy(&out.stdout)
-                    .trim()
-                    .parse::<u32>()
-                    .unwrap()
+                magictime_tests::ffprobe_frames(&file)
             };
             let n_frames = frames("padded.mp4", &copies[0]);
             assert!(n_frames > 0);

@@ -1,5 +1,5 @@
 //! Generation jobs: submit, list (with progress), cancel.
-// The generate server fn takes the form's eight fields; `#[server]` also generates the client
+// The generate server fn takes the form's fields; `#[server]` also generates the client
 // (hydrate) side, which an item-level allow does not reach.
 #![allow(clippy::too_many_arguments)]
 use leptos::prelude::*;
@@ -8,6 +8,11 @@ use leptos::server_fn::codec::GetUrl;
 use crate::types::JobView;
 
 /// Queues a text-to-video generation (researchers). Returns the job id.
+///
+/// The model fields are the page's picker: `model` (an id of [`generate_models`]; absent: the
+/// built-in model with all its adapters), `dreambooth` (a file name it offers; empty: none),
+/// `adapter_s` / `adapter_t` / `adapter_te` (present: applied; with `model` given, absent: off),
+/// `format` (`gif`, `webp` or `png` written besides the MP4).
 #[server(prefix = "/api", endpoint = "generate")]
 pub async fn submit_generation(
     csrf_token: String,
@@ -18,10 +23,16 @@ pub async fn submit_generation(
     cfg: f64,
     frames: usize,
     size: usize,
+    model: Option<String>,
+    dreambooth: Option<String>,
+    adapter_s: Option<String>,
+    adapter_t: Option<String>,
+    adapter_te: Option<String>,
+    format: Option<String>,
 ) -> Result<i64, ServerFnError> {
     use crate::{
         ssr::{auth, jobs},
-        types::{GenerateParams, Role},
+        types::{GenerateParams, Role, BUILTIN_MODEL, FORMATS, MAX_FRAME_PIXELS},
     };
     use axum::http::StatusCode;
     let _ = csrf_token;
@@ -35,14 +46,41 @@ pub async fn submit_generation(
     if prompt.chars().count() > 1000 || negative.chars().count() > 1000 {
         return Err(bad("prompts are limited to 1000 characters"));
     }
-    if !(1..=100).contains(&steps) || !(1..=32).contains(&frames) || !(0.0..=30.0).contains(&cfg) {
-        return Err(bad("steps must be 1–100, frames 1–32, guidance 0–30"));
+    if !(1..=100).contains(&steps) || frames == 0 || !(0.0..=30.0).contains(&cfg) {
+        return Err(bad("steps must be 1–100, frames at least 1, guidance 0–30"));
     }
     // The model only checks the stride; memory grows with size² (and attention with size⁴):
     // the same bounds as the form's.
     if !(16..=512).contains(&size) {
         return Err(bad("size must be 16–512 pixels"));
     }
+    // Beyond the motion modules' 32 frames the video runs in context windows (the model allows
+    // 512 frames): the work and memory grow with frames × size², bounded here.
+    let pixels = frames.saturating_mul(size * size);
+    if pixels > MAX_FRAME_PIXELS {
+        return Err(bad(&format!(
+            "frames × size² is at most {MAX_FRAME_PIXELS} on this server (32 frames at 512 px, \
+             128 at 256 px, 512 at 128 px); {frames} frames at {size} px are {pixels}"
+        )));
+    }
+    let format = format.filter(|f| !f.is_empty() && f != "mp4");
+    if let Some(f) = &format {
+        if !FORMATS.iter().any(|(ext, _)| ext == f) {
+            let known: Vec<&str> = FORMATS.iter().map(|(ext, _)| *ext).collect();
+            return Err(bad(&format!(
+                "Output format {f:?} is unknown (there are {})",
+                known.join(", ")
+            )));
+        }
+    }
+    // without the picker's fields: the built-in model as it always ran, all its adapters
+    let adapters = model.is_some().then(|| {
+        [("s", &adapter_s), ("t", &adapter_t), ("te", &adapter_te)]
+            .into_iter()
+            .filter(|(_, on)| on.is_some())
+            .map(|(id, _)| id.to_owned())
+            .collect()
+    });
     let params = GenerateParams {
         prompt,
         negative,
@@ -52,6 +90,10 @@ pub async fn submit_generation(
         frames,
         size,
         fps: 8.0,
+        model: model.unwrap_or_else(|| BUILTIN_MODEL.to_owned()),
+        dreambooth: dreambooth.filter(|d| !d.is_empty()),
+        adapters,
+        formats: format.into_iter().collect(),
     };
     let generator = state.generator.clone();
     let checked = {
@@ -66,7 +108,7 @@ pub async fn submit_generation(
         .await
         .map_err(auth::internal)?;
     state.jobs_notify.notify_one();
-    tracing::info!(job = id, user = user.id, "generation queued");
+    tracing::info!(job = id, user = user.id, model = %params.model, "generation queued");
     Ok(id)
 }
 
@@ -170,20 +212,15 @@ pub async fn cancel_job(csrf_token: String, id: i64) -> Result<bool, ServerFnErr
     Ok(cancelled.is_some())
 }
 
-/// The generation settings of the model the server generates with.
-#[server(prefix = "/api", endpoint = "generate_defaults", input = GetUrl)]
-pub async fn generate_defaults() -> Result<crate::types::GenerateDefaults, ServerFnError> {
+/// The models the server generates with, the default first, each with its DreamBooth files,
+/// adapters and own generation settings (researchers only).
+#[server(prefix = "/api", endpoint = "generate_models", input = GetUrl)]
+pub async fn generate_models() -> Result<Vec<crate::types::ModelOption>, ServerFnError> {
     use crate::{ssr::auth, types::Role};
     let state = crate::ssr::state()?;
     auth::require_role(Role::Researcher).await?;
-    Ok(state.generator.defaults())
-}
-
-/// What model the server generates with (researchers only: it names the model's folder).
-#[server(prefix = "/api", endpoint = "model_info", input = GetUrl)]
-pub async fn model_info() -> Result<String, ServerFnError> {
-    use crate::{ssr::auth, types::Role};
-    let state = crate::ssr::state()?;
-    auth::require_role(Role::Researcher).await?;
-    Ok(state.generator.describe())
+    let generator = state.generator.clone();
+    tokio::task::spawn_blocking(move || generator.models())
+        .await
+        .map_err(auth::internal)
 }

@@ -125,6 +125,14 @@ pub fn JobList(
     }
 }
 
+/// The prompt of a job's parameters (other fields ignored; typed, not a `serde_json::Value`,
+/// which would add its parser to the WASM bundle).
+#[derive(serde::Deserialize)]
+struct Prompt {
+    #[serde(default)]
+    prompt: String,
+}
+
 #[component]
 fn JobRow(
     job: JobView,
@@ -143,9 +151,8 @@ fn JobRow(
         });
     };
     let retried = (job.attempts > 1).then(|| format!(" · attempt {}", job.attempts));
-    let prompt = serde_json::from_str::<serde_json::Value>(&job.params)
-        .ok()
-        .and_then(|v| v.get("prompt").and_then(|p| p.as_str()).map(str::to_owned))
+    let prompt = serde_json::from_str::<Prompt>(&job.params)
+        .map(|p| p.prompt)
         .unwrap_or_default();
     let pct = (job.progress * 100.0).round() as u32;
     view! {
@@ -165,6 +172,7 @@ fn JobRow(
             {job.video_url.map(|src| view! {
                 <video src=src controls loop muted autoplay playsinline width="256"></video>
             })}
+            {job.download_url.map(|href| view! { " " <a href=href download>"Download"</a> })}
         </li>
     }
 }

@@ -364,6 +364,9 @@ pub async fn list(
             )| {
                 let video_url = (kind == "generate" && status == "done" && result.is_some())
                     .then(|| format!("/media/generated/{id}.mp4"));
+                let download_url = video_url.as_ref().map(|mp4| {
+                    generated_download(result.as_deref()).unwrap_or_else(|| mp4.clone())
+                });
                 JobView {
                     id,
                     kind,
@@ -375,11 +378,20 @@ pub async fn list(
                     finished_at,
                     params,
                     video_url,
+                    download_url,
                     attempts,
                 }
             },
         )
         .collect())
+}
+
+/// The URL of the last file a generation's result lists (`files`: the MP4, then the format
+/// asked for besides it); `None` for results written before they listed files.
+fn generated_download(result: Option<&str>) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(result?).ok()?;
+    let last = v.get("files")?.as_array()?.last()?.as_str()?;
+    Some(format!("/media/{last}"))
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
-//! `GET /media/generated/{id}.mp4`: generated videos of finished jobs, for logged-in users (range
-//! requests work, so browsers can seek).
+//! `GET /media/generated/{id}.{mp4,gif,webp,png}`: the files of finished generation jobs, for
+//! logged-in users (range requests work, so browsers can seek).
 use axum::{
     body::Body,
     extract::{Path, Request, State},
@@ -23,9 +23,11 @@ pub async fn video(
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         }
     }
-    let Some(id) = file
-        .strip_suffix(".mp4")
-        .and_then(|s| s.parse::<u64>().ok())
+    let known = |ext: &str| magictime_app::types::FORMATS.iter().any(|(e, _)| *e == ext);
+    let Some((id, ext)) = file
+        .rsplit_once('.')
+        .filter(|(_, ext)| known(ext))
+        .and_then(|(id, ext)| Some((id.parse::<u64>().ok()?, ext)))
     else {
         return StatusCode::NOT_FOUND.into_response();
     };
@@ -44,7 +46,7 @@ pub async fn video(
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         }
     }
-    let path = state.data_dir.join("generated").join(format!("{id}.mp4"));
+    let path = state.data_dir.join("generated").join(format!("{id}.{ext}"));
     if !path.is_file() {
         return StatusCode::NOT_FOUND.into_response();
     }

@@ -13,6 +13,11 @@ pub struct EngineArgs {
     /// A MagicTime model folder (diffusers layout) to generate with; the built-in model otherwise.
     #[arg(long, env = "MAGICTIME_MODEL")]
     pub model: Option<PathBuf>,
+    /// The official MagicTime release's `ckpts/` tree, as it is (`Base_Model/`,
+    /// `DreamBooth/`, `Magic_Weights/`): offered beside the model above, with a DreamBooth file
+    /// and the adapters of the user's choice.
+    #[arg(long, env = "MAGICTIME_CKPTS")]
+    pub ckpts: Option<PathBuf>,
     /// CLIP for the studies' automatic metrics and the clipsim / mt / probe evaluation jobs:
     /// `in-domain` (the embedded CLIP trained on ChronoMagic-Synth, the default), a transformers
     /// CLIP folder, `tiny-random` (random weights, smoke runs), or `none` (those metrics off).
@@ -128,7 +133,11 @@ pub struct WorkerArgs {
 /// and go back to the queue.
 pub async fn main(args: WorkerArgs) -> anyhow::Result<()> {
     args.jobs.check()?;
-    let generator = crate::generator::for_device(&args.jobs.device, args.engine.model.clone())?;
+    let generator = crate::generator::for_device(
+        &args.jobs.device,
+        args.engine.model.clone(),
+        args.engine.ckpts.clone(),
+    )?;
     let pool = magictime_app::ssr::db::open_migrated(&args.database.url(&args.data_dir))
         .await
         .map_err(anyhow::Error::msg)?;

@@ -163,9 +163,11 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let generator = crate::generator::ModelGenerator::<magictime_model::backend::Cpu>::new(
             None,
+            None,
             Default::default(),
-        );
-        let d = generator.defaults();
+        )
+        .unwrap();
+        let d = generator.models()[0].defaults.clone();
         let p = GenerateParams {
             prompt: "a red flower blooming".into(),
             negative: String::new(),
@@ -175,9 +177,13 @@ mod tests {
             frames: d.frames,
             size: d.size,
             fps: 8.0,
+            model: magictime_app::types::BUILTIN_MODEL.into(),
+            dreambooth: None,
+            adapters: None,
+            formats: vec![],
         };
         let out = tmp.path().join("7.mp4");
-        let (stop, written) = (running(), out.clone());
+        let (stop, written) = (running(), [out.clone()]);
         let flag = stop.clone();
         let work: Work = Box::new(move |progress| {
             generator.generate(&p, &written, &mut |f, msg| {

@@ -368,22 +368,30 @@ async fn forward_progress(
     }
 }
 
-/// A generation job: the MP4 to `generated/<id>.mp4`.
+/// A generation job: the MP4 to `generated/<id>.mp4` and each other format asked for beside
+/// it (`<id>.gif`, …), each written atomically; a failure removes what was written. The result
+/// names the files and what generated them.
 fn generate(generator: Arc<dyn Generator>, data_dir: &Path, id: i64, params: &str) -> Work {
     let params = params.to_owned();
-    let out_dir = data_dir.join("generated");
+    let data_dir = data_dir.to_path_buf();
     Box::new(move |progress| {
         let p: GenerateParams = parse_params(&params)?;
-        let out = out_dir.join(format!("{id}.mp4"));
-        let part = crate::output::partial_path(&out);
-        let made = generator
-            .generate(&p, &part, &mut |f, what| progress(f, what))
-            .and_then(|()| crate::output::commit(&part, &out));
+        let files = crate::output::generated_files(id, &p.formats);
+        let outs: Vec<PathBuf> = files.iter().map(|f| data_dir.join(f)).collect();
+        let made = generator.generate(&p, &outs, &mut |f, what| progress(f, what));
         if made.is_err() {
-            crate::output::remove(&part);
+            for out in &outs {
+                crate::output::remove(out);
+                crate::output::remove(&crate::output::partial_path(out));
+            }
         }
         made?;
-        Ok(serde_json::json!({ "video": format!("generated/{id}.mp4") }).to_string())
+        Ok(serde_json::json!({
+            "video": files[0],
+            "files": files,
+            "model": generator.describe(&p),
+        })
+        .to_string())
     })
 }
 

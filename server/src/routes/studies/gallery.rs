@@ -54,7 +54,7 @@ pub(super) async fn import_generated(
         .get("condition")
         .map(|c| c.trim().to_owned())
         .filter(|c| !c.is_empty())
-        .unwrap_or_else(|| state.generator.describe());
+        .unwrap_or_else(|| state.generator.describe(&p));
     let src = state.data_dir.join("generated").join(format!("{job}.mp4"));
     if !src.is_file() {
         return Err(bad(format!("job {job}: its video is gone")));
@@ -102,7 +102,6 @@ pub(super) async fn form(state: &ServerState, id: i64, hidden: &str) -> Result<S
         })
         .collect();
     Ok(format!(
-        r#"<form method="post" action="/studies/{id}/import_generated" class="form">{hidden}<label for="gen-job">Add a generated video (its prompt comes with it)</label><select id="gen-job" name="job">{options}</select><label for="gen-cond">Condition (empty: the model's description, {model})</label><input id="gen-cond" name="condition"><button type="submit">Add and normalise</button></form>"#,
-        model = esc(&state.generator.describe()),
+        r#"<form method="post" action="/studies/{id}/import_generated" class="form">{hidden}<label for="gen-job">Add a generated video (its prompt comes with it)</label><select id="gen-job" name="job">{options}</select><label for="gen-cond">Condition (empty: the description of the job's model and adapters)</label><input id="gen-cond" name="condition"><button type="submit">Add and normalise</button></form>"#,
     ))
 }
