@@ -471,6 +471,28 @@ mod tests {
         }
     }
 
+    /// The adapter toggles reach the weights: from the same seed the built-in model makes the
+    /// same frames twice with its adapters, and other frames without Magic Adapter T and the
+    /// Text-Encoder.
+    #[test]
+    fn adapter_toggles_change_the_built_in_models_frames() {
+        let g = ModelGenerator::<Cpu>::new(None, None, Default::default()).unwrap();
+        assert_eq!(g.models()[0].adapters, ["s", "t", "te"]);
+        let tmp = tempfile::tempdir().unwrap();
+        let grid = |adapters: Option<&[&str]>, name: &str| {
+            let mut p = params(BUILTIN_MODEL, None, adapters);
+            p.size = g.models()[0].defaults.size;
+            p.steps = 2;
+            let out = tmp.path().join(name);
+            g.generate(&p, std::slice::from_ref(&out), &mut |_, _| {})
+                .unwrap();
+            std::fs::read(out).unwrap()
+        };
+        let all = grid(None, "all.png");
+        assert_eq!(all, grid(Some(&["s", "t", "te"]), "again.png"));
+        assert_ne!(all, grid(Some(&["s"]), "s.png"));
+    }
+
     /// Choices are checked against what the `ckpts/` tree holds, without loading weights: a
     /// release without the Text-Encoder offers S and T only; the default is every adapter there.
     /// A `--ckpts` that is not the release's tree is refused at start.

@@ -345,17 +345,26 @@ async fn long_videos_run_in_context_windows_up_to_the_servers_bound() {
     );
     assert!(jobs_of(&c, &s, "generate").await.is_empty());
 
+    // the built-in model's adapters toggle too: Magic Adapter S alone
     let r = submit_with(
         &c,
         &s,
         &t,
-        &[("frames", "40"), ("steps", "1"), ("format", "webp")],
+        &[
+            ("frames", "40"),
+            ("steps", "1"),
+            ("format", "webp"),
+            ("model", "builtin"),
+            ("adapter_s", "on"),
+        ],
     )
     .await;
     assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
     let id: i64 = r.json().await.unwrap();
     let job = wait_job(&c, &s, "generate", id, Duration::from_secs(180)).await;
     assert_eq!(job["status"], "done", "{job}");
+    let params: serde_json::Value = serde_json::from_str(job["params"].as_str().unwrap()).unwrap();
+    assert_eq!(params["adapters"], serde_json::json!(["s"]));
     let webp = format!("/media/generated/{id}.webp");
     assert_eq!(downloaded_frames(&c, &s, &webp, "image/webp").await, 40);
 }

@@ -309,6 +309,10 @@ fn a_worker_with_bad_settings_or_no_database_says_why() {
         (&["--concurrency", "0"][..], "--concurrency must be 1–64"),
         (&["--lease-secs", "0.1"][..], "--lease-secs must be 1–3600"),
         (&["--device", "tpu"][..], "unknown backend"),
+        (
+            &["--ckpts", "/nonexistent/ckpts"][..],
+            "--ckpts: /nonexistent/ckpts/unet/config.json",
+        ),
         (&[][..], "no database: start `magictime serve`"),
         (
             &["--database-url", "mysql://db.example.org/magictime"][..],
@@ -327,4 +331,46 @@ fn a_worker_with_bad_settings_or_no_database_says_why() {
         assert!(err.contains(why), "{args:?}: {err}");
     }
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+/// `worker --ckpts`: beside a `serve --no-worker --ckpts` (which checks requests against the
+/// same tree), a worker runs an official-release job with its DreamBooth file and adapters and
+/// writes the frame grid asked for.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_with_ckpts_runs_the_official_release() {
+    let ckpts = magictime_tests::ckpts_fixture();
+    let ckpts = ckpts.to_str().unwrap();
+    let s = Server::start_with(&["--no-worker", "--ckpts", ckpts], |d| {
+        create_account(d, "res@test.org", "res-pass-12", "researcher")
+    });
+    let (c, t) = login(&s, "res@test.org", "res-pass-12").await;
+    let mut fields = SHORT_GENERATION.to_vec();
+    fields.retain(|(k, _)| *k != "size" && *k != "frames");
+    fields.extend([
+        ("size", "16"),
+        ("frames", "4"),
+        ("model", "official"),
+        ("dreambooth", "RealisticVisionV60B1_v51VAE.safetensors"),
+        ("adapter_t", "on"),
+        ("adapter_te", "on"),
+        ("format", "png"),
+    ]);
+    let r = post_form(&c, &s, "/api/generate", &t, &fields).await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    let id: i64 = r.json().await.unwrap();
+    let w = Worker::start(s.data_dir.path(), &["--ckpts", ckpts]);
+    wait_until(&c, &s, Duration::from_secs(120), |jobs| {
+        job(jobs, id)["status"] == "done"
+    })
+    .await;
+    assert_eq!(w.done_jobs(), [id]);
+    let grid = s.data_dir.path().join(format!("generated/{id}.png"));
+    // 4 frames of 16² in a 2 × 2 grid, 2 pixels of padding around each
+    let png = std::fs::read(&grid).unwrap();
+    assert_eq!(&png[12..16], b"IHDR");
+    let size = (
+        u32::from_be_bytes(png[16..20].try_into().unwrap()),
+        u32::from_be_bytes(png[20..24].try_into().unwrap()),
+    );
+    assert_eq!(size, (38, 38));
 }
