@@ -86,12 +86,26 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The adapter an id of [`ADAPTERS`] names: the same names as the CLI's `--adapters s,t,te`.
 fn adapter_of(id: &str) -> Option<Adapter> {
-    match id {
-        "s" => Some(Adapter::S),
-        "t" => Some(Adapter::T),
-        "te" => Some(Adapter::Te),
-        _ => None,
+    <Adapter as clap::ValueEnum>::from_str(id, false).ok()
+}
+
+/// The generation settings of a weights folder or `ckpts/` tree (its `generation_config.json`,
+/// read without loading weights); MagicTime's when it has none.
+fn settings_of(dir: &Path) -> GenerationDefaults {
+    GenerationDefaults::read(dir).unwrap_or_else(|e| {
+        tracing::warn!("{e}; using MagicTime's generation settings");
+        GenerationDefaults::magictime()
+    })
+}
+
+/// `names` joined for an error message, or "none".
+fn listed(names: &[String]) -> String {
+    if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names.join(", ")
     }
 }
 
@@ -166,10 +180,7 @@ impl<B: Backend> ModelGenerator<B> {
             // The folder's name only: where the server keeps its files is nobody's business.
             Some(dir) => (
                 format!("MagicTime pipeline from the folder {}", folder_name(dir)),
-                GenerationDefaults::read(dir).unwrap_or_else(|e| {
-                    tracing::warn!("{e}; using MagicTime's generation settings");
-                    GenerationDefaults::magictime()
-                }),
+                settings_of(dir),
                 adapters_in(dir).unwrap_or_default(),
             ),
             None if embedded => {
@@ -198,10 +209,7 @@ impl<B: Backend> ModelGenerator<B> {
     /// The official release of `--ckpts`, when given.
     fn official(&self) -> Option<ModelOption> {
         let c = self.ckpts.as_ref()?;
-        let d = GenerationDefaults::read(c).unwrap_or_else(|e| {
-            tracing::warn!("{e}; using MagicTime's generation settings");
-            GenerationDefaults::magictime()
-        });
+        let d = settings_of(c);
         Some(option(
             OFFICIAL_MODEL,
             format!(
@@ -238,11 +246,7 @@ impl<B: Backend> ModelGenerator<B> {
                     format!(
                         "DreamBooth file {d:?} is not in the release's DreamBooth folder (there \
                          are {})",
-                        if option.dreambooth.is_empty() {
-                            "none".to_owned()
-                        } else {
-                            option.dreambooth.join(", ")
-                        }
+                        listed(&option.dreambooth)
                     )
                 } else {
                     "DreamBooth files go over the official base model only".to_owned()
@@ -259,11 +263,7 @@ impl<B: Backend> ModelGenerator<B> {
                 if !option.adapters.iter().any(|a| a == id) {
                     return Err(format!(
                         "Adapter {id:?} is not part of this model (it has {})",
-                        if option.adapters.is_empty() {
-                            "none".to_owned()
-                        } else {
-                            option.adapters.join(", ")
-                        }
+                        listed(&option.adapters)
                     ));
                 }
                 adapters.extend(adapter_of(id));
