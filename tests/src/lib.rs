@@ -549,11 +549,7 @@ pub async fn wait_job(
 ) -> serde_json::Value {
     let t0 = Instant::now();
     loop {
-        let job = jobs_of(c, s, kind)
-            .await
-            .into_iter()
-            .find(|j| j["id"] == id)
-            .expect("job listed");
+        let job = job_in(&jobs_of(c, s, kind).await, id).clone();
         if matches!(job["status"].as_str(), Some("done" | "failed")) {
             return job;
         }

@@ -15,12 +15,9 @@ async fn submit(c: &Client, s: &Server, t: &str, prompt: &str, size: &str) -> re
         ("prompt", prompt),
         ("negative", "low quality"),
         ("seed", "7"),
-        ("steps", "2"),
-        ("cfg", "7.5"),
-        ("frames", "4"),
         ("size", size),
     ];
-    post_form(c, s, "/api/generate", t, &fields).await
+    submit_with(c, s, t, &fields).await
 }
 
 #[tokio::test]
@@ -181,7 +178,7 @@ async fn a_failing_generation_is_reported_and_the_queue_goes_on() {
     assert_eq!(job["status"], "done", "{job}");
 }
 
-/// A generation request of `fields` over [`submit`]'s small defaults (2 steps, 4 frames, 32 px).
+/// A generation request of `fields` over small defaults (2 steps, 4 frames, 32 px).
 async fn submit_with(
     c: &Client,
     s: &Server,
@@ -202,6 +199,24 @@ async fn submit_with(
         all.push((k, v));
     }
     post_form(c, s, "/api/generate", t, &all).await
+}
+
+/// Submits `fields` (over [`submit_with`]'s defaults), waits up to `limit` for the job to be
+/// done, and returns its id, the job as listed and its recorded parameters.
+async fn generated(
+    c: &Client,
+    s: &Server,
+    t: &str,
+    fields: &[(&str, &str)],
+    limit: Duration,
+) -> (i64, serde_json::Value, serde_json::Value) {
+    let r = submit_with(c, s, t, fields).await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    let id: i64 = r.json().await.unwrap();
+    let job = wait_job(c, s, "generate", id, limit).await;
+    assert_eq!(job["status"], "done", "{job}");
+    let params = serde_json::from_str(job["params"].as_str().unwrap()).unwrap();
+    (id, job, params)
 }
 
 /// Downloads `url` and counts its frames: ffprobe's decoded frames, a WebP's animation frames.
@@ -286,7 +301,7 @@ async fn the_official_release_generates_with_the_choices_recorded() {
     }
     assert!(jobs_of(&c, &s, "generate").await.is_empty());
 
-    let r = submit_with(
+    let (id, job, params) = generated(
         &c,
         &s,
         &t,
@@ -298,13 +313,9 @@ async fn the_official_release_generates_with_the_choices_recorded() {
             ("format", "gif"),
             ("size", "16"),
         ],
+        Duration::from_secs(120),
     )
     .await;
-    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
-    let id: i64 = r.json().await.unwrap();
-    let job = wait_job(&c, &s, "generate", id, Duration::from_secs(120)).await;
-    assert_eq!(job["status"], "done", "{job}");
-    let params: serde_json::Value = serde_json::from_str(job["params"].as_str().unwrap()).unwrap();
     assert_eq!(params["model"], "official");
     assert_eq!(params["dreambooth"], "ToonYou_beta6.safetensors");
     assert_eq!(params["adapters"], serde_json::json!(["s", "t"]));
@@ -346,7 +357,7 @@ async fn long_videos_run_in_context_windows_up_to_the_servers_bound() {
     assert!(jobs_of(&c, &s, "generate").await.is_empty());
 
     // the built-in model's adapters toggle too: Magic Adapter S alone
-    let r = submit_with(
+    let (id, _, params) = generated(
         &c,
         &s,
         &t,
@@ -357,13 +368,9 @@ async fn long_videos_run_in_context_windows_up_to_the_servers_bound() {
             ("model", "builtin"),
             ("adapter_s", "on"),
         ],
+        Duration::from_secs(180),
     )
     .await;
-    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
-    let id: i64 = r.json().await.unwrap();
-    let job = wait_job(&c, &s, "generate", id, Duration::from_secs(180)).await;
-    assert_eq!(job["status"], "done", "{job}");
-    let params: serde_json::Value = serde_json::from_str(job["params"].as_str().unwrap()).unwrap();
     assert_eq!(params["adapters"], serde_json::json!(["s"]));
     let webp = format!("/media/generated/{id}.webp");
     assert_eq!(downloaded_frames(&c, &s, &webp, "image/webp").await, 40);
