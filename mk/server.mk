@@ -2,9 +2,9 @@
 .PHONY: build-cuda check-cuda queue-bench
 
 # `magictime` with Burn's CUDA backend (`--features cuda`): `serve --device cuda` and
-# `worker --device cuda[:N]` generate on the GPU. Builds without a CUDA toolkit (cudarc loads the
-# driver and NVRTC at run time: an NVIDIA driver and libnvrtc are needed there); replaces the CPU
-# build at $(BIN) (which still runs on the CPU by default).
+# `worker --device cuda[:N]` generate, train and evaluate on the GPU. Builds without a CUDA
+# toolkit (cudarc loads the driver and NVRTC at run time: an NVIDIA driver and libnvrtc are needed
+# there); replaces the CPU build at $(BIN) (which still runs on the CPU by default).
 build-cuda:
 	cargo build --release -p magictime-server --bin magictime --features cuda
 

@@ -126,10 +126,11 @@ pub fn markdown(real: &[KindNumbers], rows: &[AblationRow]) -> String {
 mod tests {
     use super::*;
     use crate::clip_embedder::ClipEmbedder;
+    use crate::features::Cpu;
 
     #[test]
     fn kinds_split_the_probe_and_the_manifest() {
-        let e = ClipEmbedder::tiny_random().unwrap();
+        let e = ClipEmbedder::<Cpu>::tiny_random(&Default::default()).unwrap();
         let report = crate::probe::probe_synth(&e, 3, 12, 32, 8, false, &|_, _| {}).unwrap();
         let [m, g] = KINDS.map(|k| kind_numbers(&report, k));
         assert_eq!(m.n + g.n, 12);

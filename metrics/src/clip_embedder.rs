@@ -14,11 +14,12 @@ use crate::clipsim::VideoTextEmbedder;
 use crate::error::{MetricsError, Result};
 use crate::features::Cpu;
 
-/// CLIP on the CPU backend as an image–text embedder: the model crate's
+/// CLIP on the Burn backend `B` as an image–text embedder: the model crate's
 /// [`magictime_model::clip::ClipEmbedder`] (towers, tokenizer, image processor, checked to fit
-/// together), named, with the folder's temporal weight and logit scale.
-pub struct ClipEmbedder {
-    inner: magictime_model::clip::ClipEmbedder<Cpu>,
+/// together), named, with the folder's temporal weight and logit scale. Image preprocessing and
+/// tokenizing run on the CPU, the towers on `B`'s device.
+pub struct ClipEmbedder<B: Backend> {
+    inner: magictime_model::clip::ClipEmbedder<B>,
     name: String,
     /// Ramp weight of the video embedding (`magictime.video_temporal_weight`, 0 upstream).
     temporal_weight: f64,
@@ -35,10 +36,11 @@ fn model_err(e: magictime_model::ModelError) -> MetricsError {
     }
 }
 
-impl ClipEmbedder {
+impl<B: Backend> ClipEmbedder<B> {
     /// Loads a transformers CLIP folder (`config.json` + weights of `CLIPModel`, or a diffusers
-    /// root with `text_encoder/` and `image_encoder/`). The model is named after the folder.
-    pub fn load(dir: &Path) -> Result<Self> {
+    /// root with `text_encoder/` and `image_encoder/`) onto `device`. The model is named after
+    /// the folder.
+    pub fn load(dir: &Path, device: &B::Device) -> Result<Self> {
         if !dir.exists() {
             return Err(MetricsError::MissingWeights {
                 model: "CLIP (CLIPSIM / metamorphic score)",
@@ -48,11 +50,9 @@ impl ClipEmbedder {
                     .into(),
             });
         }
-        let device = Default::default();
         let vision =
-            magictime_model::loader::clip::load_clip_vision(dir, &device).map_err(model_err)?;
-        let text =
-            magictime_model::loader::clip::load_clip_text(dir, &device).map_err(model_err)?;
+            magictime_model::loader::clip::load_clip_vision(dir, device).map_err(model_err)?;
+        let text = magictime_model::loader::clip::load_clip_text(dir, device).map_err(model_err)?;
         let (trained_name, temporal_weight) = in_domain::folder_facts(dir);
         let name = match trained_name {
             Some(n) => format!("{n} ({})", dir.display()),
@@ -66,50 +66,49 @@ impl ClipEmbedder {
         Ok(e)
     }
 
-    /// The in-domain CLIP embedded in the binary ([`in_domain`]), named as such.
-    pub fn in_domain() -> Result<Self> {
+    /// The in-domain CLIP embedded in the binary ([`in_domain`]) on `device`, named as such.
+    pub fn in_domain(device: &B::Device) -> Result<Self> {
         let tmp = tempfile::tempdir().map_err(|e| MetricsError::Io {
             path: std::env::temp_dir(),
             detail: e.to_string(),
         })?;
         in_domain::write_dir(tmp.path()).map_err(model_err)?;
-        let mut e = Self::load(tmp.path())?;
+        let mut e = Self::load(tmp.path(), device)?;
         e.name = in_domain::NAME.to_string();
         Ok(e)
     }
 
     /// The embedder a `--clip` setting names: `in-domain` (the embedded in-domain CLIP, the
     /// default), `tiny-random` ([`Self::tiny_random`]) or a transformers CLIP folder
-    /// ([`Self::load`]).
-    pub fn from_setting(setting: &Path) -> Result<Self> {
+    /// ([`Self::load`]), on `device`.
+    pub fn from_setting(setting: &Path, device: &B::Device) -> Result<Self> {
         if setting.as_os_str() == in_domain::SETTING {
-            Self::in_domain()
+            Self::in_domain(device)
         } else if setting.as_os_str() == "tiny-random" {
-            Self::tiny_random()
+            Self::tiny_random(device)
         } else {
-            Self::load(setting)
+            Self::load(setting, device)
         }
     }
 
     /// The tiny CLIP configs of the model crate with fresh random weights — for tests and smoke
     /// runs; the name says so. The text tower takes the real tokenizer's vocabulary (49,408,
     /// end-of-text 49,407) and a projection to the vision tower's projection width.
-    pub fn tiny_random() -> Result<Self> {
-        let device = Default::default();
+    pub fn tiny_random(device: &B::Device) -> Result<Self> {
         let vc = ClipVisionConfig::tiny();
         let tc = ClipTextConfig::tiny()
             .with_vocab_size(49_408)
             .with_eos_token_id(49_407)
             .with_projection_dim(vc.projection_dim);
-        let vision = vc.init::<Cpu>(&device);
-        let text = tc.init::<Cpu>(&device);
+        let vision = vc.init::<B>(device);
+        let text = tc.init::<B>(device);
         Self::from_parts(vision, text, "tiny CLIP (random weights)".into())
     }
 
     /// The image processor takes the vision tower's `image_size`.
     fn from_parts(
-        vision: ClipVisionModel<Cpu>,
-        text: ClipTextModel<Cpu>,
+        vision: ClipVisionModel<B>,
+        text: ClipTextModel<B>,
         name: String,
     ) -> Result<Self> {
         let inner = magictime_model::clip::ClipEmbedder::new(
@@ -129,20 +128,21 @@ impl ClipEmbedder {
     }
 }
 
-/// A CLIP image tower as the frame embedder of cut detection (the paper's CLIP-similarity rule):
-/// frames come area-resized to the tower's square input; rows are the normalised image
-/// embeddings.
+/// A CLIP image tower on the CPU as the frame embedder of cut detection (the paper's
+/// CLIP-similarity rule): frames come area-resized to the tower's square input; rows are the
+/// normalised image embeddings.
 pub struct ClipFrameEmbedder {
-    inner: std::sync::Mutex<ClipEmbedder>,
+    inner: std::sync::Mutex<ClipEmbedder<Cpu>>,
     size: u32,
 }
 
 impl ClipFrameEmbedder {
     /// `None` = the embedded in-domain CLIP; else a transformers CLIP folder.
     pub fn new(folder: Option<&Path>) -> Result<Self> {
+        let device = Default::default();
         let e = match folder {
-            None => ClipEmbedder::in_domain()?,
-            Some(dir) => ClipEmbedder::load(dir)?,
+            None => ClipEmbedder::in_domain(&device)?,
+            Some(dir) => ClipEmbedder::load(dir, &device)?,
         };
         Ok(Self {
             size: e.inner.processor.crop_size as u32,
@@ -183,13 +183,13 @@ impl magictime_data::cuts::FrameEmbedder for ClipFrameEmbedder {
     }
 }
 
-fn rows(t: Tensor<Cpu, 2>) -> Vec<Vec<f32>> {
+fn rows<B: Backend>(t: Tensor<B, 2>) -> Vec<Vec<f32>> {
     let [_, d] = t.dims();
     let v = t.into_data().to_vec::<f32>().expect("f32 embeddings");
     v.chunks_exact(d).map(|c| c.to_vec()).collect()
 }
 
-impl VideoTextEmbedder for ClipEmbedder {
+impl<B: Backend> VideoTextEmbedder for ClipEmbedder<B> {
     fn name(&self) -> String {
         self.name.clone()
     }
@@ -230,7 +230,7 @@ mod tests {
     #[test]
     fn tiny_clip_scores_follow_the_formulas() {
         use crate::clipsim::tests::{close, embedder_scores_by_hand};
-        let e = ClipEmbedder::tiny_random().unwrap();
+        let e = ClipEmbedder::<Cpu>::tiny_random(&Default::default()).unwrap();
         let frames: Vec<Vec<u8>> = (0..4u8)
             .map(|t| {
                 (0..40 * 48 * 3)
@@ -259,7 +259,7 @@ mod tests {
 
     #[test]
     fn missing_folder_names_the_path() {
-        let err = ClipEmbedder::load(Path::new("/nonexistent/clip"))
+        let err = ClipEmbedder::<Cpu>::load(Path::new("/nonexistent/clip"), &Default::default())
             .err()
             .unwrap()
             .to_string();

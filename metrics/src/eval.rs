@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
+use burn::tensor::backend::Backend;
 use serde::{Deserialize, Serialize};
 
 use crate::clipsim::{score_video, summarise, RetrievalTexts, VideoTextEmbedder, VideoTextSummary};
@@ -253,11 +254,11 @@ struct SetFeatures {
     clips_for_text: Vec<(Clip, String)>,
 }
 
-fn extract_set(
+fn extract_set<B: Backend>(
     name: &str,
     items: &[VideoItem],
-    i3d: Option<&I3dExtractor>,
-    inception: Option<&InceptionExtractor>,
+    i3d: Option<&I3dExtractor<B>>,
+    inception: Option<&InceptionExtractor<B>>,
     keep_for_text: bool,
     opts: &EvalOptions,
     progress: Progress<'_>,
@@ -319,12 +320,14 @@ fn fd_of(rows_a: &[f32], rows_b: &[f32], dim: usize) -> Result<FrechetDistance> 
     frechet_distance(&a.finish()?, &b.finish()?)
 }
 
-/// Runs the evaluation. `embedder` is needed for `clipsim` / `mt`.
-pub fn evaluate(
+/// Runs the evaluation, I3D (FVD) and Inception (FID/KID) on the backend `B` and its `device`.
+/// `embedder` is needed for `clipsim` / `mt` (it runs wherever it was loaded).
+pub fn evaluate<B: Backend>(
     real: &Path,
     fake: &Path,
     opts: &EvalOptions,
     embedder: Option<&dyn VideoTextEmbedder>,
+    device: &B::Device,
     progress: Progress<'_>,
 ) -> Result<EvalReport> {
     let wants = |m: Metric| opts.metrics.contains(&m);
@@ -346,12 +349,16 @@ pub fn evaluate(
         });
     }
     let i3d = if wants(Metric::Fvd) {
-        Some(I3dExtractor::load(&opts.i3d_weights, opts.sampling)?)
+        Some(I3dExtractor::<B>::load(
+            &opts.i3d_weights,
+            opts.sampling,
+            device,
+        )?)
     } else {
         None
     };
     let inception = if wants(Metric::Fid) || wants(Metric::Kid) {
-        Some(InceptionExtractor::load(&opts.fid_weights)?)
+        Some(InceptionExtractor::<B>::load(&opts.fid_weights, device)?)
     } else {
         None
     };

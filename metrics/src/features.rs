@@ -1,7 +1,8 @@
 //! Feature extractors over decoded videos: I3D logits (FVD) and Inception pool3 (FID/KID).
 //!
 //! Videos come in as RGB u8 frames `[n, h, w, 3]`; each extractor applies its protocol's
-//! preprocessing and runs batches on the CPU backend.
+//! preprocessing on the CPU and runs its network in batches on the Burn backend `B` (the CPU's
+//! [`Cpu`] for `magictime eval`, a worker's `--device` for evaluation jobs).
 
 use std::path::Path;
 
@@ -13,7 +14,7 @@ use crate::fid::{fid_input, FidInceptionV3, FID_DIM, FID_SIZE};
 use crate::i3d::preprocess::{fvd_clip, FrameSampling, FVD_FRAMES, FVD_SIZE};
 use crate::i3d::InceptionI3d;
 
-/// The backend of the extractors.
+/// The CPU backend of the metrics (`magictime eval`, the studies' scorer, cut detection).
 pub type Cpu = Flex;
 
 /// A decoded clip: `n` frames of `h × w × 3` u8, row-major.
@@ -34,9 +35,9 @@ impl Clip {
 }
 
 /// I3D (Kinetics-400) features for FVD: 400 logits and the 1024-d pool per clip.
-pub struct I3dExtractor {
-    net: InceptionI3d<Cpu>,
-    device: burn::backend::flex::FlexDevice,
+pub struct I3dExtractor<B: Backend> {
+    net: InceptionI3d<B>,
+    device: B::Device,
     /// How 16 frames are taken from each clip.
     pub sampling: FrameSampling,
 }
@@ -50,13 +51,12 @@ pub struct I3dFeatures {
     pub pool: Vec<f32>,
 }
 
-impl I3dExtractor {
-    /// Loads the converted Kinetics-400 weights.
-    pub fn load(weights: &Path, sampling: FrameSampling) -> Result<Self> {
-        let device = Default::default();
+impl<B: Backend> I3dExtractor<B> {
+    /// Loads the converted Kinetics-400 weights onto `device`.
+    pub fn load(weights: &Path, sampling: FrameSampling, device: &B::Device) -> Result<Self> {
         Ok(Self {
-            net: crate::i3d::load_i3d(weights, &device)?,
-            device,
+            net: crate::i3d::load_i3d(weights, device)?,
+            device: device.clone(),
             sampling,
         })
     }
@@ -70,7 +70,7 @@ impl I3dExtractor {
         for c in clips {
             input.extend(fvd_clip(&c.frames, c.n, c.h, c.w, self.sampling));
         }
-        let x = Tensor::<Cpu, 5>::from_data(
+        let x = Tensor::<B, 5>::from_data(
             TensorData::new(input, [clips.len(), 3, FVD_FRAMES, FVD_SIZE, FVD_SIZE]),
             &self.device,
         );
@@ -83,18 +83,17 @@ impl I3dExtractor {
 }
 
 /// Inception pool3 features (pytorch-fid protocol) of video frames.
-pub struct InceptionExtractor {
-    net: FidInceptionV3<Cpu>,
-    device: burn::backend::flex::FlexDevice,
+pub struct InceptionExtractor<B: Backend> {
+    net: FidInceptionV3<B>,
+    device: B::Device,
 }
 
-impl InceptionExtractor {
-    /// Loads pytorch-fid's `.pth` (clear error naming the file when absent).
-    pub fn load(weights: &Path) -> Result<Self> {
-        let device = Default::default();
+impl<B: Backend> InceptionExtractor<B> {
+    /// Loads pytorch-fid's `.pth` onto `device` (clear error naming the file when absent).
+    pub fn load(weights: &Path, device: &B::Device) -> Result<Self> {
         Ok(Self {
-            net: crate::fid::load_fid_inception(weights, &device)?,
-            device,
+            net: crate::fid::load_fid_inception(weights, device)?,
+            device: device.clone(),
         })
     }
 
@@ -111,7 +110,7 @@ impl InceptionExtractor {
             }
         }
         let x = fid_input(&planes, frames.len(), h, w);
-        let x = Tensor::<Cpu, 4>::from_data(
+        let x = Tensor::<B, 4>::from_data(
             TensorData::new(x, [frames.len(), 3, FID_SIZE, FID_SIZE]),
             &self.device,
         );

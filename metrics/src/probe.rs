@@ -454,6 +454,7 @@ pub fn probe_synth(
 mod tests {
     use super::*;
     use crate::clip_embedder::ClipEmbedder;
+    use crate::features::Cpu;
 
     /// Floors at or a little under what the shipped in-domain CLIP (stage 7) measures on these 60
     /// held-out clips: scene 95.0 %, object colour 93.3 %, background 98.3 %, kind 96.7 % (the
@@ -464,7 +465,7 @@ mod tests {
         if !magictime_model::clip::in_domain::is_available() {
             panic!("this build has no in-domain CLIP (default-model feature off)");
         }
-        let e = ClipEmbedder::in_domain().unwrap();
+        let e = ClipEmbedder::<Cpu>::in_domain(&Default::default()).unwrap();
         let r = probe_synth(&e, 7, 60, 32, 8, false, &|_, _| {}).unwrap();
         assert_eq!(r.labelled, 60);
         assert!(r.scene.accuracy >= 0.90, "{}", r.markdown());
@@ -478,7 +479,7 @@ mod tests {
 
     #[test]
     fn probe_with_the_right_prompts_beats_shuffled_prompts() {
-        let e = ClipEmbedder::in_domain().unwrap();
+        let e = ClipEmbedder::<Cpu>::in_domain(&Default::default()).unwrap();
         let right = probe_synth(&e, 8, 40, 32, 8, false, &|_, _| {}).unwrap();
         let wrong = probe_synth(&e, 8, 40, 32, 8, true, &|_, _| {}).unwrap();
         for (a, b, what) in [
@@ -506,7 +507,7 @@ mod tests {
 
     #[test]
     fn unparseable_prompts_are_unlabelled_not_wrong() {
-        let e = ClipEmbedder::tiny_random().unwrap();
+        let e = ClipEmbedder::<Cpu>::tiny_random(&Default::default()).unwrap();
         let mut p = Prober::new(&e).unwrap();
         let f = vec![100u8; 32 * 32 * 3];
         p.add(&[&f, &f], 32, 32, "a photograph of a cat").unwrap();

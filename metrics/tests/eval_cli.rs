@@ -15,7 +15,7 @@ use magictime_metrics::cli::{run_eval, EvalArgs};
 use magictime_metrics::clip_embedder::ClipEmbedder;
 use magictime_metrics::clipsim::{VideoTextEmbedder, GENERAL_TEXTS, METAMORPHIC_TEXTS};
 use magictime_metrics::eval::{decode, list_videos};
-use magictime_metrics::features::{Clip, I3dExtractor};
+use magictime_metrics::features::{Clip, Cpu, I3dExtractor};
 use magictime_metrics::i3d::preprocess::FrameSampling;
 
 #[derive(Parser)]
@@ -92,7 +92,8 @@ fn eval_writes_report_summary_and_plots() {
             .collect()
     };
     let (real_clips, fake_clips) = (clips(&real), clips(&fake));
-    let i3d = I3dExtractor::load(&weights, FrameSampling::Uniform).unwrap();
+    let i3d =
+        I3dExtractor::<Cpu>::load(&weights, FrameSampling::Uniform, &Default::default()).unwrap();
     let logits = |c: &[(Clip, Option<String>)]| {
         i3d.extract(&c.iter().map(|(c, _)| c).collect::<Vec<_>>())
             .logits
@@ -103,7 +104,7 @@ fn eval_writes_report_summary_and_plots() {
     assert!(num("fvd") > 1.0, "FVD of two different sets {}", num("fvd"));
     // CLIPSIM and MT per video, from the in-domain CLIP's embeddings of all frames of the
     // decoded video and of the texts (its ramp weight γ = 0.75: frame order matters)
-    let clip = ClipEmbedder::in_domain().unwrap();
+    let clip = ClipEmbedder::<Cpu>::in_domain(&Default::default()).unwrap();
     assert_eq!(
         clip.temporal_weight(),
         magictime_model::clip::in_domain::TEMPORAL_WEIGHT

@@ -35,6 +35,7 @@ use std::path::{Path, PathBuf};
 use common::{fixture_path, rel_err, Fixture};
 use magictime_data::synth::{write_dataset, KindSelect, SynthConfig};
 use magictime_metrics::eval::{decode, evaluate, EvalOptions, EvalReport, Metric};
+use magictime_metrics::features::Cpu;
 use magictime_metrics::i3d::default_weights_path;
 use magictime_metrics::i3d::preprocess::{fvd_clip, FrameSampling, FVD_FRAMES, FVD_SIZE};
 use magictime_metrics::kid::KidOptions;
@@ -230,8 +231,24 @@ fn fvd_end_to_end_matches_reference() {
             seed: 0,
         },
     };
-    let same = evaluate(&set_dir("a"), &set_dir("a2"), &opts, None, &|_, _, _| {}).unwrap();
-    let diff = evaluate(&set_dir("a"), &set_dir("b"), &opts, None, &|_, _, _| {}).unwrap();
+    let same = evaluate::<Cpu>(
+        &set_dir("a"),
+        &set_dir("a2"),
+        &opts,
+        None,
+        &Default::default(),
+        &|_, _, _| {},
+    )
+    .unwrap();
+    let diff = evaluate::<Cpu>(
+        &set_dir("a"),
+        &set_dir("b"),
+        &opts,
+        None,
+        &Default::default(),
+        &|_, _, _| {},
+    )
+    .unwrap();
     // per-video features first: they locate a mismatch that the distances only summarise
     let mut d_logits = 0.0f64;
     for (got, set) in [

@@ -2,6 +2,7 @@
 //! `magictime model train-clip`, but buildable without the embedded assets it produces).
 
 use clap::Parser;
+use magictime_model::backend::CpuAutodiff;
 use magictime_model::train::clip::{run_train_clip, TrainClipArgs};
 
 #[derive(Parser)]
@@ -21,7 +22,7 @@ fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
-    let report = run_train_clip(&Cli::parse().args)?;
+    let report = run_train_clip::<CpuAutodiff>(&Cli::parse().args, Default::default())?;
     eprintln!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
 }

@@ -5,6 +5,11 @@
 //!   is compiled.
 //! - Burn panics deep inside cubecl when CUDA is chosen on a machine without a driver, so callers
 //!   run [`check_cuda`] first and get a [`ModelError::BackendUnavailable`] instead.
+//! - [`BackendKind::run`] is the one place a backend named at run time (`--device`) becomes a
+//!   type: generation, training and evaluation are generic over Burn's backend traits and get
+//!   theirs from it through [`OnBackend`].
+
+use burn::tensor::backend::AutodiffBackend;
 
 use crate::error::{ModelError, Result};
 
@@ -61,7 +66,44 @@ impl std::str::FromStr for BackendKind {
     }
 }
 
+impl std::fmt::Display for BackendKind {
+    /// As `--device` takes it: `cpu` or `cuda:N`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Cpu => f.write_str("cpu"),
+            Self::Cuda { index } => write!(f, "cuda:{index}"),
+        }
+    }
+}
+
+/// Work that runs on the backend a [`BackendKind`] names ([`BackendKind::run`]): it gets the
+/// autodiff backend and its device — training uses `B`, inference `B::InnerBackend` (the same
+/// device type). CPU: `Autodiff<Flex>` (inner [`Cpu`]); CUDA: [`CudaAutodiff`] (inner [`Cuda`],
+/// f32).
+pub trait OnBackend {
+    type Output;
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output;
+}
+
+fn no_cuda_feature() -> ModelError {
+    ModelError::BackendUnavailable(
+        "this binary was built without the `cuda` feature (cargo build --features cuda)".into(),
+    )
+}
+
 impl BackendKind {
+    /// Runs `work` on this backend, after [`Self::check`]: a CUDA device this build or machine
+    /// lacks is a typed error, not a panic.
+    pub fn run<W: OnBackend>(self, work: W) -> Result<W::Output> {
+        match self {
+            Self::Cpu => Ok(work.run::<CpuAutodiff>(Default::default())),
+            #[cfg(feature = "cuda")]
+            Self::Cuda { index } => Ok(work.run::<CudaAutodiff>(cuda_device(index)?)),
+            #[cfg(not(feature = "cuda"))]
+            Self::Cuda { .. } => Err(no_cuda_feature()),
+        }
+    }
+
     /// Checks that this backend can run here: always for the CPU; for CUDA the binary must be
     /// built with the `cuda` feature and a driver with enough devices must be present.
     pub fn check(self) -> Result<()> {
@@ -69,10 +111,7 @@ impl BackendKind {
             Self::Cpu => Ok(()),
             Self::Cuda { index } => {
                 if !cfg!(feature = "cuda") {
-                    return Err(ModelError::BackendUnavailable(
-                        "this binary was built without the `cuda` feature (cargo build --features cuda)"
-                            .into(),
-                    ));
+                    return Err(no_cuda_feature());
                 }
                 let n = check_cuda()?;
                 if index >= n {
@@ -160,6 +199,35 @@ mod tests {
         );
         assert!("tpu".parse::<BackendKind>().is_err());
         assert!(BackendKind::Cpu.check().is_ok());
+        for kind in [BackendKind::Cpu, BackendKind::Cuda { index: 2 }] {
+            assert_eq!(kind.to_string().parse::<BackendKind>().unwrap(), kind);
+        }
+    }
+
+    /// The name of the backend [`BackendKind::run`] hands its work, and its device.
+    struct Name;
+
+    impl OnBackend for Name {
+        type Output = String;
+        fn run<B: AutodiffBackend>(self, device: B::Device) -> String {
+            format!("{} {device:?}", B::name(&device))
+        }
+    }
+
+    /// The CPU runs work on burn-flex with autodiff; without the `cuda` feature CUDA is the
+    /// typed error of [`BackendKind::check`], and the work does not run.
+    #[test]
+    fn run_hands_the_work_its_backend() {
+        let cpu = BackendKind::Cpu.run(Name).unwrap();
+        let flex = <CpuAutodiff as burn::tensor::backend::Backend>::name(&Default::default());
+        assert!(cpu.starts_with(&flex), "{cpu}");
+        #[cfg(not(feature = "cuda"))]
+        match (BackendKind::Cuda { index: 0 }).run(Name) {
+            Err(ModelError::BackendUnavailable(msg)) => {
+                assert!(msg.contains("without the `cuda` feature"), "{msg}")
+            }
+            other => panic!("expected BackendUnavailable, got {other:?}"),
+        }
     }
 
     /// Without the `cuda` feature a CUDA backend is refused whatever the machine has.

@@ -118,9 +118,11 @@ pub fn run(cmd: ModelCommand) -> anyhow::Result<()> {
         ModelCommand::TrainDefault(args) => crate::train::run_train_default(&args)
             .map(|_| ())
             .map_err(Into::into),
-        ModelCommand::TrainClip(args) => crate::train::clip::run_train_clip(&args)
-            .map(|_| ())
-            .map_err(Into::into),
+        ModelCommand::TrainClip(args) => crate::train::clip::run_train_clip::<
+            crate::backend::CpuAutodiff,
+        >(&args, Default::default())
+        .map(|_| ())
+        .map_err(Into::into),
     }
 }
 

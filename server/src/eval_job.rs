@@ -1,17 +1,20 @@
 //! Evaluation jobs: `magictime_metrics::eval::evaluate` run by the job worker on a blocking
-//! thread, with its stage progress written back to the job, and the report (JSON, Markdown
-//! summary, SVG plots) written to `<data dir>/eval/<job id>/`.
-use std::path::PathBuf;
+//! thread, its networks (I3D, Inception, CLIP) on the worker's `--device`, with its stage
+//! progress written back to the job, and the report (JSON, Markdown summary, SVG plots) written
+//! to `<data dir>/eval/<job id>/`.
+use std::path::{Path, PathBuf};
 
+use burn::tensor::backend::AutodiffBackend;
 use magictime_app::{ssr::jobs, types::EvalParams};
 use magictime_metrics::{
     clip_embedder::ClipEmbedder,
     clipsim::VideoTextEmbedder,
-    eval::{evaluate, EvalOptions, Metric},
+    eval::{evaluate, EvalOptions, EvalReport, Metric},
     i3d::preprocess::FrameSampling,
     kid::KidOptions,
     report::write_summary,
 };
+use magictime_model::backend::{BackendKind, OnBackend};
 
 /// Weights the evaluation jobs use (server settings; a job cannot choose files).
 #[derive(Clone, Debug)]
@@ -56,8 +59,40 @@ fn summary(report: &serde_json::Value) -> String {
     )
 }
 
+/// The evaluation on the backend [`BackendKind::run`] hands it: CLIP (`clip`, when a metric
+/// needs it), I3D and Inception on its inference side.
+struct Evaluate<'a> {
+    real: &'a Path,
+    fake: &'a Path,
+    opts: &'a EvalOptions,
+    clip: Option<&'a Path>,
+    progress: &'a (dyn Fn(&str, usize, usize) + Sync),
+}
+
+impl OnBackend for Evaluate<'_> {
+    type Output = Result<EvalReport, String>;
+
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
+        let embedder = self
+            .clip
+            .map(|c| ClipEmbedder::<B::InnerBackend>::from_setting(c, &device))
+            .transpose()
+            .map_err(|e| e.to_string())?;
+        evaluate::<B::InnerBackend>(
+            self.real,
+            self.fake,
+            self.opts,
+            embedder.as_ref().map(|e| e as &dyn VideoTextEmbedder),
+            &device,
+            self.progress,
+        )
+        .map_err(|e| e.to_string())
+    }
+}
+
 fn run_blocking(
     settings: &EvalSettings,
+    device: BackendKind,
     data_dir: PathBuf,
     id: i64,
     p: EvalParams,
@@ -75,15 +110,14 @@ fn run_blocking(
         .any(|m| matches!(m, Metric::Fvd | Metric::Fid | Metric::Kid));
     // The real set is only read for the distribution metrics.
     let real = if needs_real { real? } else { fake.clone() };
-    let embedder = if metrics
+    let clip = if metrics
         .iter()
         .any(|m| matches!(m, Metric::Clipsim | Metric::Mt | Metric::Probe))
     {
-        let clip = settings.clip.as_ref().ok_or(
+        Some(settings.clip.as_deref().ok_or(
             "clipsim/mt/probe need a CLIP model: start the server with --clip <transformers CLIP \
              folder> (or --clip tiny-random for a smoke run)",
-        )?;
-        Some(ClipEmbedder::from_setting(clip).map_err(|e| e.to_string())?)
+        )?)
     } else {
         None
     };
@@ -97,14 +131,16 @@ fn run_blocking(
         fid_frames: 16,
         kid: KidOptions::default(),
     };
-    let report = evaluate(
-        &real,
-        &fake,
-        &opts,
-        embedder.as_ref().map(|e| e as &dyn VideoTextEmbedder),
-        progress,
-    )
-    .map_err(|e| e.to_string())?;
+    tracing::info!("evaluation job on {device}");
+    let report = device
+        .run(Evaluate {
+            real: &real,
+            fake: &fake,
+            opts: &opts,
+            clip,
+            progress,
+        })
+        .map_err(|e| e.to_string())??;
     let done = data_dir.join("eval").join(id.to_string());
     // Written under eval/.partial-<id>, renamed into place once complete.
     let dir = crate::output::partial_path(&done);
@@ -121,8 +157,8 @@ fn run_blocking(
 
 /// The report files (`report.json` and its summary) in `dir`, then `dir` renamed to `done`.
 fn write_report(
-    dir: &std::path::Path,
-    done: &std::path::Path,
+    dir: &Path,
+    done: &Path,
     report: &magictime_metrics::eval::EvalReport,
 ) -> Result<serde_json::Value, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -138,10 +174,11 @@ fn write_report(
     Ok(json)
 }
 
-/// Evaluation job `id` as the worker runs it.
+/// Evaluation job `id` as the worker runs it, on the worker's `device`.
 pub fn work(
     settings: &EvalSettings,
-    data_dir: &std::path::Path,
+    device: BackendKind,
+    data_dir: &Path,
     id: i64,
     params: &str,
 ) -> crate::worker::Work {
@@ -155,6 +192,6 @@ pub fn work(
                 format!("{stage}: {done}/{total}"),
             )
         };
-        run_blocking(&settings, data_dir, id, p, &stages)
+        run_blocking(&settings, device, data_dir, id, p, &stages)
     })
 }

@@ -7,10 +7,10 @@
 use std::{
     collections::HashMap,
     path::{Path, PathBuf},
-    sync::{Mutex, MutexGuard},
+    sync::{Arc, Mutex, MutexGuard},
 };
 
-use burn::tensor::backend::Backend;
+use burn::tensor::backend::{AutodiffBackend, Backend};
 use magictime_app::{
     ssr::generator::Generator,
     types::{
@@ -18,46 +18,41 @@ use magictime_app::{
     },
 };
 use magictime_model::{
-    backend::BackendKind,
+    backend::{BackendKind, OnBackend},
     loader::magictime::{ModelPaths, MotionOverrides},
     pipeline::{
         Adapter, GenerateLimits, GenerateOptions, GenerationDefaults, MagicTimePipeline, Progress,
     },
 };
 
-/// The generator for `--device` (`cpu`, `cuda`, `cuda:N`) with the `--model` folder (the
-/// default model) and the official release's `--ckpts` tree; an error names what is wrong (an
-/// unknown device, a build without CUDA, no CUDA driver, a `--ckpts` that is not the release's
-/// tree).
+/// The generator on the backend `kind` (`--device`: the CPU, or a CUDA GPU in a `cuda` build)
+/// with the `--model` folder (the default model) and the official release's `--ckpts` tree; an
+/// error names what is wrong (a build without CUDA, no CUDA driver, a `--ckpts` that is not the
+/// release's tree).
 pub fn for_device(
-    device: &str,
+    kind: BackendKind,
     model_dir: Option<PathBuf>,
     ckpts: Option<PathBuf>,
-) -> anyhow::Result<std::sync::Arc<dyn Generator>> {
-    let kind: BackendKind = device
-        .parse()
-        .map_err(|e| anyhow::anyhow!("--device: {e}"))?;
-    match kind {
-        BackendKind::Cpu => Ok(std::sync::Arc::new(ModelGenerator::<
-            magictime_model::backend::Cpu,
-        >::new(
-            model_dir, ckpts, Default::default()
-        )?)),
-        #[cfg(feature = "cuda")]
-        BackendKind::Cuda { index } => {
-            let dev = magictime_model::backend::cuda_device(index)
-                .map_err(|e| anyhow::anyhow!("--device {device}: {e}"))?;
-            Ok(std::sync::Arc::new(ModelGenerator::<
-                magictime_model::backend::Cuda,
-            >::new(
-                model_dir, ckpts, dev
-            )?))
-        }
-        #[cfg(not(feature = "cuda"))]
-        BackendKind::Cuda { .. } => anyhow::bail!(
-            "--device {device}: this magictime was built without CUDA (build it with \
-             `make build-cuda`, i.e. `--features cuda`)"
-        ),
+) -> anyhow::Result<Arc<dyn Generator>> {
+    kind.run(Load { model_dir, ckpts })
+        .map_err(|e| anyhow::anyhow!("--device {kind}: {e}"))?
+}
+
+/// [`for_device`]'s work: the generator runs on the inference side of the backend.
+struct Load {
+    model_dir: Option<PathBuf>,
+    ckpts: Option<PathBuf>,
+}
+
+impl OnBackend for Load {
+    type Output = anyhow::Result<Arc<dyn Generator>>;
+
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
+        Ok(Arc::new(ModelGenerator::<B::InnerBackend>::new(
+            self.model_dir,
+            self.ckpts,
+            device,
+        )?))
     }
 }
 

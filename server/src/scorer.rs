@@ -12,11 +12,12 @@ use magictime_metrics::{
     clip_embedder::ClipEmbedder,
     clipsim::{score_video, RetrievalTexts, VideoTextEmbedder},
     eval::decode,
+    features::Cpu,
 };
 
 pub struct ClipScorer {
     setting: Option<PathBuf>,
-    loaded: OnceLock<Result<Mutex<ClipEmbedder>, String>>,
+    loaded: OnceLock<Result<Mutex<ClipEmbedder<Cpu>>, String>>,
 }
 
 impl ClipScorer {
@@ -27,12 +28,12 @@ impl ClipScorer {
         }
     }
 
-    fn embedder(&self) -> Result<&Mutex<ClipEmbedder>, String> {
+    fn embedder(&self) -> Result<&Mutex<ClipEmbedder<Cpu>>, String> {
         self.available()?;
         let setting = self.setting.as_ref().expect("checked by available()");
         self.loaded
             .get_or_init(|| {
-                ClipEmbedder::from_setting(setting)
+                ClipEmbedder::from_setting(setting, &Default::default())
                     .map(Mutex::new)
                     .map_err(|e| e.to_string())
             })

@@ -25,6 +25,7 @@ use magictime_app::{
     app::{shell, App},
     ssr::{auth, cookies, db, rate_limit::LoginThrottle, ServerState, UploadLimits},
 };
+use magictime_model::backend::BackendKind;
 use tower::ServiceBuilder;
 use tower_http::{
     compression::CompressionLayer,
@@ -95,15 +96,15 @@ impl DatabaseArgs {
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // bad job settings are refused before anything is touched
+    args.jobs.check()?;
     // without a worker, the model only checks requests: on the CPU, whatever --device says
     let device = if args.no_worker {
-        "cpu"
+        BackendKind::Cpu
     } else {
-        &args.jobs.device
+        args.jobs.backend()?
     };
     let generator =
         crate::generator::for_device(device, args.engine.model.clone(), args.engine.ckpts.clone())?;
-    args.jobs.check()?;
     std::fs::create_dir_all(&args.data_dir)?;
     let pool = db::open(&args.database.url(&args.data_dir)).await?;
     sweep_partial_outputs(&pool, &args.data_dir).await?;

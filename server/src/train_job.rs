@@ -9,11 +9,13 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use burn::tensor::backend::AutodiffBackend;
 use clap::ValueEnum;
 use magictime_app::{
     ssr::train,
     types::{LoopHistory, TrainHistory, TrainParams, TRAIN_LOOPS},
 };
+use magictime_model::backend::{BackendKind, OnBackend};
 use magictime_model::default_model::Preset;
 use magictime_model::train::{
     checkpoint::read_progress, run_train_default_with, save::write_file, StageSelect, StepInfo,
@@ -195,7 +197,22 @@ fn summary(report: &TrainReport, plan: &[Loop]) -> String {
         .join(", ")
 }
 
+/// The trainer on the backend [`BackendKind::run`] hands it.
+struct Train<'a> {
+    args: &'a TrainDefaultArgs,
+    progress: &'a mut dyn FnMut(&'static str, StepInfo),
+}
+
+impl OnBackend for Train<'_> {
+    type Output = magictime_model::Result<TrainReport>;
+
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
+        run_train_default_with::<B>(self.args, device, self.progress)
+    }
+}
+
 fn run_blocking(
+    device: BackendKind,
     data_dir: &Path,
     id: i64,
     p: TrainParams,
@@ -207,7 +224,7 @@ fn run_blocking(
     let out = crate::output::partial_path(&done);
     crate::output::remove(&out);
     let (args, plan) = train_args(&p, &out, &train::checkpoints(data_dir, id))?;
-    let (report, history) = match train(data_dir, &p, &args, &plan, &done, progress) {
+    let (report, history) = match train(device, data_dir, &p, &args, &plan, &done, progress) {
         Ok(r) => r,
         Err(e) => {
             // a failed run leaves no half-written weights folder behind
@@ -227,9 +244,10 @@ fn run_blocking(
     Ok(json.to_string())
 }
 
-/// Copies the weights to start from (stages b–d), trains into `args.out` and moves it to
-/// `done`. Returns the trainer's report and the loss history.
+/// Copies the weights to start from (stages b–d), trains on `device` into `args.out` and moves
+/// it to `done`. Returns the trainer's report and the loss history.
 fn train(
+    device: BackendKind,
     data_dir: &Path,
     p: &TrainParams,
     args: &TrainDefaultArgs,
@@ -270,7 +288,8 @@ fn train(
         history.h.fraction.min(0.99),
         format!("rendering {} ChronoMagic-Synth clips{resuming}", p.clips),
     );
-    let report = run_train_default_with(args, &mut |name, s| {
+    tracing::info!("training job on {device}");
+    let mut step = |name: &'static str, s: StepInfo| {
         if history.record(name, &s) {
             history.write();
         }
@@ -285,17 +304,25 @@ fn train(
                 s.step, s.total, s.loss
             ),
         );
-    })
-    .map_err(|e| e.to_string())?;
+    };
+    let report = device
+        .run(Train {
+            args,
+            progress: &mut step,
+        })
+        .and_then(|r| r)
+        .map_err(|e| e.to_string())?;
     crate::output::commit(&args.out, done)?;
     Ok((report, history.h))
 }
 
-/// Training job `id` as the worker runs it. Its checkpoints stay while the job may run again
-/// (its worker was lost or stopped); the worker removes them once the job has ended.
-pub fn work(data_dir: &Path, id: i64, params: &str) -> crate::worker::Work {
+/// Training job `id` as the worker runs it, on the worker's `device`. Its checkpoints stay
+/// while the job may run again (its worker was lost or stopped); the worker removes them once
+/// the job has ended.
+pub fn work(device: BackendKind, data_dir: &Path, id: i64, params: &str) -> crate::worker::Work {
     let (params, data_dir) = (params.to_owned(), data_dir.to_path_buf());
     Box::new(move |progress| {
-        crate::worker::parse_params(&params).and_then(|p| run_blocking(&data_dir, id, p, progress))
+        crate::worker::parse_params(&params)
+            .and_then(|p| run_blocking(device, &data_dir, id, p, progress))
     })
 }

@@ -1,5 +1,6 @@
-//! Training the project's default model on ChronoMagic-Synth (CPU, Burn autodiff + Adam) with
-//! MagicTime's recipe, in stages ([`stages`]), each runnable on its own
+//! Training the project's default model on ChronoMagic-Synth (Burn autodiff + Adam, generic over
+//! the autodiff backend: the CPU for `magictime model train-default`, a worker's `--device` for
+//! training jobs) with MagicTime's recipe, in stages ([`stages`]), each runnable on its own
 //! (`magictime model train-default --stage a|b|c|d|all`):
 //!
 //! - **a** base text-to-image ("SD1.5"): the VAE on frames ([`vae`]), then the text encoder and

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use burn::module::{AutodiffModule, Module};
-use burn::tensor::backend::Backend;
+use burn::tensor::backend::{AutodiffBackend, Backend};
 use magictime_data::sampler::{Sampler, SamplerConfig};
 
 use super::checkpoint::{optimize, CheckpointOptions};
@@ -19,7 +19,7 @@ use super::diffusion::{
 };
 use super::freeze::{check_trained_only, snapshot, Unfreeze};
 use super::{save, StageOptions, StageSelect, StageStats, StepInfo, TrainDefaultArgs};
-use crate::backend::{Cpu, CpuAutodiff};
+use crate::backend::CpuAutodiff;
 use crate::clip::tokenizer::ClipTokenizer;
 use crate::error::{ModelError, Result};
 use crate::lora::{LoraConfig, LoraSet};
@@ -112,32 +112,33 @@ pub fn frame_sampler(frames: usize, seed: u64) -> Result<Sampler> {
 
 /// The weights folder `out` as a pipeline on the training backend, with exactly `adapters`
 /// applied (through `MagicTimePipeline::from_dir`, the loader of the official release).
-pub fn load_folder(
+pub fn load_folder<B: AutodiffBackend>(
     out: &Path,
     adapters: &[Adapter],
-    device: &crate::backend::CpuDevice,
-) -> Result<MagicTimePipeline<CpuAutodiff>> {
+    device: &B::Device,
+) -> Result<MagicTimePipeline<B>> {
     let tmp = tempfile::tempdir().map_err(|e| ModelError::io(std::env::temp_dir(), e))?;
     crate::default_model::unpack_dir(out, tmp.path())?;
     MagicTimePipeline::from_dir(tmp.path(), Some(adapters), device)
 }
 
-/// Everything the stages share.
-pub struct Run<'a> {
+/// Everything the stages share; the stages train on the autodiff backend `B`.
+pub struct Run<'a, B: AutodiffBackend> {
     pub args: &'a TrainDefaultArgs,
     pub data: SynthSet,
     pub tokenizer: ClipTokenizer,
     pub scheduler: DdpmScheduler,
     pub ckpt: CheckpointOptions,
-    pub device: crate::backend::CpuDevice,
+    pub device: B::Device,
     pub progress: &'a mut dyn FnMut(&'static str, StepInfo),
     pub report: TrainReport,
 }
 
-impl<'a> Run<'a> {
-    /// Renders the data and sets up checkpoints.
+impl<'a, B: AutodiffBackend> Run<'a, B> {
+    /// Renders the data and sets up checkpoints; training runs on `device`.
     pub fn new(
         args: &'a TrainDefaultArgs,
+        device: B::Device,
         progress: &'a mut dyn FnMut(&'static str, StepInfo),
     ) -> Result<Self> {
         let p = args.preset;
@@ -166,7 +167,7 @@ impl<'a> Run<'a> {
             tokenizer: ClipTokenizer::new()?,
             scheduler: training_scheduler()?,
             ckpt,
-            device: Default::default(),
+            device,
             progress,
             report: TrainReport {
                 clips: args.clips,
@@ -207,10 +208,10 @@ impl<'a> Run<'a> {
     /// Stage a: VAE on frames, then text encoder + spatial UNet on single frames of all clips;
     /// writes the whole folder (the motion modules as initialised: zero `proj_out`, identity).
     fn stage_a(&mut self) -> Result<()> {
-        let (args, p, dev) = (self.args, self.args.preset, self.device);
+        let (args, p, dev) = (self.args, self.args.preset, self.device.clone());
         // 1. VAE
-        <CpuAutodiff as Backend>::seed(&dev, args.seed);
-        let vae0 = p.vae().init::<CpuAutodiff>(&dev);
+        B::seed(&dev, args.seed);
+        let vae0 = p.vae().init::<B>(&dev);
         let opts = StageOptions {
             steps: args.vae_steps,
             batch: args.vae_batch,
@@ -247,8 +248,8 @@ impl<'a> Run<'a> {
         self.report.scaling_factor = vae.scaling_factor;
         // 2. text encoder + UNet without motion modules, single frames of all clips
         let latents = LatentSet::encode(&vae, &self.data, &self.tokenizer, &dev, args.workers)?;
-        <CpuAutodiff as Backend>::seed(&dev, args.seed + 1);
-        let unet_full = p.unet().init::<CpuAutodiff>(&dev);
+        B::seed(&dev, args.seed + 1);
+        let unet_full = p.unet().init::<B>(&dev);
         // one set of initial values for the clone `without_motion` takes and the snapshot
         super::checkpoint::materialize(&unet_full);
         let (text_cfg, text_encoder, text_frozen) = match &args.text_encoder_init {
@@ -266,7 +267,7 @@ impl<'a> Run<'a> {
             }
             None => (p.text(), p.text().init(&dev), false),
         };
-        let model = TextToVideo::<CpuAutodiff> {
+        let model = TextToVideo::<B> {
             text_encoder,
             unet: unet_full.without_motion(),
         };
@@ -294,14 +295,12 @@ impl<'a> Run<'a> {
             &opts,
             &self.ckpt,
             &|_, rng| dd.prepare(rng),
-            &|m: &TextToVideo<CpuAutodiff>, b: DiffusionBatch| {
-                batch_loss(&m.text_encoder, &m.unet, sched, b)
-            },
+            &|m: &TextToVideo<B>, b: DiffusionBatch| batch_loss(&m.text_encoder, &m.unet, sched, b),
             &mut |s| progress("unet", s),
         )?;
         self.report.unet = stats;
         // 3. save: base + the untrained motion modules
-        let model: TextToVideo<Cpu> = model.valid();
+        let model: TextToVideo<B::InnerBackend> = model.valid();
         let model = TextToVideo {
             unet: model.unet.with_motion_of(&unet_full.valid()),
             text_encoder: model.text_encoder,
@@ -335,7 +334,7 @@ impl<'a> Run<'a> {
     }
 
     /// Latents of the rendered clips under the folder's VAE.
-    fn latents(&self, pl: &MagicTimePipeline<CpuAutodiff>) -> Result<LatentSet> {
+    fn latents(&self, pl: &MagicTimePipeline<B>) -> Result<LatentSet> {
         LatentSet::encode(
             &pl.vae.valid(),
             &self.data,
@@ -375,9 +374,7 @@ impl<'a> Run<'a> {
             &opts,
             &self.ckpt,
             &|_, rng| dd.prepare(rng),
-            &|m: &TextToVideo<CpuAutodiff>, b: DiffusionBatch| {
-                batch_loss(&m.text_encoder, &m.unet, sched, b)
-            },
+            &|m: &TextToVideo<B>, b: DiffusionBatch| batch_loss(&m.text_encoder, &m.unet, sched, b),
             &mut |s| progress("motion", s),
         )?;
         self.report.motion = Some(stats);
@@ -401,7 +398,7 @@ impl<'a> Run<'a> {
         let text_encoder = pl.text_encoder.no_grad();
         let unet = pl.unet.without_motion().no_grad();
         let seed = args.seed + 3;
-        <CpuAutodiff as Backend>::seed(&self.device, seed);
+        B::seed(&self.device, seed);
         let lora = LoraSet::attach(
             &unet,
             &unet_key,
@@ -437,7 +434,7 @@ impl<'a> Run<'a> {
             &opts,
             &self.ckpt,
             &|_, rng| dd.prepare(rng),
-            &|m: &MagicAdapters<CpuAutodiff>, b: DiffusionBatch| {
+            &|m: &MagicAdapters<B>, b: DiffusionBatch| {
                 let s = m.s.as_ref().expect("adapter S");
                 batch_loss(&text_encoder, &s.apply(unet.clone(), &unet_key), sched, b)
             },
@@ -473,7 +470,7 @@ impl<'a> Run<'a> {
         let text_encoder = pl.text_encoder.no_grad();
         let unet = pl.unet.no_grad();
         let seed = args.seed + 4;
-        <CpuAutodiff as Backend>::seed(&self.device, seed);
+        B::seed(&self.device, seed);
         let text_key = crate::loader::clip::text_key;
         let module = MagicAdapters {
             s: None,
@@ -515,7 +512,7 @@ impl<'a> Run<'a> {
             &opts,
             &self.ckpt,
             &|_, rng| dd.prepare(rng),
-            &|m: &MagicAdapters<CpuAutodiff>, b: DiffusionBatch| {
+            &|m: &MagicAdapters<B>, b: DiffusionBatch| {
                 let t = m.t.as_ref().expect("adapter T");
                 let te = m.te.as_ref().expect("text-encoder adapter");
                 batch_loss(
@@ -561,12 +558,12 @@ impl<'a> Run<'a> {
 /// The text tower of a pretrained CLIP (`in-domain`: the embedded one; else a transformers
 /// CLIP folder or a diffusers folder with `text_encoder/`) as a diffusion text encoder: its
 /// config and weights, without the projection head (the UNet cross-attends to the hidden states).
-pub fn pretrained_text_encoder(
+pub fn pretrained_text_encoder<B: AutodiffBackend>(
     from: &str,
-    dev: &crate::backend::CpuDevice,
+    dev: &B::Device,
 ) -> Result<(
     crate::clip::ClipTextConfig,
-    crate::clip::text::ClipTextModel<CpuAutodiff>,
+    crate::clip::text::ClipTextModel<B>,
 )> {
     let tmp;
     let dir = if from == crate::clip::in_domain::SETTING {
@@ -576,7 +573,7 @@ pub fn pretrained_text_encoder(
     } else {
         std::path::PathBuf::from(from)
     };
-    let mut te = crate::loader::clip::load_clip_text::<CpuAutodiff>(&dir, dev)?;
+    let mut te = crate::loader::clip::load_clip_text::<B>(&dir, dev)?;
     let cfg_path = crate::loader::clip::component_dir(&dir, "text_encoder").join("config.json");
     let mut cfg = crate::clip::ClipTextConfig::from_hf_json(&cfg_path)?;
     cfg.projection_dim = None;
@@ -590,8 +587,9 @@ pub fn pretrained_text_encoder(
     Ok((cfg, te))
 }
 
-/// Runs the selected stages and writes the weights folder. Returns the report. Progress: a bar
-/// per training loop (indicatif) and a `tracing` line every 25 steps.
+/// Runs the selected stages on the CPU (`magictime model train-default`) and writes the weights
+/// folder. Returns the report. Progress: a bar per training loop (indicatif) and a `tracing`
+/// line every 25 steps.
 pub fn run_train_default(args: &TrainDefaultArgs) -> Result<TrainReport> {
     let mut bar: Option<(&'static str, indicatif::ProgressBar)> = None;
     let style = indicatif::ProgressStyle::with_template(
@@ -599,32 +597,36 @@ pub fn run_train_default(args: &TrainDefaultArgs) -> Result<TrainReport> {
     )
     .expect("template")
     .progress_chars("=> ");
-    let report = run_train_default_with(args, &mut |stage, s| {
-        if bar.as_ref().is_none_or(|(n, _)| *n != stage) {
-            if let Some((_, b)) = bar.take() {
-                b.finish();
+    let report =
+        run_train_default_with::<CpuAutodiff>(args, Default::default(), &mut |stage, s| {
+            if bar.as_ref().is_none_or(|(n, _)| *n != stage) {
+                if let Some((_, b)) = bar.take() {
+                    b.finish();
+                }
+                let b = indicatif::ProgressBar::new(s.total as u64).with_style(style.clone());
+                b.set_prefix(stage);
+                bar = Some((stage, b));
             }
-            let b = indicatif::ProgressBar::new(s.total as u64).with_style(style.clone());
-            b.set_prefix(stage);
-            bar = Some((stage, b));
-        }
-        if let Some((_, b)) = &bar {
-            b.set_position(s.step as u64);
-            b.set_message(format!("loss {:.4}", s.loss));
-        }
-    });
+            if let Some((_, b)) = &bar {
+                b.set_position(s.step as u64);
+                b.set_message(format!("loss {:.4}", s.loss));
+            }
+        });
     if let Some((_, b)) = bar {
         b.finish();
     }
     report
 }
 
-/// [`run_train_default`] that also reports every optimizer step with its loop (`"vae"`,
-/// `"unet"`, `"motion"`, `"adapter_s"`, `"adapter_t"`), e.g. to a web job's progress.
-pub fn run_train_default_with(
+/// [`run_train_default`] on the autodiff backend `B` and its `device` (a worker's `--device`),
+/// reporting every optimizer step with its loop (`"vae"`, `"unet"`, `"motion"`, `"adapter_s"`,
+/// `"adapter_t"`), e.g. to a web job's progress.
+pub fn run_train_default_with<B: AutodiffBackend>(
     args: &TrainDefaultArgs,
+    device: B::Device,
     progress: &mut dyn FnMut(&'static str, StepInfo),
 ) -> Result<TrainReport> {
+    tracing::info!(backend = B::name(&device), "training on {device:?}");
     let start = Instant::now();
     let mut logged = |stage: &'static str, s: StepInfo| {
         if s.step == 1 || s.step.is_multiple_of(25) || s.step == s.total {
@@ -639,7 +641,7 @@ pub fn run_train_default_with(
         }
         progress(stage, s)
     };
-    let mut run = Run::new(args, &mut logged)?;
+    let mut run = Run::<B>::new(args, device, &mut logged)?;
     for stage in args.stage.stages() {
         run.stage(stage)?;
     }

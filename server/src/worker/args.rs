@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use clap::Args;
 use magictime_app::ssr::jobs::{Leasing, KINDS};
+use magictime_model::backend::BackendKind;
 
 use super::Worker;
 
@@ -49,8 +50,8 @@ impl EngineArgs {
 /// How a worker takes and runs jobs.
 #[derive(Args, Clone, Debug)]
 pub struct JobArgs {
-    /// Where generation jobs run: `cpu`, `cuda` (GPU 0) or `cuda:N` (a build with
-    /// `--features cuda`, `make build-cuda`). Training, evaluation and ingest run on the CPU.
+    /// Where generation, training and evaluation jobs run: `cpu`, `cuda` (GPU 0) or `cuda:N`
+    /// (a build with `--features cuda`, `make build-cuda`). Ingest runs on the CPU.
     #[arg(long, env = "MAGICTIME_DEVICE", default_value = "cpu")]
     pub device: String,
     /// The job kinds this worker takes, comma-separated: generate, eval, ingest, train.
@@ -86,9 +87,18 @@ impl JobArgs {
         Ok(KINDS.into_iter().filter(|k| asked.contains(k)).collect())
     }
 
-    /// Checks every setting (kinds, device syntax aside, concurrency, lease, attempts).
+    /// The backend of `--device` (its syntax only: whether this build and machine have it is
+    /// [`BackendKind::check`]'s to say).
+    pub fn backend(&self) -> anyhow::Result<BackendKind> {
+        self.device
+            .parse()
+            .map_err(|e| anyhow::anyhow!("--device: {e}"))
+    }
+
+    /// Checks every setting (kinds, device syntax, concurrency, lease, attempts).
     pub fn check(&self) -> anyhow::Result<()> {
         self.kinds()?;
+        self.backend()?;
         self.leasing()?;
         if !(1..=64).contains(&self.concurrency) {
             anyhow::bail!("--concurrency must be 1–64");
@@ -134,7 +144,7 @@ pub struct WorkerArgs {
 pub async fn main(args: WorkerArgs) -> anyhow::Result<()> {
     args.jobs.check()?;
     let generator = crate::generator::for_device(
-        &args.jobs.device,
+        args.jobs.backend()?,
         args.engine.model.clone(),
         args.engine.ckpts.clone(),
     )?;

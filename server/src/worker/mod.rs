@@ -25,6 +25,7 @@ use magictime_app::{
     },
     types::GenerateParams,
 };
+use magictime_model::backend::BackendKind;
 use sqlx::AnyPool;
 
 mod args;
@@ -39,6 +40,8 @@ pub struct Worker {
     pool: AnyPool,
     data_dir: PathBuf,
     generator: Arc<dyn Generator>,
+    /// Where training and evaluation jobs run (`--device`; generation: `generator`'s).
+    device: BackendKind,
     eval: crate::eval_job::EvalSettings,
     transnetv2: PathBuf,
     kinds: Vec<&'static str>,
@@ -72,6 +75,7 @@ impl Worker {
             pool,
             data_dir,
             generator,
+            device: jobs.backend()?,
             eval: crate::eval_job::EvalSettings {
                 i3d_weights: engine.i3d_weights.clone(),
                 fid_weights: engine.fid_weights.clone(),
@@ -98,6 +102,7 @@ impl Worker {
         tracing::info!(
             owner = %self.owner,
             kinds = ?self.kinds,
+            device = %self.device,
             concurrency = self.concurrency,
             lease_secs = self.leasing.lease_ms as f64 / 1000.0,
             max_attempts = self.leasing.max_attempts,
@@ -273,9 +278,9 @@ impl Worker {
         let (id, params) = (job.id, job.params.as_str());
         match job.kind.as_str() {
             "generate" => generate(self.generator.clone(), &self.data_dir, id, params),
-            "eval" => crate::eval_job::work(&self.eval, &self.data_dir, id, params),
+            "eval" => crate::eval_job::work(&self.eval, self.device, &self.data_dir, id, params),
             "ingest" => crate::ingest_job::work(&self.data_dir, &self.transnetv2, id, params),
-            "train" => crate::train_job::work(&self.data_dir, id, params),
+            "train" => crate::train_job::work(self.device, &self.data_dir, id, params),
             other => {
                 let e = format!("unknown job kind {other:?}");
                 Box::new(move |_| Err(e))

@@ -8,12 +8,13 @@ use std::path::Path;
 
 use magictime_metrics::clip_embedder::ClipEmbedder;
 use magictime_metrics::clipsim::{VideoTextEmbedder, GENERAL_TEXTS, METAMORPHIC_TEXTS};
+use magictime_metrics::features::Cpu;
 
 #[path = "../../../metrics/tests/common/formulas.rs"]
 mod formulas;
 
 pub struct Oracle {
-    clip: ClipEmbedder,
+    clip: ClipEmbedder<Cpu>,
     meta: Vec<Vec<f32>>,
     general: Vec<Vec<f32>>,
 }
@@ -21,7 +22,7 @@ pub struct Oracle {
 impl Oracle {
     /// The in-domain CLIP embedded in the binary.
     pub fn in_domain() -> Self {
-        let clip = ClipEmbedder::in_domain().unwrap();
+        let clip = ClipEmbedder::<Cpu>::in_domain(&Default::default()).unwrap();
         Self {
             meta: clip.embed_texts(&METAMORPHIC_TEXTS).unwrap(),
             general: clip.embed_texts(&GENERAL_TEXTS).unwrap(),

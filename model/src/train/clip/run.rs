@@ -58,11 +58,13 @@ pub struct ClipTrainReport {
     pub bytes: u64,
 }
 
-/// Renders the data, trains and writes the folder (with `train_log.json`).
-pub fn run_train_clip(args: &TrainClipArgs) -> Result<ClipTrainReport> {
-    type Ad = crate::backend::CpuAutodiff;
+/// Renders the data, trains on the autodiff backend `Ad` and its `device` (the CLI: the CPU)
+/// and writes the folder (with `train_log.json`).
+pub fn run_train_clip<Ad: AutodiffBackend>(
+    args: &TrainClipArgs,
+    device: Ad::Device,
+) -> Result<ClipTrainReport> {
     let start = Instant::now();
-    let device = Default::default();
     tracing::info!(
         clips = args.clips,
         clips_64 = args.clips_64,

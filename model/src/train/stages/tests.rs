@@ -1,8 +1,14 @@
 //! Tests of the stages: adapters through the official loaders, each stage's part, presets.
 
 use super::*;
+use crate::backend::Cpu;
 use crate::default_model::Preset;
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
+
+/// The run of `args` on the CPU, without progress.
+fn train(args: &TrainDefaultArgs) -> Result<TrainReport> {
+    run_train_default_with::<CpuAutodiff>(args, Default::default(), &mut |_, _| {})
+}
 
 /// Random A and B, so every adapter changes its layer.
 fn randomise<B: Backend>(mut l: LoraSet<B>) -> LoraSet<B> {
@@ -167,19 +173,19 @@ fn each_stage_writes_only_its_part() {
         "text_encoder/model.safetensors.gz",
     ];
     args.stage = StageSelect::A;
-    let r = run_train_default_with(&args, &mut |_, _| {}).unwrap();
+    let r = train(&args).unwrap();
     assert_eq!(r.stages, vec![Stage::A]);
     assert_eq!(r.unet.steps, 2);
     let base_bytes: Vec<Vec<u8>> = base.iter().map(|n| file(out, n)).collect();
     let motion0 = file(out, "motion_module.safetensors");
     args.stage = StageSelect::B;
-    run_train_default_with(&args, &mut |_, _| {}).unwrap();
+    train(&args).unwrap();
     assert_ne!(file(out, "motion_module.safetensors"), motion0);
     args.stage = StageSelect::C;
-    run_train_default_with(&args, &mut |_, _| {}).unwrap();
+    train(&args).unwrap();
     let motion1 = file(out, "motion_module.safetensors");
     args.stage = StageSelect::D;
-    let r = run_train_default_with(&args, &mut |_, _| {}).unwrap();
+    let r = train(&args).unwrap();
     assert_eq!(r.adapter_t.as_ref().map(|s| s.steps), Some(2));
     for (n, b) in base.iter().zip(&base_bytes) {
         assert_eq!(&file(out, n), b, "{n} changed after stage a");
@@ -203,10 +209,11 @@ fn stage_a_from_the_in_domain_clip_text_tower() {
     let mut args = tiny_args(dir.path());
     (args.stage, args.gzip_text_encoder) = (StageSelect::A, false);
     args.text_encoder_init = Some(crate::clip::in_domain::SETTING.into());
-    run_train_default_with(&args, &mut |_, _| {}).unwrap();
+    train(&args).unwrap();
     let pl =
         MagicTimePipeline::<Cpu>::from_dir(dir.path(), Some(&[]), &Default::default()).unwrap();
-    let (cfg, clip) = pretrained_text_encoder("in-domain", &Default::default()).unwrap();
+    let (cfg, clip) =
+        pretrained_text_encoder::<CpuAutodiff>("in-domain", &Default::default()).unwrap();
     assert_eq!(cfg.num_hidden_layers, 3);
     // the empty prompt: its tokens (start, end) are among the rows the folder keeps
     let ids = ClipTokenizer::new()
@@ -226,7 +233,7 @@ fn stage_a_from_the_in_domain_clip_text_tower() {
     let mut args = tiny_args(bad.path());
     args.stage = StageSelect::A;
     args.text_encoder_init = Some(bad.path().join("nope").display().to_string());
-    assert!(run_train_default_with(&args, &mut |_, _| {}).is_err());
+    assert!(train(&args).is_err());
     assert!(!bad.path().join("unet").exists());
 }
 
@@ -239,7 +246,7 @@ fn s64_preset_trains_and_loads() {
     (args.preset, args.clips, args.gzip_text_encoder) = (Preset::S64, 4, false);
     for stage in [StageSelect::A, StageSelect::B] {
         args.stage = stage;
-        run_train_default_with(&args, &mut |_, _| {}).unwrap();
+        train(&args).unwrap();
     }
     let pl =
         MagicTimePipeline::<Cpu>::from_dir(dir.path(), Some(&[]), &Default::default()).unwrap();
