@@ -408,6 +408,47 @@ mod tests {
         Arc::new(AtomicU8::new(RUN))
     }
 
+    /// Training and evaluation jobs run on the worker's `--device`: in a build without CUDA, on
+    /// `cuda:0` each fails with the backend's error (rather than running on the CPU) and leaves
+    /// no output.
+    #[cfg(not(feature = "cuda"))]
+    #[test]
+    fn train_and_eval_jobs_run_on_the_workers_device() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cuda = BackendKind::Cuda { index: 0 };
+        let progress = |_: f64, _: String| {};
+        let train = crate::train_job::work(
+            cuda,
+            tmp.path(),
+            1,
+            r#"{"stage": "a", "preset": "s32", "clips": 2, "seed": 0, "vae_steps": 1,
+                "unet_steps": 1, "max_minutes": 1}"#,
+        );
+        let err = train(&progress).unwrap_err();
+        assert!(err.contains("without the `cuda` feature"), "{err}");
+        std::fs::create_dir(tmp.path().join("videos")).unwrap();
+        let settings = crate::eval_job::EvalSettings {
+            i3d_weights: tmp.path().join("no-i3d.safetensors"),
+            fid_weights: tmp.path().join("no-fid.pth"),
+            clip: None,
+        };
+        let eval = crate::eval_job::work(
+            &settings,
+            cuda,
+            tmp.path(),
+            2,
+            r#"{"real": "videos", "fake": "videos", "metrics": ["fvd"], "n": 2}"#,
+        );
+        let err = eval(&progress).unwrap_err();
+        assert!(err.contains("without the `cuda` feature"), "{err}");
+        let mut left: Vec<String> = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["checkpoints", "videos"], "outputs left behind");
+    }
+
     /// The lease keeper on a real database: a cancel asked through the queue reaches the stop
     /// flag; with the database gone it gives the job up once a whole lease passed without a
     /// renewal (another worker may have it by then), not before.
