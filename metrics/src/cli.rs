@@ -12,6 +12,8 @@ use crate::eval::{evaluate, EvalOptions, Metric};
 use crate::features::Cpu;
 use crate::i3d::preprocess::FrameSampling;
 use crate::kid::KidOptions;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use magictime_model::backend::{BackendKind, OnBackend};
 
 pub use crate::bench::{run_bench, BenchArgs};
 
@@ -64,6 +66,10 @@ pub struct EvalArgs {
     /// openai/clip-vit-large-patch14), or `tiny-random` (smoke runs only).
     #[arg(long, default_value = magictime_model::clip::in_domain::SETTING)]
     pub clip: PathBuf,
+    /// Where I3D, Inception and CLIP run: `cpu`, or `cuda` / `cuda:N` in a binary built with
+    /// `--features cuda`.
+    #[arg(long, default_value = "cpu")]
+    pub device: BackendKind,
 }
 
 impl EvalArgs {
@@ -86,27 +92,44 @@ impl EvalArgs {
     }
 }
 
-/// Runs an evaluation with progress bars, writes the JSON report and the summary, prints where.
+/// Runs an evaluation on `--device` with progress bars, writes the JSON report and the summary,
+/// prints where.
 pub fn run_eval(args: &EvalArgs) -> anyhow::Result<()> {
-    let wants_clip = args
-        .metrics
-        .iter()
-        .any(|m| matches!(m, Metric::Clipsim | Metric::Mt | Metric::Probe));
-    let embedder = if wants_clip {
-        Some(ClipEmbedder::<Cpu>::from_setting(
-            &args.clip,
-            &Default::default(),
-        )?)
-    } else {
-        None
-    };
-    run_eval_with(args, embedder.as_ref().map(|e| e as &dyn VideoTextEmbedder))
+    args.device.run(Eval(args))?
 }
 
-/// [`run_eval`] with a CLIP embedder for clipsim / mt.
-pub fn run_eval_with(
+/// [`run_eval`] on the backend `--device` names (the autodiff backend's inner one: no gradients).
+struct Eval<'a>(&'a EvalArgs);
+
+impl OnBackend for Eval<'_> {
+    type Output = anyhow::Result<()>;
+
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
+        let args = self.0;
+        let wants_clip = args
+            .metrics
+            .iter()
+            .any(|m| matches!(m, Metric::Clipsim | Metric::Mt | Metric::Probe));
+        let embedder = if wants_clip {
+            Some(ClipEmbedder::<B::InnerBackend>::from_setting(
+                &args.clip, &device,
+            )?)
+        } else {
+            None
+        };
+        run_eval_on::<B::InnerBackend>(
+            args,
+            embedder.as_ref().map(|e| e as &dyn VideoTextEmbedder),
+            &device,
+        )
+    }
+}
+
+/// [`run_eval`] with a CLIP embedder for clipsim / mt, on `device`.
+fn run_eval_on<B: Backend>(
     args: &EvalArgs,
     embedder: Option<&dyn VideoTextEmbedder>,
+    device: &B::Device,
 ) -> anyhow::Result<()> {
     let multi = MultiProgress::new();
     let style = ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} {elapsed}")
@@ -130,12 +153,12 @@ pub fn run_eval_with(
             bar.finish();
         }
     };
-    let report = evaluate::<Cpu>(
+    let report = evaluate::<B>(
         &args.real,
         &args.fake,
         &args.options(),
         embedder,
-        &Default::default(),
+        device,
         &progress,
     )?;
     let json = serde_json::to_string_pretty(&report.to_json())?;

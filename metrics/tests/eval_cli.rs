@@ -171,4 +171,11 @@ fn eval_writes_report_summary_and_plots() {
         err.contains("pt_inception-2015-12-05-6726825d.pth") && err.contains("none.pth"),
         "{err}"
     );
+    // a GPU this build cannot drive is the backend's error, and no report is written
+    let mut gpu = args.clone();
+    gpu.device = magictime_model::backend::BackendKind::Cuda { index: 0 };
+    gpu.out = tmp.path().join("gpu").join("report.json");
+    let err = run_eval(&gpu).unwrap_err().to_string();
+    assert!(err.to_lowercase().contains("cuda"), "{err}");
+    assert!(!gpu.out.exists());
 }

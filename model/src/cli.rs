@@ -7,7 +7,7 @@ use anyhow::Context;
 use burn::tensor::backend::Backend;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::backend::Cpu;
+use crate::backend::{BackendKind, OnBackend};
 use crate::clip::text::ClipTextConfig;
 use crate::clip::tokenizer::ClipTokenizer;
 use crate::context::{ContextOptions, Fuse};
@@ -91,6 +91,9 @@ pub struct GenerateArgs {
     /// With several prompts (--config) each file gets `-<n>` before its extension.
     #[arg(long, required = true)]
     pub out: Vec<PathBuf>,
+    /// Where to run: `cpu`, or `cuda` / `cuda:N` in a binary built with `--features cuda`.
+    #[arg(long, default_value = "cpu")]
+    pub device: BackendKind,
 }
 
 /// `magictime model …`.
@@ -103,8 +106,14 @@ pub enum ModelCommand {
     },
     /// Time Burn (CPU) against diffusers/torch (CPU) on the same UNet weights and print ratios.
     Bench(crate::unet::bench::BenchArgs),
-    /// Train the built-in default model on ChronoMagic-Synth (CPU) and write its weights folder.
-    TrainDefault(crate::train::TrainDefaultArgs),
+    /// Train the built-in default model on ChronoMagic-Synth and write its weights folder.
+    TrainDefault {
+        #[command(flatten)]
+        args: Box<crate::train::TrainDefaultArgs>,
+        /// Where to train: `cpu`, or `cuda` / `cuda:N` in a binary built with `--features cuda`.
+        #[arg(long, default_value = "cpu")]
+        device: BackendKind,
+    },
     /// Train the in-domain CLIP (evaluator of CLIPSIM, the metamorphic score and the synth probe)
     /// on ChronoMagic-Synth (CPU) and write it as a transformers CLIP folder.
     TrainClip(crate::train::clip::TrainClipArgs),
@@ -115,9 +124,11 @@ pub fn run(cmd: ModelCommand) -> anyhow::Result<()> {
     match cmd {
         ModelCommand::Inspect { path } => inspect(&path),
         ModelCommand::Bench(args) => crate::unet::bench::run(&args),
-        ModelCommand::TrainDefault(args) => crate::train::run_train_default(&args)
-            .map(|_| ())
-            .map_err(Into::into),
+        ModelCommand::TrainDefault { args, device } => {
+            crate::train::run_train_default(&args, device)
+                .map(|_| ())
+                .map_err(Into::into)
+        }
         ModelCommand::TrainClip(args) => crate::train::clip::run_train_clip::<
             crate::backend::CpuAutodiff,
         >(&args, Default::default())
@@ -353,10 +364,25 @@ fn numbered(out: &Path, i: usize, n: usize) -> PathBuf {
     out.with_file_name(format!("{stem}-{i}.{ext}"))
 }
 
-/// `magictime generate`: builds the pipeline, samples with a progress bar, writes the outputs.
+/// `magictime generate`: builds the pipeline on `--device`, samples with a progress bar, writes
+/// the outputs.
 pub fn run_generate(args: GenerateArgs) -> anyhow::Result<()> {
-    let device = Default::default();
-    let (pipeline, samples, builtin) = pipeline_and_samples::<Cpu>(&args, &device)?;
+    args.device.run(Generate(args))?
+}
+
+/// [`run_generate`] on the backend `--device` names (inference: the autodiff backend's inner one).
+struct Generate(GenerateArgs);
+
+impl OnBackend for Generate {
+    type Output = anyhow::Result<()>;
+
+    fn run<B: burn::tensor::backend::AutodiffBackend>(self, device: B::Device) -> Self::Output {
+        generate_on::<B::InnerBackend>(self.0, &device)
+    }
+}
+
+fn generate_on<B: Backend>(args: GenerateArgs, device: &B::Device) -> anyhow::Result<()> {
+    let (pipeline, samples, builtin) = pipeline_and_samples::<B>(&args, device)?;
     let base = generate_options(&args, &pipeline.defaults);
     let d = pipeline.defaults;
     if builtin && (base.height != d.height || base.frames != d.num_frames) {
@@ -445,7 +471,8 @@ mod tests {
         let o = generate_options(&args, &d);
         assert_eq!((o.guidance_scale, o.height, o.frames), (7.0, 64, 8));
         if crate::default_model::is_available() {
-            let p = crate::default_model::load_default::<Cpu>(&Default::default()).unwrap();
+            let p = crate::default_model::load_default::<crate::backend::Cpu>(&Default::default())
+                .unwrap();
             assert_eq!(p.defaults, crate::default_model::defaults());
             assert_eq!(p.defaults.guidance_scale, crate::default_model::GUIDANCE);
         }

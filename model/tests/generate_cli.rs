@@ -36,6 +36,7 @@ fn args(out: std::path::PathBuf) -> GenerateArgs {
         freenoise: false,
         no_strided_windows: false,
         out: vec![out],
+        device: magictime_model::backend::BackendKind::Cpu,
     }
 }
 
@@ -156,6 +157,11 @@ fn generate_rejects_bad_options_before_work() {
     (a.frames, a.context_length) = (Some(48), Some(33)); // more than the 32 positions
     let e = run_generate(a).unwrap_err().to_string();
     assert!(e.contains("context length 33"), "{e}");
+    // a GPU this build cannot drive is the backend's error, before any work
+    let mut a = args(dir.path().join("x.mp4"));
+    a.device = magictime_model::backend::BackendKind::Cuda { index: 0 };
+    let e = run_generate(a).unwrap_err().to_string();
+    assert!(e.to_lowercase().contains("cuda"), "{e}");
     assert!(!dir.path().join("x.mp4").exists());
 }
 

@@ -9,16 +9,15 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use burn::tensor::backend::AutodiffBackend;
 use clap::ValueEnum;
 use magictime_app::{
     ssr::train,
     types::{LoopHistory, TrainHistory, TrainParams, TRAIN_LOOPS},
 };
-use magictime_model::backend::{BackendKind, OnBackend};
+use magictime_model::backend::BackendKind;
 use magictime_model::default_model::Preset;
 use magictime_model::train::{
-    checkpoint::read_progress, run_train_default_with, save::write_file, StageSelect, StepInfo,
+    checkpoint::read_progress, save::write_file, StageSelect, StepInfo, TrainDefault,
     TrainDefaultArgs, TrainReport,
 };
 
@@ -197,20 +196,6 @@ fn summary(report: &TrainReport, plan: &[Loop]) -> String {
         .join(", ")
 }
 
-/// The trainer on the backend [`BackendKind::run`] hands it.
-struct Train<'a> {
-    args: &'a TrainDefaultArgs,
-    progress: &'a mut dyn FnMut(&'static str, StepInfo),
-}
-
-impl OnBackend for Train<'_> {
-    type Output = magictime_model::Result<TrainReport>;
-
-    fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
-        run_train_default_with::<B>(self.args, device, self.progress)
-    }
-}
-
 fn run_blocking(
     device: BackendKind,
     data_dir: &Path,
@@ -306,7 +291,7 @@ fn train(
         );
     };
     let report = device
-        .run(Train {
+        .run(TrainDefault {
             args,
             progress: &mut step,
         })

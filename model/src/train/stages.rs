@@ -19,7 +19,7 @@ use super::diffusion::{
 };
 use super::freeze::{check_trained_only, snapshot, Unfreeze};
 use super::{save, StageOptions, StageSelect, StageStats, StepInfo, TrainDefaultArgs};
-use crate::backend::CpuAutodiff;
+use crate::backend::{BackendKind, OnBackend};
 use crate::clip::tokenizer::ClipTokenizer;
 use crate::error::{ModelError, Result};
 use crate::lora::{LoraConfig, LoraSet};
@@ -587,35 +587,53 @@ pub fn pretrained_text_encoder<B: AutodiffBackend>(
     Ok((cfg, te))
 }
 
-/// Runs the selected stages on the CPU (`magictime model train-default`) and writes the weights
-/// folder. Returns the report. Progress: a bar per training loop (indicatif) and a `tracing`
-/// line every 25 steps.
-pub fn run_train_default(args: &TrainDefaultArgs) -> Result<TrainReport> {
+/// Runs the selected stages on `device` (`magictime model train-default --device`) and writes the
+/// weights folder. Returns the report. Progress: a bar per training loop (indicatif) and a
+/// `tracing` line every 25 steps.
+pub fn run_train_default(args: &TrainDefaultArgs, device: BackendKind) -> Result<TrainReport> {
     let mut bar: Option<(&'static str, indicatif::ProgressBar)> = None;
     let style = indicatif::ProgressStyle::with_template(
         "{prefix:>10} [{bar:40}] {pos}/{len} {msg} {elapsed_precise} eta {eta}",
     )
     .expect("template")
     .progress_chars("=> ");
-    let report =
-        run_train_default_with::<CpuAutodiff>(args, Default::default(), &mut |stage, s| {
-            if bar.as_ref().is_none_or(|(n, _)| *n != stage) {
-                if let Some((_, b)) = bar.take() {
-                    b.finish();
-                }
-                let b = indicatif::ProgressBar::new(s.total as u64).with_style(style.clone());
-                b.set_prefix(stage);
-                bar = Some((stage, b));
+    let mut progress = |stage: &'static str, s: StepInfo| {
+        if bar.as_ref().is_none_or(|(n, _)| *n != stage) {
+            if let Some((_, b)) = bar.take() {
+                b.finish();
             }
-            if let Some((_, b)) = &bar {
-                b.set_position(s.step as u64);
-                b.set_message(format!("loss {:.4}", s.loss));
-            }
-        });
+            let b = indicatif::ProgressBar::new(s.total as u64).with_style(style.clone());
+            b.set_prefix(stage);
+            bar = Some((stage, b));
+        }
+        if let Some((_, b)) = &bar {
+            b.set_position(s.step as u64);
+            b.set_message(format!("loss {:.4}", s.loss));
+        }
+    };
+    let report = device.run(TrainDefault {
+        args,
+        progress: &mut progress,
+    })?;
     if let Some((_, b)) = bar {
         b.finish();
     }
     report
+}
+
+/// [`run_train_default_with`] on the backend a [`BackendKind`] names ([`BackendKind::run`]):
+/// what the CLI and the server's training jobs run.
+pub struct TrainDefault<'a> {
+    pub args: &'a TrainDefaultArgs,
+    pub progress: &'a mut dyn FnMut(&'static str, StepInfo),
+}
+
+impl OnBackend for TrainDefault<'_> {
+    type Output = Result<TrainReport>;
+
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> Self::Output {
+        run_train_default_with::<B>(self.args, device, self.progress)
+    }
 }
 
 /// [`run_train_default`] on the autodiff backend `B` and its `device` (a worker's `--device`),

@@ -1,7 +1,7 @@
 //! Tests of the stages: adapters through the official loaders, each stage's part, presets.
 
 use super::*;
-use crate::backend::Cpu;
+use crate::backend::{Cpu, CpuAutodiff};
 use crate::default_model::Preset;
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
 
@@ -153,6 +153,19 @@ fn tiny_args(out: &Path) -> TrainDefaultArgs {
         gzip_text_encoder: true,
         ..TrainDefaultArgs::default()
     }
+}
+
+/// `train-default --device cuda:0` in a build or on a machine without CUDA: the backend's
+/// error, before any data is rendered or anything is written.
+#[test]
+fn a_gpu_the_build_cannot_drive_is_refused_before_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("model");
+    let e = run_train_default(&tiny_args(&out), BackendKind::Cuda { index: 0 })
+        .unwrap_err()
+        .to_string();
+    assert!(e.to_lowercase().contains("cuda"), "{e}");
+    assert!(!out.exists());
 }
 
 fn file(out: &Path, name: &str) -> Vec<u8> {
