@@ -6,6 +6,7 @@
 //! `tools/stats/make_fixtures.py` writes to `app/tests/fixtures/stats.json`.
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use statrs::distribution::{Binomial, Discrete};
 
 /// z for a two-sided 95 % interval (scipy.stats.norm.ppf(0.975)).
 pub const Z95: f64 = 1.959_963_984_540_054;
@@ -23,56 +24,18 @@ pub fn wilson(k: f64, n: f64, z: f64) -> (f64, f64) {
     ((centre - half).max(0.0), (centre + half).min(1.0))
 }
 
-fn ln_gamma(x: f64) -> f64 {
-    // Lanczos approximation (g = 7, n = 9); |error| < 1e-13 for x > 0.
-    const C: [f64; 9] = [
-        0.999_999_999_999_809_9,
-        676.520_368_121_885_1,
-        -1_259.139_216_722_402_8,
-        771.323_428_777_653_1,
-        -176.615_029_162_140_6,
-        12.507_343_278_686_905,
-        -0.138_571_095_265_720_12,
-        9.984_369_578_019_572e-6,
-        1.505_632_735_149_311_6e-7,
-    ];
-    if x < 0.5 {
-        let pi = std::f64::consts::PI;
-        return (pi / (pi * x).sin()).ln() - ln_gamma(1.0 - x);
-    }
-    let x = x - 1.0;
-    let mut a = C[0];
-    let t = x + 7.5;
-    for (i, c) in C.iter().enumerate().skip(1) {
-        a += c / (x + i as f64);
-    }
-    0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + a.ln()
-}
-
-fn binom_pmf(k: u64, n: u64, p: f64) -> f64 {
-    let (kf, nf) = (k as f64, n as f64);
-    let ln_c = ln_gamma(nf + 1.0) - ln_gamma(kf + 1.0) - ln_gamma(nf - kf + 1.0);
-    let ln_p = if k == 0 { 0.0 } else { kf * p.ln() };
-    let ln_q = if k == n {
-        0.0
-    } else {
-        (nf - kf) * (1.0 - p).ln()
-    };
-    (ln_c + ln_p + ln_q).exp()
-}
-
 /// Exact two-sided binomial test p-value, as `scipy.stats.binomtest(k, n, p).pvalue`
 /// (sums the probabilities of outcomes no more likely than the observed one).
 pub fn binom_test(k: u64, n: u64, p: f64) -> f64 {
     if n == 0 {
         return 1.0;
     }
-    let d = binom_pmf(k, n, p);
+    let Ok(b) = Binomial::new(p, n) else {
+        return f64::NAN;
+    };
+    let d = b.pmf(k);
     let rerr = 1.0 + 1e-7;
-    let total: f64 = (0..=n)
-        .map(|i| binom_pmf(i, n, p))
-        .filter(|&q| q <= d * rerr)
-        .sum();
+    let total: f64 = (0..=n).map(|i| b.pmf(i)).filter(|&q| q <= d * rerr).sum();
     total.min(1.0)
 }
 
