@@ -22,14 +22,32 @@ fn frame_diff(v: &Video, a: usize, b: usize) -> f64 {
         / x.len() as f64
 }
 
-/// The fraction of frame `i`'s pixels that are clearly red (the flower of the prompt).
+/// The fraction of frame `i`'s pixels that are clearly red (the flower of the prompt): bright
+/// red, so the dark-red ground under the flower does not count (the same rule as the built-in
+/// model's test of this prompt in `default_model.rs`).
 fn red_area(v: &Video, i: usize) -> f64 {
     let px = v.frame(i).chunks(3);
     let n = px.len() as f64;
-    px.filter(|p| p[0] > 110 && p[0] as i32 > p[1] as i32 + 50 && p[0] as i32 > p[2] as i32 + 50)
+    px.filter(|p| p[0] > 140 && p[1] < 100 && p[2] < 100)
         .count() as f64
         / n
 }
+
+/// Mean red area of frames 0–7, 20–27 and 40–47 of the 48-frame videos of seeds 0–3 (one seed
+/// can plateau or dip for a few frames; the growth is a property of the model, not of a seed).
+fn growth(p: &MagicTimePipeline<Cpu>, ctx: &ContextOptions) -> [f64; 3] {
+    let mut parts = [0.0; 3];
+    for seed in 0..SEEDS {
+        let v = generate(p, ctx, seed);
+        let red: Vec<f64> = (0..48).map(|i| red_area(&v, i)).collect();
+        for (sum, r) in parts.iter_mut().zip([0..8, 20..28, 40..48]) {
+            *sum += red[r.clone()].iter().sum::<f64>() / r.len() as f64 / SEEDS as f64;
+        }
+    }
+    parts
+}
+
+const SEEDS: u64 = 4;
 
 /// The frame-difference statistics of a windowed video: the mean difference of consecutive
 /// frames that both lie in one window only ("inside"), and of the pairs that touch a seam (a
@@ -93,16 +111,16 @@ impl Seams {
     }
 }
 
-fn generate(p: &MagicTimePipeline<Cpu>, ctx: &ContextOptions) -> Video {
+fn generate(p: &MagicTimePipeline<Cpu>, ctx: &ContextOptions, seed: u64) -> Video {
     let mut o = default_model::default_options(PROMPT);
-    (o.frames, o.steps, o.seed) = (48, 10, 1);
+    (o.frames, o.steps, o.seed) = (48, 10, seed);
     p.generate_with(&o, Some(ctx), &mut |_| {}).unwrap()
 }
 
 /// 48 frames (three times the model's 16, more than its motion modules' 32 positions) in
 /// windows of 16 overlapping by 4: the seams are as smooth as the inside of the windows, while
 /// windows that do not overlap (the same windows, each denoised alone) jump at their seams —
-/// the statistic tells them apart. The flower keeps growing across the 48 frames.
+/// the statistic tells them apart. The flower keeps growing across the 48 frames (seeds 0–3).
 #[test]
 fn long_videos_run_in_context_windows_with_smooth_seams() {
     let p = default_model::load_default::<Cpu>(&Default::default()).unwrap();
@@ -111,7 +129,7 @@ fn long_videos_run_in_context_windows_with_smooth_seams() {
     let ctx = p.auto_context(48).expect("48 frames need windows");
     assert_eq!((ctx.length, ctx.overlap), (16, 4));
     assert_eq!(ctx.windows(48), [0, 12, 24, 32]);
-    let v = generate(&p, &ctx);
+    let v = generate(&p, &ctx, 1);
     assert_eq!((v.frames, v.width, v.height), (48, 64, 64));
     let grid = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("context_windows_48.png");
     magictime_model::export::export(&grid, &v, 8).unwrap();
@@ -124,14 +142,12 @@ fn long_videos_run_in_context_windows_with_smooth_seams() {
         s.describe()
     );
     // the bloom grows over all 48 frames: the red area of the last 8 frames well above the
-    // first 8's, and the middle in between
-    let red: Vec<f64> = (0..48).map(|i| red_area(&v, i)).collect();
-    let part = |r: std::ops::Range<usize>| red[r.clone()].iter().sum::<f64>() / r.len() as f64;
-    let (first, middle, last) = (part(0..8), part(20..28), part(40..48));
-    eprintln!("red area: frames 0-7 {first:.3}, 20-27 {middle:.3}, 40-47 {last:.3}");
+    // first 8's, and the middle in between (means over seeds 0–3)
+    let [first, middle, last] = growth(&p, &ctx);
+    eprintln!("red area: frames 0-7 {first:.4}, 20-27 {middle:.4}, 40-47 {last:.4}");
     assert!(
         first < middle && middle < last && last > 1.3 * first,
-        "no metamorphosis over 48 frames: red area {first:.3} → {middle:.3} → {last:.3}"
+        "no metamorphosis over 48 frames: red area {first:.4} → {middle:.4} → {last:.4}"
     );
 
     // the strided windows carry the progression: the contiguous windows alone grow the bloom less
@@ -139,11 +155,8 @@ fn long_videos_run_in_context_windows_with_smooth_seams() {
         strided: false,
         ..ctx
     };
-    let v = generate(&p, &local);
-    let red: Vec<f64> = (0..48).map(|i| red_area(&v, i)).collect();
-    let part = |r: std::ops::Range<usize>| red[r.clone()].iter().sum::<f64>() / r.len() as f64;
-    let (first_l, last_l) = (part(0..8), part(40..48));
-    eprintln!("contiguous windows only: red area frames 0-7 {first_l:.3}, 40-47 {last_l:.3}");
+    let [first_l, _, last_l] = growth(&p, &local);
+    eprintln!("contiguous windows only: red area frames 0-7 {first_l:.4}, 40-47 {last_l:.4}");
     assert!(
         last_l / first_l < last / first,
         "strided windows add no growth: {:.2}× without, {:.2}× with",
@@ -156,7 +169,7 @@ fn long_videos_run_in_context_windows_with_smooth_seams() {
         freenoise: true,
         ..ctx
     };
-    let v = generate(&p, &free);
+    let v = generate(&p, &free, 1);
     let s = Seams::of(&v, &free);
     eprintln!("FreeNoise: {}", s.describe());
     assert!(
@@ -172,7 +185,7 @@ fn long_videos_run_in_context_windows_with_smooth_seams() {
         strided: false,
         ..ctx
     };
-    let v = generate(&p, &apart);
+    let v = generate(&p, &apart, 1);
     let s = Seams::of(&v, &apart);
     eprintln!("no overlap: {}", s.describe());
     assert!(

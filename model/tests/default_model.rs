@@ -272,6 +272,67 @@ mod embedded {
         assert!(diff > 0, "the adapters changed nothing");
     }
 
+    /// Fraction of a frame's pixels that read as red (the flower).
+    fn red_fraction(f: &[u8]) -> f64 {
+        let red = f
+            .chunks(3)
+            .filter(|p| p[0] > 140 && p[1] < 100 && p[2] < 100)
+            .count();
+        red as f64 / (f.len() / 3) as f64
+    }
+
+    /// Mean RGB of the outer ring (6 px) of a frame: the background, where the object is not.
+    fn border_rgb(v: &magictime_model::pipeline::Video, frame: usize) -> [f64; 3] {
+        let (f, w, h, r) = (v.frame(frame), v.width, v.height, 6);
+        let mut m = [0.0; 3];
+        let mut n = 0.0;
+        for y in 0..h {
+            for x in 0..w {
+                if x < r || y < r || x >= w - r || y >= h - r {
+                    let i = (y * w + x) * 3;
+                    for c in 0..3 {
+                        m[c] += f64::from(f[i + c]);
+                    }
+                    n += 1.0;
+                }
+            }
+        }
+        m.map(|x| x / n)
+    }
+
+    /// What a user asks first (the acceptance prompt), at the Generate page's defaults
+    /// (the model's generation_config, seed 42): a red object against a blue background that
+    /// grows as it opens, in every frame a blue background.
+    #[test]
+    fn the_red_flower_prompt_opens_a_red_object_against_a_blue_background() {
+        let device = Default::default();
+        let p = default_model::load_default::<Cpu>(&device).unwrap();
+        let mut o = default_model::default_options(
+            "Time-lapse of a red flower blooming, its petals opening against a blue background",
+        );
+        o.seed = 42;
+        let v = p.generate(&o, &mut |_| {}).unwrap();
+        let last = v.frames - 1;
+        let reds: Vec<f64> = (0..v.frames).map(|i| red_fraction(v.frame(i))).collect();
+        eprintln!(
+            "red fraction per frame {reds:.3?}; background first {:.0?}, last {:.0?}",
+            border_rgb(&v, 0),
+            border_rgb(&v, last)
+        );
+        for i in 0..v.frames {
+            let [r, g, b] = border_rgb(&v, i);
+            assert!(
+                b > r + 40.0 && b > g + 20.0,
+                "frame {i}: background {r:.0} {g:.0} {b:.0} is not blue"
+            );
+        }
+        assert!(reds[last] > 0.03, "no red object: {reds:?}");
+        assert!(
+            reds[last] > 1.3 * reds[0],
+            "the red object does not grow: {reds:?}"
+        );
+    }
+
     #[test]
     fn default_folder_is_in_the_upstream_layout() {
         let dir = tempfile::tempdir().unwrap();
