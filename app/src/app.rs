@@ -14,6 +14,7 @@ use crate::{
         annotate::{AnnotatePage, ItemPage, ProjectPage, ReviewPage},
         datasets::DatasetsPage,
         generate::GeneratePage,
+        generation::GenerationPage,
         home::HomePage,
         jobs::JobsPage,
         login::LoginPage,
@@ -75,6 +76,7 @@ pub fn App() -> impl IntoView {
                 <Routes fallback=|| view! { <NotFound/> }>
                     <Route path=path!("/") view=HomePage/>
                     <Route path=path!("/generate") view=GeneratePage/>
+                    <Route path=path!("/generations/:id") view=GenerationPage/>
                     <Route path=path!("/studies") view=StudiesPage/>
                     <Route path=path!("/annotate") view=AnnotatePage/>
                     <Route path=path!("/annotate/p/:pid") view=ProjectPage/>

@@ -244,14 +244,71 @@ pub const ADAPTERS: [(&str, &str); 3] = [
     ("te", "Magic Text-Encoder"),
 ];
 
-/// The output formats of a generation: (extension, name). The MP4 is always written (the
-/// page's player); the others on request.
-pub const FORMATS: [(&str, &str); 4] = [
+/// The output formats of a generation: (extension, name). The MP4 (the page's player) and
+/// the frames zip ([`ALWAYS_WRITTEN`]) are always written; the others on request.
+pub const FORMATS: [(&str, &str); 5] = [
     ("mp4", "MP4"),
     ("gif", "GIF"),
     ("webp", "WebP"),
     ("png", "frame grid PNG"),
+    ("zip", "frames as PNG (zip)"),
 ];
+
+/// The formats of [`FORMATS`] every generation writes.
+pub const ALWAYS_WRITTEN: [&str; 2] = ["mp4", "zip"];
+
+/// A weights file a generation used, as its page and JSON sidecar name it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelFile {
+    /// What it is: "UNet", "motion module", "Magic Adapter S", "DreamBooth", …
+    pub role: String,
+    /// Its path inside the model folder (no server paths).
+    pub name: String,
+    /// SHA-256 of its bytes, hex.
+    pub sha256: String,
+    pub bytes: u64,
+}
+
+/// What the page of one generation shows (`/generations/{id}`): the job, its settings and,
+/// once done, its provenance (the same facts as its JSON sidecar).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GenerationView {
+    pub id: i64,
+    pub status: String,
+    pub message: String,
+    pub progress: f64,
+    /// Who asked (an e-mail address).
+    pub requested_by: String,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub params: GenerateParams,
+    /// The provenance, once done (the sidecar's content).
+    pub provenance: Option<Provenance>,
+    /// The files to download: (URL, format name), the MP4 first; the sidecar last.
+    pub downloads: Vec<(String, String)>,
+    /// While queued: its place in the queue, 1 for the next generation to start.
+    pub queue_position: Option<i64>,
+    /// While queued or running: seconds until it starts and until it finishes, estimated from
+    /// the measured times of recent generations (`None` before any was measured).
+    pub estimate: Option<(f64, f64)>,
+}
+
+/// How a finished generation was made: its JSON sidecar (`generated/<id>.json`), also kept in
+/// the job's result.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Provenance {
+    /// The model, its DreamBooth file and adapters, in words.
+    pub model: String,
+    /// The weights files used, with their hashes.
+    pub model_files: Vec<ModelFile>,
+    /// `magictime <version>`.
+    pub software: String,
+    /// Seconds from the start of the generation to its last file.
+    pub seconds: f64,
+    /// The files written, relative to the data dir (`generated/<id>.mp4`, …).
+    pub files: Vec<String>,
+}
 
 /// The most frames × width × height one web generation may have (the latents, the attention
 /// and the decoded video grow with it): 32 frames at 512², 128 at 256², 512 at 128².

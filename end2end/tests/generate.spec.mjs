@@ -136,3 +136,57 @@ test('more than 32 frames run in context windows; past the bound the refusal say
   await expect(page.getByRole('status')).not.toContainText('Queued');
   expect((await (await page.request.get('/api/jobs?kind=generate')).json()).length).toBe(before);
 });
+
+test('a generation has a permalink with every setting, its downloads play, and it generates again', async ({ page }) => {
+  await researcherOnGeneratePage(page);
+  await page.getByLabel('Prompt', { exact: true }).fill('a tulip opening, time-lapse');
+  await page.getByLabel('Steps').fill('2');
+  await page.getByLabel('Frames').fill('5');
+  await page.getByLabel('Frame rate (fps)').fill('10');
+  await page.getByLabel('Magic Adapter T').uncheck();
+  // the dice picks another seed
+  await page.getByLabel('Seed', { exact: true }).fill('42');
+  await page.getByRole('button', { name: 'Random seed' }).click();
+  await expect(page.getByLabel('Seed', { exact: true })).not.toHaveValue('42');
+  const seed = await page.getByLabel('Seed', { exact: true }).inputValue();
+  await page.getByLabel('Output').selectOption('gif');
+  const [job, gif] = await generatedDownload(page, 'a tulip opening', 'gif');
+  await job.getByRole('link', { name: 'Details and settings' }).click();
+  await expect(page).toHaveURL(/\/generations\/\d+$/);
+  const id = page.url().split('/').pop();
+  const field = (k) => page.locator(`[data-field="${k}"]`);
+  await expect(field('prompt')).toHaveText('a tulip opening, time-lapse');
+  await expect(field('seed')).toHaveText(seed);
+  await expect(field('steps')).toHaveText('2');
+  await expect(field('frames')).toHaveText('5');
+  await expect(field('fps')).toHaveText('10');
+  await expect(field('adapters')).toHaveText('Magic Adapter S, Magic Text-Encoder');
+  await expect(field('model')).toContainText('built-in');
+  await expect(field('requested_by')).toHaveText('researcher@e2e.test');
+  await expect(field('software')).toHaveText(/^magictime \d+\.\d+\.\d+$/);
+  await expect(field('seconds')).toHaveText(/^\d+\.\d s$/);
+  await expect(field('finished_at')).not.toBeEmpty();
+  await expect(page.getByTestId('model-files').locator('tbody tr').first()).toContainText(/[0-9a-f]{64}/);
+  await expect(page.getByTestId('video')).toHaveAttribute('src', `/media/generated/${id}.mp4`);
+  // the downloads play: MP4 and GIF through ffprobe, the frames zip holds 5 PNGs, the sidecar
+  // says what the page says
+  const links = page.getByTestId('downloads').getByRole('link');
+  await expect(links).toHaveText(['MP4', 'GIF', 'frames as PNG (zip)', 'settings and provenance (JSON)']);
+  expect(await ffprobeFrames(page, `/media/generated/${id}.mp4`)).toBe(5);
+  expect(await ffprobeFrames(page, gif)).toBe(5);
+  const zip = await (await page.request.get(`/media/generated/${id}.zip`)).body();
+  expect(zip.subarray(0, 4).toString('latin1')).toBe('PK\x03\x04');
+  expect(zip.toString('latin1').split('PK\x01\x02').length - 1).toBe(5);
+  const facts = await (await page.request.get(`/media/generated/${id}.json`)).json();
+  expect(facts).toMatchObject({ id: Number(id), requested_by: 'researcher@e2e.test',
+    params: { seed: Number(seed), fps: 10, frames: 5, adapters: ['s', 'te'] } });
+  // generate again: the form comes back filled with these settings
+  await page.getByRole('link', { name: 'Generate again with these settings' }).click();
+  await expect(page).toHaveURL(/\/generate\?model=builtin&prompt=/);
+  await expect(page.getByLabel('Prompt', { exact: true })).toHaveValue('a tulip opening, time-lapse');
+  await expect(page.getByLabel('Seed', { exact: true })).toHaveValue(seed);
+  await expect(page.getByLabel('Frame rate (fps)')).toHaveValue('10');
+  await expect(page.getByLabel('Magic Adapter T')).not.toBeChecked();
+  await expect(page.getByLabel('Magic Adapter S')).toBeChecked();
+  await expect(page.getByLabel('Output')).toHaveValue('gif');
+});

@@ -1,7 +1,8 @@
 //! Writing a generated [`Video`] (ports diffusers `utils/export_utils.py` `export_to_video` /
 //! `export_to_gif`, and AnimateDiff's `save_videos_grid`, which MagicTime's CLI uses for its GIFs):
 //! the format is the file's extension — `.mp4` (H.264, the default: a name without extension
-//! gets `.mp4`), `.gif`, `.webp` (animated, looping) or `.png` (every frame in one grid image).
+//! gets `.mp4`), `.gif`, `.webp` (animated, looping), `.png` (every frame in one grid image) or
+//! `.zip` (every frame as its own PNG, `frame-0001.png` on).
 //!
 //! Files appear whole or not at all: each is written to `.partial-<name>` next to it and renamed
 //! into place (as the server's job outputs, `server/src/output.rs`); a failed write leaves nothing.
@@ -24,11 +25,14 @@ pub enum Format {
     Webp,
     /// One PNG with the frames in a grid, row by row ([`frame_grid`]).
     GridPng,
+    /// A zip of one PNG per frame ([`write_frames_zip`]).
+    FramesZip,
 }
 
 impl Format {
     /// The extensions understood, as the error lists them.
-    pub const EXTENSIONS: &'static str = ".mp4 (default), .gif, .webp, .png (frame grid)";
+    pub const EXTENSIONS: &'static str =
+        ".mp4 (default), .gif, .webp, .png (frame grid), .zip (PNG frames)";
 
     /// The format of `path` by its extension (none: MP4).
     pub fn of(path: &Path) -> anyhow::Result<Self> {
@@ -40,6 +44,7 @@ impl Format {
             Some("gif") => Self::Gif,
             Some("webp") => Self::Webp,
             Some("png") => Self::GridPng,
+            Some("zip") => Self::FramesZip,
             Some(other) => anyhow::bail!(
                 "{}: unknown output extension .{other}; expected {}",
                 path.display(),
@@ -82,6 +87,24 @@ pub fn frame_grid(video: &Video) -> RgbImage {
         }
     }
     grid
+}
+
+/// Writes every frame of `video` as a PNG (`frame-0001.png`, …) into a zip at `path`. The PNGs
+/// are stored, not compressed again (they are compressed already).
+pub fn write_frames_zip(path: &Path, video: &Video) -> anyhow::Result<()> {
+    let file = std::fs::File::create(path)?;
+    let mut zip = zip::ZipWriter::new(std::io::BufWriter::new(file));
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Stored)
+        .unix_permissions(0o644);
+    for (i, frame) in frames(video).into_iter().enumerate() {
+        let mut png = std::io::Cursor::new(Vec::new());
+        frame.write_to(&mut png, image::ImageFormat::Png)?;
+        zip.start_file(format!("frame-{:04}.png", i + 1), opts)?;
+        std::io::Write::write_all(&mut zip, png.get_ref())?;
+    }
+    std::io::Write::flush(&mut zip.finish()?)?;
+    Ok(())
 }
 
 fn frames(video: &Video) -> Vec<RgbImage> {
@@ -128,6 +151,7 @@ pub fn export(path: &Path, video: &Video, fps: u32) -> anyhow::Result<PathBuf> {
         Format::GridPng => frame_grid(video)
             .save_with_format(&partial, image::ImageFormat::Png)
             .map_err(anyhow::Error::from),
+        Format::FramesZip => write_frames_zip(&partial, video),
     };
     if let Err(e) = written {
         let _ = std::fs::remove_file(&partial);
@@ -165,6 +189,7 @@ mod tests {
         assert_eq!(Format::of(Path::new("a.gif")).unwrap(), Format::Gif);
         assert_eq!(Format::of(Path::new("a.webp")).unwrap(), Format::Webp);
         assert_eq!(Format::of(Path::new("a.png")).unwrap(), Format::GridPng);
+        assert_eq!(Format::of(Path::new("a.zip")).unwrap(), Format::FramesZip);
         let e = Format::of(Path::new("a.avi")).unwrap_err().to_string();
         assert!(e.contains("a.avi") && e.contains(".gif"), "{e}");
     }
@@ -187,6 +212,25 @@ mod tests {
         }
         assert_eq!(g.get_pixel(0, 0).0, [0, 0, 0]);
         assert_eq!(g.get_pixel(19, 11).0, [0, 0, 0]); // the empty sixth cell
+    }
+
+    /// The zip holds every frame, in order, as a PNG of the frame's pixels.
+    #[test]
+    fn frames_zip_holds_every_frame_as_a_png() {
+        let dir = tempfile::tempdir().unwrap();
+        let v = video(3, 6, 4);
+        let out = export(&dir.path().join("v.zip"), &v, 8).unwrap();
+        let mut zip = zip::ZipArchive::new(std::fs::File::open(out).unwrap()).unwrap();
+        assert_eq!(zip.len(), 3);
+        for i in 0..3 {
+            let mut f = zip.by_index(i).unwrap();
+            assert_eq!(f.name(), format!("frame-{:04}.png", i + 1));
+            let mut png = vec![];
+            std::io::Read::read_to_end(&mut f, &mut png).unwrap();
+            let img = image::load_from_memory(&png).unwrap().to_rgb8();
+            assert_eq!(img.dimensions(), (6, 4));
+            assert_eq!(img.as_raw().as_slice(), v.frame(i));
+        }
     }
 
     /// A failed write leaves neither the file nor its partial.

@@ -7,7 +7,7 @@
 //! that will not resume.
 use std::path::{Path, PathBuf};
 
-use magictime_app::types::FORMATS;
+use magictime_app::types::{ALWAYS_WRITTEN, FORMATS};
 
 /// The folders of the data dir that hold job outputs, named by job id.
 pub const OUTPUT_DIRS: [&str; 4] = ["generated", "datasets", "models", "eval"];
@@ -41,13 +41,15 @@ pub fn remove(p: &Path) {
     };
 }
 
-/// The outputs job `id` of `kind` may have (`generated/<id>.mp4` and its other formats,
-/// `datasets/<id>`, …).
+/// The outputs job `id` of `kind` may have (`generated/<id>.mp4`, its other formats and its
+/// JSON sidecar, `datasets/<id>`, …).
 pub fn outputs_of(data_dir: &Path, kind: &str, id: i64) -> Vec<PathBuf> {
     match kind {
         "generate" => FORMATS
             .iter()
-            .map(|(ext, _)| data_dir.join("generated").join(format!("{id}.{ext}")))
+            .map(|(ext, _)| *ext)
+            .chain(["json"])
+            .map(|ext| data_dir.join("generated").join(format!("{id}.{ext}")))
             .collect(),
         "ingest" => vec![data_dir.join("datasets").join(id.to_string())],
         "train" => vec![data_dir.join("models").join(id.to_string())],
@@ -57,11 +59,11 @@ pub fn outputs_of(data_dir: &Path, kind: &str, id: i64) -> Vec<PathBuf> {
 }
 
 /// The files of generation job `id` relative to the data dir: the MP4 first, then each other
-/// format of `formats` (of [`FORMATS`], once each).
+/// format of `formats` and the frames zip (of [`FORMATS`], once each).
 pub fn generated_files(id: i64, formats: &[String]) -> Vec<String> {
     FORMATS
         .iter()
-        .filter(|(ext, _)| *ext == "mp4" || formats.iter().any(|f| f == ext))
+        .filter(|(ext, _)| ALWAYS_WRITTEN.contains(ext) || formats.iter().any(|f| f == ext))
         .map(|(ext, _)| format!("generated/{id}.{ext}"))
         .collect()
 }
@@ -222,15 +224,21 @@ mod tests {
         );
     }
 
-    /// The MP4 always comes first; other formats once each, unknown ones never.
+    /// The MP4 always comes first and the frames zip last; other formats once each, unknown
+    /// ones never.
     #[test]
-    fn generated_files_are_the_mp4_and_the_formats_asked_for() {
+    fn generated_files_are_the_mp4_the_formats_asked_for_and_the_frames() {
         let f =
             |v: &[&str]| generated_files(4, &v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
-        assert_eq!(f(&[]), ["generated/4.mp4"]);
+        assert_eq!(f(&[]), ["generated/4.mp4", "generated/4.zip"]);
         assert_eq!(
             f(&["png", "gif", "gif", "mp4", "avi"]),
-            ["generated/4.mp4", "generated/4.gif", "generated/4.png"]
+            [
+                "generated/4.mp4",
+                "generated/4.gif",
+                "generated/4.png",
+                "generated/4.zip"
+            ]
         );
     }
 }

@@ -68,6 +68,11 @@ pub struct ServeArgs {
     /// Disk quota of one researcher's studies (stored media plus uploads in flight), in MiB.
     #[arg(long, env = "MAGICTIME_UPLOAD_QUOTA_MB", default_value_t = 8192)]
     pub upload_quota_mb: u64,
+    /// The most generations one user may have waiting in the queue (queued, not yet running);
+    /// the next is refused (429) until one starts or is cancelled.
+    #[arg(long, env = "MAGICTIME_MAX_QUEUED_GENERATIONS", default_value_t = 5,
+          value_parser = clap::value_parser!(i64).range(1..))]
+    pub max_queued_generations: i64,
     /// A reverse proxy in front of the server (repeat for several): its `X-Forwarded-For` names
     /// the client for per-client limits. Without it, the header is ignored.
     #[arg(long, env = "MAGICTIME_TRUSTED_PROXIES", value_delimiter = ',')]
@@ -156,6 +161,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             max_bytes: args.max_upload_mb << 20,
             quota_bytes: args.upload_quota_mb << 20,
         },
+        max_queued_generations: args.max_queued_generations,
     };
     // the in-process worker: the same code as `magictime worker`
     let (stop_worker, worker_stopped) = tokio::sync::oneshot::channel::<()>();

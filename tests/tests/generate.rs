@@ -219,6 +219,154 @@ async fn generated(
     (id, job, params)
 }
 
+/// The SHA-256 of a file as `sha256sum` prints it.
+fn sha256sum(p: &std::path::Path) -> String {
+    let out = std::process::Command::new("sha256sum")
+        .arg(p)
+        .output()
+        .expect("sha256sum");
+    String::from_utf8(out.stdout).unwrap()[..64].to_owned()
+}
+
+/// A finished generation has a page with every setting and its provenance, a JSON sidecar
+/// with the same facts (written beside the files, nothing partial left), its frames as a zip
+/// of PNGs, and a "generate again" link whose URL fills the Generate form.
+#[tokio::test]
+async fn a_generation_has_a_page_a_sidecar_and_its_frames() {
+    let s = Server::start(|d| create_account(d, "res@test.org", "res-pass-12", "researcher"));
+    let (c, t) = login(&s, "res@test.org", "res-pass-12").await;
+    // a bad frame rate is refused beside nothing queued
+    let r = submit_with(&c, &s, &t, &[("fps", "0")]).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("frames per second"));
+    assert!(jobs_of(&c, &s, "generate").await.is_empty());
+    let fields = [
+        ("model", "builtin"),
+        ("adapter_s", "on"),
+        ("fps", "12"),
+        ("format", "webp"),
+        ("prompt", "ice melting & <dripping>"),
+    ];
+    let (id, job, params) = generated(&c, &s, &t, &fields, Duration::from_secs(120)).await;
+    // the gallery's download is the format asked for, not the frames zip
+    assert_eq!(job["download_url"], format!("/media/generated/{id}.webp"));
+
+    let facts = get_json(&s, &c, &format!("/media/generated/{id}.json")).await;
+    assert_eq!(facts["id"], id);
+    assert_eq!(facts["requested_by"], "res@test.org");
+    assert_eq!(facts["params"]["fps"], 12.0);
+    assert_eq!(facts["params"]["seed"], 3);
+    assert_eq!(facts["params"]["adapters"], serde_json::json!(["s"]));
+    assert!(facts["software"]
+        .as_str()
+        .unwrap()
+        .starts_with("magictime "));
+    assert!(facts["seconds"].as_f64().unwrap() > 0.0, "{facts}");
+    let files = facts["model_files"].as_array().unwrap();
+    assert!(files.iter().any(|f| f["role"] == "UNet"), "{facts}");
+    assert!(
+        files.iter().any(|f| f["role"] == "Magic Adapter S"),
+        "{facts}"
+    );
+    assert!(
+        !files.iter().any(|f| f["role"] == "Magic Adapter T"),
+        "{facts}"
+    );
+    assert!(files
+        .iter()
+        .all(|f| f["sha256"].as_str().unwrap().len() == 64));
+    assert_eq!(
+        facts["files"],
+        serde_json::json!([
+            format!("generated/{id}.mp4"),
+            format!("generated/{id}.webp"),
+            format!("generated/{id}.zip")
+        ])
+    );
+    // the sidecar on disk is what is served; nothing partial is left beside it
+    let dir = s.data_dir.path().join("generated");
+    let on_disk: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{id}.json"))).unwrap())
+            .unwrap();
+    assert_eq!(on_disk, facts);
+    let partial = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .any(|e| e.file_name().to_string_lossy().starts_with(".partial-"));
+    assert!(!partial);
+    // the sidecar's settings are the job's
+    assert_eq!(params, facts["params"]);
+
+    // the frames: a zip of 4 PNGs (one central-directory entry each)
+    let r = c
+        .get(s.url(&format!("/media/generated/{id}.zip")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let zip = r.bytes().await.unwrap();
+    assert_eq!(&zip[..4], b"PK\x03\x04");
+    let entries = zip.windows(4).filter(|w| *w == b"PK\x01\x02").count();
+    assert_eq!(entries, 4);
+    assert_eq!(
+        zip.windows(4).filter(|w| *w == b".png").count(),
+        8,
+        "each name twice"
+    );
+    assert_eq!(
+        downloaded_frames(&c, &s, &format!("/media/generated/{id}.webp"), "image/webp").await,
+        4
+    );
+
+    // the page: every setting, the hashes, the downloads, the link back to the form
+    let page = support::get_text(&s, &c, &format!("/generations/{id}")).await;
+    for want in [
+        "data-field=\"prompt\">ice melting &amp; &lt;dripping&gt;<".to_owned(),
+        "data-field=\"seed\">3<".to_owned(),
+        "data-field=\"steps\">2<".to_owned(),
+        "data-field=\"cfg\">7.5<".to_owned(),
+        "data-field=\"frames\">4<".to_owned(),
+        "data-field=\"fps\">12<".to_owned(),
+        "data-field=\"adapters\">Magic Adapter S<".to_owned(),
+        "data-field=\"requested_by\">res@test.org<".to_owned(),
+        format!(
+            "data-field=\"software\">{}<",
+            facts["software"].as_str().unwrap()
+        ),
+        files[0]["sha256"].as_str().unwrap().to_owned(),
+        format!("href=\"/media/generated/{id}.mp4\""),
+        format!("href=\"/media/generated/{id}.webp\""),
+        format!("href=\"/media/generated/{id}.zip\""),
+        format!("href=\"/media/generated/{id}.json\""),
+    ] {
+        assert!(page.contains(&want), "the page lacks {want}");
+    }
+    let again = page
+        .split("data-testid=\"again\"")
+        .next()
+        .and_then(|before| before.rsplit("href=\"").next())
+        .and_then(|h| h.split('"').next())
+        .unwrap()
+        .replace("&amp;", "&");
+    assert!(
+        again.starts_with("/generate?model=builtin&prompt=ice%20melting%20%26%20%3Cdripping%3E"),
+        "{again}"
+    );
+    let form = support::get_text(&s, &c, &again).await;
+    for want in [
+        ">ice melting &amp; &lt;dripping&gt;</textarea>",
+        "name=\"seed\" type=\"number\" min=\"0\" form=\"generate-form\" value=\"3\"",
+        "name=\"fps\" type=\"number\" min=\"1\" max=\"60\" step=\"any\" form=\"generate-form\" value=\"12\"",
+        "name=\"adapter_s\" form=\"generate-form\" checked",
+        "<option value=\"webp\" selected",
+    ] {
+        assert!(form.contains(want), "the prefilled form lacks {want}");
+    }
+    assert!(!form.contains("name=\"adapter_t\" form=\"generate-form\" checked"));
+    let none = support::get_text(&s, &c, "/generations/99999").await;
+    assert!(none.contains("There is no such generation."));
+}
+
 /// Downloads `url` and counts its frames: ffprobe's decoded frames, a WebP's animation frames.
 async fn downloaded_frames(c: &Client, s: &Server, url: &str, content_type: &str) -> u32 {
     let r = c.get(s.url(url)).send().await.unwrap();
@@ -327,6 +475,30 @@ async fn the_official_release_generates_with_the_choices_recorded() {
     assert_eq!(job["download_url"], gif);
     assert_eq!(downloaded_frames(&c, &s, &gif, "image/gif").await, 4);
     assert_eq!(downloaded_frames(&c, &s, &mp4, "video/mp4").await, 4);
+    // the sidecar names the files used with their hashes: the DreamBooth file, Adapters S
+    // and T, not the Text-Encoder left off
+    let facts = get_json(&s, &c, &format!("/media/generated/{id}.json")).await;
+    let files = facts["model_files"].as_array().unwrap();
+    let role = |r: &str| files.iter().filter(|f| f["role"] == r).count();
+    assert_eq!(
+        (
+            role("DreamBooth"),
+            role("Magic Text-Encoder"),
+            role("motion module")
+        ),
+        (1, 0, 1),
+        "{facts}"
+    );
+    assert!(
+        role("Magic Adapter S") == 1 && role("Magic Adapter T") >= 1,
+        "{facts}"
+    );
+    let db = files.iter().find(|f| f["role"] == "DreamBooth").unwrap();
+    assert_eq!(db["name"], "DreamBooth/ToonYou_beta6.safetensors");
+    assert_eq!(
+        db["sha256"].as_str().unwrap(),
+        sha256sum(&ckpts.join("DreamBooth/ToonYou_beta6.safetensors"))
+    );
     // a format not asked for was not written
     let r = c
         .get(s.url(&format!("/media/generated/{id}.webp")))
@@ -374,4 +546,44 @@ async fn long_videos_run_in_context_windows_up_to_the_servers_bound() {
     assert_eq!(params["adapters"], serde_json::json!(["s"]));
     let webp = format!("/media/generated/{id}.webp");
     assert_eq!(downloaded_frames(&c, &s, &webp, "image/webp").await, 40);
+}
+
+/// One user may have at most `--max-queued-generations` (5 by default) generations waiting: the sixth is
+/// refused with the reason (429), nothing queued; another user still queues, and a cancel
+/// makes room again.
+#[tokio::test]
+async fn queued_generations_are_capped_per_user() {
+    let s = Server::start_with(&["--no-worker"], |d| {
+        create_account(d, "res@test.org", "res-pass-12", "researcher");
+        create_account(d, "other@test.org", "other-pass-12", "researcher");
+    });
+    let (c, t) = login(&s, "res@test.org", "res-pass-12").await;
+    let mut ids = vec![];
+    for _ in 0..5 {
+        let r = submit(&c, &s, &t, "a flower blooming", "32").await;
+        assert_eq!(r.status(), StatusCode::OK);
+        ids.push(r.json::<i64>().await.unwrap());
+    }
+    let r = submit(&c, &s, &t, "a flower blooming", "32").await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("you have 5 generations waiting in the queue already"));
+    assert_eq!(jobs_of(&c, &s, "generate").await.len(), 5);
+    let (other, ot) = login(&s, "other@test.org", "other-pass-12").await;
+    let r = submit(&other, &s, &ot, "a flower blooming", "32").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = post_form(
+        &c,
+        &s,
+        "/api/cancel_job",
+        &t,
+        &[("id", &ids[0].to_string())],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = submit(&c, &s, &t, "a flower blooming", "32").await;
+    assert_eq!(r.status(), StatusCode::OK);
 }

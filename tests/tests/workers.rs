@@ -37,7 +37,8 @@ const SHORT_GENERATION: [(&str, &str); 7] = [
 /// done, exactly once, the killed one on its second attempt by another worker.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_killed_worker_s_job_is_retried_by_the_next_and_every_job_ends_done_once() {
-    let s = Server::start_with(&["--no-worker"], |d| {
+    // a dozen generations of one user wait at once here
+    let s = Server::start_with(&["--no-worker", "--max-queued-generations", "20"], |d| {
         create_account(d, "res@test.org", "res-pass-12", "researcher");
         make_evalset(d, 2, 90);
     });

@@ -12,7 +12,8 @@ use crate::types::JobView;
 /// The model fields are the page's picker: `model` (an id of [`generate_models`]; absent: the
 /// built-in model with all its adapters), `dreambooth` (a file name it offers; empty: none),
 /// `adapter_s` / `adapter_t` / `adapter_te` (present: applied; with `model` given, absent: off),
-/// `format` (`gif`, `webp` or `png` written besides the MP4).
+/// `format` (`gif`, `webp` or `png` written besides the MP4 and the frames zip); `fps` the
+/// video's frame rate (1–60; absent: 8).
 #[server(prefix = "/api", endpoint = "generate")]
 pub async fn submit_generation(
     csrf_token: String,
@@ -29,6 +30,7 @@ pub async fn submit_generation(
     adapter_t: Option<String>,
     adapter_te: Option<String>,
     format: Option<String>,
+    fps: Option<f64>,
 ) -> Result<i64, ServerFnError> {
     use crate::{
         ssr::{auth, jobs},
@@ -63,6 +65,10 @@ pub async fn submit_generation(
              128 at 256 px, 512 at 128 px); {frames} frames at {size} px are {pixels}"
         )));
     }
+    let fps = fps.unwrap_or(8.0);
+    if !(1.0..=60.0).contains(&fps) {
+        return Err(bad("frames per second must be 1–60"));
+    }
     let format = format.filter(|f| !f.is_empty() && f != "mp4");
     if let Some(f) = &format {
         if !FORMATS.iter().any(|(ext, _)| ext == f) {
@@ -89,7 +95,7 @@ pub async fn submit_generation(
         cfg,
         frames,
         size,
-        fps: 8.0,
+        fps,
         model: model.unwrap_or_else(|| BUILTIN_MODEL.to_owned()),
         dreambooth: dreambooth.filter(|d| !d.is_empty()),
         adapters,
@@ -104,9 +110,19 @@ pub async fn submit_generation(
     };
     checked.map_err(|e| bad(&e))?;
     let json = serde_json::to_string(&params).map_err(auth::internal)?;
-    let id = jobs::submit(&state.pool, "generate", &json, user.id)
+    let cap = state.max_queued_generations;
+    let queued = jobs::submit_capped(&state.pool, "generate", &json, user.id, cap)
         .await
         .map_err(auth::internal)?;
+    let Some(id) = queued else {
+        return Err(auth::fail(
+            StatusCode::TOO_MANY_REQUESTS,
+            &format!(
+                "you have {cap} generations waiting in the queue already: wait until one \
+                 starts, or cancel one"
+            ),
+        ));
+    };
     state.jobs_notify.notify_one();
     tracing::info!(job = id, user = user.id, model = %params.model, "generation queued");
     Ok(id)
@@ -221,6 +237,23 @@ pub async fn generate_models() -> Result<Vec<crate::types::ModelOption>, ServerF
     auth::require_role(Role::Researcher).await?;
     let generator = state.generator.clone();
     tokio::task::spawn_blocking(move || generator.models())
+        .await
+        .map_err(auth::internal)
+}
+
+/// One generation with its settings and, once done, its provenance and downloads (researchers;
+/// the page `/generations/{id}`). `None`: no generation of that id.
+#[server(prefix = "/api", endpoint = "generation", input = GetUrl)]
+pub async fn get_generation(
+    id: i64,
+) -> Result<Option<crate::types::GenerationView>, ServerFnError> {
+    use crate::{
+        ssr::{auth, jobs},
+        types::Role,
+    };
+    let state = crate::ssr::state()?;
+    auth::require_role(Role::Researcher).await?;
+    jobs::generation(&state.pool, id)
         .await
         .map_err(auth::internal)
 }

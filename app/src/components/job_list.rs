@@ -173,6 +173,9 @@ fn JobRow(
                 <video src=src controls loop muted autoplay playsinline width="256"></video>
             })}
             {job.download_url.map(|href| view! { " " <a href=href download>"Download"</a> })}
+            {(job.kind == "generate").then(|| view! {
+                " " <a href=format!("/generations/{id}") data-testid=format!("permalink-{id}")>"Details and settings"</a>
+            })}
         </li>
     }
 }

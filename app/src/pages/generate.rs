@@ -11,8 +11,8 @@ use crate::{
     },
     pages::login::clean_error,
     types::{
-        GenerateDefaults, JobView, ModelOption, Role, ADAPTERS, BUILTIN_MODEL, CHOICE_ERRORS,
-        FORMATS,
+        GenerateDefaults, JobView, ModelOption, Role, ADAPTERS, ALWAYS_WRITTEN, BUILTIN_MODEL,
+        CHOICE_ERRORS, FORMATS,
     },
 };
 
@@ -28,13 +28,54 @@ pub fn GeneratePage() -> impl IntoView {
     }
 }
 
+/// The form's values a link may set (`/generate?model=…&prompt=…&seed=…`: a generation's
+/// "generate again"); each absent or unreadable one is the model's default.
+#[derive(Clone, Default)]
+struct Prefill {
+    prompt: Option<String>,
+    negative: Option<String>,
+    seed: Option<u64>,
+    steps: Option<usize>,
+    cfg: Option<f64>,
+    frames: Option<usize>,
+    size: Option<usize>,
+    fps: Option<f64>,
+    /// Adapter ids, comma-separated in the URL.
+    adapters: Option<Vec<String>>,
+    dreambooth: Option<String>,
+    format: Option<String>,
+}
+
 /// The models and the first job list load on the server. `?model=<id>` picks the model (its
-/// own settings fill the form), so a link can name it. The form and the list are an island;
-/// the model's fields render here, on the server, and join the form through their `form`
-/// attribute (island children would cost the WASM bundle 2.8 KiB).
+/// own settings fill the form), so a link can name it; the other fields of [`Prefill`] fill
+/// theirs. The form element, its button and the list are an island; every field renders here,
+/// on the server, and joins the form through its `form` attribute (island children would cost
+/// the WASM bundle 2.8 KiB).
 #[component]
 fn Generate() -> impl IntoView {
-    let asked = use_query_map().read_untracked().get("model");
+    let query = use_query_map().read_untracked();
+    let asked = query.get("model");
+    fn num<T: std::str::FromStr>(q: &leptos_router::params::ParamsMap, k: &str) -> Option<T> {
+        q.get(k).and_then(|v| v.trim().parse().ok())
+    }
+    let prefill = Prefill {
+        prompt: query.get("prompt"),
+        negative: query.get("negative"),
+        seed: num(&query, "seed"),
+        steps: num(&query, "steps"),
+        cfg: num(&query, "cfg"),
+        frames: num(&query, "frames"),
+        size: num(&query, "size"),
+        fps: num(&query, "fps"),
+        adapters: query.get("adapters").map(|a| {
+            a.split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        }),
+        dreambooth: query.get("dreambooth"),
+        format: query.get("format"),
+    };
     let models = Resource::new(|| (), |_| generate_models());
     let jobs = Resource::new(|| (), |_| first_jobs(Some("generate".into())));
     view! {
@@ -55,8 +96,9 @@ fn Generate() -> impl IntoView {
                 Some(view! {
                     <ModelPicker list chosen=chosen.id.clone()/>
                     {unknown}
-                    <ModelFields model=chosen/>
-                    <GenerateForm jobs defaults/>
+                    <SettingsFields defaults prefill=prefill.clone()/>
+                    <ModelFields model=chosen prefill=prefill.clone()/>
+                    <GenerateForm jobs/>
                 }.into_any())
             }}
         </Transition>
@@ -94,19 +136,73 @@ fn ModelPicker(list: Vec<ModelOption>, chosen: String) -> impl IntoView {
 /// The id of the generation form, which the model's fields name in their `form` attribute.
 const FORM: &str = "generate-form";
 
-/// The chosen model's fields of the generation form: its id, a DreamBooth file (when it offers
-/// some), its adapters (all on), and the output format.
+/// The prompt and the numbers of the generation form: the model's own settings, or the
+/// link's ([`Prefill`]).
 #[component]
-fn ModelFields(model: ModelOption) -> impl IntoView {
+fn SettingsFields(defaults: GenerateDefaults, prefill: Prefill) -> impl IntoView {
+    let p = prefill;
+    view! {
+        <div class="form wide settings-fields">
+            <label for="prompt">"Prompt"</label>
+            // escaped here: tachys writes a <textarea>'s text unescaped (a prompt of the URL
+            // could close it and open a <script>)
+            <textarea id="prompt" name="prompt" rows="2" maxlength="1000" required form=FORM>
+                {escape_text(&p.prompt.unwrap_or_else(|| "a red flower blooming, time-lapse".to_owned()))}
+            </textarea>
+            <label for="negative">"Negative prompt"</label>
+            <input id="negative" name="negative" form=FORM
+                value=p.negative.unwrap_or_else(|| "worst quality, low quality, letterboxed".to_owned())/>
+            <div class="grid4">
+                <div>
+                    <label for="seed">"Seed"</label>
+                    <span class="with-button">
+                        <input id="seed" name="seed" type="number" min="0" form=FORM value=p.seed.unwrap_or(42)/>
+                        // a plain handler, no island: a random seed costs no WASM
+                        <button type="button" class="secondary dice" title="Random seed" aria-label="Random seed" data-testid="dice"
+                            onclick="document.getElementById('seed').value=Math.floor(Math.random()*4294967296)">"🎲"</button>
+                    </span>
+                </div>
+                <div><label for="steps">"Steps"</label><input id="steps" name="steps" type="number" min="1" max="100" form=FORM value=p.steps.unwrap_or(defaults.steps)/></div>
+                <div><label for="cfg">"Guidance"</label><input id="cfg" name="cfg" type="number" min="0" max="30" step="0.5" form=FORM value=p.cfg.unwrap_or(defaults.cfg)/></div>
+                <div><label for="frames">"Frames"</label><input id="frames" name="frames" type="number" min="1" max="512" form=FORM value=p.frames.unwrap_or(defaults.frames)/></div>
+                <div><label for="size">"Size (px)"</label><input id="size" name="size" type="number" min="16" max="512" step="16" form=FORM value=p.size.unwrap_or(defaults.size)/></div>
+                <div><label for="fps">"Frame rate (fps)"</label><input id="fps" name="fps" type="number" min="1" max="60" step="any" form=FORM value=p.fps.unwrap_or(8.0)/></div>
+            </div>
+        </div>
+    }
+}
+
+/// `s` as HTML text (`&`, `<`, `>` as entities), for the children tachys does not escape.
+pub fn escape_text(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// The chosen model's fields of the generation form: its id, a DreamBooth file (when it offers
+/// some), its adapters (all on unless the link names some), and the output format.
+#[component]
+fn ModelFields(model: ModelOption, prefill: Prefill) -> impl IntoView {
+    let picked_db = prefill.dreambooth.clone().unwrap_or_default();
     let dreambooth = (!model.dreambooth.is_empty()).then(|| {
         view! {
             <label for="dreambooth">"DreamBooth model (over the base model)"</label>
             <select id="dreambooth" name="dreambooth" form=FORM>
                 <option value="">"none"</option>
-                {model.dreambooth.into_iter().map(|d| view! { <option value=d.clone()>{d.clone()}</option> }).collect_view()}
+                {model.dreambooth.into_iter().map(|d| {
+                    let selected = d == picked_db;
+                    view! { <option value=d.clone() selected=selected>{d.clone()}</option> }
+                }).collect_view()}
             </select>
         }
     });
+    let on = |id: &str| {
+        prefill
+            .adapters
+            .as_ref()
+            .is_none_or(|a| a.iter().any(|x| x == id))
+    };
+    let picked_format = prefill.format.clone().unwrap_or_default();
     let has = |id: &str| model.adapters.iter().any(|a| a == id);
     let adapters: Vec<_> = ADAPTERS.iter().filter(|(id, _)| has(id)).collect();
     let adapters = (!adapters.is_empty()).then(|| {
@@ -116,7 +212,7 @@ fn ModelFields(model: ModelOption) -> impl IntoView {
                 {adapters
                     .into_iter()
                     .map(|(id, name)| view! {
-                        <label class="check"><input type="checkbox" name=format!("adapter_{id}") form=FORM checked/>" " {*name}</label>
+                        <label class="check"><input type="checkbox" name=format!("adapter_{id}") form=FORM checked=on(id)/>" " {*name}</label>
                     })
                     .collect_view()}
             </fieldset>
@@ -131,9 +227,10 @@ fn ModelFields(model: ModelOption) -> impl IntoView {
         <select id="format" name="format" form=FORM>
             {FORMATS
                 .iter()
+                .filter(|(ext, _)| *ext == "mp4" || !ALWAYS_WRITTEN.contains(ext))
                 .map(|(ext, name)| {
                     let text = if *ext == "mp4" { (*name).to_owned() } else { format!("MP4 and {name}") };
-                    view! { <option value=*ext>{text}</option> }
+                    view! { <option value=*ext selected={*ext == picked_format}>{text}</option> }
                 })
                 .collect_view()}
         </select>
@@ -141,8 +238,10 @@ fn ModelFields(model: ModelOption) -> impl IntoView {
     }
 }
 
+/// The form element (its fields render on the server, above), its button and messages, and the
+/// gallery and queue.
 #[island]
-fn GenerateForm(jobs: Result<Vec<JobView>, String>, defaults: GenerateDefaults) -> impl IntoView {
+fn GenerateForm(jobs: Result<Vec<JobView>, String>) -> impl IntoView {
     let submit = ServerAction::<SubmitGeneration>::new();
     let refresh = Signal::derive(move || submit.version().get());
     // a refusal of the model's fields shows beside them (just above), the rest under the button
@@ -152,23 +251,21 @@ fn GenerateForm(jobs: Result<Vec<JobView>, String>, defaults: GenerateDefaults) 
         <p class="error" data-testid="choice-error">{move || message().filter(about_choice)}</p>
         <ActionForm action=submit attr:id=FORM attr:class="form wide">
             <CsrfField/>
-            <label for="prompt">"Prompt"</label>
-            <textarea id="prompt" name="prompt" rows="2" maxlength="1000" required>
-                "a red flower blooming, time-lapse"
-            </textarea>
-            <label for="negative">"Negative prompt"</label>
-            <input id="negative" name="negative" value="worst quality, low quality, letterboxed"/>
-            <div class="grid4">
-                <div><label for="seed">"Seed"</label><input id="seed" name="seed" type="number" min="0" value="42"/></div>
-                <div><label for="steps">"Steps"</label><input id="steps" name="steps" type="number" min="1" max="100" value=defaults.steps/></div>
-                <div><label for="cfg">"Guidance"</label><input id="cfg" name="cfg" type="number" min="0" max="30" step="0.5" value=defaults.cfg/></div>
-                <div><label for="frames">"Frames"</label><input id="frames" name="frames" type="number" min="1" max="512" value=defaults.frames/></div>
-                <div><label for="size">"Size (px)"</label><input id="size" name="size" type="number" min="16" max="512" step="16" value=defaults.size/></div>
-            </div>
             <button type="submit">"Generate"</button>
             <p class="status" role="status">{move || message().filter(|m| !about_choice(m))}</p>
         </ActionForm>
         <h2>"Gallery and queue"</h2>
         <JobList kind=Some("generate".to_owned()) initial=jobs refresh/>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn text_cannot_close_its_textarea() {
+        assert_eq!(
+            super::escape_text("a & b </textarea><script>"),
+            "a &amp; b &lt;/textarea&gt;&lt;script&gt;"
+        );
     }
 }

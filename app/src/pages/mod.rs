@@ -3,6 +3,7 @@ pub mod admin;
 pub mod annotate;
 pub mod datasets;
 pub mod generate;
+pub mod generation;
 pub mod home;
 pub mod jobs;
 pub mod login;

@@ -2,7 +2,7 @@
 //! UI crate holds no engine code). Blocking: the job worker calls it on a blocking thread.
 use std::path::PathBuf;
 
-use crate::types::{GenerateParams, ModelOption};
+use crate::types::{GenerateParams, ModelFile, ModelOption};
 
 pub trait Generator: Send + Sync + 'static {
     /// The models this server generates with, the default first (the Generate page's picker).
@@ -10,6 +10,10 @@ pub trait Generator: Send + Sync + 'static {
     /// What `p` runs with, in words: the model, its DreamBooth file and adapters (recorded with
     /// the job; a study's condition).
     fn describe(&self, p: &GenerateParams) -> String;
+    /// The weights files `p` runs with (base model, motion module, DreamBooth file, the adapters
+    /// applied) and their SHA-256: a generation's provenance. Blocking (hashes gigabytes the
+    /// first time; the implementation may keep them).
+    fn model_files(&self, p: &GenerateParams) -> Result<Vec<ModelFile>, String>;
     /// Checks parameters without generating (the model choice, sizes, frames, steps); the error
     /// is shown to the user.
     fn check(&self, p: &GenerateParams) -> Result<(), String>;

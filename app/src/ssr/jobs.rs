@@ -25,6 +25,30 @@ pub async fn submit(
     .await
 }
 
+/// Queues a job of `kind` unless user `user_id` has `cap` of that kind queued already (`None`
+/// then). One statement: two requests at once cannot both slip under the cap on SQLite, whose
+/// writes are serialised; on PostgreSQL two concurrent inserts may each see the other's
+/// absence and pass by one.
+pub async fn submit_capped(
+    pool: &AnyPool,
+    kind: &str,
+    params: &str,
+    user_id: i64,
+    cap: i64,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "INSERT INTO jobs(kind, params, created_by) SELECT $1, $2, $3 \
+         WHERE (SELECT COUNT(*) FROM jobs WHERE kind = $1 AND created_by = $3 \
+           AND status = 'queued') < $4 RETURNING id",
+    )
+    .bind(kind)
+    .bind(params)
+    .bind(user_id)
+    .bind(cap)
+    .fetch_optional(pool)
+    .await
+}
+
 /// Job kinds in the order workers serve them: interactive generation first.
 pub const KINDS: [&str; 4] = ["generate", "eval", "ingest", "train"];
 
@@ -388,10 +412,155 @@ pub async fn list(
 
 /// The URL of the last file a generation's result lists (`files`: the MP4, then the format
 /// asked for besides it); `None` for results written before they listed files.
+/// The file a gallery card offers: the format asked for besides the MP4, else the MP4 (the
+/// frames zip is on the generation's page).
 fn generated_download(result: Option<&str>) -> Option<String> {
     let v: serde_json::Value = serde_json::from_str(result?).ok()?;
-    let last = v.get("files")?.as_array()?.last()?.as_str()?;
+    let files = v.get("files")?.as_array()?;
+    let last = files
+        .iter()
+        .filter_map(|f| f.as_str())
+        .rfind(|f| !f.ends_with(".zip"))?;
     Some(format!("/media/{last}"))
+}
+
+/// The work of a generation in the unit its time is measured by: steps × frames × size².
+fn generation_work(p: &crate::types::GenerateParams) -> f64 {
+    (p.steps * p.frames) as f64 * (p.size * p.size) as f64
+}
+
+/// Where queued or running generation `id` stands: its place in the queue (queued ones: 1 is
+/// the next to start) and the seconds until it starts and finishes. The
+/// estimate takes the seconds per unit of [`generation_work`] measured over the last 20
+/// finished generations (their results' `seconds`), the work ahead (what is left of the
+/// running ones, all of the queued ones before it) and the workers busy now (at least one).
+async fn queue_estimate(
+    pool: &AnyPool,
+    id: i64,
+) -> Result<(Option<i64>, Option<(f64, f64)>), sqlx::Error> {
+    use crate::types::GenerateParams;
+    let recent: Vec<(String, Option<String>)> = sqlx::query_as(
+        "SELECT params, result FROM jobs WHERE kind = 'generate' AND status = 'done' \
+         ORDER BY id DESC LIMIT 20",
+    )
+    .fetch_all(pool)
+    .await?;
+    let (mut secs, mut work) = (0.0, 0.0);
+    for (params, result) in recent {
+        let p: Option<GenerateParams> = serde_json::from_str(&params).ok();
+        let s = result
+            .and_then(|r| serde_json::from_str::<serde_json::Value>(&r).ok())
+            .and_then(|r| r.get("seconds")?.as_f64());
+        if let (Some(p), Some(s)) = (p, s) {
+            secs += s;
+            work += generation_work(&p);
+        }
+    }
+    let rate = (work > 0.0).then(|| secs / work);
+    // the running generations and the queued ones up to this one, in the order workers take
+    // them (generations first, by id)
+    let ahead: Vec<(i64, String, f64, String)> = sqlx::query_as(
+        "SELECT id, status, progress, params FROM jobs WHERE kind = 'generate' \
+         AND (status = 'running' OR (status = 'queued' AND id <= $1)) ORDER BY id",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await?;
+    let workers = ahead.iter().filter(|j| j.1 == "running").count().max(1) as f64;
+    let (mut before, mut own, mut place) = (0.0, 0.0, 0);
+    for (jid, status, progress, params) in &ahead {
+        let w = serde_json::from_str::<GenerateParams>(params)
+            .map(|p| generation_work(&p))
+            .unwrap_or(0.0);
+        let left = if status == "running" {
+            w * (1.0 - progress)
+        } else {
+            w
+        };
+        if *jid == id {
+            own = left;
+        } else {
+            before += left;
+            place += i64::from(status == "queued");
+        }
+    }
+    let queued = ahead.iter().any(|j| j.0 == id && j.1 == "queued");
+    let position = queued.then_some(place + 1);
+    let estimate = rate.map(|r| {
+        let start = if queued { r * before / workers } else { 0.0 };
+        (start, start + r * own)
+    });
+    Ok((position, estimate))
+}
+
+/// Generation job `id` as its page shows it; `None` when there is no such generation.
+pub async fn generation(
+    pool: &AnyPool,
+    id: i64,
+) -> Result<Option<crate::types::GenerationView>, sqlx::Error> {
+    use crate::types::{GenerationView, Provenance, FORMATS};
+    type Row = (
+        String,
+        String,
+        f64,
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        String,
+        Option<String>,
+    );
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT j.status, j.message, j.progress, u.email, j.created_at, j.started_at, \
+         j.finished_at, j.params, j.result FROM jobs j JOIN users u ON u.id = j.created_by \
+         WHERE j.id = $1 AND j.kind = 'generate'",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
+    let Some((status, message, progress, email, created, started, finished, params, result)) = row
+    else {
+        return Ok(None);
+    };
+    let Ok(params) = serde_json::from_str(&params) else {
+        return Ok(None);
+    };
+    let provenance: Option<Provenance> = (status == "done")
+        .then(|| result.as_deref().and_then(|r| serde_json::from_str(r).ok()))
+        .flatten();
+    let mut downloads: Vec<(String, String)> = vec![];
+    if let Some(p) = &provenance {
+        for f in &p.files {
+            let ext = f.rsplit('.').next().unwrap_or_default();
+            if let Some((_, name)) = FORMATS.iter().find(|(e, _)| *e == ext) {
+                downloads.push((format!("/media/{f}"), (*name).to_owned()));
+            }
+        }
+        downloads.push((
+            format!("/media/generated/{id}.json"),
+            "settings and provenance (JSON)".to_owned(),
+        ));
+    }
+    let (queue_position, estimate) = if status == "queued" || status == "running" {
+        queue_estimate(pool, id).await?
+    } else {
+        (None, None)
+    };
+    Ok(Some(GenerationView {
+        queue_position,
+        estimate,
+        id,
+        status,
+        message,
+        progress,
+        requested_by: email,
+        created_at: created,
+        started_at: started,
+        finished_at: finished,
+        params,
+        provenance,
+        downloads,
+    }))
 }
 
 #[cfg(test)]
@@ -519,6 +688,53 @@ mod tests {
     /// A worker that stops renewing loses its job to the next claim (attempt 2); what it writes
     /// afterwards changes nothing; past the retry limit the job fails, a job whose cancel was
     /// asked for is cancelled; a clean stop gives the job back without counting the attempt.
+    /// The queue's estimate: the measured seconds per unit of work (10 s for one unit here),
+    /// half of the running one left, the queued ones ahead in full, one worker; the cap on
+    /// queued generations counts one user's queued ones only.
+    #[tokio::test]
+    async fn queued_generations_have_a_place_and_an_estimate() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (pool, u) = super::super::db::researcher_db(tmp.path()).await;
+        let params = |steps: usize| {
+            serde_json::json!({"prompt": "p", "negative": "", "seed": 1, "steps": steps,
+                "cfg": 1.0, "frames": 4, "size": 32, "fps": 8.0})
+            .to_string()
+        };
+        let done = submit(&pool, "generate", &params(2), u.id).await.unwrap();
+        let c = take(&pool, "w", ALL, LONG).await.unwrap();
+        assert_eq!(c.id, done);
+        // the result's seconds: 10 s for the work of 2 steps
+        let result = serde_json::json!({"seconds": 10.0, "files": []}).to_string();
+        assert!(finish(&pool, &c.lease, Outcome::Done(result))
+            .await
+            .unwrap());
+        let running = submit(&pool, "generate", &params(2), u.id).await.unwrap();
+        submit(&pool, "generate", &params(4), u.id).await.unwrap();
+        let mine = submit_capped(&pool, "generate", &params(6), u.id, 3)
+            .await
+            .unwrap()
+            .unwrap();
+        // three queued: the cap of 3 holds the next
+        assert_eq!(
+            submit_capped(&pool, "generate", &params(2), u.id, 3)
+                .await
+                .unwrap(),
+            None
+        );
+        let c = take(&pool, "w", ALL, LONG).await.unwrap();
+        assert_eq!(c.id, running);
+        set_progress(&pool, &c.lease, 0.5, "half").await.unwrap();
+        let g = generation(&pool, mine).await.unwrap().unwrap();
+        assert_eq!(g.queue_position, Some(2));
+        // 5 s left of the running one, 20 s of the one ahead, 30 s its own
+        assert_eq!(g.estimate, Some((25.0, 55.0)));
+        let g = generation(&pool, running).await.unwrap().unwrap();
+        assert_eq!((g.queue_position, g.estimate), (None, Some((0.0, 5.0))));
+        let g = generation(&pool, done).await.unwrap().unwrap();
+        assert_eq!((g.queue_position, g.estimate), (None, None));
+        assert!(generation(&pool, 999).await.unwrap().is_none());
+    }
+
     #[tokio::test]
     async fn lost_leases_are_retried_up_to_the_limit() {
         let tmp = tempfile::tempdir().unwrap();

@@ -36,6 +36,8 @@ pub struct ServerState {
     pub jobs_notify: Arc<tokio::sync::Notify>,
     /// Caps on what researchers may upload.
     pub upload_limits: UploadLimits,
+    /// The most generations one user may have waiting in the queue (`--max-queued-generations`).
+    pub max_queued_generations: i64,
 }
 
 /// Caps on uploaded stimuli: the size of one upload, and the bytes one researcher's studies may

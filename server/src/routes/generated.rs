@@ -1,5 +1,6 @@
-//! `GET /media/generated/{id}.{mp4,gif,webp,png}`: the files of finished generation jobs, for
-//! logged-in users (range requests work, so browsers can seek).
+//! `GET /media/generated/{id}.{mp4,gif,webp,png,zip,json}`: the files of finished generation
+//! jobs and their JSON sidecars, for logged-in users (range requests work, so browsers can
+//! seek).
 use axum::{
     body::Body,
     extract::{Path, Request, State},
@@ -23,7 +24,8 @@ pub async fn video(
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         }
     }
-    let known = |ext: &str| magictime_app::types::FORMATS.iter().any(|(e, _)| *e == ext);
+    let known =
+        |ext: &str| ext == "json" || magictime_app::types::FORMATS.iter().any(|(e, _)| *e == ext);
     let Some((id, ext)) = file
         .rsplit_once('.')
         .filter(|(_, ext)| known(ext))

@@ -277,7 +277,13 @@ impl Worker {
     fn work(&self, job: &Claimed) -> Work {
         let (id, params) = (job.id, job.params.as_str());
         match job.kind.as_str() {
-            "generate" => generate(self.generator.clone(), &self.data_dir, id, params),
+            "generate" => generate(
+                self.generator.clone(),
+                self.pool.clone(),
+                &self.data_dir,
+                id,
+                params,
+            ),
             "eval" => crate::eval_job::work(&self.eval, self.device, &self.data_dir, id, params),
             "ingest" => crate::ingest_job::work(&self.data_dir, &self.transnetv2, id, params),
             "train" => crate::train_job::work(self.device, &self.data_dir, id, params),
@@ -373,30 +379,73 @@ async fn forward_progress(
     }
 }
 
-/// A generation job: the MP4 to `generated/<id>.mp4` and each other format asked for beside
-/// it (`<id>.gif`, …), each written atomically; a failure removes what was written. The result
-/// names the files and what generated them.
-fn generate(generator: Arc<dyn Generator>, data_dir: &Path, id: i64, params: &str) -> Work {
+/// A generation job: the MP4 to `generated/<id>.mp4`, each other format asked for and the
+/// frames zip beside it (`<id>.gif`, `<id>.zip`, …), then its JSON sidecar `<id>.json` (who
+/// asked, the settings, the model's files with their hashes, the software, the time taken),
+/// each written atomically; a failure removes what was written. The result holds the
+/// sidecar's facts and names the video.
+fn generate(
+    generator: Arc<dyn Generator>,
+    pool: AnyPool,
+    data_dir: &Path,
+    id: i64,
+    params: &str,
+) -> Work {
     let params = params.to_owned();
     let data_dir = data_dir.to_path_buf();
+    // the work runs on a blocking thread: it reads who asked through this runtime
+    let runtime = tokio::runtime::Handle::current();
     Box::new(move |progress| {
+        let t0 = Instant::now();
         let p: GenerateParams = parse_params(&params)?;
         let files = crate::output::generated_files(id, &p.formats);
         let outs: Vec<PathBuf> = files.iter().map(|f| data_dir.join(f)).collect();
-        let made = generator.generate(&p, &outs, &mut |f, what| progress(f, what));
-        if made.is_err() {
-            for out in &outs {
-                crate::output::remove(out);
-                crate::output::remove(&crate::output::partial_path(out));
+        let sidecar = data_dir.join("generated").join(format!("{id}.json"));
+        let made = generator
+            .generate(&p, &outs, &mut |f, what| progress(f, what))
+            .and_then(|()| {
+                // the generation's time, not the hashing of its model files (once per file)
+                let seconds = (t0.elapsed().as_secs_f64() * 10.0).round() / 10.0;
+                let asked: (String, String) = runtime
+                    .block_on(
+                        sqlx::query_as(
+                            "SELECT u.email, j.created_at FROM jobs j \
+                             JOIN users u ON u.id = j.created_by WHERE j.id = $1",
+                        )
+                        .bind(id)
+                        .fetch_one(&pool),
+                    )
+                    .map_err(|e| format!("reading who asked: {e}"))?;
+                let facts = serde_json::json!({
+                    "id": id,
+                    "requested_by": asked.0,
+                    "created_at": asked.1,
+                    "params": p,
+                    "model": generator.describe(&p),
+                    "model_files": generator.model_files(&p)?,
+                    "software": format!("magictime {}", env!("CARGO_PKG_VERSION")),
+                    "seconds": seconds,
+                    "files": files,
+                });
+                let partial = crate::output::partial_path(&sidecar);
+                let text = serde_json::to_string_pretty(&facts).expect("JSON");
+                std::fs::write(&partial, text + "\n")
+                    .map_err(|e| format!("{}: {e}", partial.display()))?;
+                crate::output::commit(&partial, &sidecar)?;
+                Ok(facts)
+            });
+        let mut facts = match made {
+            Ok(f) => f,
+            Err(e) => {
+                for out in outs.iter().chain([&sidecar]) {
+                    crate::output::remove(out);
+                    crate::output::remove(&crate::output::partial_path(out));
+                }
+                return Err(e);
             }
-        }
-        made?;
-        Ok(serde_json::json!({
-            "video": files[0],
-            "files": files,
-            "model": generator.describe(&p),
-        })
-        .to_string())
+        };
+        facts["video"] = serde_json::Value::String(files[0].clone());
+        Ok(facts.to_string())
     })
 }
 
