@@ -12,7 +12,9 @@ use crate::{
     pages::{
         admin::AdminPage,
         annotate::{AnnotatePage, ItemPage, ProjectPage, ReviewPage},
+        compare::ComparePage,
         datasets::DatasetsPage,
+        gallery::GalleryPage,
         generate::GeneratePage,
         generation::GenerationPage,
         home::HomePage,
@@ -77,6 +79,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/") view=HomePage/>
                     <Route path=path!("/generate") view=GeneratePage/>
                     <Route path=path!("/generations/:id") view=GenerationPage/>
+                    <Route path=path!("/gallery") view=GalleryPage/>
+                    <Route path=path!("/compare") view=ComparePage/>
                     <Route path=path!("/studies") view=StudiesPage/>
                     <Route path=path!("/annotate") view=AnnotatePage/>
                     <Route path=path!("/annotate/p/:pid") view=ProjectPage/>

@@ -292,6 +292,12 @@ pub struct GenerationView {
     /// While queued or running: seconds until it starts and until it finishes, estimated from
     /// the measured times of recent generations (`None` before any was measured).
     pub estimate: Option<(f64, f64)>,
+    /// Hidden by an admin (only admins see it).
+    pub hidden: bool,
+    /// Whether the viewer may cancel it (queued or running, and theirs or an admin's view).
+    pub may_cancel: bool,
+    /// Whether the viewer is an admin (who may hide or show it).
+    pub admin_view: bool,
 }
 
 /// How a finished generation was made: its JSON sidecar (`generated/<id>.json`), also kept in
@@ -313,6 +319,131 @@ pub struct Provenance {
 /// The most frames × width × height one web generation may have (the latents, the attention
 /// and the decoded video grow with it): 32 frames at 512², 128 at 256², 512 at 128².
 pub const MAX_FRAME_PIXELS: usize = 32 * 512 * 512;
+
+/// What one generation request may ask for: researchers get [`RESEARCH_LIMITS`]; visitors of
+/// the public demo the smaller ceiling of `serve --demo-max-*`. The form renders them as its
+/// fields' bounds (and checks them beside the fields); the server checks them before queueing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestLimits {
+    pub max_steps: usize,
+    pub max_frames: usize,
+    pub max_size: usize,
+}
+
+/// The bounds of a researcher's request (the frames are bounded by [`MAX_FRAME_PIXELS`]).
+pub const RESEARCH_LIMITS: RequestLimits = RequestLimits {
+    max_steps: 100,
+    max_frames: 512,
+    max_size: 512,
+};
+
+/// The smallest image side a request may ask for, in pixels.
+pub const MIN_SIZE: usize = 16;
+/// The longest prompt (and negative prompt), in characters.
+pub const MAX_PROMPT_CHARS: usize = 1000;
+
+impl RequestLimits {
+    /// Checks a request's numbers and prompts: `Err((field, message))` names the form field
+    /// at fault. The model checks its own stride and limits after this.
+    #[allow(clippy::too_many_arguments)]
+    pub fn check(
+        &self,
+        prompt: &str,
+        negative: &str,
+        steps: usize,
+        cfg: f64,
+        frames: usize,
+        size: usize,
+        fps: f64,
+    ) -> Result<(), (&'static str, String)> {
+        let m = |field, msg: String| Err((field, msg));
+        if prompt.trim().is_empty() {
+            return m("prompt", "the prompt is empty".into());
+        }
+        for (field, text) in [("prompt", prompt), ("negative", negative)] {
+            if text.chars().count() > MAX_PROMPT_CHARS {
+                return m(
+                    field,
+                    format!("prompts are limited to {MAX_PROMPT_CHARS} characters"),
+                );
+            }
+        }
+        if !(1..=self.max_steps).contains(&steps) {
+            return m("steps", format!("steps must be 1–{}", self.max_steps));
+        }
+        if !(0.0..=30.0).contains(&cfg) {
+            return m("cfg", "guidance must be 0–30".into());
+        }
+        if !(1..=self.max_frames).contains(&frames) {
+            return m("frames", format!("frames must be 1–{}", self.max_frames));
+        }
+        // The model only checks the stride; memory grows with size² (and attention with size⁴).
+        if !(MIN_SIZE..=self.max_size).contains(&size) {
+            return m(
+                "size",
+                format!("size must be {MIN_SIZE}–{} pixels", self.max_size),
+            );
+        }
+        // Beyond the motion modules' 32 frames the video runs in context windows (the model
+        // allows 512 frames): the work and memory grow with frames × size², bounded here.
+        let pixels = frames.saturating_mul(size * size);
+        if pixels > MAX_FRAME_PIXELS {
+            return m(
+                "frames",
+                format!(
+                    "frames × size² is at most {MAX_FRAME_PIXELS} on this server (32 frames at \
+                     512 px, 128 at 256 px, 512 at 128 px); {frames} frames at {size} px are \
+                     {pixels}"
+                ),
+            );
+        }
+        if !(1.0..=60.0).contains(&fps) {
+            return m("fps", "frames per second must be 1–60".into());
+        }
+        Ok(())
+    }
+}
+
+/// Who may use the Generate page, and within which bounds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GenerateAccess {
+    /// A researcher (or admin): [`RESEARCH_LIMITS`].
+    Researcher,
+    /// A visitor of the public demo: its own ceiling, a rate limit, its own gallery.
+    Visitor(RequestLimits),
+}
+
+impl GenerateAccess {
+    pub fn limits(&self) -> RequestLimits {
+        match self {
+            GenerateAccess::Researcher => RESEARCH_LIMITS,
+            GenerateAccess::Visitor(l) => *l,
+        }
+    }
+}
+
+/// One finished generation as the gallery lists it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GalleryItem {
+    pub id: i64,
+    pub params: GenerateParams,
+    /// Who asked: an e-mail address, or "a demo visitor".
+    pub requested_by: String,
+    pub finished_at: Option<String>,
+    /// Hidden by an admin (only admins see it).
+    pub hidden: bool,
+}
+
+/// One page of the gallery.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GalleryPage {
+    pub items: Vec<GalleryItem>,
+    /// The finished generations that match the filters, on every page.
+    pub total: i64,
+    /// 1 for the newest.
+    pub page: i64,
+    pub per_page: i64,
+}
 
 /// Refusals that concern the model picker's fields start with one of these (the page shows
 /// them beside the picker).

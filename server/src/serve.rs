@@ -23,7 +23,12 @@ use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use magictime_app::{
     app::{shell, App},
-    ssr::{auth, cookies, db, rate_limit::LoginThrottle, ServerState, UploadLimits},
+    ssr::{
+        auth, cookies, db,
+        demo::DemoLimits,
+        rate_limit::{LoginThrottle, TokenBuckets},
+        ServerState, UploadLimits,
+    },
 };
 use magictime_model::backend::BackendKind;
 use tower::ServiceBuilder;
@@ -73,6 +78,27 @@ pub struct ServeArgs {
     #[arg(long, env = "MAGICTIME_MAX_QUEUED_GENERATIONS", default_value_t = 5,
           value_parser = clap::value_parser!(i64).range(1..))]
     pub max_queued_generations: i64,
+    /// The public demo (an admin turns it on on the Admin page; off by default): generations
+    /// per hour per client address and per visitor (also the burst).
+    #[arg(long, env = "MAGICTIME_DEMO_PER_HOUR", default_value_t = 5,
+          value_parser = clap::value_parser!(u32).range(1..=3600))]
+    pub demo_per_hour: u32,
+    /// The public demo: the most visitors' generations waiting in the queue, all together.
+    #[arg(long, env = "MAGICTIME_DEMO_QUEUE", default_value_t = 10,
+          value_parser = clap::value_parser!(i64).range(1..))]
+    pub demo_queue: i64,
+    /// The public demo: the most denoising steps a visitor may ask for.
+    #[arg(long, env = "MAGICTIME_DEMO_MAX_STEPS", default_value_t = 25,
+          value_parser = clap::value_parser!(u64).range(1..=100))]
+    pub demo_max_steps: u64,
+    /// The public demo: the most frames a visitor may ask for.
+    #[arg(long, env = "MAGICTIME_DEMO_MAX_FRAMES", default_value_t = 16,
+          value_parser = clap::value_parser!(u64).range(1..=512))]
+    pub demo_max_frames: u64,
+    /// The public demo: the largest image side a visitor may ask for, in pixels.
+    #[arg(long, env = "MAGICTIME_DEMO_MAX_SIZE", default_value_t = 64,
+          value_parser = clap::value_parser!(u64).range(16..=512))]
+    pub demo_max_size: u64,
     /// A reverse proxy in front of the server (repeat for several): its `X-Forwarded-For` names
     /// the client for per-client limits. Without it, the header is ignored.
     #[arg(long, env = "MAGICTIME_TRUSTED_PROXIES", value_delimiter = ',')]
@@ -162,6 +188,19 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             quota_bytes: args.upload_quota_mb << 20,
         },
         max_queued_generations: args.max_queued_generations,
+        demo: DemoLimits {
+            per_hour: args.demo_per_hour,
+            queue_cap: args.demo_queue,
+            request: magictime_app::types::RequestLimits {
+                max_steps: args.demo_max_steps as usize,
+                max_frames: args.demo_max_frames as usize,
+                max_size: args.demo_max_size as usize,
+            },
+        },
+        demo_buckets: Arc::new(TokenBuckets::new(
+            args.demo_per_hour,
+            f64::from(args.demo_per_hour) / 3600.0,
+        )),
     };
     // the in-process worker: the same code as `magictime worker`
     let (stop_worker, worker_stopped) = tokio::sync::oneshot::channel::<()>();

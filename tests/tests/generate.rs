@@ -355,8 +355,8 @@ async fn a_generation_has_a_page_a_sidecar_and_its_frames() {
     let form = support::get_text(&s, &c, &again).await;
     for want in [
         ">ice melting &amp; &lt;dripping&gt;</textarea>",
-        "name=\"seed\" type=\"number\" min=\"0\" form=\"generate-form\" value=\"3\"",
-        "name=\"fps\" type=\"number\" min=\"1\" max=\"60\" step=\"any\" form=\"generate-form\" value=\"12\"",
+        "name=\"seed\" type=\"number\" min=\"0\" max=\"18446744073709551615\" required form=\"generate-form\" value=\"3\"",
+        "name=\"fps\" type=\"number\" min=\"1\" max=\"60\" step=\"any\" required form=\"generate-form\" value=\"12\"",
         "name=\"adapter_s\" form=\"generate-form\" checked",
         "<option value=\"webp\" selected",
     ] {

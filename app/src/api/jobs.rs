@@ -7,7 +7,8 @@ use leptos::server_fn::codec::GetUrl;
 
 use crate::types::JobView;
 
-/// Queues a text-to-video generation (researchers). Returns the job id.
+/// Queues a text-to-video generation (researchers; with the public demo on, anonymous
+/// visitors too, within the demo's ceiling and rate). Returns the job id.
 ///
 /// The model fields are the page's picker: `model` (an id of [`generate_models`]; absent: the
 /// built-in model with all its adapters), `dreambooth` (a file name it offers; empty: none),
@@ -33,42 +34,22 @@ pub async fn submit_generation(
     fps: Option<f64>,
 ) -> Result<i64, ServerFnError> {
     use crate::{
-        ssr::{auth, jobs},
-        types::{GenerateParams, Role, BUILTIN_MODEL, FORMATS, MAX_FRAME_PIXELS},
+        ssr::{auth, demo, jobs},
+        types::{GenerateAccess, GenerateParams, BUILTIN_MODEL, FORMATS},
     };
     use axum::http::StatusCode;
     let _ = csrf_token;
     let state = crate::ssr::state()?;
-    let user = auth::require_role(Role::Researcher).await?;
-    let prompt = prompt.trim().to_owned();
+    let res = crate::ssr::response()?;
+    let asker = asker().await?;
     let bad = |m: &str| auth::fail(StatusCode::UNPROCESSABLE_ENTITY, m);
-    if prompt.is_empty() {
-        return Err(bad("the prompt is empty"));
-    }
-    if prompt.chars().count() > 1000 || negative.chars().count() > 1000 {
-        return Err(bad("prompts are limited to 1000 characters"));
-    }
-    if !(1..=100).contains(&steps) || frames == 0 || !(0.0..=30.0).contains(&cfg) {
-        return Err(bad("steps must be 1–100, frames at least 1, guidance 0–30"));
-    }
-    // The model only checks the stride; memory grows with size² (and attention with size⁴):
-    // the same bounds as the form's.
-    if !(16..=512).contains(&size) {
-        return Err(bad("size must be 16–512 pixels"));
-    }
-    // Beyond the motion modules' 32 frames the video runs in context windows (the model allows
-    // 512 frames): the work and memory grow with frames × size², bounded here.
-    let pixels = frames.saturating_mul(size * size);
-    if pixels > MAX_FRAME_PIXELS {
-        return Err(bad(&format!(
-            "frames × size² is at most {MAX_FRAME_PIXELS} on this server (32 frames at 512 px, \
-             128 at 256 px, 512 at 128 px); {frames} frames at {size} px are {pixels}"
-        )));
-    }
+    let prompt = prompt.trim().to_owned();
     let fps = fps.unwrap_or(8.0);
-    if !(1.0..=60.0).contains(&fps) {
-        return Err(bad("frames per second must be 1–60"));
-    }
+    asker
+        .access
+        .limits()
+        .check(&prompt, &negative, steps, cfg, frames, size, fps)
+        .map_err(|(_, m)| bad(&m))?;
     let format = format.filter(|f| !f.is_empty() && f != "mp4");
     if let Some(f) = &format {
         if !FORMATS.iter().any(|(ext, _)| ext == f) {
@@ -111,7 +92,34 @@ pub async fn submit_generation(
     checked.map_err(|e| bad(&e))?;
     let json = serde_json::to_string(&params).map_err(auth::internal)?;
     let cap = state.max_queued_generations;
-    let queued = jobs::submit_capped(&state.pool, "generate", &json, user.id, cap)
+    if let GenerateAccess::Visitor(_) = asker.access {
+        // the demo's rate, per client address and per visitor, then its queue
+        let limits = state.demo;
+        let keys = [
+            format!("ip:{}", asker.client),
+            format!("visitor:{}", asker.visitor_key()),
+        ];
+        if !keys.iter().all(|k| state.demo_buckets.take(k)) {
+            return Err(auth::fail(
+                StatusCode::TOO_MANY_REQUESTS,
+                &format!(
+                    "The public demo allows {} generations per hour per visitor: please try \
+                     again later",
+                    limits.per_hour
+                ),
+            ));
+        }
+        let waiting = jobs::queued_for_visitors(&state.pool)
+            .await
+            .map_err(auth::internal)?;
+        if waiting >= limits.queue_cap {
+            return Err(auth::fail(
+                StatusCode::TOO_MANY_REQUESTS,
+                "The public demo's queue is full: please try again in a few minutes",
+            ));
+        }
+    }
+    let queued = jobs::submit_capped(&state.pool, "generate", &json, &asker.owner, cap)
         .await
         .map_err(auth::internal)?;
     let Some(id) = queued else {
@@ -123,9 +131,102 @@ pub async fn submit_generation(
             ),
         ));
     };
+    if let Some(cookie) = &asker.new_cookie {
+        use axum::http::{header::SET_COOKIE, HeaderValue};
+        let c = demo::visitor_cookie(cookie, state.secure_cookies);
+        res.append_header(
+            SET_COOKIE,
+            HeaderValue::from_str(&c).map_err(auth::internal)?,
+        );
+    }
     state.jobs_notify.notify_one();
-    tracing::info!(job = id, user = user.id, model = %params.model, "generation queued");
+    tracing::info!(job = id, owner = ?asker.owner, model = %params.model, "generation queued");
     Ok(id)
+}
+
+/// Who submits a generation ([`submit_generation`]).
+#[cfg(feature = "ssr")]
+struct Asker {
+    owner: crate::ssr::demo::Owner,
+    access: crate::types::GenerateAccess,
+    /// The client's address (the demo's rate).
+    client: std::net::IpAddr,
+    /// A visitor's new cookie, set with the answer (their first generation).
+    new_cookie: Option<String>,
+}
+
+#[cfg(feature = "ssr")]
+impl Asker {
+    /// The visitor's rate key: their cookie hash.
+    fn visitor_key(&self) -> &str {
+        match &self.owner {
+            crate::ssr::demo::Owner::Visitor(h) => h,
+            crate::ssr::demo::Owner::User(_) => "",
+        }
+    }
+}
+
+/// A researcher; or with the public demo on, anyone else as a visitor (with a new visitor
+/// cookie when they have none); else 401/403 as [`auth::require_role`] answers.
+#[cfg(feature = "ssr")]
+async fn asker() -> Result<Asker, ServerFnError> {
+    use crate::{
+        ssr::{auth, cookies, demo},
+        types::{GenerateAccess, Role},
+    };
+    let state = crate::ssr::state()?;
+    let peer = leptos_axum::extract::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .await
+        .map(|c| c.0.ip())
+        .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into());
+    let headers: axum::http::HeaderMap = leptos_axum::extract().await?;
+    let client = crate::ssr::client_ip::client_ip(peer, &headers, &state.trusted_proxies);
+    let user = auth::user_from_headers(&state, &headers)
+        .await
+        .map_err(auth::internal)?;
+    if let Some(u) = user.as_ref().filter(|u| u.role.satisfies(Role::Researcher)) {
+        return Ok(Asker {
+            owner: demo::Owner::User(u.id),
+            access: GenerateAccess::Researcher,
+            client,
+            new_cookie: None,
+        });
+    }
+    // an account of another role, or anyone while the demo is off: 403 / 401
+    if user.is_some() || !demo::enabled(&state.pool).await.map_err(auth::internal)? {
+        auth::require_role(Role::Researcher).await?;
+    }
+    let (token, new_cookie) = match demo::visitor_token(&state, &headers) {
+        Some(t) => (t, None),
+        None => {
+            let t = cookies::random_token();
+            (t.clone(), Some(t))
+        }
+    };
+    Ok(Asker {
+        owner: demo::Owner::Visitor(cookies::token_hash(&token)),
+        access: GenerateAccess::Visitor(state.demo.request),
+        client,
+        new_cookie,
+    })
+}
+
+/// Whether and within which bounds the asker may generate: a researcher, or a visitor while
+/// the public demo is on; `None` for anyone else.
+#[server(prefix = "/api", endpoint = "generate_access", input = GetUrl)]
+pub async fn generate_access() -> Result<Option<crate::types::GenerateAccess>, ServerFnError> {
+    use crate::{
+        ssr::{auth, demo},
+        types::{GenerateAccess, Role},
+    };
+    let state = crate::ssr::state()?;
+    if let Some(u) = auth::current_user().await? {
+        if u.role.satisfies(Role::Researcher) {
+            return Ok(Some(GenerateAccess::Researcher));
+        }
+    }
+    let on = demo::enabled(&state.pool).await.map_err(auth::internal)?;
+    Ok(on.then_some(GenerateAccess::Visitor(state.demo.request)))
 }
 
 /// Queues an evaluation (researchers): `real` and `fake` are folders or manifests relative to
@@ -186,34 +287,64 @@ pub async fn queue_eval(
     Ok(id)
 }
 
-/// Jobs, newest first (researchers); `kind` filters.
+/// Jobs, newest first (researchers); `kind` filters. With the public demo on, a visitor gets
+/// their own generations.
 #[server(prefix = "/api", endpoint = "jobs", input = GetUrl)]
 pub async fn list_jobs(kind: Option<String>) -> Result<Vec<JobView>, ServerFnError> {
     use crate::{
-        ssr::{auth, jobs},
+        ssr::{auth, demo::Owner, jobs},
         types::Role,
     };
     let state = crate::ssr::state()?;
-    auth::require_role(Role::Researcher).await?;
-    jobs::list(&state.pool, kind.as_deref().filter(|k| !k.is_empty()), 200)
+    let viewer = viewing().await?;
+    let visitor = match &viewer.owner {
+        Owner::Visitor(h) => Some(h.as_str()),
+        Owner::User(_) => {
+            auth::require_role(Role::Researcher).await?;
+            None
+        }
+    };
+    let kind = kind.filter(|k| !k.is_empty());
+    if visitor.is_some() && kind.as_deref() != Some("generate") {
+        return Err(auth::fail(
+            axum::http::StatusCode::FORBIDDEN,
+            "forbidden: this needs the researcher role",
+        ));
+    }
+    jobs::list(&state.pool, kind.as_deref(), visitor, 200)
         .await
         .map_err(auth::internal)
 }
 
-/// Cancels one of your jobs (admins: anyone's): a queued one at once, a running one by asking
-/// its worker to stop it between two steps (a generation within one denoising step). Returns
-/// whether there was such a job to cancel.
+/// Who views generations ([`crate::ssr::demo::viewer`]); 401 for nobody.
+#[cfg(feature = "ssr")]
+async fn viewing() -> Result<crate::ssr::demo::Viewer, ServerFnError> {
+    use crate::ssr::{auth, demo};
+    match demo::viewer().await? {
+        Some(v) => Ok(v),
+        None => Err(auth::fail(
+            axum::http::StatusCode::UNAUTHORIZED,
+            "login required",
+        )),
+    }
+}
+
+/// Cancels one of your jobs (admins: anyone's; a demo visitor: their own generations): a
+/// queued one at once, a running one by asking its worker to stop it between two steps (a
+/// generation within one denoising step). Returns whether there was such a job to cancel.
 #[server(prefix = "/api", endpoint = "cancel_job")]
 pub async fn cancel_job(csrf_token: String, id: i64) -> Result<bool, ServerFnError> {
     use crate::{
-        ssr::{auth, jobs},
+        ssr::{auth, demo::Owner, jobs},
         types::Role,
     };
     let _ = csrf_token;
     let state = crate::ssr::state()?;
-    let user = auth::require_role(Role::Researcher).await?;
-    let owner = (user.role != Role::Admin).then_some(user.id);
-    let cancelled = jobs::cancel(&state.pool, id, owner)
+    let viewer = viewing().await?;
+    if let Owner::User(_) = viewer.owner {
+        auth::require_role(Role::Researcher).await?;
+    }
+    let cancelled = jobs::cancel(&state.pool, id, viewer.cancels_for())
         .await
         .map_err(auth::internal)?;
     match cancelled {
@@ -229,31 +360,123 @@ pub async fn cancel_job(csrf_token: String, id: i64) -> Result<bool, ServerFnErr
 }
 
 /// The models the server generates with, the default first, each with its DreamBooth files,
-/// adapters and own generation settings (researchers only).
+/// adapters and own generation settings (researchers, and demo visitors).
 #[server(prefix = "/api", endpoint = "generate_models", input = GetUrl)]
 pub async fn generate_models() -> Result<Vec<crate::types::ModelOption>, ServerFnError> {
-    use crate::{ssr::auth, types::Role};
+    use crate::ssr::auth;
     let state = crate::ssr::state()?;
-    auth::require_role(Role::Researcher).await?;
+    researcher_or_visitor().await?;
     let generator = state.generator.clone();
     tokio::task::spawn_blocking(move || generator.models())
         .await
         .map_err(auth::internal)
 }
 
-/// One generation with its settings and, once done, its provenance and downloads (researchers;
-/// the page `/generations/{id}`). `None`: no generation of that id.
+/// One generation with its settings and, once done, its provenance and downloads (the page
+/// `/generations/{id}`; researchers, and a demo visitor for their own). `None`: no generation
+/// of that id that the asker may see.
 #[server(prefix = "/api", endpoint = "generation", input = GetUrl)]
 pub async fn get_generation(
     id: i64,
 ) -> Result<Option<crate::types::GenerationView>, ServerFnError> {
+    use crate::ssr::{auth, gallery};
+    let state = crate::ssr::state()?;
+    let viewer = researcher_or_visitor().await?;
+    gallery::generation(&state.pool, id, &viewer)
+        .await
+        .map_err(auth::internal)
+}
+
+/// A researcher (or admin), or a demo visitor; 401/403 for anyone else.
+#[cfg(feature = "ssr")]
+async fn researcher_or_visitor() -> Result<crate::ssr::demo::Viewer, ServerFnError> {
+    use crate::{ssr::auth, types::Role};
+    let viewer = viewing().await?;
+    if viewer.role.is_some() {
+        auth::require_role(Role::Researcher).await?;
+    }
+    Ok(viewer)
+}
+
+/// A page of the gallery of finished generations (researchers: everyone's but the hidden ones,
+/// admins: all; a demo visitor: their own): `mine` keeps the asker's own, `q` searches the
+/// prompts, `page` counts from 1.
+#[server(prefix = "/api", endpoint = "gallery", input = GetUrl)]
+pub async fn gallery(
+    mine: bool,
+    q: String,
+    page: i64,
+) -> Result<crate::types::GalleryPage, ServerFnError> {
+    use crate::ssr::{auth, gallery};
+    let state = crate::ssr::state()?;
+    let viewer = researcher_or_visitor().await?;
+    if q.chars().count() > gallery::MAX_QUERY_CHARS {
+        return Err(auth::fail(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            &format!(
+                "the search is limited to {} characters",
+                gallery::MAX_QUERY_CHARS
+            ),
+        ));
+    }
+    gallery::gallery(&state.pool, &viewer, mine, &q, page.clamp(1, 1_000_000))
+        .await
+        .map_err(auth::internal)
+}
+
+/// Hides a generation from everyone but admins (`hidden` true), or shows it again (admins).
+/// Returns whether there was such a generation.
+#[server(prefix = "/api", endpoint = "hide_generation")]
+pub async fn hide_generation(
+    csrf_token: String,
+    id: i64,
+    hidden: bool,
+) -> Result<bool, ServerFnError> {
     use crate::{
-        ssr::{auth, jobs},
+        ssr::{auth, gallery},
+        types::Role,
+    };
+    let _ = csrf_token;
+    let state = crate::ssr::state()?;
+    let admin = auth::require_role(Role::Admin).await?;
+    let found = gallery::set_hidden(&state.pool, id, hidden)
+        .await
+        .map_err(auth::internal)?;
+    tracing::info!(
+        job = id,
+        hidden,
+        admin = admin.id,
+        found,
+        "generation visibility"
+    );
+    Ok(found)
+}
+
+/// Whether the public demo is on (admins).
+#[server(prefix = "/api", endpoint = "demo_mode", input = GetUrl)]
+pub async fn demo_mode() -> Result<bool, ServerFnError> {
+    use crate::{
+        ssr::{auth, demo},
         types::Role,
     };
     let state = crate::ssr::state()?;
-    auth::require_role(Role::Researcher).await?;
-    jobs::generation(&state.pool, id)
+    auth::require_role(Role::Admin).await?;
+    demo::enabled(&state.pool).await.map_err(auth::internal)
+}
+
+/// Turns the public demo on or off (admins).
+#[server(prefix = "/api", endpoint = "set_demo_mode")]
+pub async fn set_demo_mode(csrf_token: String, on: bool) -> Result<(), ServerFnError> {
+    use crate::{
+        ssr::{auth, demo},
+        types::Role,
+    };
+    let _ = csrf_token;
+    let state = crate::ssr::state()?;
+    let admin = auth::require_role(Role::Admin).await?;
+    demo::set_enabled(&state.pool, on)
         .await
-        .map_err(auth::internal)
+        .map_err(auth::internal)?;
+    tracing::info!(on, admin = admin.id, "public demo");
+    Ok(())
 }

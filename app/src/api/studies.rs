@@ -54,3 +54,127 @@ pub async fn list_studies() -> Result<Vec<StudySummary>, ServerFnError> {
     }
     Ok(out)
 }
+
+/// The most generations one study may be made from at once (a best-of-k trial shows at most 6).
+pub const MAX_COMPARED: usize = 6;
+
+/// Makes a draft study of the finished generations `ids` (comma-separated, 2 to
+/// [`MAX_COMPARED`], ones the researcher may see): a pairwise study for two, best-of-k for
+/// more, at their frame rate and largest size; each video a stimulus with its prompt, its
+/// condition the description of its model and adapters (with its number when two would share
+/// one). Nothing is created when one of them cannot be used. Redirects to the study's page.
+#[server(prefix = "/api", endpoint = "study_from_generations")]
+pub async fn study_from_generations(
+    csrf_token: String,
+    ids: String,
+    title: String,
+) -> Result<i64, ServerFnError> {
+    use crate::{
+        ssr::{
+            auth, demo, gallery,
+            studies::{
+                design::{Design, DesignKind},
+                stimuli, store,
+            },
+        },
+        types::Role,
+    };
+    use axum::http::StatusCode;
+    let _ = csrf_token;
+    let state = crate::ssr::state()?;
+    let user = auth::require_role(Role::Researcher).await?;
+    let bad = |m: &str| auth::fail(StatusCode::UNPROCESSABLE_ENTITY, m);
+    let mut list: Vec<i64> = vec![];
+    for part in ids.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let id: i64 = part
+            .parse()
+            .map_err(|_| bad(&format!("{part:?} is not a generation number")))?;
+        if !list.contains(&id) {
+            list.push(id);
+        }
+        if list.len() > MAX_COMPARED {
+            return Err(bad(&format!(
+                "a study is made from at most {MAX_COMPARED} generations at once"
+            )));
+        }
+    }
+    if list.len() < 2 {
+        return Err(bad("choose at least two generations to compare"));
+    }
+    let title = title.trim().to_owned();
+    if title.chars().count() > 200 {
+        return Err(bad("the title is limited to 200 characters"));
+    }
+    let viewer = demo::Viewer {
+        owner: demo::Owner::User(user.id),
+        role: Some(user.role),
+    };
+    let mut found = vec![];
+    for &id in &list {
+        let g = gallery::generation(&state.pool, id, &viewer)
+            .await
+            .map_err(auth::internal)?;
+        match g {
+            Some(g) if g.status == "done" => found.push(g),
+            _ => return Err(bad(&format!("#{id} is not a finished generation"))),
+        }
+    }
+    let describe = |g: &crate::types::GenerationView| {
+        g.provenance
+            .as_ref()
+            .map(|p| p.model.clone())
+            .unwrap_or_else(|| state.generator.describe(&g.params))
+    };
+    let conditions: Vec<String> = found
+        .iter()
+        .map(|g| {
+            let c = describe(g);
+            let shared = found
+                .iter()
+                .filter(|o| describe(o) == c && o.params.prompt == g.params.prompt)
+                .count();
+            if shared > 1 {
+                format!("{c} (#{})", g.id)
+            } else {
+                c
+            }
+        })
+        .collect();
+    let n = found.len();
+    let size = found.iter().map(|g| g.params.size).max().unwrap_or(64) as u32;
+    let design = Design {
+        kind: if n == 2 {
+            DesignKind::Pairwise
+        } else {
+            DesignKind::BestOfK
+        },
+        k: n,
+        fps: found[0].params.fps,
+        width: size,
+        height: size,
+        ..Design::default()
+    };
+    let title = if title.is_empty() {
+        let names: Vec<String> = list.iter().map(|id| format!("#{id}")).collect();
+        format!("Generations {}", names.join(", "))
+    } else {
+        title
+    };
+    let st = store::create(&state.pool, user.id, &title, design)
+        .await
+        .map_err(|e| bad(&e.to_string()))?;
+    for (g, condition) in found.iter().zip(&conditions) {
+        if let Err(e) = stimuli::add_generated(&state, &st, g.id, Some(condition)).await {
+            let _ = store::remove_draft(&state.pool, &state.data_dir, st.id).await;
+            return Err(match e {
+                e @ (store::StudyError::Invalid(_) | store::StudyError::NoGeneration(_)) => {
+                    bad(&e.to_string())
+                }
+                e => auth::internal(e),
+            });
+        }
+    }
+    tracing::info!(study = st.id, user = user.id, generations = ?list, "study made from generations");
+    leptos_axum::redirect(&format!("/studies/{}", st.id));
+    Ok(st.id)
+}

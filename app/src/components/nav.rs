@@ -33,8 +33,9 @@ pub fn Nav() -> impl IntoView {
     }
 }
 
-const SECTIONS: [(&str, &str); 6] = [
+const SECTIONS: [(&str, &str); 7] = [
     ("/generate", "Generate"),
+    ("/gallery", "Gallery"),
     ("/studies", "Studies"),
     ("/annotate", "Annotate"),
     ("/datasets", "Datasets"),

@@ -2,7 +2,10 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::{
-    api::auth::{list_users, AccountAction, CreateAccount},
+    api::{
+        auth::{list_users, AccountAction, CreateAccount},
+        jobs::demo_mode,
+    },
     components::{
         csrf::{token, CsrfField},
         require_role::RequireRole,
@@ -18,7 +21,38 @@ pub fn AdminPage() -> impl IntoView {
         <h1>"Admin"</h1>
         <RequireRole role=Role::Admin>
             <Accounts/>
+            <PublicDemo/>
         </RequireRole>
+    }
+}
+
+/// The public demo's switch: a plain form (no WASM); the server function answers its post
+/// with a redirect back here.
+#[component]
+fn PublicDemo() -> impl IntoView {
+    let on = Resource::new(|| (), |_| demo_mode());
+    view! {
+        <h2>"Public demo"</h2>
+        <p class="muted">
+            "When on, anyone may generate on the Generate page without an account, within the "
+            "demo's limits (serve's --demo-* options: steps, frames, size, generations per hour "
+            "per visitor and per address, the demo's queue). Each visitor sees only their own "
+            "videos; a researcher's are never shown to them. An admin can hide any generation on "
+            "its page."
+        </p>
+        <Transition fallback=|| ()>
+            {move || on.get().map(|r| match r {
+                Ok(on) => view! {
+                    <form method="post" action="/api/set_demo_mode" class="inline">
+                        <CsrfField/>
+                        <input type="hidden" name="on" value=(!on).to_string()/>
+                        <span data-testid="demo-state">{if on { "The public demo is on. " } else { "The public demo is off. " }}</span>
+                        <button type="submit" data-testid="demo-toggle">{if on { "Turn it off" } else { "Turn it on" }}</button>
+                    </form>
+                }.into_any(),
+                Err(e) => view! { <p class="error">{clean_error(&e.to_string())}</p> }.into_any(),
+            })}
+        </Transition>
     }
 }
 

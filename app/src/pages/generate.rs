@@ -3,7 +3,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use crate::{
-    api::jobs::{generate_models, SubmitGeneration},
+    api::jobs::{generate_access, generate_models, SubmitGeneration},
     components::{
         csrf::CsrfField,
         job_list::{first_jobs, queued_message, JobList},
@@ -11,20 +11,43 @@ use crate::{
     },
     pages::login::clean_error,
     types::{
-        GenerateDefaults, JobView, ModelOption, Role, ADAPTERS, ALWAYS_WRITTEN, BUILTIN_MODEL,
-        CHOICE_ERRORS, FORMATS,
+        GenerateAccess, GenerateDefaults, JobView, ModelOption, RequestLimits, Role, ADAPTERS,
+        ALWAYS_WRITTEN, BUILTIN_MODEL, CHOICE_ERRORS, FORMATS, MAX_FRAME_PIXELS, MAX_PROMPT_CHARS,
+        MIN_SIZE,
     },
 };
 
 #[component]
 pub fn GeneratePage() -> impl IntoView {
+    // researchers, and anyone while the public demo is on; the others see why not
+    let access = Resource::new(|| (), |_| generate_access());
     view! {
         <Title text="Generate — MagicTime"/>
         <h1>"Generate"</h1>
         <p class="lead">"Text to metamorphic time-lapse video. Jobs run on the server one at a time; the video appears below when done."</p>
-        <RequireRole role=Role::Researcher>
-            <Generate/>
-        </RequireRole>
+        <Transition fallback=|| view! { <p>"Loading…"</p> }>
+            {move || access.get().map(|a| match a {
+                Ok(Some(access)) => view! { <Generate access/> }.into_any(),
+                Ok(None) => view! {
+                    <RequireRole role=Role::Researcher>
+                        <p>"…"</p>
+                    </RequireRole>
+                }.into_any(),
+                Err(e) => view! { <p class="error">{clean_error(&e.to_string())}</p> }.into_any(),
+            })}
+        </Transition>
+    }
+}
+
+/// What a demo visitor is told above the form: the ceiling, the rate, whose gallery it is.
+#[component]
+fn DemoNotice(limits: RequestLimits) -> impl IntoView {
+    view! {
+        <p class="notice" data-testid="demo-notice">
+            "Public demo: generate without an account, up to " {limits.max_steps} " steps, "
+            {limits.max_frames} " frames and " {limits.max_size} " px, a few videos an hour. "
+            "Your videos are kept for you in this browser (a cookie); nobody else sees them here."
+        </p>
     }
 }
 
@@ -52,7 +75,12 @@ struct Prefill {
 /// on the server, and joins the form through its `form` attribute (island children would cost
 /// the WASM bundle 2.8 KiB).
 #[component]
-fn Generate() -> impl IntoView {
+fn Generate(access: GenerateAccess) -> impl IntoView {
+    let limits = access.limits();
+    let notice = match access {
+        GenerateAccess::Visitor(l) => Some(view! { <DemoNotice limits=l/> }),
+        GenerateAccess::Researcher => None,
+    };
     let query = use_query_map().read_untracked();
     let asked = query.get("model");
     fn num<T: std::str::FromStr>(q: &leptos_router::params::ParamsMap, k: &str) -> Option<T> {
@@ -79,6 +107,7 @@ fn Generate() -> impl IntoView {
     let models = Resource::new(|| (), |_| generate_models());
     let jobs = Resource::new(|| (), |_| first_jobs(Some("generate".into())));
     view! {
+        {notice}
         <Transition fallback=|| view! { <p>"Loading…"</p> }>
             {move || {
                 let models = models.get()?;
@@ -96,9 +125,12 @@ fn Generate() -> impl IntoView {
                 Some(view! {
                     <ModelPicker list chosen=chosen.id.clone()/>
                     {unknown}
-                    <SettingsFields defaults prefill=prefill.clone()/>
+                    <SettingsFields defaults prefill=prefill.clone() limits/>
                     <ModelFields model=chosen prefill=prefill.clone()/>
                     <GenerateForm jobs/>
+                    <p><a href="/gallery">"The gallery: search, filter, compare side by side"</a></p>
+                    // the fields' messages (public/generate.js): no WASM
+                    <script src="/generate.js" defer></script>
                 }.into_any())
             }}
         </Transition>
@@ -137,36 +169,48 @@ fn ModelPicker(list: Vec<ModelOption>, chosen: String) -> impl IntoView {
 const FORM: &str = "generate-form";
 
 /// The prompt and the numbers of the generation form: the model's own settings, or the
-/// link's ([`Prefill`]).
+/// link's ([`Prefill`]), bounded by the asker's [`RequestLimits`]. Beside each field a message
+/// slot (`<field>-error`) that `public/generate.js` fills from the browser's own checks of these
+/// bounds and of frames × size² (the server checks them all again).
 #[component]
-fn SettingsFields(defaults: GenerateDefaults, prefill: Prefill) -> impl IntoView {
+fn SettingsFields(
+    defaults: GenerateDefaults,
+    prefill: Prefill,
+    limits: RequestLimits,
+) -> impl IntoView {
     let p = prefill;
+    let error = |field: &'static str| {
+        view! { <small class="field-error" id=format!("{field}-error") data-testid=format!("{field}-error") aria-live="polite"></small> }
+    };
     view! {
-        <div class="form wide settings-fields">
+        <div class="form wide settings-fields" id="generate-fields" data-max-frame-pixels=MAX_FRAME_PIXELS>
             <label for="prompt">"Prompt"</label>
             // escaped here: tachys writes a <textarea>'s text unescaped (a prompt of the URL
             // could close it and open a <script>)
-            <textarea id="prompt" name="prompt" rows="2" maxlength="1000" required form=FORM>
+            <textarea id="prompt" name="prompt" rows="2" maxlength=MAX_PROMPT_CHARS required form=FORM aria-describedby="prompt-error">
                 {escape_text(&p.prompt.unwrap_or_else(|| "a red flower blooming, time-lapse".to_owned()))}
             </textarea>
+            {error("prompt")}
             <label for="negative">"Negative prompt"</label>
-            <input id="negative" name="negative" form=FORM
+            <input id="negative" name="negative" form=FORM maxlength=MAX_PROMPT_CHARS aria-describedby="negative-error"
                 value=p.negative.unwrap_or_else(|| "worst quality, low quality, letterboxed".to_owned())/>
+            {error("negative")}
             <div class="grid4">
                 <div>
                     <label for="seed">"Seed"</label>
                     <span class="with-button">
-                        <input id="seed" name="seed" type="number" min="0" form=FORM value=p.seed.unwrap_or(42)/>
+                        <input id="seed" name="seed" type="number" min="0" max="18446744073709551615" required form=FORM value=p.seed.unwrap_or(42) aria-describedby="seed-error"/>
                         // a plain handler, no island: a random seed costs no WASM
                         <button type="button" class="secondary dice" title="Random seed" aria-label="Random seed" data-testid="dice"
                             onclick="document.getElementById('seed').value=Math.floor(Math.random()*4294967296)">"🎲"</button>
                     </span>
+                    {error("seed")}
                 </div>
-                <div><label for="steps">"Steps"</label><input id="steps" name="steps" type="number" min="1" max="100" form=FORM value=p.steps.unwrap_or(defaults.steps)/></div>
-                <div><label for="cfg">"Guidance"</label><input id="cfg" name="cfg" type="number" min="0" max="30" step="0.5" form=FORM value=p.cfg.unwrap_or(defaults.cfg)/></div>
-                <div><label for="frames">"Frames"</label><input id="frames" name="frames" type="number" min="1" max="512" form=FORM value=p.frames.unwrap_or(defaults.frames)/></div>
-                <div><label for="size">"Size (px)"</label><input id="size" name="size" type="number" min="16" max="512" step="16" form=FORM value=p.size.unwrap_or(defaults.size)/></div>
-                <div><label for="fps">"Frame rate (fps)"</label><input id="fps" name="fps" type="number" min="1" max="60" step="any" form=FORM value=p.fps.unwrap_or(8.0)/></div>
+                <div><label for="steps">"Steps"</label><input id="steps" name="steps" type="number" min="1" max=limits.max_steps required form=FORM value=p.steps.unwrap_or(defaults.steps.min(limits.max_steps)) aria-describedby="steps-error"/>{error("steps")}</div>
+                <div><label for="cfg">"Guidance"</label><input id="cfg" name="cfg" type="number" min="0" max="30" step="0.5" required form=FORM value=p.cfg.unwrap_or(defaults.cfg) aria-describedby="cfg-error"/>{error("cfg")}</div>
+                <div><label for="frames">"Frames"</label><input id="frames" name="frames" type="number" min="1" max=limits.max_frames required form=FORM value=p.frames.unwrap_or(defaults.frames.min(limits.max_frames)) aria-describedby="frames-error"/>{error("frames")}</div>
+                <div><label for="size">"Size (px)"</label><input id="size" name="size" type="number" min=MIN_SIZE max=limits.max_size step="16" required form=FORM value=p.size.unwrap_or(defaults.size.min(limits.max_size)) aria-describedby="size-error"/>{error("size")}</div>
+                <div><label for="fps">"Frame rate (fps)"</label><input id="fps" name="fps" type="number" min="1" max="60" step="any" required form=FORM value=p.fps.unwrap_or(8.0) aria-describedby="fps-error"/>{error("fps")}</div>
             </div>
         </div>
     }

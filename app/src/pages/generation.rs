@@ -2,17 +2,18 @@
 //! model and adapters with their files' hashes, the software, the time taken, who asked, the
 //! downloads and a link that fills the Generate form with these settings. Server-rendered only.
 use leptos::prelude::*;
-use leptos_meta::Title;
+use leptos_meta::{Meta, Title};
 use leptos_router::hooks::use_params_map;
 
 use crate::{
     api::jobs::get_generation,
-    components::job_list::duration_text,
-    components::require_role::RequireRole,
+    components::{csrf::CsrfField, job_list::duration_text},
     pages::login::clean_error,
-    types::{GenerateParams, GenerationView, Role, ADAPTERS},
+    types::{GenerateParams, GenerationView, ADAPTERS},
 };
 
+/// Researchers see every generation (admins the hidden ones too); with the public demo on, a
+/// visitor sees their own. Anyone else (or another's) reads "There is no such generation."
 #[component]
 pub fn GenerationPage() -> impl IntoView {
     let params = use_params_map();
@@ -23,9 +24,7 @@ pub fn GenerationPage() -> impl IntoView {
     view! {
         <Title text=format!("Generation #{} — MagicTime", id.unwrap_or_default())/>
         <h1>"Generation #" {id.unwrap_or_default()}</h1>
-        <RequireRole role=Role::Researcher>
-            <Generation id/>
-        </RequireRole>
+        <Generation id/>
     }
 }
 
@@ -47,6 +46,9 @@ fn Generation(id: Option<i64>) -> impl IntoView {
             {move || g.get().map(|r| match r {
                 Ok(Some(g)) => view! { <GenerationFacts g/> }.into_any(),
                 Ok(None) => view! { <p class="error">"There is no such generation."</p> }.into_any(),
+                Err(e) if e == "login required" => view! {
+                    <p class="notice">"This page needs the researcher role. " <a href="/login">"Log in"</a></p>
+                }.into_any(),
                 Err(e) => view! { <p class="error">{e}</p> }.into_any(),
             })}
         </Transition>
@@ -134,7 +136,7 @@ fn GenerationFacts(g: GenerationView) -> impl IntoView {
     });
     let state = (g.status != "done").then(|| {
         view! {
-            <p class="notice" data-testid="status">
+            <p class="notice" data-testid="status" data-status=g.status.clone()>
                 "This generation is " {g.status.clone()}
                 {(!g.message.is_empty()).then(|| format!(" ({})", g.message))}
                 {(g.status == "running").then(|| format!(", {:.0} % done", g.progress * 100.0))}
@@ -142,6 +144,35 @@ fn GenerationFacts(g: GenerationView) -> impl IntoView {
             </p>
         }
     });
+    let pending = g.status == "queued" || g.status == "running";
+    // a plain form (no WASM): the server function answers a form post with a redirect back
+    let cancel = g.may_cancel.then(|| {
+        view! {
+            <form method="post" action="/api/cancel_job" class="inline">
+                <CsrfField/>
+                <input type="hidden" name="id" value=g.id/>
+                <button type="submit" class="secondary" data-testid="cancel">"Cancel this generation"</button>
+            </form>
+        }
+    });
+    let hide = g.admin_view.then(|| {
+        let (label, to) = if g.hidden {
+            ("Show it again", "false")
+        } else {
+            ("Hide it from everyone but admins", "true")
+        };
+        view! {
+            <form method="post" action="/api/hide_generation" class="inline">
+                <CsrfField/>
+                <input type="hidden" name="id" value=g.id/>
+                <input type="hidden" name="hidden" value=to/>
+                <button type="submit" class="secondary" data-testid="hide">{label}</button>
+            </form>
+        }
+    });
+    let hidden = g.hidden.then(|| view! { <p class="notice" data-testid="hidden">"Hidden: only admins see this generation."</p> });
+    // while it waits or runs the page reloads itself (the place, the estimate, the progress)
+    let refresh = pending.then(|| view! { <Meta http_equiv="refresh" content="2"/> });
     let row = |name: &'static str, key: &'static str, value: String| {
         view! { <tr><th scope="row">{name}</th><td data-field=key>{value}</td></tr> }
     };
@@ -171,7 +202,11 @@ fn GenerationFacts(g: GenerationView) -> impl IntoView {
         }
     });
     view! {
+        {refresh}
+        {hidden}
         {state}
+        {cancel}
+        {hide}
         {video}
         <p><a href=again data-testid="again" class="button">"Generate again with these settings"</a></p>
         <h2>"Settings"</h2>

@@ -1,7 +1,9 @@
 //! One file per page.
 pub mod admin;
 pub mod annotate;
+pub mod compare;
 pub mod datasets;
+pub mod gallery;
 pub mod generate;
 pub mod generation;
 pub mod home;

@@ -25,27 +25,39 @@ pub async fn submit(
     .await
 }
 
-/// Queues a job of `kind` unless user `user_id` has `cap` of that kind queued already (`None`
-/// then). One statement: two requests at once cannot both slip under the cap on SQLite, whose
-/// writes are serialised; on PostgreSQL two concurrent inserts may each see the other's
+/// Queues a job of `kind` for `owner` unless they have `cap` of that kind queued already
+/// (`None` then). One statement: two requests at once cannot both slip under the cap on SQLite,
+/// whose writes are serialised; on PostgreSQL two concurrent inserts may each see the other's
 /// absence and pass by one.
 pub async fn submit_capped(
     pool: &AnyPool,
     kind: &str,
     params: &str,
-    user_id: i64,
+    owner: &super::demo::Owner,
     cap: i64,
 ) -> Result<Option<i64>, sqlx::Error> {
+    let (user, visitor) = owner.columns();
     sqlx::query_scalar(
-        "INSERT INTO jobs(kind, params, created_by) SELECT $1, $2, $3 \
-         WHERE (SELECT COUNT(*) FROM jobs WHERE kind = $1 AND created_by = $3 \
-           AND status = 'queued') < $4 RETURNING id",
+        "INSERT INTO jobs(kind, params, created_by, visitor) SELECT $1, $2, $3, $4 \
+         WHERE (SELECT COUNT(*) FROM jobs WHERE kind = $1 AND status = 'queued' \
+           AND (created_by = $3 OR visitor = $4)) < $5 RETURNING id",
     )
     .bind(kind)
     .bind(params)
-    .bind(user_id)
+    .bind(user)
+    .bind(visitor)
     .bind(cap)
     .fetch_optional(pool)
+    .await
+}
+
+/// The demo visitors' generations waiting in the queue, all visitors together.
+pub async fn queued_for_visitors(pool: &AnyPool) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM jobs WHERE kind = 'generate' AND status = 'queued' \
+         AND visitor IS NOT NULL",
+    )
+    .fetch_one(pool)
     .await
 }
 
@@ -309,14 +321,18 @@ pub enum Cancel {
     Requested,
 }
 
-/// Cancels a queued job, or asks the worker of a running one to stop it; `user_id` limits it
-/// to that user's jobs. `None` when there is no such job to cancel (ended, someone else's, or
-/// its cancel already asked for).
+/// Cancels a queued job, or asks the worker of a running one to stop it; `owner` limits it
+/// to that account's or demo visitor's jobs. `None` when there is no such job to cancel (ended,
+/// someone else's, or its cancel already asked for).
 pub async fn cancel(
     pool: &AnyPool,
     id: i64,
-    user_id: Option<i64>,
+    owner: Option<&super::demo::Owner>,
 ) -> Result<Option<Cancel>, sqlx::Error> {
+    let (any, (user, visitor)) = match owner {
+        None => (1, (None, None)),
+        Some(o) => (0, o.columns()),
+    };
     // the right-hand sides see the row as it was
     let status: Option<String> = sqlx::query_scalar(
         "UPDATE jobs SET \
@@ -326,11 +342,13 @@ pub async fn cancel(
            finished_at = CASE WHEN status = 'queued' \
              THEN strftime('%Y-%m-%dT%H:%M:%fZ', 'now') ELSE finished_at END \
          WHERE id = $1 AND status IN ('queued', 'running') AND cancel_requested = 0 \
-           AND ($2 IS NULL OR created_by = $2) \
+           AND ($2 = 1 OR created_by = $3 OR visitor = $4) \
          RETURNING status",
     )
     .bind(id)
-    .bind(user_id)
+    .bind(any)
+    .bind(user)
+    .bind(visitor)
     .fetch_optional(pool)
     .await?;
     Ok(status.map(|s| {
@@ -342,10 +360,15 @@ pub async fn cancel(
     }))
 }
 
-/// Newest first; `kind` filters when given.
+/// Who asked for a job in words: the account's e-mail, or this for a demo visitor.
+pub const VISITOR_NAME: &str = "a demo visitor";
+
+/// Newest first; `kind` filters when given, `visitor` (a demo visitor's cookie hash) keeps
+/// that visitor's jobs only.
 pub async fn list(
     pool: &AnyPool,
     kind: Option<&str>,
+    visitor: Option<&str>,
     limit: i64,
 ) -> Result<Vec<JobView>, sqlx::Error> {
     type Row = (
@@ -362,12 +385,16 @@ pub async fn list(
         i64,
     );
     let rows: Vec<Row> = sqlx::query_as(
-        "SELECT j.id, j.kind, j.status, j.progress, j.message, u.email, j.created_at, j.finished_at, \
-         j.params, j.result, j.attempts FROM jobs j JOIN users u ON u.id = j.created_by \
-         WHERE ($1 IS NULL OR j.kind = $1) ORDER BY j.id DESC LIMIT $2",
+        "SELECT j.id, j.kind, j.status, j.progress, j.message, COALESCE(u.email, $3), \
+         j.created_at, j.finished_at, j.params, j.result, j.attempts \
+         FROM jobs j LEFT JOIN users u ON u.id = j.created_by \
+         WHERE ($1 IS NULL OR j.kind = $1) AND ($4 IS NULL OR j.visitor = $4) \
+         ORDER BY j.id DESC LIMIT $2",
     )
     .bind(kind)
     .bind(limit)
+    .bind(VISITOR_NAME)
+    .bind(visitor)
     .fetch_all(pool)
     .await?;
     Ok(rows
@@ -424,148 +451,10 @@ fn generated_download(result: Option<&str>) -> Option<String> {
     Some(format!("/media/{last}"))
 }
 
-/// The work of a generation in the unit its time is measured by: steps × frames × size².
-fn generation_work(p: &crate::types::GenerateParams) -> f64 {
-    (p.steps * p.frames) as f64 * (p.size * p.size) as f64
-}
-
-/// Where queued or running generation `id` stands: its place in the queue (queued ones: 1 is
-/// the next to start) and the seconds until it starts and finishes. The
-/// estimate takes the seconds per unit of [`generation_work`] measured over the last 20
-/// finished generations (their results' `seconds`), the work ahead (what is left of the
-/// running ones, all of the queued ones before it) and the workers busy now (at least one).
-async fn queue_estimate(
-    pool: &AnyPool,
-    id: i64,
-) -> Result<(Option<i64>, Option<(f64, f64)>), sqlx::Error> {
-    use crate::types::GenerateParams;
-    let recent: Vec<(String, Option<String>)> = sqlx::query_as(
-        "SELECT params, result FROM jobs WHERE kind = 'generate' AND status = 'done' \
-         ORDER BY id DESC LIMIT 20",
-    )
-    .fetch_all(pool)
-    .await?;
-    let (mut secs, mut work) = (0.0, 0.0);
-    for (params, result) in recent {
-        let p: Option<GenerateParams> = serde_json::from_str(&params).ok();
-        let s = result
-            .and_then(|r| serde_json::from_str::<serde_json::Value>(&r).ok())
-            .and_then(|r| r.get("seconds")?.as_f64());
-        if let (Some(p), Some(s)) = (p, s) {
-            secs += s;
-            work += generation_work(&p);
-        }
-    }
-    let rate = (work > 0.0).then(|| secs / work);
-    // the running generations and the queued ones up to this one, in the order workers take
-    // them (generations first, by id)
-    let ahead: Vec<(i64, String, f64, String)> = sqlx::query_as(
-        "SELECT id, status, progress, params FROM jobs WHERE kind = 'generate' \
-         AND (status = 'running' OR (status = 'queued' AND id <= $1)) ORDER BY id",
-    )
-    .bind(id)
-    .fetch_all(pool)
-    .await?;
-    let workers = ahead.iter().filter(|j| j.1 == "running").count().max(1) as f64;
-    let (mut before, mut own, mut place) = (0.0, 0.0, 0);
-    for (jid, status, progress, params) in &ahead {
-        let w = serde_json::from_str::<GenerateParams>(params)
-            .map(|p| generation_work(&p))
-            .unwrap_or(0.0);
-        let left = if status == "running" {
-            w * (1.0 - progress)
-        } else {
-            w
-        };
-        if *jid == id {
-            own = left;
-        } else {
-            before += left;
-            place += i64::from(status == "queued");
-        }
-    }
-    let queued = ahead.iter().any(|j| j.0 == id && j.1 == "queued");
-    let position = queued.then_some(place + 1);
-    let estimate = rate.map(|r| {
-        let start = if queued { r * before / workers } else { 0.0 };
-        (start, start + r * own)
-    });
-    Ok((position, estimate))
-}
-
-/// Generation job `id` as its page shows it; `None` when there is no such generation.
-pub async fn generation(
-    pool: &AnyPool,
-    id: i64,
-) -> Result<Option<crate::types::GenerationView>, sqlx::Error> {
-    use crate::types::{GenerationView, Provenance, FORMATS};
-    type Row = (
-        String,
-        String,
-        f64,
-        String,
-        String,
-        Option<String>,
-        Option<String>,
-        String,
-        Option<String>,
-    );
-    let row: Option<Row> = sqlx::query_as(
-        "SELECT j.status, j.message, j.progress, u.email, j.created_at, j.started_at, \
-         j.finished_at, j.params, j.result FROM jobs j JOIN users u ON u.id = j.created_by \
-         WHERE j.id = $1 AND j.kind = 'generate'",
-    )
-    .bind(id)
-    .fetch_optional(pool)
-    .await?;
-    let Some((status, message, progress, email, created, started, finished, params, result)) = row
-    else {
-        return Ok(None);
-    };
-    let Ok(params) = serde_json::from_str(&params) else {
-        return Ok(None);
-    };
-    let provenance: Option<Provenance> = (status == "done")
-        .then(|| result.as_deref().and_then(|r| serde_json::from_str(r).ok()))
-        .flatten();
-    let mut downloads: Vec<(String, String)> = vec![];
-    if let Some(p) = &provenance {
-        for f in &p.files {
-            let ext = f.rsplit('.').next().unwrap_or_default();
-            if let Some((_, name)) = FORMATS.iter().find(|(e, _)| *e == ext) {
-                downloads.push((format!("/media/{f}"), (*name).to_owned()));
-            }
-        }
-        downloads.push((
-            format!("/media/generated/{id}.json"),
-            "settings and provenance (JSON)".to_owned(),
-        ));
-    }
-    let (queue_position, estimate) = if status == "queued" || status == "running" {
-        queue_estimate(pool, id).await?
-    } else {
-        (None, None)
-    };
-    Ok(Some(GenerationView {
-        queue_position,
-        estimate,
-        id,
-        status,
-        message,
-        progress,
-        requested_by: email,
-        created_at: created,
-        started_at: started,
-        finished_at: finished,
-        params,
-        provenance,
-        downloads,
-    }))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ssr::demo::Owner;
 
     #[test]
     fn data_paths_stay_inside_the_data_dir() {
@@ -601,7 +490,7 @@ mod tests {
         // it would have to guess about (it once ran them as generations).
         let e = submit(&pool, "bogus", "{}", u.id).await.unwrap_err();
         assert!(e.to_string().contains("CHECK constraint"), "{e}");
-        assert!(list(&pool, None, 10).await.unwrap().is_empty());
+        assert!(list(&pool, None, None, 10).await.unwrap().is_empty());
         let t = submit(&pool, "train", "{}", u.id).await.unwrap();
         let a = submit(&pool, "generate", "{\"n\":1}", u.id).await.unwrap();
         let b = submit(&pool, "generate", "{\"n\":2}", u.id).await.unwrap();
@@ -613,23 +502,25 @@ mod tests {
             (a, "generate", "{\"n\":1}", 1)
         );
         assert_eq!(
-            cancel(&pool, b, Some(u.id)).await.unwrap(),
+            cancel(&pool, b, Some(&Owner::User(u.id))).await.unwrap(),
             Some(Cancel::Cancelled)
         );
         assert_eq!(
-            cancel(&pool, b, Some(u.id)).await.unwrap(),
+            cancel(&pool, b, Some(&Owner::User(u.id))).await.unwrap(),
             None,
             "only once"
         );
         assert_eq!(
-            cancel(&pool, a, Some(u.id + 1)).await.unwrap(),
+            cancel(&pool, a, Some(&Owner::User(u.id + 1)))
+                .await
+                .unwrap(),
             None,
             "not someone else's"
         );
         set_progress(&pool, &c.lease, 0.5, "denoise 5/10")
             .await
             .unwrap();
-        let l = list(&pool, None, 10).await.unwrap();
+        let l = list(&pool, None, None, 10).await.unwrap();
         assert_eq!((l[1].progress, l[1].attempts), (0.5, 1));
         assert_eq!(l[0].status, "cancelled");
         assert_eq!(
@@ -645,7 +536,7 @@ mod tests {
                 .unwrap(),
             "recorded twice"
         );
-        let l = list(&pool, Some("generate"), 10).await.unwrap();
+        let l = list(&pool, Some("generate"), None, 10).await.unwrap();
         assert_eq!(l[1].status, "done");
         assert_eq!(
             l[1].video_url.as_deref(),
@@ -663,7 +554,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(
-            list(&pool, None, 10).await.unwrap()[2].message,
+            list(&pool, None, None, 10).await.unwrap()[2].message,
             "cancelling…"
         );
         assert_eq!(
@@ -676,7 +567,7 @@ mod tests {
         );
         let stopped = Outcome::Cancelled("cancelled at step 3".into());
         assert!(finish(&pool, &tc.lease, stopped).await.unwrap());
-        let l = list(&pool, None, 10).await.unwrap();
+        let l = list(&pool, None, None, 10).await.unwrap();
         assert_eq!(
             (l[2].status.as_str(), l[2].message.as_str()),
             ("cancelled", "cancelled at step 3")
@@ -688,53 +579,6 @@ mod tests {
     /// A worker that stops renewing loses its job to the next claim (attempt 2); what it writes
     /// afterwards changes nothing; past the retry limit the job fails, a job whose cancel was
     /// asked for is cancelled; a clean stop gives the job back without counting the attempt.
-    /// The queue's estimate: the measured seconds per unit of work (10 s for one unit here),
-    /// half of the running one left, the queued ones ahead in full, one worker; the cap on
-    /// queued generations counts one user's queued ones only.
-    #[tokio::test]
-    async fn queued_generations_have_a_place_and_an_estimate() {
-        let tmp = tempfile::tempdir().unwrap();
-        let (pool, u) = super::super::db::researcher_db(tmp.path()).await;
-        let params = |steps: usize| {
-            serde_json::json!({"prompt": "p", "negative": "", "seed": 1, "steps": steps,
-                "cfg": 1.0, "frames": 4, "size": 32, "fps": 8.0})
-            .to_string()
-        };
-        let done = submit(&pool, "generate", &params(2), u.id).await.unwrap();
-        let c = take(&pool, "w", ALL, LONG).await.unwrap();
-        assert_eq!(c.id, done);
-        // the result's seconds: 10 s for the work of 2 steps
-        let result = serde_json::json!({"seconds": 10.0, "files": []}).to_string();
-        assert!(finish(&pool, &c.lease, Outcome::Done(result))
-            .await
-            .unwrap());
-        let running = submit(&pool, "generate", &params(2), u.id).await.unwrap();
-        submit(&pool, "generate", &params(4), u.id).await.unwrap();
-        let mine = submit_capped(&pool, "generate", &params(6), u.id, 3)
-            .await
-            .unwrap()
-            .unwrap();
-        // three queued: the cap of 3 holds the next
-        assert_eq!(
-            submit_capped(&pool, "generate", &params(2), u.id, 3)
-                .await
-                .unwrap(),
-            None
-        );
-        let c = take(&pool, "w", ALL, LONG).await.unwrap();
-        assert_eq!(c.id, running);
-        set_progress(&pool, &c.lease, 0.5, "half").await.unwrap();
-        let g = generation(&pool, mine).await.unwrap().unwrap();
-        assert_eq!(g.queue_position, Some(2));
-        // 5 s left of the running one, 20 s of the one ahead, 30 s its own
-        assert_eq!(g.estimate, Some((25.0, 55.0)));
-        let g = generation(&pool, running).await.unwrap().unwrap();
-        assert_eq!((g.queue_position, g.estimate), (None, Some((0.0, 5.0))));
-        let g = generation(&pool, done).await.unwrap().unwrap();
-        assert_eq!((g.queue_position, g.estimate), (None, None));
-        assert!(generation(&pool, 999).await.unwrap().is_none());
-    }
-
     #[tokio::test]
     async fn lost_leases_are_retried_up_to_the_limit() {
         let tmp = tempfile::tempdir().unwrap();
@@ -749,7 +593,7 @@ mod tests {
         expire().await;
         let second = take(&pool, "alive", ALL, short).await.unwrap();
         assert_eq!((second.id, second.lease.attempt), (g, 2));
-        let l = list(&pool, None, 10).await.unwrap();
+        let l = list(&pool, None, None, 10).await.unwrap();
         assert!(l[0].message.contains("retrying"), "{}", l[0].message);
         assert_eq!(renew(&pool, &first.lease, 30).await.unwrap(), Renewal::Lost);
         set_progress(&pool, &first.lease, 0.9, "zombie")
@@ -758,7 +602,10 @@ mod tests {
         assert!(!finish(&pool, &first.lease, Outcome::Done("{}".into()))
             .await
             .unwrap());
-        assert_ne!(list(&pool, None, 10).await.unwrap()[0].message, "zombie");
+        assert_ne!(
+            list(&pool, None, None, 10).await.unwrap()[0].message,
+            "zombie"
+        );
         // the second run dies too: the limit of 2 is reached, the next claim ends the job
         expire().await;
         let (none, reaped) = claim(&pool, "alive", ALL, short).await.unwrap();
@@ -767,7 +614,7 @@ mod tests {
             reaped,
             vec![("generate".to_string(), g, "failed".to_string())]
         );
-        let l = list(&pool, None, 10).await.unwrap();
+        let l = list(&pool, None, None, 10).await.unwrap();
         assert_eq!(l[0].status, "failed");
         assert!(l[0].message.contains("lost 2 time(s)"), "{}", l[0].message);
         assert!(!finish(&pool, &second.lease, Outcome::Done("{}".into()))

@@ -6,6 +6,8 @@ pub mod client_ip;
 pub mod cookies;
 pub mod csv;
 pub mod db;
+pub mod demo;
+pub mod gallery;
 pub mod generator;
 pub mod jobs;
 pub mod media;

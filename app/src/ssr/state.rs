@@ -38,6 +38,10 @@ pub struct ServerState {
     pub upload_limits: UploadLimits,
     /// The most generations one user may have waiting in the queue (`--max-queued-generations`).
     pub max_queued_generations: i64,
+    /// What the public demo allows anonymous visitors, when an admin turns it on.
+    pub demo: super::demo::DemoLimits,
+    /// The demo's rate: generations per client address and per visitor.
+    pub demo_buckets: Arc<super::rate_limit::TokenBuckets>,
 }
 
 /// Caps on uploaded stimuli: the size of one upload, and the bytes one researcher's studies may

@@ -409,10 +409,11 @@ fn generate(
                 let asked: (String, String) = runtime
                     .block_on(
                         sqlx::query_as(
-                            "SELECT u.email, j.created_at FROM jobs j \
-                             JOIN users u ON u.id = j.created_by WHERE j.id = $1",
+                            "SELECT COALESCE(u.email, $2), j.created_at FROM jobs j \
+                             LEFT JOIN users u ON u.id = j.created_by WHERE j.id = $1",
                         )
                         .bind(id)
+                        .bind(magictime_app::ssr::jobs::VISITOR_NAME)
                         .fetch_one(&pool),
                     )
                     .map_err(|e| format!("reading who asked: {e}"))?;

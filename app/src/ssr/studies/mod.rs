@@ -7,5 +7,6 @@ pub mod demographics;
 pub mod design;
 pub mod plots;
 pub mod stats;
+pub mod stimuli;
 pub mod store;
 pub mod writer;

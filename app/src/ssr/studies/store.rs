@@ -31,6 +31,11 @@ pub enum StudyError {
     Db(#[from] sqlx::Error),
     #[error("internal error: {0}")]
     Internal(String),
+    #[error("no generation job {0}")]
+    NoGeneration(i64),
+    /// Input the study cannot take (a video ffmpeg refuses, a missing tag, …): a 422.
+    #[error("{0}")]
+    Invalid(String),
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -81,6 +86,21 @@ pub async fn create(
     .fetch_one(pool)
     .await?;
     get(pool, id).await
+}
+
+/// Removes a study that never went live, with its stimuli and media folder (what a creation
+/// that failed half-way leaves).
+pub async fn remove_draft(
+    pool: &AnyPool,
+    data_dir: &std::path::Path,
+    id: i64,
+) -> Result<(), StudyError> {
+    sqlx::query("DELETE FROM studies WHERE id = $1 AND status = 'draft'")
+        .bind(id)
+        .execute(pool)
+        .await?;
+    let _ = tokio::fs::remove_dir_all(media_dir(data_dir, id)).await;
+    Ok(())
 }
 
 pub async fn get(pool: &AnyPool, id: i64) -> Result<StudyRow, StudyError> {

@@ -1,22 +1,26 @@
 //! Stimuli from the generation gallery: the video of a finished `generate` job, tagged with a
 //! condition (the researcher's name for the model; the loaded model's description by default)
 //! and the job's prompt, normalised through the same path as folder imports and uploads
-//! ([`super::add_video`]).
+//! (`ssr::studies::stimuli::add_generated`).
 use std::collections::HashMap;
 
 use axum::{
     extract::{Path as UrlPath, State},
-    http::{header, HeaderMap, StatusCode},
+    http::{header, HeaderMap},
     response::{IntoResponse, Response},
     Form, Json,
 };
 use magictime_app::{
-    ssr::{jobs, studies::store::StudyError, ServerState},
+    ssr::{
+        jobs,
+        studies::{stimuli, store::StudyError},
+        ServerState,
+    },
     types::GenerateParams,
 };
 use serde_json::json;
 
-use super::{add_video, back, bad, esc, owned, Fail};
+use super::{back, bad, esc, owned, Fail};
 
 /// `POST /studies/{id}/import_generated`: form fields `job` (the generation job's id) and
 /// `condition` (optional).
@@ -36,38 +40,15 @@ pub(super) async fn import_generated(
         .unwrap_or("")
         .parse()
         .map_err(|_| bad("field `job`: choose a generated video"))?;
-    let row: Option<(String, String, String)> =
-        sqlx::query_as("SELECT kind, status, params FROM jobs WHERE id = $1")
-            .bind(job)
-            .fetch_optional(&state.pool)
-            .await?;
-    let (kind, status, params) =
-        row.ok_or_else(|| Fail(StatusCode::NOT_FOUND, format!("no generation job {job}")))?;
-    if kind != "generate" || status != "done" {
-        return Err(bad(format!(
-            "job {job} is not a finished generation ({kind}, {status})"
-        )));
-    }
-    let p: GenerateParams = serde_json::from_str(&params)
-        .map_err(|e| bad(format!("job {job}: unreadable parameters: {e}")))?;
-    let condition = f
-        .get("condition")
-        .map(|c| c.trim().to_owned())
-        .filter(|c| !c.is_empty())
-        .unwrap_or_else(|| state.generator.describe(&p));
-    let src = state.data_dir.join("generated").join(format!("{job}.mp4"));
-    if !src.is_file() {
-        return Err(bad(format!("job {job}: its video is gone")));
-    }
-    let source = format!("generated/{job}.mp4");
-    add_video(&state, &st, src, &condition, &p.prompt, false, &source).await?;
+    let condition = f.get("condition").map(|c| c.as_str());
+    let (condition, prompt) = stimuli::add_generated(&state, &st, job, condition).await?;
     tracing::info!(study = id, job, "stimulus added from the gallery");
     if headers
         .get(header::ACCEPT)
         .is_some_and(|a| a.to_str().is_ok_and(|a| a.contains("json")))
     {
         return Ok(
-            Json(json!({ "imported": 1, "condition": condition, "prompt": p.prompt }))
+            Json(json!({ "imported": 1, "condition": condition, "prompt": prompt }))
                 .into_response(),
         );
     }
@@ -76,7 +57,7 @@ pub(super) async fn import_generated(
 
 /// The manage page's form: the 100 newest finished generations to choose from.
 pub(super) async fn form(state: &ServerState, id: i64, hidden: &str) -> Result<String, Fail> {
-    let done: Vec<_> = jobs::list(&state.pool, Some("generate"), 100)
+    let done: Vec<_> = jobs::list(&state.pool, Some("generate"), None, 100)
         .await?
         .into_iter()
         .filter(|j| j.status == "done")

@@ -45,7 +45,7 @@ mod participant;
 mod results;
 mod stimuli;
 
-use stimuli::add_video;
+use magictime_app::ssr::studies::stimuli::add_video;
 
 pub fn routes(writer: AnswerWriter) -> Router<ServerState> {
     Router::new()
@@ -107,12 +107,16 @@ impl From<sqlx::Error> for Fail {
 impl From<StudyError> for Fail {
     fn from(e: StudyError) -> Self {
         let code = match &e {
-            StudyError::NotFound | StudyError::UnknownParticipant => StatusCode::NOT_FOUND,
+            StudyError::NotFound | StudyError::UnknownParticipant | StudyError::NoGeneration(_) => {
+                StatusCode::NOT_FOUND
+            }
             StudyError::Frozen(_)
             | StudyError::BadTransition(..)
             | StudyError::AlreadyParticipated(_) => StatusCode::CONFLICT,
             StudyError::NotOpen => StatusCode::FORBIDDEN,
-            StudyError::Design(_) | StudyError::Assign(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            StudyError::Design(_) | StudyError::Assign(_) | StudyError::Invalid(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             StudyError::Db(_) | StudyError::Internal(_) => {
                 tracing::error!("studies: {e}");
                 return Fail(

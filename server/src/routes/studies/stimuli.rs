@@ -1,5 +1,5 @@
 //! Researcher: stimuli imported from a server folder or manifest, or uploaded, each normalised
-//! by ffmpeg into the study's media folder ([`add_video`], also used by the gallery import).
+//! by ffmpeg into the study's media folder (`ssr::studies::stimuli::add_video`).
 use std::{
     collections::HashMap,
     path::{Path, PathBuf},
@@ -14,12 +14,12 @@ use axum::{
     Form, Json,
 };
 use magictime_app::ssr::{
-    studies::store::{self, StudyError, StudyRow},
+    studies::store::{self, StudyError},
     ServerState,
 };
 use serde_json::json;
 
-use super::{back, bad, owned, Fail};
+use super::{add_video, back, bad, owned, Fail};
 
 /// One video to import: where it is and its tags.
 #[derive(Debug, serde::Deserialize)]
@@ -119,51 +119,6 @@ fn import_items(src: &Path) -> Result<Vec<(PathBuf, ImportItem)>, String> {
         out.push((p, item));
     }
     Ok(out)
-}
-
-/// Normalises one video into the study's media folder and records it.
-pub(super) async fn add_video(
-    state: &ServerState,
-    st: &StudyRow,
-    src: PathBuf,
-    condition: &str,
-    prompt: &str,
-    degraded: bool,
-    source: &str,
-) -> Result<(), Fail> {
-    if condition.trim().is_empty() || prompt.trim().is_empty() {
-        return Err(bad(format!("{source}: condition and prompt are required")));
-    }
-    let dir = store::media_dir(&state.data_dir, st.id);
-    tokio::fs::create_dir_all(&dir)
-        .await
-        .map_err(|e| Fail::from(StudyError::Db(sqlx::Error::Io(e))))?;
-    let media_id = magictime_app::ssr::cookies::random_token()[..24].to_owned();
-    let dst = dir.join(format!("{media_id}.mp4"));
-    let (d, media) = (st.design.clone(), state.media.clone());
-    let dst2 = dst.clone();
-    let info = tokio::task::spawn_blocking(move || {
-        media.normalize(&src, &dst2, d.fps, (d.width, d.height))
-    })
-    .await
-    .map_err(|e| bad(e.to_string()))?
-    .map_err(|e| bad(format!("{source}: {e}")))?;
-    if let Err(e) = store::add_stimulus(
-        &state.pool,
-        st.id,
-        &media_id,
-        condition,
-        prompt,
-        degraded,
-        source,
-        &info,
-    )
-    .await
-    {
-        let _ = tokio::fs::remove_file(&dst).await;
-        return Err(e.into());
-    }
-    Ok(())
 }
 
 /// Imports every video of a server folder or manifest; the path must lie inside the data dir.
@@ -313,6 +268,7 @@ pub(super) async fn upload(
                 &source,
             )
             .await
+            .map_err(Fail::from)
         }
         Err(e) => Err(e),
     };
