@@ -16,6 +16,7 @@ mod health;
 mod ingest_job;
 mod media;
 mod output;
+mod pages_bench;
 mod queue_bench;
 mod routes;
 mod scorer;
@@ -45,6 +46,9 @@ enum Command {
     /// Job queue benchmark: no-op jobs claimed and finished by concurrent workers on a fresh
     /// database (jobs/s, claim latency), and the time a lost lease takes to be reclaimed.
     BenchQueue(queue_bench::BenchQueueArgs),
+    /// Page benchmark: the gallery and a generation's page with N finished generations in a
+    /// fresh data dir, served by this binary (p50 / p99 per page).
+    BenchPages(pages_bench::BenchPagesArgs),
     /// Account administration.
     #[command(subcommand)]
     Admin(admin::AdminCommand),
@@ -91,6 +95,10 @@ fn main() -> anyhow::Result<()> {
             .enable_all()
             .build()?
             .block_on(queue_bench::run(args)),
+        Command::BenchPages(args) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(pages_bench::run(args)),
         Command::Data(cmd) => {
             if let Err(e) = magictime_data::cli::run_with(cmd, &|dir| {
                 Ok(Box::new(
