@@ -23,9 +23,9 @@ run_specs() {
   # Port 0: the server binds a free port itself and prints it (a port probed here and bound later
   # could be taken in between). No CLIP from the environment: the specs expect the default.
   # --ckpts: the official release's tree in tiny random weights (the model crate's fixture), for
-  # the Generate page's model picker.
+  # the Generate page's model picker. --demo-per-hour 2: the public demo's limit within a spec.
   env -u MAGICTIME_CLIP -u MAGICTIME_CKPTS "$BIN" serve --addr 127.0.0.1:0 --data-dir "$DATA" \
-    --site-root "$TARGET/site" --ckpts "$ROOT/model/tests/fixtures/ckpts/ckpts" \
+    --site-root "$TARGET/site" --ckpts "$ROOT/model/tests/fixtures/ckpts/ckpts" --demo-per-hour 2 \
     >"$DATA/server.out" 2>"$DATA/server.log" &
   SERVER=$!
   URL=

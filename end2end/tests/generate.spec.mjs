@@ -11,6 +11,7 @@ async function researcherOnGeneratePage(page) {
   await page.getByLabel('E-mail').fill('researcher@e2e.test');
   await page.getByLabel('Password').fill('research-pass-123');
   await page.getByRole('button', { name: 'Log in' }).click();
+  await expect(page.getByTestId('who')).toContainText('researcher@e2e.test');
   await expect(page).toHaveURL(/\/generate$/);
   // The login loaded the Generate page: wait for its island before using the form.
   await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true', { timeout: 20_000 });
@@ -114,27 +115,59 @@ test('the picker offers the official release; the choices are recorded and the G
     adapters: ['s', 't'], formats: ['gif'], frames: 6, size: 16 });
 });
 
-test('more than 32 frames run in context windows; past the bound the refusal says it', async ({ page }) => {
+test('more than 32 frames run in context windows; past the bound the message shows beside the field', async ({ page }) => {
   await researcherOnGeneratePage(page);
+  const before = (await (await page.request.get('/api/jobs?kind=generate')).json()).length;
   await page.getByLabel('Prompt', { exact: true }).fill('a long bloom, time-lapse');
   await page.getByLabel('Steps').fill('1');
   await page.getByLabel('Size (px)').fill('512');
   await page.getByLabel('Frames').fill('33');
+  // the browser's check, beside the field: the form is not sent
+  await expect(page.getByTestId('frames-error')).toHaveText('33 frames at 512 px are too many: frames × size² '
+    + 'is at most 8388608 (32 frames at 512 px, 128 at 256 px, 512 at 128 px)');
   await page.getByRole('button', { name: 'Generate' }).click();
-  await expect(page.getByRole('status')).toHaveText('frames × size² is at most 8388608 on this server '
-    + '(32 frames at 512 px, 128 at 256 px, 512 at 128 px); 33 frames at 512 px are 8650752');
+  await expect(page.getByRole('status')).toHaveText('');
+  // a size off the 16 px grid, and no prompt: each field says why
+  await page.getByLabel('Size (px)').fill('40');
+  await expect(page.getByTestId('size-error')).not.toBeEmpty();
+  await expect(page.getByTestId('frames-error')).toBeEmpty();
+  await page.getByLabel('Prompt', { exact: true }).fill('');
+  await page.getByRole('button', { name: 'Generate' }).click();
+  await expect(page.getByTestId('prompt-error')).not.toBeEmpty();
+  await expect(page.getByRole('status')).toHaveText('');
+  expect((await (await page.request.get('/api/jobs?kind=generate')).json()).length).toBe(before);
+  await page.getByLabel('Prompt', { exact: true }).fill('a long bloom, time-lapse');
+  await expect(page.getByTestId('prompt-error')).toBeEmpty();
   await page.getByLabel('Size (px)').fill('32');
   await page.getByLabel('Frames').fill('40');
   await page.getByLabel('Output').selectOption('webp');
   const [, webp] = await generatedDownload(page, 'a long bloom', 'webp');
   expect(await browserFrames(page, webp, 'image/webp')).toBe(40);
   // only the picker's choices exist: a forged one is refused beside the picker, nothing queued
-  const before = (await (await page.request.get('/api/jobs?kind=generate')).json()).length;
+  const queued = (await (await page.request.get('/api/jobs?kind=generate')).json()).length;
   await page.locator('input[name="model"]').evaluate((e) => { e.value = 'sd3'; });
   await page.getByRole('button', { name: 'Generate' }).click();
   await expect(page.getByTestId('choice-error')).toHaveText('Model "sd3" is unknown here (there are builtin, official)');
   await expect(page.getByRole('status')).not.toContainText('Queued');
-  expect((await (await page.request.get('/api/jobs?kind=generate')).json()).length).toBe(before);
+  expect((await (await page.request.get('/api/jobs?kind=generate')).json()).length).toBe(queued);
+});
+
+test('a running generation is cancelled from its own page', async ({ page }) => {
+  await researcherOnGeneratePage(page);
+  await page.getByLabel('Prompt', { exact: true }).fill('a glacier retreating, time-lapse');
+  await page.getByLabel('Steps').fill('100');
+  await page.getByRole('button', { name: 'Generate' }).click();
+  await expect(page.getByRole('status')).toContainText('Queued job #');
+  const job = page.locator('li.job', { hasText: 'a glacier retreating' }).first();
+  await job.getByRole('link', { name: 'Details and settings' }).click();
+  await expect(page).toHaveURL(/\/generations\/\d+$/);
+  // the page reloads itself while the generation waits or runs
+  await expect(page.getByTestId('status')).toHaveAttribute('data-status', 'running', { timeout: 60_000 });
+  await page.getByTestId('cancel').click();
+  await expect(page.getByTestId('status')).toHaveAttribute('data-status', 'cancelled', { timeout: 20_000 });
+  await expect(page.getByTestId('status')).toContainText(/cancelled after denoising step \d+\/100/);
+  await expect(page.getByTestId('cancel')).toHaveCount(0);
+  await expect(page.getByTestId('video')).toHaveCount(0);
 });
 
 test('a generation has a permalink with every setting, its downloads play, and it generates again', async ({ page }) => {

@@ -103,7 +103,7 @@ pub async fn submit_generation(
             return Err(auth::fail(
                 StatusCode::TOO_MANY_REQUESTS,
                 &format!(
-                    "The public demo allows {} generations per hour per visitor: please try \
+                    "The public demo allows {} generations per hour per visitor; please try \
                      again later",
                     limits.per_hour
                 ),
@@ -115,7 +115,7 @@ pub async fn submit_generation(
         if waiting >= limits.queue_cap {
             return Err(auth::fail(
                 StatusCode::TOO_MANY_REQUESTS,
-                "The public demo's queue is full: please try again in a few minutes",
+                "The public demo's queue is full; please try again in a few minutes",
             ));
         }
     }
@@ -126,7 +126,7 @@ pub async fn submit_generation(
         return Err(auth::fail(
             StatusCode::TOO_MANY_REQUESTS,
             &format!(
-                "you have {cap} generations waiting in the queue already: wait until one \
+                "you have {cap} generations waiting in the queue already; wait until one \
                  starts, or cancel one"
             ),
         ));

@@ -2,7 +2,7 @@
 //! model and adapters with their files' hashes, the software, the time taken, who asked, the
 //! downloads and a link that fills the Generate form with these settings. Server-rendered only.
 use leptos::prelude::*;
-use leptos_meta::{Meta, Title};
+use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
 use crate::{
@@ -171,8 +171,16 @@ fn GenerationFacts(g: GenerationView) -> impl IntoView {
         }
     });
     let hidden = g.hidden.then(|| view! { <p class="notice" data-testid="hidden">"Hidden: only admins see this generation."</p> });
-    // while it waits or runs the page reloads itself (the place, the estimate, the progress)
-    let refresh = pending.then(|| view! { <Meta http_equiv="refresh" content="2"/> });
+    // while it waits or runs the page reloads itself (the place, the estimate, the progress),
+    // unless a form of the page is being sent (a reload would drop a click on Cancel)
+    let refresh = pending.then(|| {
+        view! {
+            <script>
+                "document.addEventListener('submit',function(){document.body.dataset.leaving='1'});\
+                 setTimeout(function(){if(!document.body.dataset.leaving)location.reload()},2000);"
+            </script>
+        }
+    });
     let row = |name: &'static str, key: &'static str, value: String| {
         view! { <tr><th scope="row">{name}</th><td data-field=key>{value}</td></tr> }
     };
