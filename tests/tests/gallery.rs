@@ -180,6 +180,13 @@ async fn demo_visitors_generate_and_see_only_their_own() {
     assert!(!support::get_text(&s, &res, "/gallery")
         .await
         .contains("a demo rose"));
+    // nor in the job lists (the Generate and Jobs pages), but in the admin's
+    let ids = |jobs: Vec<serde_json::Value>| -> Vec<i64> {
+        jobs.iter().map(|j| j["id"].as_i64().unwrap()).collect()
+    };
+    assert!(!ids(jobs_of(&res, &s, "generate").await).contains(&mine));
+    assert!(jobs_of(&v, &s, "generate").await.is_empty());
+    assert!(ids(jobs_of(&admin, &s, "generate").await).contains(&mine));
     let seen = support::get_text(&s, &admin, &format!("/generations/{mine}")).await;
     assert!(seen.contains("data-testid=\"hidden\"") && seen.contains("Show it again"));
     assert!(hide("false").await.json::<bool>().await.unwrap());

@@ -311,7 +311,7 @@ pub async fn list_jobs(kind: Option<String>) -> Result<Vec<JobView>, ServerFnErr
             "forbidden: this needs the researcher role",
         ));
     }
-    jobs::list(&state.pool, kind.as_deref(), visitor, 200)
+    jobs::list(&state.pool, kind.as_deref(), viewer.visibility(), 200)
         .await
         .map_err(auth::internal)
 }

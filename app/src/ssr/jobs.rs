@@ -363,12 +363,13 @@ pub async fn cancel(
 /// Who asked for a job in words: the account's e-mail, or this for a demo visitor.
 pub const VISITOR_NAME: &str = "a demo visitor";
 
-/// Newest first; `kind` filters when given, `visitor` (a demo visitor's cookie hash) keeps
-/// that visitor's jobs only.
+/// Newest first; `kind` filters when given. `(admin, visitor)` is the viewer's
+/// [`crate::ssr::demo::Viewer::visibility`]: hidden generations are listed to admins only, and a
+/// demo visitor (their cookie hash) gets their own jobs only.
 pub async fn list(
     pool: &AnyPool,
     kind: Option<&str>,
-    visitor: Option<&str>,
+    (admin, visitor): (i64, Option<&str>),
     limit: i64,
 ) -> Result<Vec<JobView>, sqlx::Error> {
     type Row = (
@@ -389,12 +390,14 @@ pub async fn list(
          j.created_at, j.finished_at, j.params, j.result, j.attempts \
          FROM jobs j LEFT JOIN users u ON u.id = j.created_by \
          WHERE ($1 IS NULL OR j.kind = $1) AND ($4 IS NULL OR j.visitor = $4) \
+         AND ($5 = 1 OR j.hidden = 0) \
          ORDER BY j.id DESC LIMIT $2",
     )
     .bind(kind)
     .bind(limit)
     .bind(VISITOR_NAME)
     .bind(visitor)
+    .bind(admin)
     .fetch_all(pool)
     .await?;
     Ok(rows
@@ -490,7 +493,7 @@ mod tests {
         // it would have to guess about (it once ran them as generations).
         let e = submit(&pool, "bogus", "{}", u.id).await.unwrap_err();
         assert!(e.to_string().contains("CHECK constraint"), "{e}");
-        assert!(list(&pool, None, None, 10).await.unwrap().is_empty());
+        assert!(list(&pool, None, (1, None), 10).await.unwrap().is_empty());
         let t = submit(&pool, "train", "{}", u.id).await.unwrap();
         let a = submit(&pool, "generate", "{\"n\":1}", u.id).await.unwrap();
         let b = submit(&pool, "generate", "{\"n\":2}", u.id).await.unwrap();
@@ -520,7 +523,7 @@ mod tests {
         set_progress(&pool, &c.lease, 0.5, "denoise 5/10")
             .await
             .unwrap();
-        let l = list(&pool, None, None, 10).await.unwrap();
+        let l = list(&pool, None, (1, None), 10).await.unwrap();
         assert_eq!((l[1].progress, l[1].attempts), (0.5, 1));
         assert_eq!(l[0].status, "cancelled");
         assert_eq!(
@@ -536,7 +539,7 @@ mod tests {
                 .unwrap(),
             "recorded twice"
         );
-        let l = list(&pool, Some("generate"), None, 10).await.unwrap();
+        let l = list(&pool, Some("generate"), (1, None), 10).await.unwrap();
         assert_eq!(l[1].status, "done");
         assert_eq!(
             l[1].video_url.as_deref(),
@@ -554,7 +557,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(
-            list(&pool, None, None, 10).await.unwrap()[2].message,
+            list(&pool, None, (1, None), 10).await.unwrap()[2].message,
             "cancelling…"
         );
         assert_eq!(
@@ -567,7 +570,7 @@ mod tests {
         );
         let stopped = Outcome::Cancelled("cancelled at step 3".into());
         assert!(finish(&pool, &tc.lease, stopped).await.unwrap());
-        let l = list(&pool, None, None, 10).await.unwrap();
+        let l = list(&pool, None, (1, None), 10).await.unwrap();
         assert_eq!(
             (l[2].status.as_str(), l[2].message.as_str()),
             ("cancelled", "cancelled at step 3")
@@ -593,7 +596,7 @@ mod tests {
         expire().await;
         let second = take(&pool, "alive", ALL, short).await.unwrap();
         assert_eq!((second.id, second.lease.attempt), (g, 2));
-        let l = list(&pool, None, None, 10).await.unwrap();
+        let l = list(&pool, None, (1, None), 10).await.unwrap();
         assert!(l[0].message.contains("retrying"), "{}", l[0].message);
         assert_eq!(renew(&pool, &first.lease, 30).await.unwrap(), Renewal::Lost);
         set_progress(&pool, &first.lease, 0.9, "zombie")
@@ -603,7 +606,7 @@ mod tests {
             .await
             .unwrap());
         assert_ne!(
-            list(&pool, None, None, 10).await.unwrap()[0].message,
+            list(&pool, None, (1, None), 10).await.unwrap()[0].message,
             "zombie"
         );
         // the second run dies too: the limit of 2 is reached, the next claim ends the job
@@ -614,7 +617,7 @@ mod tests {
             reaped,
             vec![("generate".to_string(), g, "failed".to_string())]
         );
-        let l = list(&pool, None, None, 10).await.unwrap();
+        let l = list(&pool, None, (1, None), 10).await.unwrap();
         assert_eq!(l[0].status, "failed");
         assert!(l[0].message.contains("lost 2 time(s)"), "{}", l[0].message);
         assert!(!finish(&pool, &second.lease, Outcome::Done("{}".into()))

@@ -57,7 +57,7 @@ pub(super) async fn import_generated(
 
 /// The manage page's form: the 100 newest finished generations to choose from.
 pub(super) async fn form(state: &ServerState, id: i64, hidden: &str) -> Result<String, Fail> {
-    let done: Vec<_> = jobs::list(&state.pool, Some("generate"), None, 100)
+    let done: Vec<_> = jobs::list(&state.pool, Some("generate"), (0, None), 100)
         .await?
         .into_iter()
         .filter(|j| j.status == "done")
