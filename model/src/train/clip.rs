@@ -211,9 +211,16 @@ pub struct ClipBatch {
 /// negatives rarely differ in one factor only, so without these the towers learn scene and
 /// background and ignore the object's colour, measured: 17 % object-colour accuracy after 600
 /// steps without them).
-pub fn hard_negatives(spec: &(Scene, Params), rng: &mut impl Rng) -> Vec<String> {
+///
+/// With `confusables`, also one caption of a scene the probe confuses this one with although
+/// they are not temporal twins ([`confusable`]).
+pub fn hard_negatives(
+    spec: &(Scene, Params),
+    confusables: bool,
+    rng: &mut impl Rng,
+) -> Vec<String> {
     let (scene, p) = spec;
-    let mut out = Vec::with_capacity(OBJECT_NEGATIVES + 2);
+    let mut out = Vec::with_capacity(OBJECT_NEGATIVES + 4);
     let mut objects: Vec<usize> = (0..OBJECT.len())
         .filter(|&i| OBJECT[i].name != p.object)
         .collect();
@@ -237,7 +244,38 @@ pub fn hard_negatives(spec: &(Scene, Params), rng: &mut impl Rng) -> Vec<String>
     if let Some(t) = twin(*scene) {
         out.push(t.caption(p));
     }
+    let like = confusable(*scene);
+    if confusables && !like.is_empty() {
+        out.push(like[rng.random_range(0..like.len())].caption(p));
+    }
     out
+}
+
+/// Scenes the shipped CLIP (stage 7) mistakes this one for that are not its [`twin`]: the
+/// non-twin pairs among its scene errors on 1,200 held-out clips (seeds 8, 12, 13; ball rolling →
+/// building rising 11, clouds forming → paint spreading 6, landscape pan → car driving 6, paint
+/// spreading → shape rotating 5), both ways.
+pub fn confusable(scene: Scene) -> &'static [Scene] {
+    use Scene::*;
+    match scene {
+        BallRolling => &[BuildingRising],
+        BuildingRising => &[BallRolling],
+        CloudsForming => &[PaintSpreading],
+        PaintSpreading => &[CloudsForming, ShapeRotating],
+        ShapeRotating => &[PaintSpreading],
+        LandscapePan => &[CarDriving],
+        CarDriving => &[LandscapePan],
+        _ => &[],
+    }
+}
+
+/// The training objective's choices besides the optimizer's.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ClipObjective {
+    /// γ of the ramp-weighted video embedding (`in_domain::TEMPORAL_WEIGHT`).
+    pub temporal_weight: f64,
+    /// Add a [`confusable`] scene's caption to each clip's hard negatives.
+    pub confusable_negatives: bool,
 }
 
 /// The scene whose frames are this one's (nearly) in reverse order, or that looks alike:
@@ -362,7 +400,7 @@ pub fn clip_loss<B: Backend>(
 }
 
 /// Draws a batch: `b` random clips, frames {0, a, c, F−1} with 0 < a < c < F−1, texts.
-pub fn draw_batch(data: &ClipData, b: usize, rng: &mut impl Rng) -> ClipBatch {
+pub fn draw_batch(data: &ClipData, b: usize, confusables: bool, rng: &mut impl Rng) -> ClipBatch {
     let f = data.frames;
     let mut clips = Vec::with_capacity(b);
     let mut frames = Vec::with_capacity(b * FRAMES_PER_STEP);
@@ -385,7 +423,7 @@ pub fn draw_batch(data: &ClipData, b: usize, rng: &mut impl Rng) -> ClipBatch {
             data.captions[c].clone()
         };
         texts.push(text);
-        negatives.extend(hard_negatives(&data.specs[c], rng));
+        negatives.extend(hard_negatives(&data.specs[c], confusables, rng));
     }
     ClipBatch {
         clips,
@@ -404,7 +442,7 @@ pub fn train_clip<B: AutodiffBackend>(
     data: &ClipData,
     tok: &ClipTokenizer,
     opts: &StageOptions,
-    temporal_weight: f64,
+    objective: ClipObjective,
     checkpoint_every: usize,
     progress: &mut dyn FnMut(StepInfo),
     checkpoint: &mut dyn FnMut(usize, &ClipModel<B>) -> Result<()>,
@@ -423,8 +461,15 @@ pub fn train_clip<B: AutodiffBackend>(
     let start = Instant::now();
     let mut done = 0;
     for step in 0..opts.steps {
-        let batch = draw_batch(data, opts.batch, &mut rng);
-        let (loss, acc) = clip_loss(&model, data, tok, &batch, temporal_weight, &device)?;
+        let batch = draw_batch(data, opts.batch, objective.confusable_negatives, &mut rng);
+        let (loss, acc) = clip_loss(
+            &model,
+            data,
+            tok,
+            &batch,
+            objective.temporal_weight,
+            &device,
+        )?;
         let value = scalar(loss.clone());
         if !value.is_finite() {
             return Err(ModelError::InvalidInput(format!(

@@ -33,6 +33,10 @@ pub struct TrainClipArgs {
     /// of random ones; the step counter and schedule start anew.
     #[arg(long)]
     pub init: Option<PathBuf>,
+    /// Add to each clip's hard negatives a caption of a scene the shipped CLIP confuses it with
+    /// although they are not temporal twins (`confusable`: ball rolling / building rising, …).
+    #[arg(long)]
+    pub confusable_negatives: bool,
     /// Write the folder every this many steps (0 = only at the end).
     #[arg(long, default_value_t = 250)]
     pub checkpoint_every: usize,
@@ -124,7 +128,10 @@ pub fn run_train_clip<Ad: AutodiffBackend>(
                 args.seed, args.clips, args.seed + 1000, args.clips_64
             ),
             "steps": steps,
-            "hard_negatives": format!("{OBJECT_NEGATIVES} object-colour swaps, one background-colour swap, one scene swap and the temporal twin scene of each caption"),
+            "hard_negatives": format!(
+                "{OBJECT_NEGATIVES} object-colour swaps, one background-colour swap, one scene swap and the temporal twin scene of each caption{}",
+                if args.confusable_negatives { ", and one confusable scene (ball rolling / building rising, clouds forming / paint spreading / shape rotating, landscape pan / car driving)" } else { "" }
+            ),
             "init": args.init.as_ref().map(|d| d.display().to_string()),
         })
     };
@@ -136,7 +143,10 @@ pub fn run_train_clip<Ad: AutodiffBackend>(
         &data,
         &tok,
         &opts,
-        in_domain::TEMPORAL_WEIGHT,
+        ClipObjective {
+            temporal_weight: in_domain::TEMPORAL_WEIGHT,
+            confusable_negatives: args.confusable_negatives,
+        },
         args.checkpoint_every,
         &mut |s| {
             bar.set_position(s.step as u64);

@@ -70,7 +70,10 @@ fn loss_falls_and_the_folder_loads_back_through_the_clip_loaders() {
         &data,
         &tok,
         &opts,
-        0.75,
+        ClipObjective {
+            temporal_weight: 0.75,
+            confusable_negatives: true,
+        },
         10,
         &mut |s| losses.push(s.loss),
         &mut |s, _| {
@@ -110,4 +113,29 @@ fn loss_falls_and_the_folder_loads_back_through_the_clip_loaders() {
     assert_eq!(name.as_deref(), Some(in_domain::NAME));
     assert_eq!(gamma, in_domain::TEMPORAL_WEIGHT);
     drop(model);
+}
+
+#[test]
+fn confusable_negatives_add_the_confused_scenes_caption_only_when_asked() {
+    let data = tiny_data();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+    let (_, p) = &data.specs[0];
+    let spec = (Scene::BallRolling, p.clone());
+    let plain = hard_negatives(&spec, false, &mut rng);
+    let more = hard_negatives(&spec, true, &mut rng);
+    assert_eq!(more.len(), plain.len() + 1);
+    assert_eq!(more.last().unwrap(), &Scene::BuildingRising.caption(p));
+    // a scene without confusables gets the same negatives either way
+    let spec = (Scene::IceMelting, p.clone());
+    assert_eq!(
+        hard_negatives(&spec, true, &mut rng).len(),
+        hard_negatives(&spec, false, &mut rng).len()
+    );
+    // every confusable pair is listed both ways, and never as a twin
+    for s in synth::all_scenes() {
+        for &c in confusable(s) {
+            assert!(confusable(c).contains(&s), "{s:?} / {c:?}");
+            assert_ne!(twin(s), Some(c));
+        }
+    }
 }
