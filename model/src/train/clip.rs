@@ -504,13 +504,15 @@ pub fn train_clip<B: AutodiffBackend>(
 
 /// Writes `model` as a transformers `CLIPModel` folder: `config.json` + `model.safetensors`
 /// (`.gz` when `gzip`), f16 when `half`. Token-embedding rows outside `used_tokens` are zeroed
-/// (never trained). Returns the bytes written.
+/// (never trained); `temporal_weight` is the video embedding's γ it was trained with (the
+/// config's `magictime.video_temporal_weight`). Returns the bytes written.
 pub fn save_clip_folder<B: Backend>(
     dir: &Path,
     model: &ClipModel<B>,
     used_tokens: &BTreeSet<usize>,
     half: bool,
     gzip: bool,
+    temporal_weight: f64,
     extra: serde_json::Value,
 ) -> Result<u64> {
     // module paths `text.text_model.…` / `vision.vision_model.…` → checkpoint keys without the
@@ -538,7 +540,7 @@ pub fn save_clip_folder<B: Backend>(
     });
     let text_cfg = in_domain::text_config();
     let vision_cfg = in_domain::vision_config();
-    let config = in_domain::config_json(&text_cfg, &vision_cfg, in_domain::TEMPORAL_WEIGHT, extra);
+    let config = in_domain::config_json(&text_cfg, &vision_cfg, temporal_weight, extra);
     let weights = if gzip {
         "model.safetensors.gz"
     } else {

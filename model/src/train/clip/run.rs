@@ -37,6 +37,10 @@ pub struct TrainClipArgs {
     /// although they are not temporal twins (`confusable`: ball rolling / building rising, …).
     #[arg(long)]
     pub confusable_negatives: bool,
+    /// γ of the ramp-weighted video embedding the loss uses, written to the folder's config
+    /// (`magictime.video_temporal_weight`), which the probe and the metrics then use.
+    #[arg(long, default_value_t = in_domain::TEMPORAL_WEIGHT)]
+    pub temporal_weight: f64,
     /// Write the folder every this many steps (0 = only at the end).
     #[arg(long, default_value_t = 250)]
     pub checkpoint_every: usize,
@@ -68,6 +72,12 @@ pub fn run_train_clip<Ad: AutodiffBackend>(
     args: &TrainClipArgs,
     device: Ad::Device,
 ) -> Result<ClipTrainReport> {
+    if !(0.0..=4.0).contains(&args.temporal_weight) {
+        return Err(ModelError::InvalidInput(format!(
+            "--temporal-weight {}: expected a number from 0 to 4",
+            args.temporal_weight
+        )));
+    }
     let start = Instant::now();
     tracing::info!(
         clips = args.clips,
@@ -144,7 +154,7 @@ pub fn run_train_clip<Ad: AutodiffBackend>(
         &tok,
         &opts,
         ClipObjective {
-            temporal_weight: in_domain::TEMPORAL_WEIGHT,
+            temporal_weight: args.temporal_weight,
             confusable_negatives: args.confusable_negatives,
         },
         args.checkpoint_every,
@@ -169,6 +179,7 @@ pub fn run_train_clip<Ad: AutodiffBackend>(
                 &used,
                 args.half,
                 args.gzip,
+                args.temporal_weight,
                 extra(step),
             )?;
             tracing::info!(step, out = %args.out.display(), "checkpoint written");

@@ -94,7 +94,16 @@ fn loss_falls_and_the_folder_loads_back_through_the_clip_loaders() {
     );
     let dir = tempfile::tempdir().unwrap();
     let all: BTreeSet<usize> = (0..49408).collect();
-    save_clip_folder(dir.path(), &full, &all, false, false, serde_json::json!({})).unwrap();
+    save_clip_folder(
+        dir.path(),
+        &full,
+        &all,
+        false,
+        false,
+        in_domain::TEMPORAL_WEIGHT,
+        serde_json::json!({}),
+    )
+    .unwrap();
     let v = crate::loader::clip::load_clip_vision::<Cpu>(dir.path(), &device).unwrap();
     let t = crate::loader::clip::load_clip_text::<Cpu>(dir.path(), &device).unwrap();
     let px32 = Tensor::<Cpu, 4>::random(
