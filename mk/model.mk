@@ -33,4 +33,4 @@ model-ckpts-fixtures: ref-venv
 # Burn CPU vs diffusers/torch CPU on the same UNet weights (channels 64/128/256, 16 frames,
 # 64x64 latents); prints seconds per step, peak RSS, attention share and their ratios.
 model-bench: ref-venv
-	MAGICTIME_REF_PYTHON=$(REF_PY) cargo run --release -p magictime-model --example bench_unet
+	cargo run --release -p magictime-model --example bench_unet -- --python $(REF_PY)

@@ -1,9 +1,7 @@
 //! Data crate: the ChronoMagic pipeline (video I/O, filter, cut detection, clips, sampling,
 //! captions) and ChronoMagic-Synth, the procedural metamorphic-video generator.
 
-pub mod bench;
 pub mod caption;
-pub mod cli;
 pub mod clips;
 pub mod cuts;
 pub mod error;

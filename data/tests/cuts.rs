@@ -1,13 +1,10 @@
 //! Cut detection: decision rules, ground-truth videos (lavfi and synth concatenations),
-//! TransNetV2 parity with the PyTorch package, bikes.mp4 precision/recall, CLI JSON and stats.
+//! TransNetV2 parity with the PyTorch package, bikes.mp4 precision/recall (the CLI's JSON and
+//! stats: `cli/tests/data_cli.rs`).
 
 mod common;
 
-use magictime_data::bench;
-use magictime_data::cli::{self, CutArgs, CutsArgs};
-
-/// The data crate's CLI has no CLIP of its own (the magictime binary passes one).
-const NO_CLIP: cli::ClipFactory<'static> = &|_| anyhow::bail!("no CLIP in this test");
+use magictime_data::cuts::ground_truth;
 use magictime_data::cuts::{self, CutConfig, DetectorMode, FrameStats, PixelScores, TransNetV2};
 
 fn weights() -> std::path::PathBuf {
@@ -117,7 +114,7 @@ fn precision_recall_matches_one_to_one_within_tolerance() {
 fn pixel_detector_finds_every_lavfi_cut() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("mix.mp4");
-    let truth = bench::lavfi_concat(
+    let truth = ground_truth::lavfi_concat(
         &p,
         &[
             ("testsrc2", 40),
@@ -228,7 +225,7 @@ fn both_detectors_on_synth_concatenation_and_bikes() {
     let model = TransNetV2::load(weights()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("synth.mp4");
-    let truth = bench::synth_concat(&p, 5, 96, 24, 3).unwrap();
+    let truth = ground_truth::synth_concat(&p, 5, 96, 24, 3).unwrap();
     let r = cuts::detect_cuts(&p, &CutConfig::default(), Some(&model), &|_| {}).unwrap();
     let (prec, rec, _) = cuts::precision_recall(&r.cut_frames(), &truth, 1);
     assert!(
@@ -239,7 +236,7 @@ fn both_detectors_on_synth_concatenation_and_bikes() {
     let bikes = common::var_file("media/bikes.mp4");
     let r = cuts::detect_cuts(&bikes, &CutConfig::default(), Some(&model), &|_| {}).unwrap();
     assert_eq!(r.frames, 250);
-    let (prec, rec, f1) = cuts::precision_recall(&r.cut_frames(), &bench::BIKES_CUTS, 1);
+    let (prec, rec, f1) = cuts::precision_recall(&r.cut_frames(), &ground_truth::BIKES_CUTS, 1);
     assert!(
         prec >= 0.99 && rec >= 0.99,
         "bikes both: P {prec} R {rec} F1 {f1} {:?}",
@@ -255,75 +252,9 @@ fn both_detectors_on_synth_concatenation_and_bikes() {
             .iter()
             .map(|c| c.frame)
             .collect();
-        let (_, rec, _) = cuts::precision_recall(&c, &bench::BIKES_CUTS, 1);
+        let (_, rec, _) = cuts::precision_recall(&c, &ground_truth::BIKES_CUTS, 1);
         assert!(rec >= 0.74, "bikes {mode:?}: {c:?}");
     }
-}
-
-#[test]
-fn cuts_cli_prints_the_issue_json_and_stats_csv() {
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("two.mp4");
-    bench::lavfi_concat(&p, &[("testsrc2", 50), ("smptebars", 25)], "160x120", 25).unwrap();
-    let stats = dir.path().join("stats.csv");
-    let args = CutsArgs {
-        videos: vec![p.clone()],
-        cut: CutArgs {
-            mode: DetectorMode::Pixel,
-            pixel_metric: cuts::PixelMetric::Content,
-            threshold: 27.0,
-            embed_threshold: 0.5,
-            embed_min_similarity: None,
-            min_scene_len: 15,
-            max_scene_secs: None,
-            weights: weights(),
-            embedder: "transnetv2".into(),
-        },
-        stats: Some(stats.clone()),
-    };
-    let mut out = Vec::new();
-    cli::run_cuts(&args, &mut out, NO_CLIP).unwrap();
-    let text = String::from_utf8(out.clone()).unwrap();
-    let pos: Vec<usize> = ["\"video\":", "\"fps\":", "\"frames\":", "\"cuts\":"]
-        .iter()
-        .map(|k| text.find(k).unwrap())
-        .collect();
-    assert!(
-        text.starts_with("{\"video\":") && pos.windows(2).all(|w| w[0] < w[1]),
-        "{text}"
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
-    assert_eq!(v.as_object().unwrap().len(), 4);
-    assert_eq!(v["fps"], 25.0);
-    assert_eq!(v["frames"], 75);
-    assert_eq!(v["cuts"][0]["frame"], 50);
-    assert_eq!(v["cuts"][0]["time"], 2.0);
-    assert!(v["cuts"][0]["pixel_score"].as_f64().unwrap() > 27.0);
-    let csv = std::fs::read_to_string(&stats).unwrap();
-    let lines: Vec<&str> = csv.lines().collect();
-    assert!(lines[0].starts_with("Frame Number,Timecode,content_val,delta_hue,delta_sat,delta_lum"));
-    assert_eq!(lines.len(), 76);
-    assert!(lines[51].starts_with("51,00:00:02.000,"), "{}", lines[51]);
-    // both mode adds embed_score
-    let mut both = args.clone();
-    both.cut.mode = DetectorMode::Both;
-    both.stats = None;
-    let mut out = Vec::new();
-    cli::run_cuts(&both, &mut out, NO_CLIP).unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
-    assert_eq!(v["cuts"][0]["frame"], 50);
-    assert!(v["cuts"][0]["embed_score"].as_f64().unwrap() > 0.5);
-    // a bad file among several: reported, the rest still done, exit code 3
-    let bad = dir.path().join("bad.mp4");
-    std::fs::write(&bad, b"").unwrap();
-    let mut many = args.clone();
-    many.videos = vec![p, bad];
-    many.stats = None;
-    let mut out = Vec::new();
-    let e = cli::run_cuts(&many, &mut out, NO_CLIP).unwrap_err();
-    assert_eq!(cli::exit_code(&e), 3);
-    assert_eq!(String::from_utf8(out).unwrap().lines().count(), 1);
-    assert!(e.to_string().contains("bad.mp4"));
 }
 
 /// A real (if simple) embedder: L2-normalised 64-bin RGB histograms.
@@ -354,7 +285,7 @@ impl cuts::FrameEmbedder for HistEmbedder {
 fn the_embedding_network_is_pluggable() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("mix.mp4");
-    let truth = bench::lavfi_concat(
+    let truth = ground_truth::lavfi_concat(
         &p,
         &[("testsrc2", 40), ("smptebars", 30), ("rgbtestsrc", 30)],
         "160x120",

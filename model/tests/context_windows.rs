@@ -131,9 +131,6 @@ fn long_videos_run_in_context_windows_with_smooth_seams() {
     assert_eq!(ctx.windows(48), [0, 12, 24, 32]);
     let v = generate(&p, &ctx, 1);
     assert_eq!((v.frames, v.width, v.height), (48, 64, 64));
-    let grid = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("context_windows_48.png");
-    magictime_model::export::export(&grid, &v, 8).unwrap();
-    eprintln!("frames: {}", grid.display());
     let s = Seams::of(&v, &ctx);
     eprintln!("overlap 4, pyramid: {}", s.describe());
     assert!(

@@ -292,7 +292,7 @@ impl<B: Backend> ModelGenerator<B> {
                     .map_err(|e| e.to_string());
             }
             (_, None) => {
-                return magictime_model::cli::tiny_random_pipeline(0, device)
+                return magictime_model::default_model::tiny_random_pipeline(0, device)
                     .map_err(|e| e.to_string())
             }
         };
@@ -434,7 +434,7 @@ where
             if let Some(dir) = out.parent() {
                 std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
             }
-            magictime_model::export::export(out, &video, p.fps.round() as u32)
+            magictime_cli::export::export(out, &video, p.fps.round() as u32)
                 .map_err(|e| format!("{e:#}"))?;
         }
         Ok(())

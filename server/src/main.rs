@@ -54,20 +54,18 @@ enum Command {
     Admin(admin::AdminCommand),
     /// ChronoMagic data pipeline: filter, cuts, split, caption, sample, synth.
     #[command(subcommand)]
-    Data(magictime_data::cli::Command),
+    Data(magictime_cli::data::Command),
     /// Text → time-lapse video with the MagicTime pipeline (writes MP4/GIF/WebP).
-    Generate(magictime_model::cli::GenerateArgs),
-    /// Checkpoints and model benchmarks: inspect, bench.
+    Generate(magictime_cli::model::GenerateArgs),
+    /// Checkpoints and model training: inspect, train-default, train-clip.
     #[command(subcommand)]
-    Model(magictime_model::cli::ModelCommand),
+    Model(magictime_cli::model::ModelCommand),
     /// Evaluate videos: FVD (I3D), FID, KID, CLIPSIM, metamorphic score.
-    Eval(magictime_metrics::cli::EvalArgs),
+    Eval(magictime_cli::metrics::EvalArgs),
     /// Zero-shot synth probe of a CLIP (default: the embedded in-domain CLIP): scene, colour and
     /// kind accuracies, caption ↔ video R@1, amplitudes; without --videos, the CLIP's validity
     /// table on held-out ChronoMagic-Synth clips.
-    Probe(magictime_metrics::cli::ProbeArgs),
-    /// Metric benchmarks against the Python references (Fréchet distance, I3D).
-    BenchMetrics(magictime_metrics::cli::BenchArgs),
+    Probe(magictime_cli::metrics::ProbeArgs),
     /// The sandboxed child that decodes untrusted media for `serve` (internal).
     #[command(subcommand, hide = true)]
     MediaWorker(media::WorkerCommand),
@@ -100,26 +98,21 @@ fn main() -> anyhow::Result<()> {
             .build()?
             .block_on(pages_bench::run(args)),
         Command::Data(cmd) => {
-            if let Err(e) = magictime_data::cli::run_with(cmd, &|dir| {
-                Ok(Box::new(
-                    magictime_metrics::clip_embedder::ClipFrameEmbedder::new(dir)?,
-                ))
-            }) {
+            if let Err(e) = magictime_cli::data::run(cmd) {
                 // Exit codes scripts can trust: 2 bad arguments/config, 3 bad input, 4 weights.
                 eprintln!("error: {e:#}");
-                std::process::exit(magictime_data::cli::exit_code(&e));
+                std::process::exit(magictime_cli::data::exit_code(&e));
             }
             Ok(())
         }
-        Command::Generate(args) => magictime_model::cli::run_generate(args),
+        Command::Generate(args) => magictime_cli::model::run_generate(args),
         Command::Model(cmd) => {
             // the trainers log their steps and losses through tracing
             init_tracing();
-            magictime_model::cli::run(cmd)
+            magictime_cli::model::run(cmd)
         }
-        Command::Eval(args) => magictime_metrics::cli::run_eval(&args),
-        Command::Probe(args) => magictime_metrics::cli::run_probe(&args).map(|_| ()),
-        Command::BenchMetrics(args) => magictime_metrics::cli::run_bench(&args).map(|_| ()),
+        Command::Eval(args) => magictime_cli::metrics::run_eval(&args),
+        Command::Probe(args) => magictime_cli::metrics::run_probe(&args).map(|_| ()),
         Command::MediaWorker(cmd) => media::worker_main(cmd),
         Command::Admin(cmd) => {
             init_tracing();

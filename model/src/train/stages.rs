@@ -19,7 +19,7 @@ use super::diffusion::{
 };
 use super::freeze::{check_trained_only, snapshot, Unfreeze};
 use super::{save, StageOptions, StageSelect, StageStats, StepInfo, TrainDefaultArgs};
-use crate::backend::{BackendKind, OnBackend};
+use crate::backend::OnBackend;
 use crate::clip::tokenizer::ClipTokenizer;
 use crate::error::{ModelError, Result};
 use crate::lora::{LoraConfig, LoraSet};
@@ -555,41 +555,8 @@ impl<'a, B: AutodiffBackend> Run<'a, B> {
     }
 }
 
-/// Runs the selected stages on `device` (`magictime model train-default --device`) and writes the
-/// weights folder. Returns the report. Progress: a bar per training loop (indicatif) and a
-/// `tracing` line every 25 steps.
-pub fn run_train_default(args: &TrainDefaultArgs, device: BackendKind) -> Result<TrainReport> {
-    let mut bar: Option<(&'static str, indicatif::ProgressBar)> = None;
-    let style = indicatif::ProgressStyle::with_template(
-        "{prefix:>10} [{bar:40}] {pos}/{len} {msg} {elapsed_precise} eta {eta}",
-    )
-    .expect("template")
-    .progress_chars("=> ");
-    let mut progress = |stage: &'static str, s: StepInfo| {
-        if bar.as_ref().is_none_or(|(n, _)| *n != stage) {
-            if let Some((_, b)) = bar.take() {
-                b.finish();
-            }
-            let b = indicatif::ProgressBar::new(s.total as u64).with_style(style.clone());
-            b.set_prefix(stage);
-            bar = Some((stage, b));
-        }
-        if let Some((_, b)) = &bar {
-            b.set_position(s.step as u64);
-            b.set_message(format!("loss {:.4}", s.loss));
-        }
-    };
-    let report = device.run(TrainDefault {
-        args,
-        progress: &mut progress,
-    })?;
-    if let Some((_, b)) = bar {
-        b.finish();
-    }
-    report
-}
-
-/// [`run_train_default_with`] on the backend a [`BackendKind`] names ([`BackendKind::run`]):
+/// [`run_train_default_with`] on the backend a [`crate::backend::BackendKind`] names
+/// ([`crate::backend::BackendKind::run`]):
 /// what the CLI and the server's training jobs run.
 pub struct TrainDefault<'a> {
     pub args: &'a TrainDefaultArgs,
@@ -604,8 +571,9 @@ impl OnBackend for TrainDefault<'_> {
     }
 }
 
-/// [`run_train_default`] on the autodiff backend `B` and its `device` (a worker's `--device`),
-/// reporting every optimizer step with its loop (`"vae"`, `"unet"`, `"motion"`, `"adapter_s"`,
+/// Runs the selected stages on the autodiff backend `B` and its `device` (the CLI: the CPU; a
+/// worker: its `--device`) and writes the weights folder, logging a `tracing` line every 25 steps
+/// and reporting every optimizer step with its loop (`"vae"`, `"unet"`, `"motion"`, `"adapter_s"`,
 /// `"adapter_t"`), e.g. to a web job's progress.
 pub fn run_train_default_with<B: AutodiffBackend>(
     args: &TrainDefaultArgs,

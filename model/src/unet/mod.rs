@@ -9,7 +9,6 @@
 //! `unet_3d_condition.rs`.
 
 pub mod attention;
-pub mod bench;
 pub mod blocks;
 pub mod checkpoint;
 pub mod embeddings;

@@ -67,10 +67,12 @@ pub struct ClipTrainReport {
 }
 
 /// Renders the data, trains on the autodiff backend `Ad` and its `device` (the CLI: the CPU)
-/// and writes the folder (with `train_log.json`).
+/// and writes the folder (with `train_log.json`), logging a `tracing` line every 25 steps and
+/// reporting every optimizer step to `progress`.
 pub fn run_train_clip<Ad: AutodiffBackend>(
     args: &TrainClipArgs,
     device: Ad::Device,
+    progress: &mut dyn FnMut(StepInfo),
 ) -> Result<ClipTrainReport> {
     if !(0.0..=4.0).contains(&args.temporal_weight) {
         return Err(ModelError::InvalidInput(format!(
@@ -145,7 +147,6 @@ pub fn run_train_clip<Ad: AutodiffBackend>(
             "init": args.init.as_ref().map(|d| d.display().to_string()),
         })
     };
-    let bar = indicatif::ProgressBar::new(args.steps as u64);
     let mut accs = Vec::new();
     let mut bytes = 0;
     let (_, stats) = train_clip(
@@ -159,7 +160,7 @@ pub fn run_train_clip<Ad: AutodiffBackend>(
         },
         args.checkpoint_every,
         &mut |s| {
-            bar.set_position(s.step as u64);
+            progress(s);
             accs.push(s.extra);
             if s.step == 1 || s.step.is_multiple_of(25) || s.step == s.total {
                 tracing::info!(
@@ -186,7 +187,6 @@ pub fn run_train_clip<Ad: AutodiffBackend>(
             Ok(())
         },
     )?;
-    bar.finish_and_clear();
     let tail = &accs[accs.len().saturating_sub(20)..];
     let report = ClipTrainReport {
         clips: data.count,

@@ -1,7 +1,7 @@
 //! Tests of the stages: adapters through the official loaders, each stage's part, presets.
 
 use super::*;
-use crate::backend::{Cpu, CpuAutodiff};
+use crate::backend::{BackendKind, Cpu, CpuAutodiff};
 use crate::default_model::Preset;
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
 
@@ -161,7 +161,13 @@ fn tiny_args(out: &Path) -> TrainDefaultArgs {
 fn a_gpu_the_build_cannot_drive_is_refused_before_work() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("model");
-    let e = run_train_default(&tiny_args(&out), BackendKind::Cuda { index: 0 })
+    let args = tiny_args(&out);
+    let e = BackendKind::Cuda { index: 0 }
+        .run(TrainDefault {
+            args: &args,
+            progress: &mut |_, _| {},
+        })
+        .and_then(|r| r)
         .unwrap_err()
         .to_string();
     assert!(e.to_lowercase().contains("cuda"), "{e}");

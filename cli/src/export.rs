@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use image::RgbImage;
 
-use crate::pipeline::Video;
+use magictime_model::pipeline::Video;
 
 /// The output formats, chosen by extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,8 +1,8 @@
-//! `cargo run --release -p magictime-data --example synth -- --count 10000 --out DIR`: the
+//! `cargo run --release -p magictime-cli --example synth -- --count 10000 --out DIR`: the
 //! `magictime data synth` command without the server binary (timing, dataset building).
 
 use clap::Parser;
-use magictime_data::cli::SynthArgs;
+use magictime_cli::data::SynthArgs;
 
 #[derive(Parser)]
 struct Cli {
@@ -11,5 +11,5 @@ struct Cli {
 }
 
 fn main() -> anyhow::Result<()> {
-    magictime_data::cli::run_synth(&Cli::parse().args).map(|_| ())
+    magictime_cli::data::run_synth(&Cli::parse().args).map(|_| ())
 }

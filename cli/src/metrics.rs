@@ -1,21 +1,18 @@
-//! Command-line entry points for `magictime eval` and `magictime bench-metrics` (the binary in
-//! `server/` wires these; all logic is here).
+//! `magictime eval` and `magictime probe` (clap types + `run`), over the metrics crate.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
-use crate::clip_embedder::ClipEmbedder;
-use crate::clipsim::VideoTextEmbedder;
-use crate::eval::{evaluate, EvalOptions, Metric};
-use crate::features::Cpu;
-use crate::i3d::preprocess::FrameSampling;
-use crate::kid::KidOptions;
 use burn::tensor::backend::{AutodiffBackend, Backend};
+use magictime_metrics::clip_embedder::ClipEmbedder;
+use magictime_metrics::clipsim::VideoTextEmbedder;
+use magictime_metrics::eval::{evaluate, EvalOptions, Metric};
+use magictime_metrics::features::Cpu;
+use magictime_metrics::i3d::preprocess::FrameSampling;
+use magictime_metrics::kid::KidOptions;
 use magictime_model::backend::{BackendKind, OnBackend};
-
-pub use crate::bench::{run_bench, BenchArgs};
 
 /// `magictime eval --real DIR|manifest --fake DIR|manifest --metrics fvd,fid,kid,clipsim,mt --n 2048 --out report.json`
 #[derive(clap::Args, Debug, Clone)]
@@ -36,10 +33,10 @@ pub struct EvalArgs {
     #[arg(long, default_value = "report.json")]
     pub out: PathBuf,
     /// Converted I3D weights (`make i3d-weights`).
-    #[arg(long, default_value = crate::i3d::loader::DEFAULT_WEIGHTS)]
+    #[arg(long, default_value = magictime_metrics::i3d::loader::DEFAULT_WEIGHTS)]
     pub i3d_weights: PathBuf,
     /// pytorch-fid's pt_inception-2015-12-05-6726825d.pth.
-    #[arg(long, default_value = crate::fid::loader::DEFAULT_WEIGHTS)]
+    #[arg(long, default_value = magictime_metrics::fid::loader::DEFAULT_WEIGHTS)]
     pub fid_weights: PathBuf,
     /// How 16 frames are taken from longer clips.
     #[arg(long, value_enum, default_value = "uniform")]
@@ -165,8 +162,8 @@ fn run_eval_on<B: Backend>(
     if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    crate::report::write_atomic(&args.out, json.as_bytes())?;
-    let files = crate::report::write_summary(&report, &args.out)?;
+    magictime_metrics::report::write_atomic(&args.out, json.as_bytes())?;
+    let files = magictime_metrics::report::write_summary(&report, &args.out)?;
     println!("wrote {}", args.out.display());
     for f in files {
         println!("wrote {}", f.display());
@@ -240,7 +237,7 @@ pub struct ProbeArgs {
     #[arg(long)]
     pub work: Option<PathBuf>,
     /// I3D weights for the FVD of --generate (`make i3d-weights`).
-    #[arg(long, default_value = crate::i3d::loader::DEFAULT_WEIGHTS)]
+    #[arg(long, default_value = magictime_metrics::i3d::loader::DEFAULT_WEIGHTS)]
     pub i3d_weights: PathBuf,
 }
 
@@ -250,10 +247,10 @@ fn probe_folder(
     path: &std::path::Path,
     n: Option<usize>,
     progress: &dyn Fn(usize, usize),
-) -> anyhow::Result<crate::probe::ProbeReport> {
-    let mut items = crate::eval::list_videos(path)?;
+) -> anyhow::Result<magictime_metrics::probe::ProbeReport> {
+    let mut items = magictime_metrics::eval::list_videos(path)?;
     items.truncate(n.unwrap_or(usize::MAX));
-    let mut prober = crate::probe::Prober::new(e)?;
+    let mut prober = magictime_metrics::probe::Prober::new(e)?;
     for (i, item) in items.iter().enumerate() {
         let prompt = item.prompt.as_deref().with_context(|| {
             format!(
@@ -261,7 +258,7 @@ fn probe_folder(
                 item.path.display()
             )
         })?;
-        let clip = crate::eval::decode(&item.path)?;
+        let clip = magictime_metrics::eval::decode(&item.path)?;
         let frames: Vec<&[u8]> = (0..clip.n).map(|t| clip.frame(t)).collect();
         prober.add(&frames, clip.h, clip.w, prompt)?;
         progress(i + 1, items.len());
@@ -275,7 +272,8 @@ fn probe_pipeline(
     args: &ProbeArgs,
     adapters: Option<&[magictime_model::pipeline::Adapter]>,
     tmp: &std::path::Path,
-) -> anyhow::Result<magictime_model::pipeline::MagicTimePipeline<crate::features::Cpu>> {
+) -> anyhow::Result<magictime_model::pipeline::MagicTimePipeline<magictime_metrics::features::Cpu>>
+{
     use magictime_model::pipeline::MagicTimePipeline;
     let device = Default::default();
     let dir = match &args.model {
@@ -296,14 +294,14 @@ fn probe_pipeline(
 fn generate_and_probe(
     args: &ProbeArgs,
     e: &ClipEmbedder<Cpu>,
-    pipeline: &magictime_model::pipeline::MagicTimePipeline<crate::features::Cpu>,
+    pipeline: &magictime_model::pipeline::MagicTimePipeline<magictime_metrics::features::Cpu>,
     work: &std::path::Path,
 ) -> anyhow::Result<(
-    crate::probe::ProbeReport,
-    crate::probe::ProbeReport,
-    crate::probe::GenerateProbe,
+    magictime_metrics::probe::ProbeReport,
+    magictime_metrics::probe::ProbeReport,
+    magictime_metrics::probe::GenerateProbe,
 )> {
-    let o = crate::probe::GenerateProbe {
+    let o = magictime_metrics::probe::GenerateProbe {
         seed: args.synth_seed,
         clips: args.synth_clips,
         size: args.synth_size as usize,
@@ -314,7 +312,9 @@ fn generate_and_probe(
     };
     let bar = ProgressBar::new(o.clips as u64);
     let (real, fake) =
-        crate::probe::generate_probe_sets(pipeline, &o, work, &|d, _| bar.set_position(d as u64))?;
+        magictime_metrics::probe::generate_probe_sets(pipeline, &o, work, &|d, _| {
+            bar.set_position(d as u64)
+        })?;
     bar.finish_and_clear();
     let real_r = probe_folder(e, &real, None, &|_, _| {})?;
     let fake_r = probe_folder(e, &fake, None, &|_, _| {})?;
@@ -360,7 +360,7 @@ fn model_name(args: &ProbeArgs) -> String {
 fn run_probe_generate(
     args: &ProbeArgs,
     e: &ClipEmbedder<Cpu>,
-) -> anyhow::Result<crate::probe::ProbeReport> {
+) -> anyhow::Result<magictime_metrics::probe::ProbeReport> {
     let tmp = tempfile::tempdir()?;
     let pipeline = probe_pipeline(args, args.adapters.as_deref(), tmp.path())?;
     let work = args
@@ -388,21 +388,24 @@ fn run_probe_generate(
     };
     println!(
         "{}",
-        crate::probe::side_by_side(&real_r, &fake_r, fake_name, fvd)
+        magictime_metrics::probe::side_by_side(&real_r, &fake_r, fake_name, fvd)
     );
     if let Some(out) = &args.out {
         let json =
             serde_json::json!({ "real": real_r, "generated": fake_r, "fvd": fvd, "model": model });
-        crate::report::write_atomic(out, serde_json::to_string_pretty(&json)?.as_bytes())?;
+        magictime_metrics::report::write_atomic(
+            out,
+            serde_json::to_string_pretty(&json)?.as_bytes(),
+        )?;
         println!("wrote {}", out.display());
     }
     Ok(fake_r)
 }
 
 /// `probe --ablation`: the same held-out captions generated by base + motion, + S, + S + T and
-/// + S + T + Magic Text-Encoder, probed per prompt kind ([`crate::ablation`]).
+/// + S + T + Magic Text-Encoder, probed per prompt kind ([`magictime_metrics::ablation`]).
 fn run_probe_ablation(args: &ProbeArgs, e: &ClipEmbedder<Cpu>) -> anyhow::Result<()> {
-    use crate::ablation::{kind_numbers, split_manifest_by_kind, AblationRow, KINDS};
+    use magictime_metrics::ablation::{kind_numbers, split_manifest_by_kind, AblationRow, KINDS};
     use magictime_model::pipeline::Adapter;
     let variants: [(&str, &str, &[Adapter]); 4] = [
         ("base + motion (b)", "b", &[]),
@@ -445,15 +448,18 @@ fn run_probe_ablation(args: &ProbeArgs, e: &ClipEmbedder<Cpu>) -> anyhow::Result
         real.unwrap_or_else(|| unreachable!()),
         settings.unwrap_or_else(|| unreachable!()),
     );
-    let md = crate::ablation::markdown(&real, &rows);
+    let md = magictime_metrics::ablation::markdown(&real, &rows);
     println!(
         "Ablation ({}, DDIM {} steps, guidance {}) on {} held-out captions (seed {}), {}², {} frames, CLIP: {}\n\n{md}",
         model_name(args), o.steps, o.guidance, o.clips, o.seed, o.size, o.frames, e.name()
     );
     if let Some(out) = &args.out {
         let json = serde_json::json!({ "real": real, "rows": rows, "model": model_name(args) });
-        crate::report::write_atomic(out, serde_json::to_string_pretty(&json)?.as_bytes())?;
-        crate::report::write_atomic(&out.with_extension("md"), md.as_bytes())?;
+        magictime_metrics::report::write_atomic(
+            out,
+            serde_json::to_string_pretty(&json)?.as_bytes(),
+        )?;
+        magictime_metrics::report::write_atomic(&out.with_extension("md"), md.as_bytes())?;
         println!("wrote {}", out.display());
     }
     Ok(())
@@ -461,7 +467,9 @@ fn run_probe_ablation(args: &ProbeArgs, e: &ClipEmbedder<Cpu>) -> anyhow::Result
 
 /// Runs the probe, prints its table and writes the report when asked.
 /// `None` for the ablation, which prints and writes its own table.
-pub fn run_probe(args: &ProbeArgs) -> anyhow::Result<Option<crate::probe::ProbeReport>> {
+pub fn run_probe(
+    args: &ProbeArgs,
+) -> anyhow::Result<Option<magictime_metrics::probe::ProbeReport>> {
     let e = ClipEmbedder::<Cpu>::from_setting(&args.clip, &Default::default())?;
     let bar = ProgressBar::new(0);
     let progress = |done: usize, total: usize| {
@@ -476,7 +484,7 @@ pub fn run_probe(args: &ProbeArgs) -> anyhow::Result<Option<crate::probe::ProbeR
         return run_probe_generate(args, &e).map(Some);
     }
     let report = match &args.videos {
-        None => crate::probe::probe_synth(
+        None => magictime_metrics::probe::probe_synth(
             &e,
             args.synth_seed,
             args.synth_clips,
@@ -491,9 +499,12 @@ pub fn run_probe(args: &ProbeArgs) -> anyhow::Result<Option<crate::probe::ProbeR
     let md = report.markdown();
     println!("{md}");
     if let Some(out) = &args.out {
-        crate::report::write_atomic(out, serde_json::to_string_pretty(&report)?.as_bytes())?;
+        magictime_metrics::report::write_atomic(
+            out,
+            serde_json::to_string_pretty(&report)?.as_bytes(),
+        )?;
         let md_path = out.with_extension("md");
-        crate::report::write_atomic(&md_path, md.as_bytes())?;
+        magictime_metrics::report::write_atomic(&md_path, md.as_bytes())?;
         println!("wrote {} and {}", out.display(), md_path.display());
     }
     Ok(Some(report))

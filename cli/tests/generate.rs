@@ -7,8 +7,8 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use burn::tensor::backend::Backend;
+use magictime_cli::model::{run_generate, GenerateArgs};
 use magictime_model::backend::Cpu;
-use magictime_model::cli::{run_generate, GenerateArgs};
 use magictime_model::default_model::Preset;
 use magictime_model::pipeline::{Adapter, DEFAULT_NEGATIVE};
 use magictime_model::train::diffusion::TextToVideo;
@@ -167,8 +167,9 @@ fn generate_rejects_bad_options_before_work() {
 
 #[test]
 fn model_inspect_reads_unet_checkpoints_and_maps_them() {
-    use magictime_model::cli::{run, ModelCommand};
-    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/unet");
+    use magictime_cli::model::{run, ModelCommand};
+    let dir =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../model/tests/fixtures/unet");
     run(ModelCommand::Inspect { path: dir.clone() }).unwrap();
     let reports =
         magictime_model::loader::inspect::inspect(&dir.join("mm_original.safetensors")).unwrap();

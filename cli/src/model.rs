@@ -1,5 +1,4 @@
-//! Command-line entry points of the model crate; the `magictime` binary (server crate) wires
-//! them as `magictime generate …` and `magictime model …`.
+//! `magictime generate …` and `magictime model …` (clap types + `run`), over the model crate.
 
 use std::path::{Path, PathBuf};
 
@@ -7,18 +6,15 @@ use anyhow::Context;
 use burn::tensor::backend::Backend;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::backend::{BackendKind, OnBackend};
-use crate::clip::text::ClipTextConfig;
-use crate::clip::tokenizer::ClipTokenizer;
-use crate::context::{ContextOptions, Fuse};
-use crate::loader::magictime::{ModelPaths, MotionOverrides};
-use crate::pipeline::{
+use magictime_model::backend::{BackendKind, CpuAutodiff, OnBackend};
+use magictime_model::context::{ContextOptions, Fuse};
+use magictime_model::default_model;
+use magictime_model::loader::magictime::{ModelPaths, MotionOverrides};
+use magictime_model::pipeline::{
     Adapter, GenerateOptions, GenerationDefaults, MagicTimePipeline, Progress, DEFAULT_NEGATIVE,
 };
-use crate::sample_config::{Sample, SampleConfig};
-use crate::scheduler::DdimSchedulerConfig;
-use crate::unet::UNet3DConfig;
-use crate::vae::AutoencoderKlConfig;
+use magictime_model::sample_config::{Sample, SampleConfig};
+use magictime_model::train::{StepInfo, TrainDefault, TrainDefaultArgs};
 
 /// `magictime generate`: text → video (MP4, GIF, WebP or a frame-grid PNG).
 #[derive(Debug, Clone, clap::Args)]
@@ -104,41 +100,72 @@ pub enum ModelCommand {
         /// A weights file or a folder of them.
         path: PathBuf,
     },
-    /// Time Burn (CPU) against diffusers/torch (CPU) on the same UNet weights and print ratios.
-    Bench(crate::unet::bench::BenchArgs),
     /// Train the built-in default model on ChronoMagic-Synth and write its weights folder.
     TrainDefault {
         #[command(flatten)]
-        args: Box<crate::train::TrainDefaultArgs>,
+        args: Box<TrainDefaultArgs>,
         /// Where to train: `cpu`, or `cuda` / `cuda:N` in a binary built with `--features cuda`.
         #[arg(long, default_value = "cpu")]
         device: BackendKind,
     },
     /// Train the in-domain CLIP (evaluator of CLIPSIM, the metamorphic score and the synth probe)
     /// on ChronoMagic-Synth (CPU) and write it as a transformers CLIP folder.
-    TrainClip(crate::train::clip::TrainClipArgs),
+    TrainClip(magictime_model::train::clip::TrainClipArgs),
 }
 
 /// Runs a `magictime model` subcommand.
 pub fn run(cmd: ModelCommand) -> anyhow::Result<()> {
     match cmd {
         ModelCommand::Inspect { path } => inspect(&path),
-        ModelCommand::Bench(args) => crate::unet::bench::run(&args),
-        ModelCommand::TrainDefault { args, device } => {
-            crate::train::run_train_default(&args, device)
-                .map(|_| ())
-                .map_err(Into::into)
+        ModelCommand::TrainDefault { args, device } => train_default(&args, device),
+        ModelCommand::TrainClip(args) => {
+            let bar = ProgressBar::new(args.steps as u64);
+            magictime_model::train::clip::run_train_clip::<CpuAutodiff>(
+                &args,
+                Default::default(),
+                &mut |s| bar.set_position(s.step as u64),
+            )?;
+            bar.finish_and_clear();
+            Ok(())
         }
-        ModelCommand::TrainClip(args) => crate::train::clip::run_train_clip::<
-            crate::backend::CpuAutodiff,
-        >(&args, Default::default())
-        .map(|_| ())
-        .map_err(Into::into),
     }
 }
 
+/// `magictime model train-default`: the selected stages on `--device`, a progress bar per
+/// training loop (and the trainer's `tracing` line every 25 steps).
+fn train_default(args: &TrainDefaultArgs, device: BackendKind) -> anyhow::Result<()> {
+    let mut bar: Option<(&'static str, ProgressBar)> = None;
+    let style = ProgressStyle::with_template(
+        "{prefix:>10} [{bar:40}] {pos}/{len} {msg} {elapsed_precise} eta {eta}",
+    )
+    .expect("template")
+    .progress_chars("=> ");
+    let mut progress = |stage: &'static str, s: StepInfo| {
+        if bar.as_ref().is_none_or(|(n, _)| *n != stage) {
+            if let Some((_, b)) = bar.take() {
+                b.finish();
+            }
+            let b = ProgressBar::new(s.total as u64).with_style(style.clone());
+            b.set_prefix(stage);
+            bar = Some((stage, b));
+        }
+        if let Some((_, b)) = &bar {
+            b.set_position(s.step as u64);
+            b.set_message(format!("loss {:.4}", s.loss));
+        }
+    };
+    device.run(TrainDefault {
+        args,
+        progress: &mut progress,
+    })??;
+    if let Some((_, b)) = bar {
+        b.finish();
+    }
+    Ok(())
+}
+
 fn inspect(path: &Path) -> anyhow::Result<()> {
-    let reports = crate::loader::inspect::inspect(path)?;
+    let reports = magictime_model::loader::inspect::inspect(path)?;
     for r in &reports {
         println!(
             "{}: {:?} ({}), {} tensors, {} parameters, loader: {}",
@@ -155,82 +182,11 @@ fn inspect(path: &Path) -> anyhow::Result<()> {
         for (group, tensors, params) in r.groups(2) {
             println!("  {group:<40} {tensors:>6} tensors {params:>12} params");
         }
-        if let Some(m) = crate::unet::checkpoint::mapping_summary(r) {
+        if let Some(m) = magictime_model::unet::checkpoint::mapping_summary(r) {
             println!("{m}");
         }
     }
     Ok(())
-}
-
-/// Replaces every parameter with seeded values (matrices N(0, 1/fan_in), biases 0, norm scales
-/// kept), independent of the backend's global RNG (which concurrent callers would share).
-struct Reseed {
-    seed: u64,
-    count: u64,
-    stack: Vec<String>,
-}
-
-impl<B: Backend> burn::module::ModuleMapper<B> for Reseed {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.stack.push(name.to_string());
-    }
-
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.stack.pop();
-    }
-
-    fn map_float<const D: usize>(
-        &mut self,
-        param: burn::module::Param<burn::tensor::Tensor<B, D>>,
-    ) -> burn::module::Param<burn::tensor::Tensor<B, D>> {
-        let (id, t, mapper) = param.consume();
-        let dims: [usize; D] = t.dims();
-        self.count += 1;
-        let t = if D >= 2 {
-            let fan_in = dims[1..].iter().product::<usize>().max(1) as f64;
-            crate::pipeline::seeded_noise::<B, D>(self.seed ^ (self.count << 32), dims, &t.device())
-                / fan_in.sqrt()
-        } else if self
-            .stack
-            .last()
-            .is_some_and(|n| n == "bias" || n == "beta")
-        {
-            t.zeros_like()
-        } else {
-            t
-        };
-        burn::module::Param::from_mapped_value(id, t, mapper)
-    }
-}
-
-fn reseed<B: Backend, M: burn::module::Module<B>>(m: M, seed: u64) -> M {
-    m.map(&mut Reseed {
-        seed,
-        count: 0,
-        stack: vec![],
-    })
-}
-
-/// A tiny random pipeline (seeded), for end-to-end checks without weights.
-pub fn tiny_random_pipeline<B: Backend>(
-    seed: u64,
-    device: &B::Device,
-) -> anyhow::Result<MagicTimePipeline<B>> {
-    let tokenizer = ClipTokenizer::new()?;
-    let text = ClipTextConfig::tiny()
-        .with_vocab_size(tokenizer.vocab_size())
-        .with_eos_token_id(tokenizer.eos_token_id as usize);
-    let vae = AutoencoderKlConfig::tiny();
-    Ok(MagicTimePipeline {
-        text_encoder: reseed(text.init(device), seed),
-        unet: reseed(UNet3DConfig::tiny().init(device), seed.wrapping_add(1)),
-        vae_downscale: vae.downscale(),
-        vae: reseed(vae.init(device), seed.wrapping_add(2)),
-        tokenizer,
-        scheduler: DdimSchedulerConfig::magictime(),
-        defaults: crate::pipeline::GenerationDefaults::magictime(),
-        device: device.clone(),
-    })
 }
 
 /// The options of a `magictime generate` run: what the arguments give, the rest from the
@@ -325,7 +281,7 @@ fn pipeline_and_samples<B: Backend>(
         };
         return Ok((p, samples, false));
     }
-    let builtin = args.model.is_none() && crate::default_model::is_available();
+    let builtin = args.model.is_none() && default_model::is_available();
     let pipeline = match &args.model {
         Some(dir) => {
             let mut paths = ModelPaths::find(dir, args.adapters.as_deref())?;
@@ -337,11 +293,12 @@ fn pipeline_and_samples<B: Backend>(
         None if args.dreambooth.is_some() => {
             anyhow::bail!("--dreambooth goes over a base model: give --model or --config")
         }
-        None if builtin => crate::default_model::load_default(device)
-            .context("loading the built-in default model")?,
+        None if builtin => {
+            default_model::load_default(device).context("loading the built-in default model")?
+        }
         None => {
             eprintln!("no --model and no built-in default model: using a tiny random model (the video is noise)");
-            tiny_random_pipeline(args.seed.unwrap_or(42), device)?
+            default_model::tiny_random_pipeline(args.seed.unwrap_or(42), device)?
         }
     };
     Ok((pipeline, vec![one(DEFAULT_NEGATIVE, 42)], builtin))
@@ -458,7 +415,7 @@ mod tests {
     #[test]
     fn unset_options_come_from_the_models_generation_config() {
         let args = Cli::parse_from(["g", "--prompt", "p", "--out", "x.mp4"]).args;
-        let d = crate::default_model::Preset::S32.generation_defaults();
+        let d = default_model::Preset::S32.generation_defaults();
         let o = generate_options(&args, &d);
         assert_eq!(
             (o.guidance_scale, o.steps, o.frames, o.height, o.width),
@@ -470,11 +427,12 @@ mod tests {
         .args;
         let o = generate_options(&args, &d);
         assert_eq!((o.guidance_scale, o.height, o.frames), (7.0, 64, 8));
-        if crate::default_model::is_available() {
-            let p = crate::default_model::load_default::<crate::backend::Cpu>(&Default::default())
-                .unwrap();
-            assert_eq!(p.defaults, crate::default_model::defaults());
-            assert_eq!(p.defaults.guidance_scale, crate::default_model::GUIDANCE);
+        if default_model::is_available() {
+            let p =
+                default_model::load_default::<magictime_model::backend::Cpu>(&Default::default())
+                    .unwrap();
+            assert_eq!(p.defaults, default_model::defaults());
+            assert_eq!(p.defaults.guidance_scale, default_model::GUIDANCE);
         }
     }
 }

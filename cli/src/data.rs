@@ -1,5 +1,5 @@
-//! `magictime data …` subcommands (clap types + `run`). The binary lives in `server/`; it adds
-//! [`Command`] as a subcommand and maps errors with [`exit_code`].
+//! `magictime data …` subcommands (clap types + `run`) over the data crate. The binary
+//! (`server/`) adds [`Command`] as a subcommand and maps errors with [`exit_code`].
 //!
 //! Exit codes: 0 ok; 1 other failure; 2 bad arguments/config; 3 bad input file(s) (unreadable,
 //! corrupt, no video, bad manifest; batch commands skip such files, report them, and exit 3);
@@ -11,14 +11,16 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::caption::{CaptionInput, Captioner, OpenAiCaptioner, OpenAiConfig, RuleFuser};
-use crate::clips::{SplitConfig, SplitMethod};
-use crate::cuts::{self, CutConfig, DetectorMode, FrameEmbedder, PixelMetric, TransNetV2};
-use crate::error::DataError;
-use crate::filter::{self, FilterRules, VideoMeta};
-use crate::manifest::{self, ClipRecord};
-use crate::sampler::{Sampler, SamplerConfig};
-use crate::synth::{self, KindSelect, SynthConfig};
+use magictime_data::caption::{CaptionInput, Captioner, OpenAiCaptioner, OpenAiConfig, RuleFuser};
+use magictime_data::clips::{SplitConfig, SplitMethod};
+use magictime_data::cuts::{
+    self, CutConfig, DetectorMode, FrameEmbedder, PixelMetric, TransNetV2, CLIP_MIN_SIMILARITY,
+};
+use magictime_data::error::DataError;
+use magictime_data::filter::{self, FilterRules, VideoMeta};
+use magictime_data::manifest::{self, ClipRecord};
+use magictime_data::sampler::{Sampler, SamplerConfig};
+use magictime_data::synth::{self, KindSelect, SynthConfig};
 
 #[derive(Subcommand, Debug, Clone)]
 pub enum Command {
@@ -34,8 +36,6 @@ pub enum Command {
     Sample(SampleArgs),
     /// ChronoMagic-Synth: procedural metamorphic videos + captions.
     Synth(SynthArgs),
-    /// Benchmark cut detection against PySceneDetect (frames/s and F1).
-    BenchCuts(crate::bench::BenchArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -96,14 +96,8 @@ pub struct CutArgs {
     pub embedder: String,
 }
 
-/// Default consecutive-frame cosine below which a CLIP embedder sees a cut (used when
-/// `--embedder clip…` is given without `--embed-min-similarity`). Measured with the in-domain
-/// CLIP on 30 ChronoMagic-Synth clips (seed 21, 64², 16 frames) cut together: similarity at the
-/// 29 cuts ≤ 0.551, inside clips ≥ 0.659.
-pub const CLIP_MIN_SIMILARITY: f32 = 0.6;
-
 /// Builds the CLIP frame embedder that `--embedder clip[:folder]` names (`None` = the embedded
-/// in-domain CLIP). The `magictime` binary passes one; the data crate has no CLIP of its own.
+/// in-domain CLIP): [`run`] passes the metrics crate's, tests their own.
 pub type ClipFactory<'a> =
     &'a dyn Fn(Option<&std::path::Path>) -> anyhow::Result<Box<dyn FrameEmbedder>>;
 
@@ -158,7 +152,7 @@ impl CutArgs {
         }
     }
 
-    fn model(&self) -> crate::Result<Option<TransNetV2>> {
+    fn model(&self) -> magictime_data::Result<Option<TransNetV2>> {
         if self.mode == DetectorMode::Pixel {
             Ok(None)
         } else {
@@ -305,15 +299,13 @@ fn bar(len: u64, what: &str) -> ProgressBar {
     pb
 }
 
-/// Run one subcommand (without a CLIP: `--embedder clip…` is refused; see [`run_with`]).
+/// Run one subcommand; `--embedder clip[:folder]` gets the metrics crate's CLIP frame embedder.
 pub fn run(cmd: Command) -> anyhow::Result<()> {
-    run_with(cmd, &|_| {
-        anyhow::bail!("--embedder clip needs the magictime binary (it embeds the CLIP)")
-    })
-}
-
-/// Run one subcommand; `clip` builds the CLIP frame embedder of `--embedder clip[:folder]`.
-pub fn run_with(cmd: Command, clip: ClipFactory<'_>) -> anyhow::Result<()> {
+    let clip: ClipFactory<'_> = &|dir| {
+        Ok(Box::new(
+            magictime_metrics::clip_embedder::ClipFrameEmbedder::new(dir)?,
+        ))
+    };
     match cmd {
         Command::Filter(a) => run_filter(&a),
         Command::Cuts(a) => run_cuts(&a, &mut std::io::stdout(), clip),
@@ -321,7 +313,6 @@ pub fn run_with(cmd: Command, clip: ClipFactory<'_>) -> anyhow::Result<()> {
         Command::Caption(a) => run_caption(&a),
         Command::Sample(a) => run_sample(&a, &mut std::io::stdout()),
         Command::Synth(a) => run_synth(&a).map(|_| ()),
-        Command::BenchCuts(a) => crate::bench::run(&a).map(|_| ()),
     }
 }
 
@@ -430,7 +421,7 @@ pub fn run_split(a: &SplitArgs, clip: ClipFactory<'_>) -> anyhow::Result<()> {
     let (mut copied, mut reencoded, mut dropped) = (0, 0, 0);
     for v in &a.videos {
         let r = cuts::detect_cuts_with(v, &cfg, model.as_ref(), extra.as_deref(), &|_| {})
-            .and_then(|rep| crate::clips::split_video(v, &rep.scenes(), rep.fps, &split));
+            .and_then(|rep| magictime_data::clips::split_video(v, &rep.scenes(), rep.fps, &split));
         match r {
             Ok(rep) => {
                 copied += rep.copied;
@@ -479,7 +470,7 @@ pub fn run_caption(a: &CaptionArgs) -> anyhow::Result<()> {
             .as_deref()
             .and_then(|d| filter::find_video(d, &m.id))
         {
-            Some(p) => match crate::keyframes::extract_keyframes(&p, 256) {
+            Some(p) => match magictime_data::keyframes::extract_keyframes(&p, 256) {
                 Ok(k) => k.into_iter().map(|(_, f)| f).collect(),
                 Err(e) => {
                     pb.println(format!("skipped: {e}"));
@@ -597,19 +588,10 @@ pub fn run_synth(a: &SynthArgs) -> anyhow::Result<synth::SynthSummary> {
 
 /// `p` itself if it exists or is absolute, else `p` under the repository root (for the
 /// `var/…` defaults when the working directory is elsewhere).
-pub fn resolve_repo_path(p: &Path) -> PathBuf {
+fn resolve_repo_path(p: &Path) -> PathBuf {
     if p.exists() || p.is_absolute() {
         p.to_path_buf()
     } else {
-        repo_path(&p.to_string_lossy())
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(p)
     }
-}
-
-/// Resolve `var/…` relative to the repository root when the working directory is elsewhere.
-pub fn repo_path(rel: &str) -> PathBuf {
-    let p = Path::new(rel);
-    if p.exists() {
-        return p.to_path_buf();
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(rel)
 }

@@ -1,17 +1,19 @@
-//! `magictime eval` logic, called as the binary would: ChronoMagic-Synth folders in, report JSON +
+//! `magictime eval`, called as the binary does: ChronoMagic-Synth folders in, report JSON +
 //! Markdown + SVG plots out. Every number of the report is recomputed here from the features and
 //! embeddings of the same videos by the formulas written out in `common/formulas.rs`: FVD and KVD
 //! from I3D logits, CLIPSIM and the metamorphic score from the embedded in-domain CLIP's
 //! embeddings (the `--clip` default, with its ramp weight and logit scale).
 
-mod common;
+/// The metrics crate's test oracles.
+#[path = "../../metrics/tests/common/formulas.rs"]
+mod formulas;
 
 use std::path::PathBuf;
 
 use clap::Parser;
-use common::formulas::{frechet_by_hand, mmd_by_hand, scores_by_hand};
+use formulas::{frechet_by_hand, mmd_by_hand, scores_by_hand};
+use magictime_cli::metrics::{run_eval, EvalArgs};
 use magictime_data::synth::{write_dataset, KindSelect, SynthConfig};
-use magictime_metrics::cli::{run_eval, EvalArgs};
 use magictime_metrics::clip_embedder::ClipEmbedder;
 use magictime_metrics::clipsim::{VideoTextEmbedder, GENERAL_TEXTS, METAMORPHIC_TEXTS};
 use magictime_metrics::eval::{decode, list_videos};
