@@ -143,18 +143,21 @@ pub fn temporal_weights(frames: usize, gamma: f64) -> Vec<f64> {
 /// `(name, video_temporal_weight)` from a CLIP folder's `config.json`: the `magictime` block of
 /// a project-trained CLIP, else (`None`, 0) for an upstream CLIP.
 pub fn folder_facts(dir: &Path) -> (Option<String>, f64) {
-    let Ok(v) = crate::loader::read_json(&dir.join("config.json")) else {
-        return (None, 0.0);
-    };
-    let m = v.get("magictime");
-    (
-        m.and_then(|m| m.get("name"))
-            .and_then(|x| x.as_str())
-            .map(str::to_string),
-        m.and_then(|m| m.get("video_temporal_weight"))
-            .and_then(|x| x.as_f64())
-            .unwrap_or(0.0),
-    )
+    /// The `magictime` block the trainer writes into the folder's `config.json`.
+    #[derive(serde::Deserialize, Default)]
+    struct Facts {
+        name: Option<String>,
+        video_temporal_weight: Option<f64>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Config {
+        magictime: Option<Facts>,
+    }
+    let m = crate::loader::read_config::<Config>(&dir.join("config.json"))
+        .ok()
+        .and_then(|c| c.magictime)
+        .unwrap_or_default();
+    (m.name, m.video_temporal_weight.unwrap_or(0.0))
 }
 
 /// The files of the embedded in-domain CLIP: (path in the folder, bytes); `.gz` = stored

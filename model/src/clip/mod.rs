@@ -4,6 +4,7 @@
 
 pub mod clipsim;
 pub mod encoder;
+pub mod hf_config;
 pub mod in_domain;
 pub mod preprocess;
 pub mod text;

@@ -9,6 +9,7 @@ use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, L
 use burn::tensor::{backend::Backend, Int, Tensor};
 
 use super::encoder::{ClipActivation, ClipEncoder, ClipEncoderConfig};
+use super::hf_config::HfClipFile;
 use crate::error::{ModelError, Result};
 use crate::lora::LoraConfig;
 
@@ -65,41 +66,28 @@ impl ClipTextConfig {
 
     /// Reads transformers' `config.json` (a `CLIPTextConfig`, or a `CLIPConfig` with `text_config`).
     pub fn from_hf_json(path: &std::path::Path) -> Result<Self> {
-        let v = crate::loader::read_json(path)?;
-        let root_proj = v.get("projection_dim").and_then(|x| x.as_u64());
-        let t = v.get("text_config").unwrap_or(&v);
-        let u = |k: &str, d: usize| t.get(k).and_then(|x| x.as_u64()).map_or(d, |x| x as usize);
+        let file = HfClipFile::read(path)?;
+        let t = file.text_config.as_ref().unwrap_or(&file.root);
         let d = Self::new();
-        let act = t
-            .get("hidden_act")
-            .and_then(|x| x.as_str())
-            .unwrap_or("quick_gelu");
+        let act = t.hidden_act.as_deref().unwrap_or("quick_gelu");
         let hidden_act = ClipActivation::from_hf(act)
             .ok_or_else(|| ModelError::parse(path, format!("unsupported hidden_act {act:?}")))?;
-        let archs = v
-            .get("architectures")
-            .map(|a| a.to_string())
-            .unwrap_or_default();
-        let with_proj = archs.contains("WithProjection") || archs.contains("\"CLIPModel\"");
+        let with_proj = file.has_architecture("WithProjection", true)
+            || file.has_architecture("CLIPModel", false);
         Ok(Self {
-            vocab_size: u("vocab_size", d.vocab_size),
-            hidden_size: u("hidden_size", d.hidden_size),
-            intermediate_size: u("intermediate_size", d.intermediate_size),
-            num_hidden_layers: u("num_hidden_layers", d.num_hidden_layers),
-            num_attention_heads: u("num_attention_heads", d.num_attention_heads),
-            max_position_embeddings: u("max_position_embeddings", d.max_position_embeddings),
+            vocab_size: t.vocab_size.unwrap_or(d.vocab_size),
+            hidden_size: t.hidden_size.unwrap_or(d.hidden_size),
+            intermediate_size: t.intermediate_size.unwrap_or(d.intermediate_size),
+            num_hidden_layers: t.num_hidden_layers.unwrap_or(d.num_hidden_layers),
+            num_attention_heads: t.num_attention_heads.unwrap_or(d.num_attention_heads),
+            max_position_embeddings: t
+                .max_position_embeddings
+                .unwrap_or(d.max_position_embeddings),
             hidden_act,
-            layer_norm_eps: t
-                .get("layer_norm_eps")
-                .and_then(|x| x.as_f64())
-                .unwrap_or(1e-5),
-            eos_token_id: u("eos_token_id", d.eos_token_id),
-            projection_dim: with_proj.then(|| {
-                t.get("projection_dim")
-                    .and_then(|x| x.as_u64())
-                    .or(root_proj)
-                    .unwrap_or(768) as usize
-            }),
+            layer_norm_eps: t.layer_norm_eps.unwrap_or(1e-5),
+            eos_token_id: t.eos_token_id.unwrap_or(d.eos_token_id),
+            projection_dim: with_proj
+                .then(|| t.projection_dim.or(file.projection_dim).unwrap_or(768)),
         })
     }
 

@@ -9,6 +9,7 @@ use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, L
 use burn::tensor::{backend::Backend, Int, Tensor};
 
 use super::encoder::{ClipActivation, ClipEncoder, ClipEncoderConfig};
+use super::hf_config::HfClipFile;
 use crate::error::{ModelError, Result};
 
 /// Vision tower sizes (transformers' `CLIPVisionConfig`); defaults are ViT-L/14 at 224².
@@ -68,41 +69,25 @@ impl ClipVisionConfig {
 
     /// Reads transformers' `config.json` (`CLIPVisionConfig` or `CLIPConfig.vision_config`).
     pub fn from_hf_json(path: &std::path::Path) -> Result<Self> {
-        let v = crate::loader::read_json(path)?;
-        let root_proj = v.get("projection_dim").and_then(|x| x.as_u64());
-        let t = v.get("vision_config").unwrap_or(&v);
-        let u = |k: &str, d: usize| t.get(k).and_then(|x| x.as_u64()).map_or(d, |x| x as usize);
+        let file = HfClipFile::read(path)?;
+        let t = file.vision_config.as_ref().unwrap_or(&file.root);
         let d = Self::new();
-        let act = t
-            .get("hidden_act")
-            .and_then(|x| x.as_str())
-            .unwrap_or("quick_gelu");
+        let act = t.hidden_act.as_deref().unwrap_or("quick_gelu");
         let hidden_act = ClipActivation::from_hf(act)
             .ok_or_else(|| ModelError::parse(path, format!("unsupported hidden_act {act:?}")))?;
-        let archs = v
-            .get("architectures")
-            .map(|a| a.to_string())
-            .unwrap_or_default();
-        let bare = archs.contains("\"CLIPVisionModel\"");
+        let bare = file.has_architecture("CLIPVisionModel", false);
         Ok(Self {
-            hidden_size: u("hidden_size", d.hidden_size),
-            intermediate_size: u("intermediate_size", d.intermediate_size),
-            num_hidden_layers: u("num_hidden_layers", d.num_hidden_layers),
-            num_attention_heads: u("num_attention_heads", d.num_attention_heads),
-            num_channels: u("num_channels", d.num_channels),
-            image_size: u("image_size", d.image_size),
-            patch_size: u("patch_size", d.patch_size),
+            hidden_size: t.hidden_size.unwrap_or(d.hidden_size),
+            intermediate_size: t.intermediate_size.unwrap_or(d.intermediate_size),
+            num_hidden_layers: t.num_hidden_layers.unwrap_or(d.num_hidden_layers),
+            num_attention_heads: t.num_attention_heads.unwrap_or(d.num_attention_heads),
+            num_channels: t.num_channels.unwrap_or(d.num_channels),
+            image_size: t.image_size.unwrap_or(d.image_size),
+            patch_size: t.patch_size.unwrap_or(d.patch_size),
             hidden_act,
-            layer_norm_eps: t
-                .get("layer_norm_eps")
-                .and_then(|x| x.as_f64())
-                .unwrap_or(1e-5),
-            projection_dim: (!bare).then(|| {
-                t.get("projection_dim")
-                    .and_then(|x| x.as_u64())
-                    .or(root_proj)
-                    .unwrap_or(768) as usize
-            }),
+            layer_norm_eps: t.layer_norm_eps.unwrap_or(1e-5),
+            projection_dim: (!bare)
+                .then(|| t.projection_dim.or(file.projection_dim).unwrap_or(768)),
         })
     }
 

@@ -18,7 +18,8 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::backend::Backend;
 
-use super::store::{find_weights, load_into, read_json, LoadReport, Missing, Rename, Renames};
+use super::peft::{PeftConfigFile, TargetModules};
+use super::store::{find_weights, load_into, LoadReport, Missing, Rename, Renames};
 use crate::clip::{ClipTextConfig, ClipTextModel, ClipVisionConfig, ClipVisionModel};
 use crate::error::{ModelError, Result};
 use crate::lora::LoraConfig;
@@ -142,25 +143,14 @@ impl PeftAdapterConfig {
     /// Reads `adapter_config.json`. `target_modules` is a list of names or (SWIFT) a regex over
     /// module paths; `candidates` are the module names the regex is tested against.
     pub fn read(path: &Path, candidates: &[&str]) -> Result<Self> {
-        let v = read_json(path)?;
-        let rank = v
-            .get("r")
-            .and_then(|x| x.as_u64())
-            .ok_or_else(|| ModelError::parse(path, "no integer `r`"))? as usize;
-        if rank == 0 {
-            return Err(ModelError::parse(path, "`r` must be positive"));
-        }
-        let alpha = v
-            .get("lora_alpha")
-            .and_then(|x| x.as_f64())
-            .unwrap_or(rank as f64);
-        let targets = match v.get("target_modules") {
-            Some(serde_json::Value::Array(a)) => a
+        let file = PeftConfigFile::read(path)?;
+        let rank = file.rank(path)?;
+        let targets = match &file.target_modules {
+            Some(TargetModules::Names(names)) => names
                 .iter()
-                .filter_map(|x| x.as_str())
                 .map(|s| s.rsplit('.').next().unwrap_or(s).to_string())
                 .collect::<Vec<_>>(),
-            Some(serde_json::Value::String(re)) => {
+            Some(TargetModules::Regex(re)) => {
                 let re = regex::Regex::new(re)
                     .map_err(|e| ModelError::parse(path, format!("target_modules regex: {e}")))?;
                 candidates
@@ -172,7 +162,7 @@ impl PeftAdapterConfig {
                     .map(|c| c.to_string())
                     .collect()
             }
-            _ => return Err(ModelError::parse(path, "no `target_modules`")),
+            None => return Err(ModelError::parse(path, "no `target_modules`")),
         };
         let unknown: Vec<&String> = targets
             .iter()
@@ -184,13 +174,7 @@ impl PeftAdapterConfig {
                 format!("target_modules {targets:?}: supported are {candidates:?}"),
             ));
         }
-        let flag = |k: &str| v.get(k).and_then(|x| x.as_bool()).unwrap_or(false);
-        let non_empty = |k: &str| {
-            v.get(k)
-                .and_then(|x| x.as_object())
-                .is_some_and(|o| !o.is_empty())
-        };
-        if flag("use_dora") || non_empty("rank_pattern") || non_empty("alpha_pattern") {
+        if file.has_unsupported_variant() {
             return Err(ModelError::checkpoint(
                 path,
                 "DoRA and per-module rank/alpha patterns are not supported",
@@ -198,9 +182,9 @@ impl PeftAdapterConfig {
         }
         Ok(Self {
             rank,
-            alpha,
+            alpha: file.alpha(rank),
             targets,
-            use_rslora: flag("use_rslora"),
+            use_rslora: file.use_rslora == Some(true),
         })
     }
 

@@ -4,9 +4,10 @@
 pub mod clip;
 pub mod inspect;
 pub mod magictime;
+pub mod peft;
 pub mod single_file;
 pub mod store;
 pub mod swift;
 pub mod vae;
 
-pub use store::{find_weights, load_into, read_json, LoadReport, Missing, Rename, Renames};
+pub use store::{find_weights, load_into, read_config, LoadReport, Missing, Rename, Renames};

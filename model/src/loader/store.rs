@@ -342,11 +342,11 @@ pub fn find_weights(dir: &Path, names: &[&str]) -> Result<PathBuf> {
         })
 }
 
-/// Reads and parses a JSON file.
-pub fn read_json(path: &Path) -> Result<serde_json::Value> {
-    if !path.is_file() {
-        return Err(ModelError::missing_file(path));
-    }
-    let text = std::fs::read_to_string(path).map_err(|e| ModelError::io(path, e))?;
+/// Reads a JSON config file (`config.json`, `adapter_config.json`, …) into `T`, a
+/// `#[derive(Deserialize)]` mirror of the upstream file (its fields named as the file names them,
+/// absent ones `Option`/`#[serde(default)]`). A field of the wrong type is a parse error naming
+/// the file.
+pub fn read_config<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(|e| ModelError::from_read(path, e))?;
     serde_json::from_str(&text).map_err(|e| ModelError::parse(path, e))
 }

@@ -42,22 +42,10 @@ pub fn peft_target(key: &str) -> Option<(String, bool)> {
 
 /// `(rank, alpha)` from a PEFT `adapter_config.json`.
 pub fn read_config(path: &Path) -> Result<(usize, f64)> {
-    let text = std::fs::read_to_string(path).map_err(|e| ModelError::from_read(path, e))?;
-    let v: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| ModelError::parse(path, e))?;
-    let r = v
-        .get("r")
-        .and_then(|x| x.as_u64())
-        .filter(|&r| r > 0)
-        .ok_or_else(|| ModelError::parse(path, "expected a positive integer `r` (the LoRA rank)"))?
-        as usize;
-    let alpha = v
-        .get("lora_alpha")
-        .and_then(|x| x.as_f64())
-        .unwrap_or(r as f64);
-    if v.get("use_rslora").and_then(|x| x.as_bool()) == Some(true)
-        || v.get("use_dora").and_then(|x| x.as_bool()) == Some(true)
-    {
+    let file = crate::loader::peft::PeftConfigFile::read(path)?;
+    let r = file.rank(path)?;
+    let alpha = file.alpha(r);
+    if file.use_rslora == Some(true) || file.use_dora == Some(true) {
         return Err(ModelError::checkpoint(
             path,
             "rsLoRA/DoRA adapters are not supported for the UNet",

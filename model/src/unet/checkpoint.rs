@@ -17,58 +17,58 @@ impl UNet3DConfig {
     /// Reads diffusers' `unet/config.json` (`UNet2DConditionModel` or `UNetMotionModel`) and adds
     /// AnimateDiff v3 motion modules (8 heads, 32 positions, per-frame GroupNorm).
     pub fn from_diffusers_json(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| ModelError::from_read(path, e))?;
-        let v: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| ModelError::parse(path, e))?;
-        let usize_of = |k: &str| v.get(k).and_then(|x| x.as_u64()).map(|x| x as usize);
-        let list = |k: &str| -> Option<Vec<serde_json::Value>> {
-            v.get(k).and_then(|x| x.as_array()).cloned()
-        };
-        let channels: Vec<usize> = list("block_out_channels")
-            .ok_or_else(|| ModelError::parse(path, "no `block_out_channels`"))?
-            .iter()
-            .filter_map(|x| x.as_u64().map(|x| x as usize))
-            .collect();
-        let cross_attn: Vec<bool> = match list("down_block_types") {
-            Some(t) => t
-                .iter()
-                .map(|x| x.as_str().unwrap_or("").starts_with("CrossAttn"))
-                .collect(),
-            None => channels
-                .iter()
-                .enumerate()
-                .map(|(i, _)| i + 1 < channels.len())
+        /// The fields of diffusers' `UNet2DConditionModel` / `UNetMotionModel` config this port
+        /// reads.
+        #[derive(serde::Deserialize)]
+        struct DiffusersUnet {
+            block_out_channels: Option<Vec<usize>>,
+            down_block_types: Option<Vec<String>>,
+            num_attention_heads: Option<usize>,
+            attention_head_dim: Option<usize>,
+            motion_num_attention_heads: Option<usize>,
+            in_channels: Option<usize>,
+            out_channels: Option<usize>,
+            layers_per_block: Option<usize>,
+            norm_num_groups: Option<usize>,
+            cross_attention_dim: Option<usize>,
+            norm_eps: Option<f64>,
+        }
+        let v: DiffusersUnet = crate::loader::read_config(path)?;
+        let channels = v
+            .block_out_channels
+            .ok_or_else(|| ModelError::parse(path, "no `block_out_channels`"))?;
+        let cross_attn: Vec<bool> = match &v.down_block_types {
+            Some(t) => t.iter().map(|x| x.starts_with("CrossAttn")).collect(),
+            None => (0..channels.len())
+                .map(|i| i + 1 < channels.len())
                 .collect(),
         };
         // diffusers' legacy naming: SD1.5 stores the head count in `attention_head_dim`.
-        let heads = usize_of("num_attention_heads")
-            .or_else(|| usize_of("attention_head_dim"))
-            .unwrap_or(8);
+        let heads = v.num_attention_heads.or(v.attention_head_dim).unwrap_or(8);
         let mut c = Self::new(channels, cross_attn)
             .with_attention_heads(heads)
             .with_motion(Some(
-                MotionModuleConfig::new(0)
-                    .with_heads(usize_of("motion_num_attention_heads").unwrap_or(8)),
+                MotionModuleConfig::new(0).with_heads(v.motion_num_attention_heads.unwrap_or(8)),
             ));
-        if let Some(x) = usize_of("in_channels") {
+        if let Some(x) = v.in_channels {
             c.in_channels = x;
         }
-        if let Some(x) = usize_of("out_channels") {
+        if let Some(x) = v.out_channels {
             c.out_channels = x;
         }
-        if let Some(x) = usize_of("layers_per_block") {
+        if let Some(x) = v.layers_per_block {
             c.layers_per_block = x;
         }
-        if let Some(x) = usize_of("norm_num_groups") {
+        if let Some(x) = v.norm_num_groups {
             c.norm_num_groups = x;
             if let Some(m) = c.motion.as_mut() {
                 m.norm_num_groups = x;
             }
         }
-        if let Some(x) = usize_of("cross_attention_dim") {
+        if let Some(x) = v.cross_attention_dim {
             c.cross_attention_dim = x;
         }
-        if let Some(x) = v.get("norm_eps").and_then(|x| x.as_f64()) {
+        if let Some(x) = v.norm_eps {
             c.norm_eps = x;
         }
         c.validate()?;

@@ -51,31 +51,29 @@ impl AutoencoderKlConfig {
 
     /// Reads diffusers' `vae/config.json`.
     pub fn from_diffusers_json(path: &std::path::Path) -> Result<Self> {
-        let v = crate::loader::read_json(path)?;
+        /// The fields of diffusers' `AutoencoderKL` config this port reads.
+        #[derive(serde::Deserialize)]
+        struct DiffusersVae {
+            in_channels: Option<usize>,
+            out_channels: Option<usize>,
+            block_out_channels: Option<Vec<usize>>,
+            layers_per_block: Option<usize>,
+            latent_channels: Option<usize>,
+            norm_num_groups: Option<usize>,
+            scaling_factor: Option<f64>,
+            mid_block_add_attention: Option<bool>,
+        }
+        let v: DiffusersVae = crate::loader::read_config(path)?;
         let d = Self::new();
-        let u = |k: &str, d: usize| v.get(k).and_then(|x| x.as_u64()).map_or(d, |x| x as usize);
-        let boc = match v.get("block_out_channels") {
-            Some(a) => a
-                .as_array()
-                .and_then(|a| a.iter().map(|x| x.as_u64().map(|x| x as usize)).collect())
-                .ok_or_else(|| ModelError::parse(path, "block_out_channels: expected integers"))?,
-            None => d.block_out_channels.clone(),
-        };
         let c = Self {
-            in_channels: u("in_channels", d.in_channels),
-            out_channels: u("out_channels", d.out_channels),
-            block_out_channels: boc,
-            layers_per_block: u("layers_per_block", d.layers_per_block),
-            latent_channels: u("latent_channels", d.latent_channels),
-            norm_num_groups: u("norm_num_groups", d.norm_num_groups),
-            scaling_factor: v
-                .get("scaling_factor")
-                .and_then(|x| x.as_f64())
-                .unwrap_or(d.scaling_factor),
-            mid_block_add_attention: v
-                .get("mid_block_add_attention")
-                .and_then(|x| x.as_bool())
-                .unwrap_or(true),
+            in_channels: v.in_channels.unwrap_or(d.in_channels),
+            out_channels: v.out_channels.unwrap_or(d.out_channels),
+            block_out_channels: v.block_out_channels.unwrap_or(d.block_out_channels),
+            layers_per_block: v.layers_per_block.unwrap_or(d.layers_per_block),
+            latent_channels: v.latent_channels.unwrap_or(d.latent_channels),
+            norm_num_groups: v.norm_num_groups.unwrap_or(d.norm_num_groups),
+            scaling_factor: v.scaling_factor.unwrap_or(d.scaling_factor),
+            mid_block_add_attention: v.mid_block_add_attention.unwrap_or(true),
         };
         c.validate().map_err(|e| ModelError::parse(path, e))?;
         Ok(c)
