@@ -10,10 +10,10 @@ use burn::tensor::backend::Backend;
 use magictime_cli::model::{run_generate, GenerateArgs};
 use magictime_model::backend::Cpu;
 use magictime_model::default_model::Preset;
+use magictime_model::loader::WeightMap;
 use magictime_model::pipeline::{Adapter, DEFAULT_NEGATIVE};
 use magictime_model::train::diffusion::TextToVideo;
 use magictime_model::train::save::{to_safetensors, write_file, SavedTensor};
-use magictime_model::unet::loader::WeightMap;
 
 fn args(out: std::path::PathBuf) -> GenerateArgs {
     GenerateArgs {

@@ -19,9 +19,10 @@ use burn::tensor::{Tensor, TensorData};
 
 use clap::Parser;
 use magictime_model::backend::Cpu;
+use magictime_model::loader::unet::load_into_owned;
+use magictime_model::loader::{LoadMode, WeightMap};
 use magictime_model::motion::MotionModuleConfig;
 use magictime_model::unet::attention::attention_profile;
-use magictime_model::unet::loader::{load_into_owned, LoadMode, WeightMap};
 use magictime_model::unet::UNet3DConfig;
 
 /// Same allocator and setting as the `magictime` binary (server/src/alloc.rs): freed tensor

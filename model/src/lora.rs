@@ -239,7 +239,7 @@ impl<B: Backend> LoraConv1x1<B> {
     }
 }
 
-/// Parameter path segments → the weight's checkpoint key (e.g. `unet::loader::checkpoint_key`).
+/// Parameter path segments → the weight's checkpoint key (e.g. `loader::unet::checkpoint_key`).
 pub type KeyFn<'a> = &'a dyn Fn(&[String]) -> String;
 
 /// Visits the `Linear` weights of a module as `(checkpoint key, [in, out])`.

@@ -7,11 +7,12 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use magictime_model::backend::Cpu;
+use magictime_model::loader::unet::checkpoint_key;
+use magictime_model::loader::WeightMap;
 use magictime_model::motion::loader::to_diffusers;
 use magictime_model::motion::magic_adapter_t;
 use magictime_model::train::save::collect;
 use magictime_model::unet::checkpoint::load_unet;
-use magictime_model::unet::loader::{checkpoint_key, WeightMap};
 use magictime_model::unet::{UNet3DConditionModel, UNet3DConfig};
 
 fn fixtures() -> PathBuf {

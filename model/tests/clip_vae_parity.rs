@@ -79,7 +79,7 @@ fn clip_text_matches_transformers() {
     let cfg = ClipTextConfig::tiny().with_projection_dim(Some(24));
     let (model, report) =
         load_clip_text_file::<B>(&cfg, &fixture("clip_text.safetensors"), &dev).unwrap();
-    assert_eq!(report.applied, 37);
+    assert_eq!(report.loaded, 37);
     let io = read("clip_text_io.safetensors");
     let input = ids(&io["input_ids"]);
     let hidden = model.forward(input.clone());
@@ -114,7 +114,7 @@ fn clip_vision_matches_transformers() {
         &dev,
     )
     .unwrap();
-    assert_eq!(report.applied, 40);
+    assert_eq!(report.loaded, 40);
     let io = read("clip_vision_io.safetensors");
     let px: Tensor<B, 4> = tensor(&io["pixel_values"]);
     let out = model.forward(px.clone()).unwrap();
@@ -188,7 +188,7 @@ fn vae_matches_diffusers() {
         &dev,
     )
     .unwrap();
-    assert_eq!(report.applied, 124);
+    assert_eq!(report.loaded, 124);
     let io = read("vae_io.safetensors");
     let d = max_abs_diff(vae.encode_moments(tensor(&io["sample"])), &io["moments"]);
     assert!(d <= 1e-4, "moments max |Δ| {d}");
@@ -317,7 +317,7 @@ fn ldm_single_file_vae_and_text_encoder_match() {
     let path = fixture("single_file_ldm.safetensors");
     let (vae, report) =
         load_vae_single_file::<B>(&AutoencoderKlConfig::tiny(), &path, &dev).unwrap();
-    assert_eq!(report.applied, 124);
+    assert_eq!(report.loaded, 124);
     let io = read("vae_io.safetensors");
     let d = max_abs_diff(vae.decode(tensor(&io["latents"])), &io["decoded"]);
     assert!(d <= 1e-4, "decoded max |Δ| {d}");
@@ -325,7 +325,7 @@ fn ldm_single_file_vae_and_text_encoder_match() {
     assert!(d <= 1e-4, "moments max |Δ| {d}");
     let (text, report) =
         load_clip_text_single_file::<B>(&ClipTextConfig::tiny(), &path, &dev).unwrap();
-    assert_eq!(report.applied, 36);
+    assert_eq!(report.loaded, 36);
     let io = read("clip_text_io.safetensors");
     let d = max_abs_diff(
         text.forward(ids(&io["input_ids"])),
@@ -343,7 +343,7 @@ fn vae_from_f16_pytorch_pickle_matches_diffusers() {
         &Default::default(),
     )
     .unwrap();
-    assert_eq!(report.applied, 124);
+    assert_eq!(report.loaded, 124);
     let io = read("vae_io.safetensors");
     let expected = read("vae_f16_io.safetensors");
     let d = max_abs_diff(vae.decode(tensor(&io["latents"])), &expected["decoded"]);

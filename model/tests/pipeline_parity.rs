@@ -9,10 +9,11 @@ use magictime_model::backend::Cpu;
 use magictime_model::clip::text::ClipTextConfig;
 use magictime_model::clip::tokenizer::ClipTokenizer;
 use magictime_model::loader::clip::load_clip_text_file;
+use magictime_model::loader::unet::load_into;
 use magictime_model::loader::vae::load_vae_file;
+use magictime_model::loader::{LoadMode, WeightMap};
 use magictime_model::pipeline::{MagicTimePipeline, Progress};
 use magictime_model::scheduler::{DdimSchedulerConfig, Scheduler};
-use magictime_model::unet::loader::{load_into, LoadMode, WeightMap};
 use magictime_model::unet::UNet3DConfig;
 use magictime_model::vae::AutoencoderKlConfig;
 

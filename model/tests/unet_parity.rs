@@ -5,8 +5,9 @@ use std::path::PathBuf;
 
 use burn::tensor::{Tensor, TensorData};
 use magictime_model::backend::Cpu;
+use magictime_model::loader::unet::load_into;
+use magictime_model::loader::{LoadMode, RawTensor, WeightMap};
 use magictime_model::motion::loader::read_motion_modules;
-use magictime_model::unet::loader::{load_into, LoadMode, RawTensor, WeightMap};
 use magictime_model::unet::{UNet3DConditionModel, UNet3DConfig};
 use magictime_model::ModelError;
 
@@ -149,7 +150,7 @@ fn weights_of(
     unet: &UNet3DConditionModel<Cpu>,
 ) -> std::collections::HashMap<String, (Vec<usize>, Vec<f32>)> {
     magictime_model::train::save::collect(unet, &|p| {
-        magictime_model::unet::loader::checkpoint_key(p)
+        magictime_model::loader::unet::checkpoint_key(p)
     })
     .into_iter()
     .map(|t| (t.key, (t.shape, t.data)))

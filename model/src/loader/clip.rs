@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use burn::tensor::backend::Backend;
 
 use super::peft::{PeftConfigFile, TargetModules};
-use super::store::{find_weights, load_into, LoadReport, Missing, Rename, Renames};
+use super::store::{find_weights, load_file, LoadReport, Missing, Rename, Renames};
 use crate::clip::{ClipTextConfig, ClipTextModel, ClipVisionConfig, ClipVisionModel};
 use crate::error::{ModelError, Result};
 use crate::lora::LoraConfig;
@@ -92,7 +92,7 @@ pub fn load_clip_text_file<B: Backend>(
         .chain(CLIP_RENAMES)
         .cloned()
         .collect();
-    let report = load_into(&mut model, weights, &renames, Missing::Deny, false)?;
+    let report = load_file(&mut model, weights, &renames, Missing::Deny)?;
     Ok((model, report))
 }
 
@@ -116,7 +116,7 @@ pub fn load_clip_vision_file<B: Backend>(
         .chain(CLIP_RENAMES)
         .cloned()
         .collect();
-    let report = load_into(&mut model, weights, &renames, Missing::Deny, false)?;
+    let report = load_file(&mut model, weights, &renames, Missing::Deny)?;
     Ok((model, report))
 }
 
@@ -213,32 +213,28 @@ pub fn load_text_encoder_adapter<B: Backend>(
     let config = PeftAdapterConfig::read(&config_path, ATTN_PROJ)?;
     let targets: Vec<&str> = config.targets.iter().map(String::as_str).collect();
     let mut model = model.with_lora(&targets, &config.lora(), device);
-    load_into(
+    load_file(
         &mut model,
         &weights,
         PEFT_RENAMES,
         Missing::OnlyContaining(".lora."),
-        false,
     )?;
     Ok((model, config))
 }
 
 /// The learned `logit_scale` (ln of the temperature) of a transformers `CLIPModel` folder's
-/// `model.safetensors`, when the file has one (f32 or f16).
+/// `model.safetensors`, when the file has one.
 pub fn read_logit_scale(dir: &Path) -> Option<f32> {
-    let bytes = std::fs::read(dir.join("model.safetensors")).ok()?;
-    let st = safetensors::SafeTensors::deserialize(&bytes).ok()?;
-    let t = st.tensor("logit_scale").ok()?;
-    let d = t.data();
-    match t.dtype() {
-        safetensors::Dtype::F32 if d.len() >= 4 => {
-            Some(f32::from_le_bytes([d[0], d[1], d[2], d[3]]))
-        }
-        safetensors::Dtype::F16 if d.len() >= 2 => {
-            Some(burn::tensor::f16::from_bits(u16::from_le_bytes([d[0], d[1]])).to_f32())
-        }
-        _ => None,
-    }
+    use burn_store::{ModuleStore, SafetensorsStore};
+    // burn-store maps the file and reads this one tensor
+    let mut store = SafetensorsStore::from_file(dir.join("model.safetensors"));
+    let t = store
+        .get_all_snapshots()
+        .ok()?
+        .get("logit_scale")?
+        .to_data()
+        .ok()?;
+    t.convert::<f32>().to_vec::<f32>().ok()?.first().copied()
 }
 
 /// Whether the text-encoder weight `key` is one the Magic Text-Encoder adapts (q/k/v/out of

@@ -4,10 +4,10 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use burn_store::pytorch::PytorchReader;
+use burn_store::{ModuleStore, SafetensorsStore};
 
 use crate::error::{ModelError, Result};
 
@@ -52,7 +52,7 @@ impl CheckpointKind {
             Self::LoraProcessor => "unet::magic_adapter_s (merged W += α·up·down)",
             Self::PeftAdapter => "loader::clip::load_text_encoder_adapter (text encoder) or the UNet adapter loader",
             Self::DiffusersVae => "loader::vae::load_vae / load_vae_file",
-            Self::DiffusersUnet => "unet::loader",
+            Self::DiffusersUnet => "unet::checkpoint::load_unet (key table: loader::unet)",
             Self::ClipModel => "loader::clip::{load_clip_text_file, load_clip_vision_file}",
             Self::ClipText => "loader::clip::load_clip_text / load_clip_text_file",
             Self::ClipVision => "loader::clip::load_clip_vision / load_clip_vision_file",
@@ -156,46 +156,22 @@ impl fmt::Display for FileReport {
     }
 }
 
-/// Reads a safetensors header (no tensor data).
+/// Names, dtypes and shapes of a safetensors file, from burn-store's snapshots (the data is
+/// never read).
 fn safetensors_header(path: &Path) -> Result<Vec<TensorInfo>> {
-    let mut file = std::fs::File::open(path).map_err(|e| ModelError::io(path, e))?;
-    let mut len = [0u8; 8];
-    file.read_exact(&mut len)
-        .map_err(|e| ModelError::io(path, e))?;
-    let len = u64::from_le_bytes(len);
-    if len > 100_000_000 {
-        return Err(ModelError::parse(
-            path,
-            format!("safetensors header of {len} bytes"),
-        ));
-    }
-    let mut header = vec![0u8; len as usize];
-    file.read_exact(&mut header)
-        .map_err(|e| ModelError::io(path, e))?;
-    let v: serde_json::Value =
-        serde_json::from_slice(&header).map_err(|e| ModelError::parse(path, e))?;
-    let obj = v
-        .as_object()
-        .ok_or_else(|| ModelError::parse(path, "header is not an object"))?;
-    let mut out: Vec<TensorInfo> = obj
+    let mut store = SafetensorsStore::from_file(path);
+    let snapshots = store
+        .get_all_snapshots()
+        .map_err(|e| ModelError::parse(path, e))?;
+    // a BTreeMap: already sorted by name
+    Ok(snapshots
         .iter()
-        .filter(|(k, _)| k.as_str() != "__metadata__")
-        .map(|(k, t)| TensorInfo {
+        .map(|(k, s)| TensorInfo {
             name: k.clone(),
-            dtype: t["dtype"].as_str().unwrap_or("?").to_string(),
-            shape: t["shape"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|x| x.as_u64())
-                        .map(|x| x as usize)
-                        .collect()
-                })
-                .unwrap_or_default(),
+            dtype: format!("{:?}", s.dtype),
+            shape: s.shape.to_vec(),
         })
-        .collect();
-    out.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(out)
+        .collect())
 }
 
 /// Inspects one weights file (`.safetensors`, `.bin`, `.pt`, `.pth`, `.ckpt`).

@@ -12,10 +12,10 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::backend::Backend;
 
+use super::tensors::WeightMap;
 use crate::clip::text::ClipTextModel;
 use crate::error::{ModelError, Result};
 use crate::motion::MotionModuleConfig;
-use crate::unet::loader::WeightMap;
 use crate::unet::{UNet3DConditionModel, UNet3DConfig};
 use crate::vae::{AutoencoderKl, AutoencoderKlConfig};
 

@@ -23,7 +23,7 @@ use std::path::Path;
 use burn::tensor::backend::Backend;
 
 use super::clip::CLIP_RENAMES;
-use super::store::{load_into, LoadReport, Missing, Rename};
+use super::store::{load_file, LoadReport, Missing, Rename};
 use crate::clip::{ClipTextConfig, ClipTextModel};
 use crate::error::Result;
 use crate::vae::{AutoencoderKl, AutoencoderKlConfig};
@@ -88,7 +88,7 @@ pub fn load_vae_single_file<B: Backend>(
     config.validate()?;
     let mut model = config.init::<B>(device);
     let renames = ldm_vae_renames(config.block_out_channels.len());
-    let report = load_into(&mut model, path, &renames, Missing::Deny, false)?;
+    let report = load_file(&mut model, path, &renames, Missing::Deny)?;
     Ok((model, report))
 }
 
@@ -105,6 +105,6 @@ pub fn load_clip_text_single_file<B: Backend>(
         "text_model.",
     )];
     renames.extend(CLIP_RENAMES.iter().cloned());
-    let report = load_into(&mut model, path, &renames, Missing::Deny, false)?;
+    let report = load_file(&mut model, path, &renames, Missing::Deny)?;
     Ok((model, report))
 }

@@ -13,7 +13,7 @@ use std::path::Path;
 
 use burn::tensor::backend::Backend;
 
-use super::store::{find_weights, load_into, LoadReport, Missing, Rename, Renames};
+use super::store::{find_weights, load_file, LoadReport, Missing, Rename, Renames};
 use crate::error::Result;
 use crate::vae::{AutoencoderKl, AutoencoderKlConfig};
 
@@ -60,7 +60,7 @@ pub fn load_vae_file<B: Backend>(
 ) -> Result<(AutoencoderKl<B>, LoadReport)> {
     config.validate()?;
     let mut model = config.init::<B>(device);
-    let report = load_into(&mut model, weights, VAE_RENAMES, Missing::Deny, false)?;
+    let report = load_file(&mut model, weights, VAE_RENAMES, Missing::Deny)?;
     Ok((model, report))
 }
 

@@ -15,8 +15,8 @@
 
 use std::path::Path;
 
-use super::super::unet::loader::{is_ignored_buffer, WeightMap};
 use crate::error::Result;
+use crate::loader::tensors::{is_ignored_buffer, WeightMap};
 
 /// Converts one original AnimateDiff key to the diffusers key; `None` for keys that are not
 /// motion-module parameters (or are computed buffers).

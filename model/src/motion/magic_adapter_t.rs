@@ -16,7 +16,8 @@ use burn::tensor::{Tensor, TensorData};
 
 use super::loader::original_to_diffusers_key;
 use crate::error::{ModelError, Result};
-use crate::unet::loader::{load_into, LoadMode, LoadReport, RawTensor, WeightMap};
+use crate::loader::unet::load_into;
+use crate::loader::{LoadMode, LoadReport, RawTensor, WeightMap};
 
 /// `(target weight key, is_b)` of a PEFT LoRA key, or `None` for other keys.
 pub fn peft_target(key: &str) -> Option<(String, bool)> {

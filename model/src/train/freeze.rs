@@ -7,7 +7,7 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 
 use super::save;
 use crate::error::{ModelError, Result};
-use crate::unet::loader::checkpoint_key as unet_key;
+use crate::loader::unet::checkpoint_key as unet_key;
 
 /// Every parameter of `module` stops requiring gradients (the optimizer leaves it alone).
 pub fn freeze<B: AutodiffBackend, M: Module<B>>(module: M) -> M {

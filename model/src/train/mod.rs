@@ -275,7 +275,7 @@ pub fn save_default_folder<B: Backend>(
     use crate::loader::vae::VAE_RENAMES;
     let json = |v: serde_json::Value| serde_json::to_vec_pretty(&v).unwrap_or_default();
     // UNet: base keys here, motion-module keys in their own file (diffusers layout).
-    let base: Vec<_> = save::collect(&model.unet, &|p| crate::unet::loader::checkpoint_key(p))
+    let base: Vec<_> = save::collect(&model.unet, &|p| crate::loader::unet::checkpoint_key(p))
         .into_iter()
         .filter(|t| !t.key.contains(".motion_modules."))
         .collect();
@@ -330,7 +330,7 @@ pub fn save_motion_module<B: Backend>(
     unet: &crate::unet::UNet3DConditionModel<B>,
     half: bool,
 ) -> Result<u64> {
-    let motion: Vec<_> = save::collect(unet, &|p| crate::unet::loader::checkpoint_key(p))
+    let motion: Vec<_> = save::collect(unet, &|p| crate::loader::unet::checkpoint_key(p))
         .into_iter()
         .filter(|t| t.key.contains(".motion_modules."))
         .collect();

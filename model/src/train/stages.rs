@@ -22,10 +22,10 @@ use super::{save, StageOptions, StageSelect, StageStats, StepInfo, TrainDefaultA
 use crate::backend::OnBackend;
 use crate::clip::tokenizer::ClipTokenizer;
 use crate::error::{ModelError, Result};
+use crate::loader::unet::checkpoint_key as unet_key;
 use crate::lora::{LoraConfig, LoraSet};
 use crate::pipeline::{Adapter, MagicTimePipeline};
 use crate::scheduler::DdpmScheduler;
-use crate::unet::loader::checkpoint_key as unet_key;
 
 /// One stage of the recipe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]

@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::backend::Backend;
 
-use super::loader::{load_into, load_into_owned, LoadMode, LoadReport, WeightMap};
 use super::{UNet3DConditionModel, UNet3DConfig};
 use crate::error::{ModelError, Result};
+use crate::loader::unet::{load_into, load_into_owned};
+use crate::loader::{LoadMode, LoadReport, WeightMap};
 use crate::motion::loader::to_diffusers;
 use crate::motion::MotionModuleConfig;
 
@@ -293,8 +294,9 @@ pub fn mapping_summary(report: &crate::loader::inspect::FileReport) -> Option<St
     };
     let device = Default::default();
     let module = config.init::<crate::backend::Cpu>(&device);
-    let params: BTreeMap<String, Vec<usize>> =
-        super::loader::parameter_keys(&module).into_iter().collect();
+    let params: BTreeMap<String, Vec<usize>> = crate::loader::unet::parameter_keys(&module)
+        .into_iter()
+        .collect();
     let (mut matched, mut mismatched, mut unmapped) = (0usize, vec![], vec![]);
     let mut covered = std::collections::BTreeSet::new();
     for (orig, target, shape) in &converted {
@@ -307,7 +309,7 @@ pub fn mapping_summary(report: &crate::loader::inspect::FileReport) -> Option<St
                     mismatched.push(format!("{orig} {shape:?} -> {t} {p:?}"));
                 }
             }
-            None if !super::loader::is_ignored_buffer(orig) => unmapped.push(orig.clone()),
+            None if !crate::loader::tensors::is_ignored_buffer(orig) => unmapped.push(orig.clone()),
             None => {}
         }
     }

@@ -7,8 +7,9 @@
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 
-use super::loader::{load_into, LoadMode, LoadReport, RawTensor, WeightMap};
 use crate::error::{ModelError, Result};
+use crate::loader::unet::load_into;
+use crate::loader::{LoadMode, LoadReport, RawTensor, WeightMap};
 use crate::train::save::SavedTensor;
 
 /// The weight key a LoRA-processor `down` key updates, or `None` when `key` is not a `down` key.

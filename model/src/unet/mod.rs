@@ -3,7 +3,7 @@
 //! Files follow the diffusers modules they port: `resnet.rs`, `attention.rs`, `embeddings.rs`,
 //! `blocks.rs` (unet_motion_model blocks), `unet_3d_condition.rs`; `norm.rs` holds GroupNorm and
 //! LayerNorm under torch's parameter names; `linear.rs` runs `Linear` on token batches as one GEMM;
-//! `loader.rs` maps checkpoint keys.
+//! `checkpoint.rs` reads upstream UNet files (the key table is `crate::loader::unet`).
 //!
 //! Presets (`UNet3DConfig::sd15()`, `tiny()`, `parity()`, `bench()`) are in
 //! `unet_3d_condition.rs`.
@@ -13,7 +13,6 @@ pub mod blocks;
 pub mod checkpoint;
 pub mod embeddings;
 pub mod linear;
-pub mod loader;
 pub mod magic_adapter_s;
 pub mod norm;
 pub mod resnet;
