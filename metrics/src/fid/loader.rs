@@ -1,6 +1,6 @@
 //! Loads FID Inception weights: pytorch-fid's `pt_inception-2015-12-05-6726825d.pth` (a torch
-//! zip pickle, read with burn-store's `PytorchReader`), a safetensors file with the same keys,
-//! or any [`TensorSource`] (the parity test feeds generated weights through the same path).
+//! zip pickle) or a safetensors file with the same keys, both read by the model crate's loader
+//! (`magictime_model::loader::WeightMap`, burn-store), or any [`TensorSource`] (the parity test feeds generated weights through the same path).
 //!
 //! Key table (state-dict key → module field), one `BasicConv2d` per prefix:
 //!
@@ -21,6 +21,7 @@ use super::basic_conv2d::BasicConv2d;
 use super::inception::{InceptionA, InceptionB, InceptionC, InceptionD, InceptionE};
 use super::inception_v3::{FidInceptionV3, FidInceptionV3Config};
 use crate::error::{MetricsError, Result};
+use magictime_model::loader::WeightMap;
 
 /// BatchNorm ε of torchvision's `BasicConv2d`.
 pub const BATCH_NORM_EPS: f64 = 1e-3;
@@ -49,10 +50,10 @@ pub trait TensorSource {
     fn origin(&self) -> PathBuf;
 }
 
-/// A `.pth` state dict read with burn-store.
+/// A state dict file (`.pth`, or `.safetensors` with the same keys) read by the model crate's
+/// loader.
 pub struct PthSource {
-    path: PathBuf,
-    reader: burn_store::pytorch::PytorchReader,
+    map: WeightMap,
 }
 
 impl PthSource {
@@ -61,15 +62,11 @@ impl PthSource {
         if !path.exists() {
             return Err(missing(path));
         }
-        let reader =
-            burn_store::pytorch::PytorchReader::new(path).map_err(|e| MetricsError::Io {
-                path: path.to_path_buf(),
-                detail: format!("not a PyTorch state dict: {e}"),
-            })?;
-        Ok(Self {
+        let map = WeightMap::open(path).map_err(|e| MetricsError::Io {
             path: path.to_path_buf(),
-            reader,
-        })
+            detail: format!("not a PyTorch state dict: {e}"),
+        })?;
+        Ok(Self { map })
     }
 }
 
@@ -87,23 +84,20 @@ fn missing(path: &Path) -> MetricsError {
 
 impl TensorSource for PthSource {
     fn tensor(&self, key: &str, _expected: &[usize]) -> Result<(Vec<f32>, Vec<usize>)> {
-        let bad = |detail: String| MetricsError::BadTensor {
-            path: self.path.clone(),
-            key: key.to_string(),
-            detail,
-        };
-        let snap = self.reader.get(key).ok_or_else(|| bad("missing".into()))?;
-        let data = snap.to_data().map_err(|e| bad(format!("{e:?}")))?;
-        let shape = data.shape.to_vec();
-        let values = data
-            .convert::<f32>()
-            .to_vec::<f32>()
-            .map_err(|e| bad(format!("{e:?}")))?;
-        Ok((values, shape))
+        let t = self
+            .map
+            .tensors
+            .get(key)
+            .ok_or_else(|| MetricsError::BadTensor {
+                path: self.map.path.clone(),
+                key: key.to_string(),
+                detail: "missing".into(),
+            })?;
+        Ok((t.data.clone(), t.shape.clone()))
     }
 
     fn origin(&self) -> PathBuf {
-        self.path.clone()
+        self.map.path.clone()
     }
 }
 

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use burn::module::Param;
 use burn::prelude::*;
-use safetensors::{Dtype, SafeTensors};
+use magictime_model::loader::WeightMap;
 
 use super::inception_i3d::{InceptionI3d, InceptionI3dConfig};
 use super::inception_module::InceptionModule;
@@ -40,8 +40,9 @@ pub fn default_weights_path() -> PathBuf {
         .join(DEFAULT_WEIGHTS)
 }
 
+/// The checkpoint's tensors, read by the model crate's loader.
 struct Weights<'a> {
-    st: SafeTensors<'a>,
+    map: WeightMap,
     path: &'a Path,
 }
 
@@ -52,20 +53,15 @@ impl Weights<'_> {
             key: key.to_string(),
             detail,
         };
-        let t = self.st.tensor(key).map_err(|_| bad("missing".into()))?;
-        if t.dtype() != Dtype::F32 {
-            return Err(bad(format!("dtype {:?}, expected F32", t.dtype())));
+        let t = self
+            .map
+            .tensors
+            .get(key)
+            .ok_or_else(|| bad("missing".into()))?;
+        if t.shape.iter().product::<usize>() != numel {
+            return Err(bad(format!("shape {:?}, expected {numel} values", t.shape)));
         }
-        let shape = t.shape().to_vec();
-        if shape.iter().product::<usize>() != numel {
-            return Err(bad(format!("shape {shape:?}, expected {numel} values")));
-        }
-        let v = t
-            .data()
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
-        Ok((v, shape))
+        Ok((t.data.clone(), t.shape.clone()))
     }
 }
 
@@ -187,15 +183,11 @@ pub fn load_i3d<B: Backend>(path: &Path, device: &B::Device) -> Result<Inception
                 .into(),
         });
     }
-    let bytes = std::fs::read(path).map_err(|e| MetricsError::Io {
+    let map = WeightMap::from_safetensors(path).map_err(|e| MetricsError::Io {
         path: path.to_path_buf(),
         detail: e.to_string(),
     })?;
-    let st = SafeTensors::deserialize(&bytes).map_err(|e| MetricsError::Io {
-        path: path.to_path_buf(),
-        detail: format!("not a safetensors file: {e}"),
-    })?;
-    let w = Weights { st, path };
+    let w = Weights { map, path };
     let mut net = InceptionI3dConfig::kinetics_400().init::<B>(device);
     load_unit(&w, "Conv3d_1a_7x7", &mut net.conv3d_1a_7x7, true, device)?;
     load_unit(&w, "Conv3d_2b_1x1", &mut net.conv3d_2b_1x1, true, device)?;
