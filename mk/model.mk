@@ -32,5 +32,7 @@ model-ckpts-fixtures: ref-venv
 	PYTHONPATH=$(PEFT_DIR) $(REF_PY) tools/parity/make_ckpts_fixtures.py
 # Burn CPU vs diffusers/torch CPU on the same UNet weights (channels 64/128/256, 16 frames,
 # 64x64 latents); prints seconds per step, peak RSS, attention share and their ratios.
+# On a GPU machine: --features cuda and `-- --device cuda --ref-device cuda --ref-dtype f16`
+# (Burn's CUDA backend against PyTorch fp16; tools/gpu_check.sh runs it at SD1.5 size).
 model-bench: ref-venv
 	cargo run --release -p magictime-model --example bench_unet -- --python $(REF_PY)
