@@ -8,9 +8,11 @@
 build-cuda:
 	cargo build --release -p magictime-server --bin magictime --features cuda
 
-# What CI runs so the feature cannot rot (compiles without a CUDA toolkit).
+# What CI runs so the feature cannot rot (compiles without a CUDA toolkit): the server and the
+# UNet benchmark that tools/gpu_check.sh runs on a GPU.
 check-cuda:
 	cargo check -p magictime-server --features cuda
+	cargo check -p magictime-model --example bench_unet --features cuda
 
 # jobs/s of the queue with no-op jobs (claim + finish), claim latency, lost-lease reclaim time.
 # On SQLite, then on a PostgreSQL server of its own (an empty database for each run).
