@@ -19,7 +19,11 @@ wasm-bindgen --target web --no-typescript --out-dir "$SITE/pkg" --out-name magic
   "$TARGET/wasm32-unknown-unknown/wasm-release/magictime_app.wasm"
 mv -f "$SITE/pkg/magictime_bg.wasm" "$SITE/pkg/magictime.wasm"
 # npm binaryen (v132): Debian's wasm-opt v108 produces bundles whose hydration fails.
-"$ROOT/node_modules/.bin/wasm-opt" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
+# --converge: -Oz again until the module stops shrinking; the memory flags state what holds for
+# a module that defines its own memory (zero-filled at start) and whose data starts at rustc's
+# 1 KiB global base (nothing below it); the producers/target-features sections are metadata.
+"$ROOT/node_modules/.bin/wasm-opt" -Oz --converge --low-memory-unused --zero-filled-memory \
+  --strip-producers --strip-target-features --enable-bulk-memory --enable-nontrapping-float-to-int \
   "$SITE/pkg/magictime.wasm" -o "$SITE/pkg/magictime.wasm"
 cp style/main.css "$SITE/pkg/magictime.css"
 cp -r public/. "$SITE/"

@@ -21,8 +21,10 @@ use crate::{
         jobs::JobsPage,
         login::LoginPage,
         not_found::NotFound,
+        participate::ParticipantPage,
         setup::SetupPage,
         studies::StudiesPage,
+        study::StudyPage,
     },
     types::User,
 };
@@ -82,6 +84,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/gallery") view=GalleryPage/>
                     <Route path=path!("/compare") view=ComparePage/>
                     <Route path=path!("/studies") view=StudiesPage/>
+                    <Route path=path!("/studies/:id") view=StudyPage/>
+                    <Route path=path!("/s/:slug") view=ParticipantPage/>
                     <Route path=path!("/annotate") view=AnnotatePage/>
                     <Route path=path!("/annotate/p/:pid") view=ProjectPage/>
                     <Route path=path!("/annotate/item/:iid") view=ItemPage/>

@@ -1,6 +1,7 @@
-//! Server functions of the studies list page. The study pages themselves (design, stimuli,
-//! results, participant runs) are server-rendered axum routes (`server/src/routes/studies.rs`):
-//! their statistics and plots stay on the server and out of the WASM bundle.
+//! Server functions of the studies' pages: the researcher's list and study page (its data,
+//! formatted and plotted on the server: `ssr::studies::page`), and the participant page's
+//! introduction. The forms of the study page, the participant's answers and the exports are
+//! the axum routes of `server/src/routes/studies/` (JSON, files and redirects).
 use leptos::prelude::*;
 use leptos::server_fn::codec::GetUrl;
 use serde::{Deserialize, Serialize};
@@ -177,4 +178,140 @@ pub async fn study_from_generations(
     tracing::info!(study = st.id, user = user.id, generations = ?list, "study made from generations");
     leptos_axum::redirect(&format!("/studies/{}", st.id));
     Ok(st.id)
+}
+
+/// One row of a table as the study page shows it (numbers already formatted).
+pub type Cells = Vec<String>;
+
+/// Everything the researcher's page of one study shows, formatted on the server.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StudyPageView {
+    pub id: i64,
+    pub title: String,
+    pub status: String,
+    pub slug: String,
+    /// "Participants: … · completed: … · …".
+    pub dashboard: String,
+    pub metrics: MetricsBlock,
+    /// `None` when the block is off and nobody answered it.
+    pub demographics: Option<Vec<DemographicTable>>,
+    pub criteria: Vec<CriterionBlock>,
+    /// Prompt, condition, role, frames, format.
+    pub stimuli: Vec<Cells>,
+    /// The finished generations that can be added: (job id, prompt).
+    pub generated: Vec<(i64, String)>,
+    pub design: DesignFields,
+}
+
+/// The automatic metrics' block.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MetricsBlock {
+    /// `not_computed`, `running`, `done`, `failed` or `not_available`.
+    pub status: String,
+    pub error: Option<String>,
+    pub embedder: Option<String>,
+    pub computed_at: Option<String>,
+    pub stale: bool,
+    /// Condition, videos, CLIPSIM ×100, metamorphic score.
+    pub rows: Vec<Cells>,
+}
+
+/// Counts of one demographic question's answers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DemographicTable {
+    pub text: String,
+    pub counts: Vec<(String, usize)>,
+    pub no_answer: usize,
+}
+
+/// One criterion's results: the agreement line, the per-condition and pairwise tables and the
+/// two plots (SVG drawn with `plotters` on the server).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CriterionBlock {
+    pub criterion: String,
+    pub summary: String,
+    pub conditions: Vec<Cells>,
+    pub pairs: Vec<Cells>,
+    pub bars_svg: String,
+    pub matrix_svg: String,
+}
+
+/// The design form's current values.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DesignFields {
+    pub kind: String,
+    pub k: usize,
+    pub allow_tie: bool,
+    /// One `name | question` per line.
+    pub criteria: String,
+    pub trials_per_participant: usize,
+    pub practice_trial: bool,
+    pub attention_checks: usize,
+    pub gold_trials: usize,
+    pub require_full_view: bool,
+    pub min_time_ms: u64,
+    pub max_failed_checks: usize,
+    pub consent: String,
+    pub instructions: String,
+    pub demographics_enabled: bool,
+    /// One `name[*] | question | choice; choice` per line.
+    pub demographics: String,
+    pub redirect_url: String,
+    pub fps: f64,
+    pub width: u32,
+    pub height: u32,
+    pub completion_code: String,
+    pub seed: u64,
+}
+
+/// The researcher's page of study `id` (its owner or an admin; anyone else: 404).
+#[server(prefix = "/api", endpoint = "study_page", input = GetUrl)]
+pub async fn get_study_page(id: i64) -> Result<StudyPageView, ServerFnError> {
+    crate::ssr::studies::page::build(id).await
+}
+
+/// What the participant's page needs before the participant joins: no condition, no media.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StudyIntro {
+    pub slug: String,
+    pub consent: String,
+    pub instructions: String,
+    /// The demographic questions asked after consent (empty when the design asks none).
+    pub demographics: Vec<AskedQuestion>,
+}
+
+/// One demographic question as the participant's form shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AskedQuestion {
+    pub name: String,
+    pub text: String,
+    pub choices: Vec<String>,
+    pub required: bool,
+}
+
+/// The participant's page of the study at `/s/{slug}` (anyone; 404 when there is none).
+#[server(prefix = "/api", endpoint = "study_intro", input = GetUrl)]
+pub async fn get_study_intro(slug: String) -> Result<StudyIntro, ServerFnError> {
+    use axum::http::StatusCode;
+    let state = crate::ssr::state()?;
+    let st = crate::ssr::studies::store::by_slug(&state.pool, &slug)
+        .await
+        .map_err(|_| crate::ssr::auth::fail(StatusCode::NOT_FOUND, "no such study"))?;
+    Ok(StudyIntro {
+        demographics: st
+            .design
+            .demographics
+            .shown()
+            .iter()
+            .map(|q| AskedQuestion {
+                name: q.name.clone(),
+                text: q.text.clone(),
+                choices: q.choices.clone(),
+                required: q.required,
+            })
+            .collect(),
+        slug: st.slug,
+        consent: st.design.consent,
+        instructions: st.design.instructions,
+    })
 }

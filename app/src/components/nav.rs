@@ -9,7 +9,11 @@ use crate::{app::Session, components::csrf::CsrfField};
 pub fn Nav() -> impl IntoView {
     let session = expect_context::<Session>();
     let path = use_location().pathname.get_untracked();
-    view! {
+    // A study's participants see the study alone (they have no account; nothing links away).
+    if path.starts_with("/s/") {
+        return None;
+    }
+    Some(view! {
         <header class="topbar">
             <a href="/" class="brand">"MagicTime"</a>
             <NavMenu path/>
@@ -30,7 +34,7 @@ pub fn Nav() -> impl IntoView {
                 </Transition>
             </div>
         </header>
-    }
+    })
 }
 
 const SECTIONS: [(&str, &str); 7] = [

@@ -10,5 +10,7 @@ pub mod home;
 pub mod jobs;
 pub mod login;
 pub mod not_found;
+pub mod participate;
 pub mod setup;
 pub mod studies;
+pub mod study;

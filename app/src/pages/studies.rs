@@ -1,5 +1,5 @@
 //! The researcher's list of studies and the form that creates one. Each study's own page
-//! (design, stimuli, lifecycle, results) is server-rendered at `/studies/{id}`.
+//! (design, stimuli, lifecycle, results) is `pages::study` at `/studies/{id}`.
 use leptos::prelude::*;
 use leptos_meta::Title;
 

@@ -1,6 +1,6 @@
 //! Automatic metrics beside the votes: `POST /studies/{id}/metrics` starts the computation in
 //! the background (CLIPSIM and metamorphic score of the normalised stimuli, per condition) and
-//! returns at once; the cached values (`study_metrics`) appear on the results page and in the
+//! returns at once; the cached values (`study_metrics`) appear on the study's page and in the
 //! analysis JSON. Page views only read the cache.
 use axum::{
     extract::{Path as UrlPath, State},
@@ -10,14 +10,14 @@ use axum::{
 };
 use magictime_app::ssr::{
     studies::{
-        auto_metrics::{self, ConditionMetrics, MetricsView},
+        auto_metrics::{self, MetricsView},
         store,
     },
     ServerState,
 };
 use serde_json::json;
 
-use super::{back, esc, owned, Fail};
+use super::{back, owned, Fail};
 
 pub(super) async fn view(state: &ServerState, study: i64) -> Result<MetricsView, Fail> {
     Ok(auto_metrics::view(&state.pool, study, state.scorer.available().err()).await?)
@@ -78,76 +78,4 @@ async fn run(state: ServerState, id: i64, items: Vec<auto_metrics::Item>) {
     if let Err(e) = auto_metrics::finish(&state.pool, id, result).await {
         tracing::error!(study = id, "automatic metrics: {e}");
     }
-}
-
-/// The values of one condition, for the win-rate tables.
-pub(super) fn of<'a>(m: &'a MetricsView, condition: &str) -> Option<&'a ConditionMetrics> {
-    m.conditions.iter().find(|c| c.condition == condition)
-}
-
-/// The results page's block: status, embedder, per-condition values, the compute button.
-pub(super) fn section(id: i64, m: &MetricsView, hidden: &str) -> String {
-    let button = |label: &str| {
-        format!(
-            r#"<form method="post" action="/studies/{id}/metrics" class="inline">{hidden}<button type="submit">{label}</button></form>"#
-        )
-    };
-    let mut b = String::from(
-        r#"<section class="auto-metrics" data-testid="auto-metrics"><h3>Automatic metrics</h3>"#,
-    );
-    match m.status.as_str() {
-        "not_available" => {
-            b += &format!(
-                "<p>Automatic metrics: not available — {}</p>",
-                esc(m.error.as_deref().unwrap_or("no embedder"))
-            );
-            return b + "</section>";
-        }
-        "not_computed" => {
-            b += "<p>CLIPSIM and the metamorphic score of the stimuli have not been computed yet.</p>";
-            b += &button("Compute automatic metrics");
-            return b + "</section>";
-        }
-        "running" => b += "<p role=\"status\">Computing… (reload the page to see the values)</p>",
-        "failed" => {
-            b += &format!(
-                "<p role=\"alert\">The last computation failed: {}</p>",
-                esc(m.error.as_deref().unwrap_or(""))
-            )
-        }
-        _ => {}
-    }
-    if !m.conditions.is_empty() {
-        let name = m.embedder.as_deref().unwrap_or("?");
-        b += &format!(
-            "<p>Computed from the study's normalised stimuli with <strong data-testid=\"embedder\">{}</strong>{} on {}. These come from the CLIP this server is configured with, not from the large CLIP the paper's numbers use: compare conditions with each other, not with published values.{}</p>",
-            esc(name),
-            if name.contains("random") {
-                " — random weights: the values only show that the pipeline runs and say nothing about quality"
-            } else {
-                ""
-            },
-            esc(m.computed_at.as_deref().unwrap_or("")),
-            if m.stale {
-                " <strong>Out of date: the stimuli changed since.</strong>"
-            } else {
-                ""
-            }
-        );
-        b += "<table><thead><tr><th>Condition</th><th>Videos</th><th>CLIPSIM (×100)</th><th>Metamorphic score</th></tr></thead><tbody>";
-        for c in &m.conditions {
-            b += &format!(
-                "<tr><td>{}</td><td>{}</td><td>{:.2}</td><td>{:.3}</td></tr>",
-                esc(&c.condition),
-                c.videos,
-                c.clipsim_x100,
-                c.metamorphic
-            );
-        }
-        b += "</tbody></table>";
-    }
-    if m.status != "running" {
-        b += &button("Recompute automatic metrics");
-    }
-    b + "</section>"
 }

@@ -1,6 +1,6 @@
 //! Optional demographics: the design form's block (parsed here), the participant's
 //! `POST /s/{slug}/demographics`, the researcher's `GET /studies/{id}/demographics.csv` and the
-//! counts on the results page. Storage and checks: `magictime_app::ssr::studies::demographics`.
+//! counts in the analysis JSON (the study's page: `magictime_app::ssr::studies::page`). Storage and checks: `magictime_app::ssr::studies::demographics`.
 use std::collections::{BTreeMap, HashMap};
 
 use axum::{
@@ -18,7 +18,7 @@ use magictime_app::ssr::{
 };
 use serde_json::json;
 
-use super::{bad, download, esc, owned, Fail};
+use super::{bad, download, owned, Fail};
 
 /// The design form's fields: `demographics_enabled` (checkbox, with `flags`) and `demographics`
 /// (one question per line: `name | question | choice; choice; …`, a `*` after the name makes
@@ -57,29 +57,6 @@ pub(super) fn parse_form(f: &HashMap<String, String>, d: &mut Demographics) -> R
             .collect::<Result<_, Fail>>()?;
     }
     Ok(())
-}
-
-/// The block's form fields on the manage page.
-pub(super) fn form_fields(d: &Demographics) -> String {
-    let lines: String = d
-        .questions
-        .iter()
-        .map(|q| {
-            format!(
-                "{}{} | {} | {}\n",
-                q.name,
-                if q.required { "*" } else { "" },
-                q.text,
-                q.choices.join("; ")
-            )
-        })
-        .collect();
-    format!(
-        r#"<label><input type="checkbox" name="demographics_enabled"{chk}> Ask demographic questions after consent</label>
-<label for="demo">Demographic questions (one per line: <code>name | question | choice; choice; …</code>; <code>name*</code> = required, otherwise optional)</label><textarea id="demo" name="demographics" rows="4">{lines}</textarea>"#,
-        chk = if d.enabled { " checked" } else { "" },
-        lines = esc(&lines),
-    )
 }
 
 #[derive(serde::Deserialize)]
@@ -135,35 +112,11 @@ pub(super) async fn export_csv(
     ))
 }
 
-/// Counts per question for the results (JSON) and the page (HTML).
+/// Counts per question for the analysis JSON.
 pub(super) async fn counts(
     state: &ServerState,
     st: &StudyRow,
 ) -> Result<Vec<demographics::QuestionCounts>, Fail> {
     let a = demographics::answers(&state.pool, st).await?;
     Ok(demographics::counts(st, &a))
-}
-
-pub(super) fn section(st: &StudyRow, counts: &[demographics::QuestionCounts]) -> String {
-    if !st.design.demographics.enabled && counts.iter().all(|c| c.counts.iter().all(|x| x.1 == 0)) {
-        return String::new();
-    }
-    let mut b = format!(
-        r#"<section class="demographics" data-testid="demographics"><h3>Demographics</h3><p>Non-pilot participants who answered the block. <a href="/studies/{}/demographics.csv" download>Download (CSV)</a></p>"#,
-        st.id
-    );
-    for q in counts {
-        b += &format!(
-            "<table><caption>{}</caption><thead><tr><th>Answer</th><th>Participants</th></tr></thead><tbody>",
-            esc(&q.text)
-        );
-        for (c, n) in &q.counts {
-            b += &format!("<tr><td>{}</td><td>{n}</td></tr>", esc(c));
-        }
-        b += &format!(
-            "<tr><td><em>no answer</em></td><td>{}</td></tr></tbody></table>",
-            q.no_answer
-        );
-    }
-    b + "</section>"
 }

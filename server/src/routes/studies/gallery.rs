@@ -10,17 +10,13 @@ use axum::{
     response::{IntoResponse, Response},
     Form, Json,
 };
-use magictime_app::{
-    ssr::{
-        jobs,
-        studies::{stimuli, store::StudyError},
-        ServerState,
-    },
-    types::GenerateParams,
+use magictime_app::ssr::{
+    studies::{stimuli, store::StudyError},
+    ServerState,
 };
 use serde_json::json;
 
-use super::{back, bad, esc, owned, Fail};
+use super::{back, bad, owned, Fail};
 
 /// `POST /studies/{id}/import_generated`: form fields `job` (the generation job's id) and
 /// `condition` (optional).
@@ -53,36 +49,4 @@ pub(super) async fn import_generated(
         );
     }
     Ok(back(id))
-}
-
-/// The manage page's form: the 100 newest finished generations to choose from.
-pub(super) async fn form(state: &ServerState, id: i64, hidden: &str) -> Result<String, Fail> {
-    let done: Vec<_> = jobs::list(&state.pool, Some("generate"), (0, None), 100)
-        .await?
-        .into_iter()
-        .filter(|j| j.status == "done")
-        .collect();
-    if done.is_empty() {
-        return Ok(
-            r#"<p class="hint">No generated videos yet: videos made on the <a href="/generate">Generate</a> page can be added here.</p>"#
-                .into(),
-        );
-    }
-    let options: String = done
-        .iter()
-        .map(|j| {
-            let prompt = serde_json::from_str::<GenerateParams>(&j.params)
-                .map(|p| p.prompt)
-                .unwrap_or_default();
-            format!(
-                r#"<option value="{}">#{} — {}</option>"#,
-                j.id,
-                j.id,
-                esc(&prompt)
-            )
-        })
-        .collect();
-    Ok(format!(
-        r#"<form method="post" action="/studies/{id}/import_generated" class="form">{hidden}<label for="gen-job">Add a generated video (its prompt comes with it)</label><select id="gen-job" name="job">{options}</select><label for="gen-cond">Condition (empty: the description of the job's model and adapters)</label><input id="gen-cond" name="condition"><button type="submit">Add and normalise</button></form>"#,
-    ))
 }

@@ -1,25 +1,28 @@
 //! User-study routes next to the Leptos app.
 //!
-//! Researchers (role researcher or admin): `/studies/new`, `/studies/{id}` (server-rendered
-//! manage page: design, stimuli import, lifecycle, live results with SVG plots),
+//! The pages themselves are Leptos pages (`magictime_app::pages::study` for researchers at
+//! `/studies/{id}`, `magictime_app::pages::participate` for participants at `/s/{slug}`); the
+//! routes here are their forms' and scripts' endpoints, the exports and the media.
+//!
+//! Researchers (role researcher or admin): `/studies/new`,
 //! `/studies/{id}/{design,status,import,import_generated,upload,metrics}` (POST),
 //! `/studies/{id}/{results.json,design.json,export.csv,export.jsonl,demographics.csv}` and
 //! `/studies/{id}/plot/{criterion}/{bars,matrix}.svg`.
 //!
-//! Participants (anonymous): `/s/{slug}` (the page), `/s/{slug}/join`, `/s/{slug}/demographics`,
+//! Participants (anonymous): `/s/{slug}/join`, `/s/{slug}/demographics`,
 //! `/s/{slug}/complete`, `/s/api/answer` (the high-rate JSON endpoint: batched durable writes,
 //! per-participant rate limit) and `/s/m/{key}` (videos by an address per trial position for
 //! participants, by media id for the study's researchers; byte ranges).
 //!
 //! One file per concept: [`lifecycle`] (create, design form, status), [`stimuli`] (folder /
 //! manifest import, upload, normalisation), [`gallery`] (generated videos as stimuli),
-//! [`manage`] (the researcher's page), [`results`] (analysis, exports, plots), [`auto_metrics`]
+//! [`results`] (analysis, exports, plots), [`auto_metrics`]
 //! (CLIPSIM / metamorphic score beside the votes), [`demographics`], [`participant`].
 use axum::{
     body::Bytes,
     extract::{ConnectInfo, State},
     http::{header, HeaderMap, StatusCode},
-    response::{Html, IntoResponse, Redirect, Response},
+    response::{IntoResponse, Redirect, Response},
     routing::{get, post},
     Json, Router,
 };
@@ -40,7 +43,6 @@ mod auto_metrics;
 mod demographics;
 mod gallery;
 mod lifecycle;
-mod manage;
 mod participant;
 mod results;
 mod stimuli;
@@ -50,7 +52,6 @@ use magictime_app::ssr::studies::stimuli::add_video;
 pub fn routes(writer: AnswerWriter) -> Router<ServerState> {
     Router::new()
         .route("/studies/new", post(lifecycle::create))
-        .route("/studies/{id}", get(manage::manage))
         .route("/studies/{id}/design", post(lifecycle::update_design))
         .route("/studies/{id}/status", post(lifecycle::set_status))
         .route("/studies/{id}/import", post(stimuli::import))
@@ -70,7 +71,6 @@ pub fn routes(writer: AnswerWriter) -> Router<ServerState> {
         .route("/studies/{id}/export.csv", get(results::export_csv))
         .route("/studies/{id}/export.jsonl", get(results::export_jsonl))
         .route("/studies/{id}/plot/{criterion}/{which}", get(results::plot))
-        .route("/s/{slug}", get(participant::participant_page))
         .route("/s/{slug}/join", post(participant::join))
         .route("/s/{slug}/complete", post(participant::complete))
         .route("/s/{slug}/demographics", post(demographics::submit))
@@ -173,20 +173,6 @@ fn download(body: String, ctype: &str, name: &str) -> Response {
         body,
     )
         .into_response()
-}
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-fn page(title: &str, body: &str) -> Html<String> {
-    Html(format!(
-        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>{t} — MagicTime</title><link rel="stylesheet" href="/pkg/magictime.css"></head><body class="studies"><main id="main">{body}</main></body></html>"#,
-        t = esc(title)
-    ))
 }
 
 /// The writer shared by every router built in this process (started on first use).

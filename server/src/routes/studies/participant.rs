@@ -1,4 +1,4 @@
-//! Participants (anonymous): the study page, join/resume, completion, media by opaque id and the
+//! Participants (anonymous): join/resume, completion, media by opaque id and the
 //! high-rate answer endpoint (per-participant rate limit; acknowledged once durable).
 use std::{net::SocketAddr, sync::OnceLock};
 
@@ -19,41 +19,7 @@ use magictime_app::ssr::{
 };
 use serde_json::json;
 
-use super::{bad, esc, page, Fail};
-
-pub(super) async fn participant_page(
-    State(state): State<ServerState>,
-    UrlPath(slug): UrlPath<String>,
-) -> Result<Response, Fail> {
-    let st = store::by_slug(&state.pool, &slug)
-        .await
-        .map_err(|_| Fail(StatusCode::NOT_FOUND, "no such study".into()))?;
-    let d = &st.design;
-    let body = format!(
-        r#"<div id="study" class="study-run" data-slug="{slug}">
-<section id="s-loading"><h2 tabindex="-1">Loading…</h2><noscript>This study needs JavaScript.</noscript></section>
-<section id="s-error" hidden><h2 tabindex="-1">Sorry</h2><p id="error-text" role="alert"></p></section>
-<section id="s-consent" hidden><h2 tabindex="-1">Consent</h2><p class="prose">{consent}</p><button id="consent-yes" type="button">I agree and want to take part</button></section>
-<section id="s-demographics" hidden><h2 tabindex="-1">About you</h2><p>These questions are optional unless marked *. Skip any you prefer not to answer.</p><form id="demo-form"></form><p id="demo-error" role="alert"></p><button id="demo-next" type="button">Continue</button></section>
-<section id="s-instructions" hidden><h2 tabindex="-1">Instructions</h2><p class="prose">{instr}</p><button id="start" type="button">Start</button></section>
-<section id="s-trial" hidden><h2 tabindex="-1" class="visually-hidden">Trial</h2>
-<div class="progress"><span id="progress-text" aria-live="polite"></span><progress id="progress" value="0" max="1"></progress></div>
-<p class="prompt">Text: “<span id="prompt"></span>”</p>
-<div id="videos" class="videos"></div>
-<p><button id="replay" type="button" class="secondary">Replay (R)</button></p>
-<p id="question" class="question" aria-live="polite"></p>
-<div id="answers" class="answers"></div>
-<p id="wait" class="hint">Watch every video to the end first…</p>
-<p id="saved" class="hint" role="status"></p></section>
-<section id="s-done" hidden><h2 tabindex="-1">Thank you!</h2><p>Your completion code: <strong id="code" data-testid="completion-code"></strong></p><p><a id="redirect" hidden>Continue</a></p></section>
-</div><script>{js}</script>"#,
-        slug = esc(&st.slug),
-        consent = esc(&d.consent),
-        instr = esc(&d.instructions),
-        js = include_str!("participant.js"),
-    );
-    Ok(page("Study", &body).into_response())
-}
+use super::{bad, Fail};
 
 /// Longest panel id / study id / session id stored (Prolific's are 24 characters).
 const MAX_PANEL_FIELD: usize = 100;

@@ -5,7 +5,10 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use magictime_app::ssr::{
-    studies::{analysis, plots, store},
+    studies::{
+        analysis, plots,
+        store::{self, StudyError},
+    },
     ServerState,
 };
 use serde_json::json;
@@ -88,6 +91,7 @@ pub(super) async fn plot(
         "bars.svg" => plots::win_rate_bars(c),
         "matrix.svg" => plots::win_matrix_heatmap(c),
         _ => return Err(Fail(StatusCode::NOT_FOUND, "no such plot".into())),
-    };
+    }
+    .map_err(StudyError::Internal)?;
     Ok(([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response())
 }
