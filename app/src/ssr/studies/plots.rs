@@ -59,7 +59,11 @@ pub fn win_rate_bars(r: &CriterionResult) -> Result<String, String> {
                 }
             })
             .y_label_formatter(&|v| match v {
-                SegmentValue::CenterOf(i) => names.get(n - 1 - *i).cloned().unwrap_or_default(),
+                SegmentValue::CenterOf(i) => (n - 1)
+                    .checked_sub(*i)
+                    .and_then(|j| names.get(j))
+                    .cloned()
+                    .unwrap_or_default(),
                 _ => String::new(),
             })
             .draw()
@@ -143,7 +147,11 @@ pub fn win_matrix_heatmap(r: &CriterionResult) -> Result<String, String> {
                 _ => String::new(),
             })
             .y_label_formatter(&|v| match v {
-                SegmentValue::CenterOf(i) => names.get(n - 1 - *i).cloned().unwrap_or_default(),
+                SegmentValue::CenterOf(i) => (n - 1)
+                    .checked_sub(*i)
+                    .and_then(|j| names.get(j))
+                    .cloned()
+                    .unwrap_or_default(),
                 _ => String::new(),
             })
             .draw()
@@ -217,23 +225,34 @@ mod tests {
         }
     }
 
+    /// The contents of the SVG's `<text>` elements (plotters puts each on a line of its own).
+    fn texts(svg: &str) -> Vec<&str> {
+        svg.split("<text")
+            .skip(1)
+            .filter_map(|t| Some(t.split_once('>')?.1.split_once("</text>")?.0.trim()))
+            .collect()
+    }
+
     #[test]
     fn bars_name_every_condition_and_escape_text() {
         let svg = win_rate_bars(&result(&["ModelA", "Model<B>"])).unwrap();
         assert!(svg.starts_with("<svg"), "{svg}");
-        assert!(svg.contains(">ModelA<"), "{svg}");
-        assert!(svg.contains("Model&lt;B&gt;"), "{svg}");
+        let t = texts(&svg);
+        assert!(t.contains(&"ModelA"), "{t:?}");
+        assert!(t.contains(&"Model&lt;B&gt;"), "{t:?}");
         assert!(!svg.contains("Model<B>"), "{svg}");
-        assert!(svg.contains("Win rates: Visual &lt;quality&gt;"), "{svg}");
+        assert!(t.contains(&"Win rates: Visual &lt;quality&gt;"), "{t:?}");
         // the values beside the bars
-        assert!(svg.contains(">0.20<") && svg.contains(">0.50<"), "{svg}");
+        assert!(t.contains(&"0.20") && t.contains(&"0.50"), "{t:?}");
     }
 
     #[test]
     fn heatmap_shows_each_share_and_marks_pairs_that_never_met() {
         let svg = win_matrix_heatmap(&result(&["ModelA", "ModelB"])).unwrap();
-        assert!(svg.contains(">0.25<") && svg.contains(">0.75<"), "{svg}");
-        assert_eq!(svg.matches(">–<").count(), 2, "{svg}");
+        let t = texts(&svg);
+        assert!(t.contains(&"0.25") && t.contains(&"0.75"), "{t:?}");
+        assert_eq!(t.iter().filter(|x| **x == "–").count(), 2, "{t:?}");
+        assert!(t.contains(&"ModelA") && t.contains(&"ModelB"), "{t:?}");
         // orange where the row wins, blue where it loses, grey where never compared
         let hex = |c: RGBColor| format!("#{:02X}{:02X}{:02X}", c.0, c.1, c.2);
         for v in [0.75, 0.25, -1.0] {
