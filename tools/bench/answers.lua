@@ -1,5 +1,6 @@
 -- wrk script for the study answer endpoint: each thread sends its share of a prepared answer
--- list (one JSON body per line, interleaved across participants) exactly once, then idles on
+-- list (one `address<TAB>JSON body` per line, interleaved across participants; the address goes
+-- in X-Forwarded-For, the server trusting the bench as its proxy) exactly once, then idles on
 -- /healthz, optionally pacing each connection (think time); done() prints how many answers were acknowledged (HTTP 200) and the other statuses.
 local threads = {}
 local counter = 0
@@ -18,8 +19,14 @@ function init(args)
   think = tonumber(args[4] or "0")
   bodies = {}
   local i = 0
+  -- each line: the participant's address, a tab, the JSON body
+  clients = {}
   for line in io.lines(path) do
-    if i % nthreads == tid then bodies[#bodies + 1] = line end
+    if i % nthreads == tid then
+      local ip, body = line:match("^([^\t]*)\t(.*)$")
+      clients[#clients + 1] = ip
+      bodies[#bodies + 1] = body
+    end
     i = i + 1
   end
   idx = 0
@@ -40,6 +47,7 @@ function request()
   idx = idx + 1
   if idx <= #bodies then
     sent = sent + 1
+    headers["X-Forwarded-For"] = clients[idx]
     return wrk.format("POST", "/s/api/answer", headers, bodies[idx])
   end
   return wrk.format("GET", "/healthz")

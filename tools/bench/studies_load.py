@@ -53,12 +53,17 @@ class Browser:
         self.base = base
         self.jar = http.cookiejar.CookieJar()
         self.op = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar), NoRedirect)
-        self.csrf = ""
         self.get("/login")
-        self.csrf = next(c.value for c in self.jar if c.name == "mt_csrf")
 
-    def req(self, method, path, data=None, ctype=None):
+    @property
+    def csrf(self):
+        # read on every request: logging in replaces the anonymous token with the session's
+        return next((c.value for c in self.jar if c.name == "mt_csrf"), "")
+
+    def req(self, method, path, data=None, ctype=None, client=None):
         headers = {"x-csrf-token": self.csrf}
+        if client:
+            headers["x-forwarded-for"] = client
         if ctype:
             headers["content-type"] = ctype
         r = urllib.request.Request(self.base + path, data=data, method=method, headers=headers)
@@ -75,14 +80,18 @@ class Browser:
         fields = dict(fields, csrf_token=self.csrf)
         return self.req("POST", path, urllib.parse.urlencode(fields).encode(), "application/x-www-form-urlencoded")
 
-    def json(self, path, body):
-        return self.req("POST", path, json.dumps(body).encode(), "application/json")
+    def json(self, path, body, client=None):
+        return self.req("POST", path, json.dumps(body).encode(), "application/json", client)
 
 
 def start_server(data, port):
     log = open(os.path.join(data, "server.log"), "a")
     env = dict(os.environ, RUST_LOG=os.environ.get("RUST_LOG", "warn"))
-    p = subprocess.Popen([BIN, "serve", "--addr", f"127.0.0.1:{port}", "--data-dir", data],
+    # --insecure-http: the plain cookie names over http (urllib keeps no Secure cookies there);
+    # --trusted-proxy: each participant comes from an address of its own (X-Forwarded-For), as
+    # real ones do, so the per-address join and answer limits see one participant each
+    p = subprocess.Popen([BIN, "serve", "--addr", f"127.0.0.1:{port}", "--data-dir", data,
+                          "--insecure-http", "--trusted-proxy", "127.0.0.1"],
                          stdout=log, stderr=log, env=env)
     for _ in range(200):
         try:
@@ -93,11 +102,23 @@ def start_server(data, port):
     raise SystemExit("server did not start")
 
 
+def client_address(i):
+    """Participant i's own (documentation-range-like, private) address."""
+    return f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}"
+
+
+def write_bodies(path, bodies):
+    """One answer a line: the participant's address, a tab, the JSON body (answers.lua)."""
+    with open(path, "w") as f:
+        f.writelines(f"{ip}\t{json.dumps(b, separators=(',', ':'))}\n" for ip, b in bodies)
+
+
 def join_all(b, slug, n, tag):
-    """Participants join; returns the answer bodies they owe, interleaved round-robin."""
+    """Participants join; returns (address, answer body) they owe, interleaved round-robin."""
     per = []
     for i in range(n):
-        st, _, body = b.json(f"/s/{slug}/join", {"PROLIFIC_PID": f"{tag}-{i}"})
+        ip = client_address(i)
+        st, _, body = b.json(f"/s/{slug}/join", {"PROLIFIC_PID": f"{tag}-{i}"}, ip)
         assert st == 200, body
         s = json.loads(body)
         mine = []
@@ -105,8 +126,8 @@ def join_all(b, slug, n, tag):
             for q in t["questions"]:
                 m = re.search(r"choose video (\d)", q["text"])
                 choice = int(m.group(1)) - 1 if m else (-1 if t["media"][0] == t["media"][1] else i % 2)
-                mine.append({"token": s["token"], "trial": t["id"], "criterion": q["criterion"],
-                             "choice": choice, "rt_ms": 4000, "viewed": True})
+                mine.append((ip, {"token": s["token"], "trial": t["id"], "criterion": q["criterion"],
+                                  "choice": choice, "rt_ms": 4000, "viewed": True}))
         per.append(mine)
     out = []
     for k in range(max(len(p) for p in per)):
@@ -174,7 +195,10 @@ def main():
         st, h, _ = r.form("/studies/new", {"title": "bench", "kind": "pairwise",
                                            "trials_per_participant": str(args.trials)})
         sid = int(h["location"].rsplit("/", 1)[1])
-        r.form(f"/studies/{sid}/design", {"width": "32", "height": "32", "fps": "8", "min_time_ms": "0"})
+        # Unpaced by the server's clock (no minimum time, no full view required: its check would
+        # refuse answers sent before the videos' length), ties and the practice trial on.
+        r.form(f"/studies/{sid}/design", {"width": "32", "height": "32", "fps": "8", "min_time_ms": "0",
+                                          "flags": "1", "allow_tie": "on", "practice_trial": "on"})
         st, _, body = r.form(f"/studies/{sid}/import", {"path": os.path.join(data, "import")})
         assert st == 303, body
         st, _, body = r.form(f"/studies/{sid}/status", {"to": "live"})
@@ -192,8 +216,7 @@ def main():
             need = args.rate * args.duration * 11 // 10
             bodies = join_all(p, slug, need // per_participant + 1, "r0")
             path = os.path.join(data, "answers0.jsonl")
-            with open(path, "w") as f:
-                f.writelines(json.dumps(b, separators=(",", ":")) + "\n" for b in bodies)
+            write_bodies(path, bodies)
             think = int(round(1000 * args.connections / args.rate * 0.9))
             res, out = run_wrk(base, path, p.csrf, args.threads, args.connections, args.duration,
                                think_ms=think)
@@ -209,8 +232,7 @@ def main():
         bodies = join_all(p, slug, args.participants, "r1")
         print(f"{args.participants} participants joined in {time.time() - t0:.1f} s; {len(bodies)} answers to send")
         path = os.path.join(data, "answers1.jsonl")
-        with open(path, "w") as f:
-            f.writelines(json.dumps(b, separators=(",", ":")) + "\n" for b in bodies)
+        write_bodies(path, bodies)
         res, out = run_wrk(base, path, p.csrf, args.threads, args.connections, args.duration)
         print(out)
         n = stored(data, sid, "r1")
@@ -225,8 +247,7 @@ def main():
 
         bodies = join_all(p, slug, args.participants // 2, "r2")
         path = os.path.join(data, "answers2.jsonl")
-        with open(path, "w") as f:
-            f.writelines(json.dumps(b, separators=(",", ":")) + "\n" for b in bodies)
+        write_bodies(path, bodies)
         res, out = run_wrk(base, path, p.csrf, args.threads, args.connections,
                            int(args.kill_after) + 4, kill=(server, args.kill_after))
         print(out)
