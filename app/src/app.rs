@@ -3,7 +3,7 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
-    path,
+    path, SsrMode,
 };
 
 use crate::{
@@ -84,8 +84,10 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/gallery") view=GalleryPage/>
                     <Route path=path!("/compare") view=ComparePage/>
                     <Route path=path!("/studies") view=StudiesPage/>
-                    <Route path=path!("/studies/:id") view=StudyPage/>
-                    <Route path=path!("/s/:slug") view=ParticipantPage/>
+                    // Async: the response waits for the page's data, so its status (401, 404)
+                    // is the one the server function set (streaming could send 200 first).
+                    <Route path=path!("/studies/:id") view=StudyPage ssr=SsrMode::Async/>
+                    <Route path=path!("/s/:slug") view=ParticipantPage ssr=SsrMode::Async/>
                     <Route path=path!("/annotate") view=AnnotatePage/>
                     <Route path=path!("/annotate/p/:pid") view=ProjectPage/>
                     <Route path=path!("/annotate/item/:iid") view=ItemPage/>

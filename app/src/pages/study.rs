@@ -19,6 +19,13 @@ pub fn StudyPage() -> impl IntoView {
         .read_untracked()
         .get("id")
         .and_then(|s| s.parse::<i64>().ok());
+    // not a study number: 404 like a study that is not there
+    #[cfg(feature = "ssr")]
+    if id.is_none() {
+        if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
+            res.set_status(axum::http::StatusCode::NOT_FOUND);
+        }
+    }
     let page = Resource::new(
         move || id,
         |id| async move {
