@@ -502,19 +502,37 @@ pub fn train_clip<B: AutodiffBackend>(
     Ok((model, stats))
 }
 
-/// Writes `model` as a transformers `CLIPModel` folder: `config.json` + `model.safetensors`
-/// (`.gz` when `gzip`), f16 when `half`. Token-embedding rows outside `used_tokens` are zeroed
-/// (never trained); `temporal_weight` is the video embedding's γ it was trained with (the
-/// config's `magictime.video_temporal_weight`). Returns the bytes written.
+/// How [`save_clip_folder`] writes a model.
+#[derive(Debug, Clone, Copy)]
+pub struct ClipFolderOptions<'a> {
+    /// The towers' configs (the model's own: the in-domain presets, or wider ones).
+    pub text: &'a ClipTextConfig,
+    pub vision: &'a ClipVisionConfig,
+    /// Token-embedding rows kept; the others are zeroed (never trained).
+    pub used_tokens: &'a BTreeSet<usize>,
+    /// f16 weights.
+    pub half: bool,
+    /// `model.safetensors.gz` instead of `model.safetensors`.
+    pub gzip: bool,
+    /// The video embedding's γ the model was trained with (`magictime.video_temporal_weight`).
+    pub temporal_weight: f64,
+}
+
+/// Writes `model` as a transformers `CLIPModel` folder: `config.json` (with `opts`' configs and
+/// γ, `extra` in its `magictime` block) + its weights as `opts` says. Returns the bytes written.
 pub fn save_clip_folder<B: Backend>(
     dir: &Path,
     model: &ClipModel<B>,
-    used_tokens: &BTreeSet<usize>,
-    half: bool,
-    gzip: bool,
-    temporal_weight: f64,
+    opts: &ClipFolderOptions,
     extra: serde_json::Value,
 ) -> Result<u64> {
+    let ClipFolderOptions {
+        used_tokens,
+        half,
+        gzip,
+        temporal_weight,
+        ..
+    } = *opts;
     // module paths `text.text_model.…` / `vision.vision_model.…` → checkpoint keys without the
     // first segment, as transformers' CLIPModel names them
     let key = |p: &[String]| checkpoint_key(CLIP_RENAMES, &p[1..].join("."));
@@ -538,9 +556,7 @@ pub fn save_clip_folder<B: Backend>(
             .to_vec()
             .expect("f32 logit scale"),
     });
-    let text_cfg = in_domain::text_config();
-    let vision_cfg = in_domain::vision_config();
-    let config = in_domain::config_json(&text_cfg, &vision_cfg, temporal_weight, extra);
+    let config = in_domain::config_json(opts.text, opts.vision, temporal_weight, extra);
     let weights = if gzip {
         "model.safetensors.gz"
     } else {

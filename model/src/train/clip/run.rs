@@ -41,6 +41,15 @@ pub struct TrainClipArgs {
     /// (`magictime.video_temporal_weight`), which the probe and the metrics then use.
     #[arg(long, default_value_t = in_domain::TEMPORAL_WEIGHT)]
     pub temporal_weight: f64,
+    /// Width of the vision tower (from scratch only; the preset: 64). The MLP is 4× as wide.
+    #[arg(long)]
+    pub vision_width: Option<usize>,
+    /// Layers of the vision tower (from scratch only; the preset: 4).
+    #[arg(long)]
+    pub vision_layers: Option<usize>,
+    /// Attention heads of the vision tower (from scratch only; the preset: 4).
+    #[arg(long)]
+    pub vision_heads: Option<usize>,
     /// Write the folder every this many steps (0 = only at the end).
     #[arg(long, default_value_t = 250)]
     pub checkpoint_every: usize,
@@ -66,6 +75,46 @@ pub struct ClipTrainReport {
     pub bytes: u64,
 }
 
+/// The towers' configs: an `--init` folder's own, else the in-domain presets with the vision
+/// tower's `--vision-*` sizes.
+pub(super) fn tower_configs(args: &TrainClipArgs) -> Result<(ClipTextConfig, ClipVisionConfig)> {
+    let sized = [args.vision_width, args.vision_layers, args.vision_heads];
+    if let Some(dir) = &args.init {
+        if sized.iter().any(Option::is_some) {
+            return Err(ModelError::InvalidInput(
+                "--vision-width/--vision-layers/--vision-heads size a tower trained from scratch: \
+                 leave them out with --init (its folder's config holds its sizes)"
+                    .into(),
+            ));
+        }
+        let config = dir.join("config.json");
+        return Ok((
+            ClipTextConfig::from_hf_json(&config)?,
+            ClipVisionConfig::from_hf_json(&config)?,
+        ));
+    }
+    let preset = in_domain::vision_config();
+    let width = args.vision_width.unwrap_or(preset.hidden_size);
+    let layers = args.vision_layers.unwrap_or(preset.num_hidden_layers);
+    let heads = args.vision_heads.unwrap_or(preset.num_attention_heads);
+    if !(16..=1024).contains(&width)
+        || !(1..=24).contains(&layers)
+        || heads == 0
+        || !width.is_multiple_of(heads)
+    {
+        return Err(ModelError::InvalidInput(format!(
+            "vision tower width {width}, {layers} layers, {heads} heads: expected a width from 16 \
+             to 1024 divisible by the heads, and 1 to 24 layers"
+        )));
+    }
+    let vision = preset
+        .with_hidden_size(width)
+        .with_intermediate_size(4 * width)
+        .with_num_hidden_layers(layers)
+        .with_num_attention_heads(heads);
+    Ok((in_domain::text_config(), vision))
+}
+
 /// Renders the data, trains on the autodiff backend `Ad` and its `device` (the CLI: the CPU)
 /// and writes the folder (with `train_log.json`), logging a `tracing` line every 25 steps and
 /// reporting every optimizer step to `progress`.
@@ -74,6 +123,7 @@ pub fn run_train_clip<Ad: AutodiffBackend>(
     device: Ad::Device,
     progress: &mut dyn FnMut(StepInfo),
 ) -> Result<ClipTrainReport> {
+    let (text_cfg, vision_cfg) = tower_configs(args)?;
     if !(0.0..=4.0).contains(&args.temporal_weight) {
         return Err(ModelError::InvalidInput(format!(
             "--temporal-weight {}: expected a number from 0 to 4",
@@ -117,12 +167,16 @@ pub fn run_train_clip<Ad: AutodiffBackend>(
         .collect();
     <Ad as Backend>::seed(&device, args.seed);
     let model = match &args.init {
-        None => ClipModel::<Ad>::init(
-            &in_domain::text_config(),
-            &in_domain::vision_config(),
-            &device,
-        ),
+        None => ClipModel::<Ad>::init(&text_cfg, &vision_cfg, &device),
         Some(dir) => load_clip_model::<Ad>(dir, &device)?,
+    };
+    let folder = ClipFolderOptions {
+        text: &text_cfg,
+        vision: &vision_cfg,
+        used_tokens: &used,
+        half: args.half,
+        gzip: args.gzip,
+        temporal_weight: args.temporal_weight,
     };
     let opts = StageOptions {
         steps: args.steps,
@@ -174,15 +228,7 @@ pub fn run_train_clip<Ad: AutodiffBackend>(
             }
         },
         &mut |step, m| {
-            bytes = save_clip_folder(
-                &args.out,
-                &m.valid(),
-                &used,
-                args.half,
-                args.gzip,
-                args.temporal_weight,
-                extra(step),
-            )?;
+            bytes = save_clip_folder(&args.out, &m.valid(), &folder, extra(step))?;
             tracing::info!(step, out = %args.out.display(), "checkpoint written");
             Ok(())
         },

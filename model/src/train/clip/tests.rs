@@ -86,24 +86,40 @@ fn loss_falls_and_the_folder_loads_back_through_the_clip_loaders() {
     let first: f64 = losses[..5].iter().sum::<f64>() / 5.0;
     let last: f64 = losses[25..].iter().sum::<f64>() / 5.0;
     assert!(last < first * 0.9, "loss {first} → {last}");
-    // the sizes the saver writes are the in-domain presets: save a preset-sized model
-    let full = ClipModel::<Cpu>::init(
-        &in_domain::text_config(),
-        &in_domain::vision_config(),
-        &device,
-    );
+    // the saver writes the model's own sizes: a vision tower wider and shallower than the
+    // preset's loads back through the transformers-layout loaders
+    let text_cfg = in_domain::text_config();
+    let vision_cfg = in_domain::vision_config()
+        .with_hidden_size(96)
+        .with_intermediate_size(384)
+        .with_num_hidden_layers(2)
+        .with_num_attention_heads(6);
+    let full = ClipModel::<Cpu>::init(&text_cfg, &vision_cfg, &device);
     let dir = tempfile::tempdir().unwrap();
     let all: BTreeSet<usize> = (0..49408).collect();
     save_clip_folder(
         dir.path(),
         &full,
-        &all,
-        false,
-        false,
-        in_domain::TEMPORAL_WEIGHT,
+        &ClipFolderOptions {
+            text: &text_cfg,
+            vision: &vision_cfg,
+            used_tokens: &all,
+            half: false,
+            gzip: false,
+            temporal_weight: 1.5,
+        },
         serde_json::json!({}),
     )
     .unwrap();
+    let read = ClipVisionConfig::from_hf_json(&dir.path().join("config.json")).unwrap();
+    assert_eq!(
+        (
+            read.hidden_size,
+            read.num_hidden_layers,
+            read.num_attention_heads
+        ),
+        (96, 2, 6)
+    );
     let v = crate::loader::clip::load_clip_vision::<Cpu>(dir.path(), &device).unwrap();
     let t = crate::loader::clip::load_clip_text::<Cpu>(dir.path(), &device).unwrap();
     let px32 = Tensor::<Cpu, 4>::random(
@@ -120,7 +136,7 @@ fn loss_falls_and_the_folder_loads_back_through_the_clip_loaders() {
     assert!((a - b).abs().max().into_scalar() < 1e-6);
     let (name, gamma) = in_domain::folder_facts(dir.path());
     assert_eq!(name.as_deref(), Some(in_domain::NAME));
-    assert_eq!(gamma, in_domain::TEMPORAL_WEIGHT);
+    assert_eq!(gamma, 1.5);
     drop(model);
 }
 
@@ -146,5 +162,34 @@ fn confusable_negatives_add_the_confused_scenes_caption_only_when_asked() {
             assert!(confusable(c).contains(&s), "{s:?} / {c:?}");
             assert_ne!(twin(s), Some(c));
         }
+    }
+}
+
+#[test]
+fn vision_tower_sizes_are_checked_and_refused_with_an_init_folder() {
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: TrainClipArgs,
+    }
+    let parse = |a: &[&str]| {
+        let mut v = vec!["train-clip"];
+        v.extend_from_slice(a);
+        <Cli as clap::Parser>::try_parse_from(v).unwrap().args
+    };
+    let (_, v) =
+        run::tower_configs(&parse(&["--vision-width", "128", "--vision-layers", "6"])).unwrap();
+    assert_eq!((v.hidden_size, v.intermediate_size), (128, 512));
+    assert_eq!((v.num_hidden_layers, v.num_attention_heads), (6, 4));
+    let (_, v) = run::tower_configs(&parse(&[])).unwrap();
+    assert_eq!(v.hidden_size, in_domain::vision_config().hidden_size);
+    for bad in [
+        &["--vision-width", "100", "--vision-heads", "3"][..],
+        &["--vision-width", "8"],
+        &["--vision-layers", "0"],
+        &["--vision-width", "128", "--init", "/nonexistent"],
+    ] {
+        let e = run::tower_configs(&parse(bad)).unwrap_err();
+        assert!(matches!(e, ModelError::InvalidInput(_)), "{bad:?}: {e}");
     }
 }
