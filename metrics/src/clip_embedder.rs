@@ -29,10 +29,25 @@ pub struct ClipEmbedder<B: Backend> {
     pub batch: usize,
 }
 
+/// A loader's error as the metrics say it: a missing file is missing weights, an unreadable or
+/// unparsable one an I/O error naming it, the rest a failure of the CLIP.
 fn model_err(e: magictime_model::ModelError) -> MetricsError {
-    MetricsError::Numerical {
-        what: "CLIP",
-        detail: e.to_string(),
+    use magictime_model::ModelError as M;
+    match e {
+        M::MissingFile { path, hint } => MetricsError::MissingWeights {
+            model: "CLIP",
+            path,
+            hint,
+        },
+        M::Io { path, source } => MetricsError::Io {
+            path,
+            detail: source.to_string(),
+        },
+        M::Parse { path, msg } => MetricsError::Io { path, detail: msg },
+        e => MetricsError::Numerical {
+            what: "CLIP",
+            detail: e.to_string(),
+        },
     }
 }
 
@@ -267,5 +282,12 @@ mod tests {
             err.contains("/nonexistent/clip") && err.contains("--clip"),
             "{err}"
         );
+        // a folder with a config but no weights: missing weights, not a numerical failure
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("config.json"), "{}").unwrap();
+        let err = ClipEmbedder::<Cpu>::load(dir.path(), &Default::default())
+            .err()
+            .unwrap();
+        assert!(matches!(err, MetricsError::MissingWeights { .. }), "{err}");
     }
 }

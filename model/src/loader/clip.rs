@@ -71,6 +71,29 @@ const TEXT_WEIGHTS: &[&str] = &[
     "diffusion_pytorch_model.safetensors",
 ];
 
+/// The gzip-compressed weights the in-domain CLIP trainer writes by default (and the binary
+/// embeds).
+const GZ_WEIGHTS: &str = "model.safetensors.gz";
+
+/// The weights file of a CLIP folder: one of [`TEXT_WEIGHTS`], else its `model.safetensors.gz`
+/// gunzipped into a temporary folder (returned with it, so the file lives while it is read).
+fn clip_weights(dir: &Path) -> Result<(PathBuf, Option<tempfile::TempDir>)> {
+    match find_weights(dir, TEXT_WEIGHTS) {
+        Ok(p) => Ok((p, None)),
+        Err(_) if dir.join(GZ_WEIGHTS).is_file() => {
+            let gz = dir.join(GZ_WEIGHTS);
+            let tmp = tempfile::tempdir().map_err(|e| ModelError::io(std::env::temp_dir(), e))?;
+            let out = tmp.path().join("model.safetensors");
+            let file = std::fs::File::open(&gz).map_err(|e| ModelError::from_read(&gz, e))?;
+            let mut target = std::fs::File::create(&out).map_err(|e| ModelError::io(&out, e))?;
+            std::io::copy(&mut flate2::read::GzDecoder::new(file), &mut target)
+                .map_err(|e| ModelError::parse(&gz, format!("not a gzip file: {e}")))?;
+            Ok((out, Some(tmp)))
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// `dir` itself when it holds a `config.json`, else `dir/sub` (a diffusers pipeline root).
 pub(crate) fn component_dir(dir: &Path, sub: &str) -> PathBuf {
     if dir.join("config.json").is_file() || !dir.join(sub).is_dir() {
@@ -100,7 +123,7 @@ pub fn load_clip_text_file<B: Backend>(
 pub fn load_clip_text<B: Backend>(dir: &Path, device: &B::Device) -> Result<ClipTextModel<B>> {
     let dir = component_dir(dir, "text_encoder");
     let config = ClipTextConfig::from_hf_json(&dir.join("config.json"))?;
-    let weights = find_weights(&dir, TEXT_WEIGHTS)?;
+    let (weights, _tmp) = clip_weights(&dir)?;
     Ok(load_clip_text_file(&config, &weights, device)?.0)
 }
 
@@ -124,7 +147,7 @@ pub fn load_clip_vision_file<B: Backend>(
 pub fn load_clip_vision<B: Backend>(dir: &Path, device: &B::Device) -> Result<ClipVisionModel<B>> {
     let dir = component_dir(dir, "image_encoder");
     let config = ClipVisionConfig::from_hf_json(&dir.join("config.json"))?;
-    let weights = find_weights(&dir, TEXT_WEIGHTS)?;
+    let (weights, _tmp) = clip_weights(&dir)?;
     Ok(load_clip_vision_file(&config, &weights, device)?.0)
 }
 

@@ -137,6 +137,42 @@ fn loss_falls_and_the_folder_loads_back_through_the_clip_loaders() {
     let (name, gamma) = in_domain::folder_facts(dir.path());
     assert_eq!(name.as_deref(), Some(in_domain::NAME));
     assert_eq!(gamma, 1.5);
+    // the trainer's default, gzip-compressed weights load through the same loaders
+    let gz = tempfile::tempdir().unwrap();
+    save_clip_folder(
+        gz.path(),
+        &full,
+        &ClipFolderOptions {
+            text: &text_cfg,
+            vision: &vision_cfg,
+            used_tokens: &all,
+            half: false,
+            gzip: true,
+            temporal_weight: 1.5,
+        },
+        serde_json::json!({}),
+    )
+    .unwrap();
+    assert!(gz.path().join("model.safetensors.gz").is_file());
+    assert!(!gz.path().join("model.safetensors").exists());
+    let v_gz = crate::loader::clip::load_clip_vision::<Cpu>(gz.path(), &device).unwrap();
+    let t_gz = crate::loader::clip::load_clip_text::<Cpu>(gz.path(), &device).unwrap();
+    let px = Tensor::<Cpu, 4>::random(
+        [1, 3, 32, 32],
+        burn::tensor::Distribution::Normal(0.0, 1.0),
+        &device,
+    );
+    let a = v_gz.image_embeds(px.clone()).unwrap();
+    let b = full.vision.image_embeds(px).unwrap();
+    assert!((a - b).abs().max().into_scalar() < 1e-6);
+    let ids = token_batch::<Cpu>(&tok, &["a blue ball"], &device).unwrap();
+    let a = t_gz.text_embeds(ids.clone()).unwrap();
+    let b = full.text.text_embeds(ids).unwrap();
+    assert!((a - b).abs().max().into_scalar() < 1e-6);
+    // not gzip: a parse error naming the file, nothing loaded
+    std::fs::write(gz.path().join("model.safetensors.gz"), b"plain").unwrap();
+    let e = crate::loader::clip::load_clip_vision::<Cpu>(gz.path(), &device).unwrap_err();
+    assert!(matches!(e, ModelError::Parse { .. }), "{e}");
     drop(model);
 }
 
