@@ -95,22 +95,38 @@ fn loss_falls_and_the_folder_loads_back_through_the_clip_loaders() {
         .with_num_hidden_layers(2)
         .with_num_attention_heads(6);
     let full = ClipModel::<Cpu>::init(&text_cfg, &vision_cfg, &device);
-    let dir = tempfile::tempdir().unwrap();
     let all: BTreeSet<usize> = (0..49408).collect();
-    save_clip_folder(
-        dir.path(),
-        &full,
-        &ClipFolderOptions {
+    let save = |gzip: bool| {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = ClipFolderOptions {
             text: &text_cfg,
             vision: &vision_cfg,
             used_tokens: &all,
             half: false,
-            gzip: false,
+            gzip,
             temporal_weight: 1.5,
-        },
-        serde_json::json!({}),
-    )
-    .unwrap();
+        };
+        save_clip_folder(dir.path(), &full, &opts, serde_json::json!({})).unwrap();
+        dir
+    };
+    // both towers of the folder equal the model's
+    let loads_back_equal = |dir: &std::path::Path| {
+        let v = crate::loader::clip::load_clip_vision::<Cpu>(dir, &device).unwrap();
+        let t = crate::loader::clip::load_clip_text::<Cpu>(dir, &device).unwrap();
+        let px32 = Tensor::<Cpu, 4>::random(
+            [2, 3, 32, 32],
+            burn::tensor::Distribution::Normal(0.0, 1.0),
+            &device,
+        );
+        let a = v.image_embeds(px32.clone()).unwrap();
+        let b = full.vision.image_embeds(px32).unwrap();
+        assert!((a - b).abs().max().into_scalar() < 1e-6);
+        let ids = token_batch::<Cpu>(&tok, &["a red ball"], &device).unwrap();
+        let a = t.text_embeds(ids.clone()).unwrap();
+        let b = full.text.text_embeds(ids).unwrap();
+        assert!((a - b).abs().max().into_scalar() < 1e-6);
+    };
+    let dir = save(false);
     let read = ClipVisionConfig::from_hf_json(&dir.path().join("config.json")).unwrap();
     assert_eq!(
         (
@@ -120,55 +136,15 @@ fn loss_falls_and_the_folder_loads_back_through_the_clip_loaders() {
         ),
         (96, 2, 6)
     );
-    let v = crate::loader::clip::load_clip_vision::<Cpu>(dir.path(), &device).unwrap();
-    let t = crate::loader::clip::load_clip_text::<Cpu>(dir.path(), &device).unwrap();
-    let px32 = Tensor::<Cpu, 4>::random(
-        [2, 3, 32, 32],
-        burn::tensor::Distribution::Normal(0.0, 1.0),
-        &device,
-    );
-    let a = v.image_embeds(px32.clone()).unwrap();
-    let b = full.vision.image_embeds(px32).unwrap();
-    assert!((a - b).abs().max().into_scalar() < 1e-6);
-    let ids = token_batch::<Cpu>(&tok, &["a red ball"], &device).unwrap();
-    let a = t.text_embeds(ids.clone()).unwrap();
-    let b = full.text.text_embeds(ids).unwrap();
-    assert!((a - b).abs().max().into_scalar() < 1e-6);
+    loads_back_equal(dir.path());
     let (name, gamma) = in_domain::folder_facts(dir.path());
     assert_eq!(name.as_deref(), Some(in_domain::NAME));
     assert_eq!(gamma, 1.5);
     // the trainer's default, gzip-compressed weights load through the same loaders
-    let gz = tempfile::tempdir().unwrap();
-    save_clip_folder(
-        gz.path(),
-        &full,
-        &ClipFolderOptions {
-            text: &text_cfg,
-            vision: &vision_cfg,
-            used_tokens: &all,
-            half: false,
-            gzip: true,
-            temporal_weight: 1.5,
-        },
-        serde_json::json!({}),
-    )
-    .unwrap();
+    let gz = save(true);
     assert!(gz.path().join("model.safetensors.gz").is_file());
     assert!(!gz.path().join("model.safetensors").exists());
-    let v_gz = crate::loader::clip::load_clip_vision::<Cpu>(gz.path(), &device).unwrap();
-    let t_gz = crate::loader::clip::load_clip_text::<Cpu>(gz.path(), &device).unwrap();
-    let px = Tensor::<Cpu, 4>::random(
-        [1, 3, 32, 32],
-        burn::tensor::Distribution::Normal(0.0, 1.0),
-        &device,
-    );
-    let a = v_gz.image_embeds(px.clone()).unwrap();
-    let b = full.vision.image_embeds(px).unwrap();
-    assert!((a - b).abs().max().into_scalar() < 1e-6);
-    let ids = token_batch::<Cpu>(&tok, &["a blue ball"], &device).unwrap();
-    let a = t_gz.text_embeds(ids.clone()).unwrap();
-    let b = full.text.text_embeds(ids).unwrap();
-    assert!((a - b).abs().max().into_scalar() < 1e-6);
+    loads_back_equal(gz.path());
     // not gzip: a parse error naming the file, nothing loaded
     std::fs::write(gz.path().join("model.safetensors.gz"), b"plain").unwrap();
     let e = crate::loader::clip::load_clip_vision::<Cpu>(gz.path(), &device).unwrap_err();
