@@ -435,11 +435,14 @@ pub fn draw_batch(data: &ClipData, b: usize, confusables: bool, rng: &mut impl R
 }
 
 /// Trains `model` with AdamW on `data`; `checkpoint(step, model)` is called every
-/// `checkpoint_every` steps and at the end.
+/// `checkpoint_every` steps and at the end. Before each step `fresh(step)` may hand over a new
+/// rendering, which replaces the clips batches are drawn from (never-repeating data:
+/// [`TrainClipArgs::fresh_data_every`]); `|_| Ok(None)` trains on `data` throughout.
 #[allow(clippy::too_many_arguments)]
 pub fn train_clip<B: AutodiffBackend>(
     mut model: ClipModel<B>,
     data: &ClipData,
+    fresh: &mut dyn FnMut(usize) -> Result<Option<ClipData>>,
     tok: &ClipTokenizer,
     opts: &StageOptions,
     objective: ClipObjective,
@@ -460,7 +463,12 @@ pub fn train_clip<B: AutodiffBackend>(
     let mut stats = StageStats::default();
     let start = Instant::now();
     let mut done = 0;
+    let mut replaced: Option<ClipData> = None;
     for step in 0..opts.steps {
+        if let Some(next) = fresh(step)? {
+            replaced = Some(next);
+        }
+        let data = replaced.as_ref().unwrap_or(data);
         let batch = draw_batch(data, opts.batch, objective.confusable_negatives, &mut rng);
         let (loss, acc) = clip_loss(
             &model,

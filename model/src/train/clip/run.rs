@@ -50,6 +50,12 @@ pub struct TrainClipArgs {
     /// Attention heads of the vision tower (from scratch only; the preset: 4).
     #[arg(long)]
     pub vision_heads: Option<usize>,
+    /// Render new clips every this many steps (0 = never): a background thread renders the next
+    /// set while the model trains on the current one, so batches are drawn from clips seen for
+    /// at most this many steps. Round r renders seeds `seed + 100000·r` (32²) and that + 1000
+    /// (64²), far from the probe's held-out seeds (7, 8, 12, 13).
+    #[arg(long, default_value_t = 0)]
+    pub fresh_data_every: usize,
     /// Write the folder every this many steps (0 = only at the end).
     #[arg(long, default_value_t = 250)]
     pub checkpoint_every: usize,
@@ -115,6 +121,55 @@ pub(super) fn tower_configs(args: &TrainClipArgs) -> Result<(ClipTextConfig, Cli
     Ok((in_domain::text_config(), vision))
 }
 
+/// The clips of rendering round `round` (0: the run's first set; later ones:
+/// [`TrainClipArgs::fresh_data_every`]).
+pub(super) fn renderings(args: &TrainClipArgs, round: u64) -> [Rendering; 2] {
+    let seed = args.seed + 100_000 * round;
+    [
+        Rendering {
+            clips: args.clips,
+            size: 32,
+            seed,
+            blur: 0.25,
+        },
+        Rendering {
+            clips: args.clips_64,
+            size: 64,
+            seed: seed + 1000,
+            blur: 0.0,
+        },
+    ]
+}
+
+/// Rounds 1, 2, … of [`renderings`], rendered one ahead on a background thread (rendering and
+/// preprocessing 4,500 clips takes a while, and the training step leaves a core free).
+pub(super) struct Prefetch {
+    rx: std::sync::mpsc::Receiver<Result<ClipData>>,
+}
+
+impl Prefetch {
+    pub(super) fn start(args: TrainClipArgs) -> Self {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        std::thread::spawn(move || {
+            for round in 1.. {
+                let data = ClipData::render(&renderings(&args, round), 8, in_domain::IMAGE_SIZE);
+                // the trainer has finished (receiver dropped): stop rendering
+                if tx.send(data).is_err() {
+                    break;
+                }
+            }
+        });
+        Self { rx }
+    }
+
+    /// The next round (waits while it is still rendering).
+    pub(super) fn next(&mut self) -> Result<ClipData> {
+        self.rx.recv().map_err(|_| {
+            ModelError::InvalidInput("the clip-rendering thread stopped unexpectedly".into())
+        })?
+    }
+}
+
 /// Renders the data, trains on the autodiff backend `Ad` and its `device` (the CLI: the CPU)
 /// and writes the folder (with `train_log.json`), logging a `tracing` line every 25 steps and
 /// reporting every optimizer step to `progress`.
@@ -137,24 +192,8 @@ pub fn run_train_clip<Ad: AutodiffBackend>(
         seed = args.seed,
         "rendering ChronoMagic-Synth for the in-domain CLIP"
     );
-    let data = ClipData::render(
-        &[
-            Rendering {
-                clips: args.clips,
-                size: 32,
-                seed: args.seed,
-                blur: 0.25,
-            },
-            Rendering {
-                clips: args.clips_64,
-                size: 64,
-                seed: args.seed + 1000,
-                blur: 0.0,
-            },
-        ],
-        8,
-        in_domain::IMAGE_SIZE,
-    )?;
+    let data = ClipData::render(&renderings(args, 0), 8, in_domain::IMAGE_SIZE)?;
+    let mut prefetch = (args.fresh_data_every > 0).then(|| Prefetch::start(args.clone()));
     let tok = ClipTokenizer::new()?;
     let used: BTreeSet<usize> = data
         .captions
@@ -190,8 +229,16 @@ pub fn run_train_clip<Ad: AutodiffBackend>(
     let extra = |steps: usize| {
         serde_json::json!({
             "trained_on": format!(
-                "ChronoMagic-Synth seeds {} (32², {} clips) and {} (64², {} clips), 8 frames",
-                args.seed, args.clips, args.seed + 1000, args.clips_64
+                "ChronoMagic-Synth seeds {} (32², {} clips) and {} (64², {} clips), 8 frames{}",
+                args.seed, args.clips, args.seed + 1000, args.clips_64,
+                if args.fresh_data_every > 0 {
+                    format!(
+                        "; new clips every {} steps (seeds + 100000·r, r = 1, 2, …)",
+                        args.fresh_data_every
+                    )
+                } else {
+                    String::new()
+                }
             ),
             "steps": steps,
             "hard_negatives": format!(
@@ -206,6 +253,14 @@ pub fn run_train_clip<Ad: AutodiffBackend>(
     let (_, stats) = train_clip(
         model,
         &data,
+        &mut |step| match &mut prefetch {
+            Some(p) if step > 0 && step.is_multiple_of(args.fresh_data_every) => {
+                let next = p.next()?;
+                tracing::info!(step, clips = next.count, "fresh ChronoMagic-Synth clips");
+                Ok(Some(next))
+            }
+            _ => Ok(None),
+        },
         &tok,
         &opts,
         ClipObjective {

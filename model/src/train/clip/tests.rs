@@ -68,6 +68,7 @@ fn loss_falls_and_the_folder_loads_back_through_the_clip_loaders() {
     let (model, _) = train_clip(
         model,
         &data,
+        &mut |_| Ok(None),
         &tok,
         &opts,
         ClipObjective {
@@ -204,4 +205,54 @@ fn vision_tower_sizes_are_checked_and_refused_with_an_init_folder() {
         let e = run::tower_configs(&parse(bad)).unwrap_err();
         assert!(matches!(e, ModelError::InvalidInput(_)), "{bad:?}: {e}");
     }
+}
+
+#[test]
+fn fresh_data_rounds_are_rendered_ahead_in_order_and_never_repeat_a_seed() {
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: TrainClipArgs,
+    }
+    let args = <Cli as clap::Parser>::try_parse_from([
+        "train-clip",
+        "--clips",
+        "6",
+        "--clips-64",
+        "2",
+        "--seed",
+        "11",
+        "--fresh-data-every",
+        "50",
+    ])
+    .unwrap()
+    .args;
+    let mut seeds = BTreeSet::new();
+    for round in 0..4 {
+        for r in run::renderings(&args, round) {
+            // the probe's held-out seeds are never rendered for training
+            assert!(
+                ![7, 8, 12, 13].contains(&r.seed),
+                "round {round}: seed {}",
+                r.seed
+            );
+            assert!(
+                seeds.insert(r.seed),
+                "round {round} repeats seed {}",
+                r.seed
+            );
+        }
+    }
+    let size = in_domain::IMAGE_SIZE;
+    let direct = |round| ClipData::render(&run::renderings(&args, round), 8, size).unwrap();
+    let mut prefetch = run::Prefetch::start(args.clone());
+    let (first, second) = (prefetch.next().unwrap(), prefetch.next().unwrap());
+    for (got, round) in [(&first, 1), (&second, 2)] {
+        let want = direct(round);
+        assert_eq!(got.count, 8);
+        assert_eq!(got.captions, want.captions, "round {round}");
+        assert_eq!(got.pixels, want.pixels, "round {round}");
+    }
+    assert_ne!(first.pixels, direct(0).pixels);
+    assert_ne!(first.pixels, second.pixels);
 }
