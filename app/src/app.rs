@@ -9,6 +9,7 @@ use leptos_router::{
 use crate::{
     api::auth::get_user,
     components::{csrf::provide_csrf_token, nav::Nav},
+    error::AppError,
     pages::{
         admin::AdminPage,
         annotate::{AnnotatePage, ItemPage, ProjectPage, ReviewPage},
@@ -53,7 +54,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 /// new page).
 #[derive(Clone, Copy)]
 pub struct Session {
-    pub user: Resource<Result<Option<User>, ServerFnError>>,
+    pub user: Resource<Result<Option<User>, AppError>>,
 }
 
 impl Session {

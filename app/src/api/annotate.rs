@@ -7,6 +7,8 @@ use leptos::prelude::*;
 use leptos::server_fn::codec::GetUrl;
 use serde::{Deserialize, Serialize};
 
+use crate::error::AppError;
+
 /// The flags an annotator can raise; a flagged item goes to the reviewers' flagged queue.
 pub const FLAGS: [(&str, &str); 4] = [
     ("not_timelapse", "Not a time-lapse"),
@@ -193,12 +195,12 @@ pub fn hotkey_matches(spec: &str, key: &str, ctrl: bool, alt: bool, shift: bool)
 
 /// The projects the user can see (all for researchers/admins, their own for annotators).
 #[server(prefix = "/api", endpoint = "annot_projects", input = GetUrl)]
-pub async fn annot_projects() -> Result<Vec<ProjectSummary>, ServerFnError> {
+pub async fn annot_projects() -> Result<Vec<ProjectSummary>, AppError> {
     use crate::ssr::annotate;
     let (state, user) = annotate::ctx().await?;
     annotate::projects::list(&state.pool, &user)
         .await
-        .map_err(annotate::to_server_error)
+        .map_err(AppError::from)
 }
 
 /// Creates a project from a manifest under `<data_dir>/datasets` (researchers). `annotators`
@@ -212,7 +214,7 @@ pub async fn annot_create_project(
     lock_timeout_s: Option<i64>,
     annotators: String,
     reviewers: Option<String>,
-) -> Result<i64, ServerFnError> {
+) -> Result<i64, AppError> {
     use crate::ssr::{annotate, auth};
     let _ = csrf_token;
     let state = crate::ssr::state()?;
@@ -227,7 +229,7 @@ pub async fn annot_create_project(
     };
     annotate::projects::create(&state.pool, &state.data_dir, &user, req)
         .await
-        .map_err(annotate::to_server_error)
+        .map_err(AppError::from)
 }
 
 #[cfg(feature = "ssr")]
@@ -245,23 +247,23 @@ pub async fn annot_next(
     csrf_token: String,
     project_id: i64,
     exclude: Option<i64>,
-) -> Result<Option<i64>, ServerFnError> {
+) -> Result<Option<i64>, AppError> {
     use crate::ssr::annotate;
     let _ = csrf_token;
     let (state, user) = annotate::ctx().await?;
     annotate::work::next(&state.pool, &user, project_id, exclude)
         .await
-        .map_err(annotate::to_server_error)
+        .map_err(AppError::from)
 }
 
 /// One item (members, researchers and admins).
 #[server(prefix = "/api", endpoint = "annot_item", input = GetUrl)]
-pub async fn annot_item(item_id: i64) -> Result<ItemView, ServerFnError> {
+pub async fn annot_item(item_id: i64) -> Result<ItemView, AppError> {
     use crate::ssr::annotate;
     let (state, user) = annotate::ctx().await?;
     annotate::work::item(&state.pool, &user, item_id)
         .await
-        .map_err(annotate::to_server_error)
+        .map_err(AppError::from)
 }
 
 /// Saves the text being written and extends the lock.
@@ -270,13 +272,13 @@ pub async fn annot_autosave(
     csrf_token: String,
     item_id: i64,
     text: String,
-) -> Result<f64, ServerFnError> {
+) -> Result<f64, AppError> {
     use crate::ssr::annotate;
     let _ = csrf_token;
     let (state, user) = annotate::ctx().await?;
     annotate::work::autosave(&state.pool, &user, item_id, &text)
         .await
-        .map_err(annotate::to_server_error)
+        .map_err(AppError::from)
 }
 
 /// Submits a caption (`flags`, `checklist`: comma-separated keys); frees the lock.
@@ -287,7 +289,7 @@ pub async fn annot_submit(
     text: String,
     flags: Option<String>,
     checklist: Option<String>,
-) -> Result<(), ServerFnError> {
+) -> Result<(), AppError> {
     use crate::ssr::annotate;
     let _ = csrf_token;
     let (state, user) = annotate::ctx().await?;
@@ -308,39 +310,39 @@ pub async fn annot_submit(
         &list(checklist),
     )
     .await
-    .map_err(annotate::to_server_error)
+    .map_err(AppError::from)
 }
 
 /// Skips the item: it is not offered to this user again (in this round).
 #[server(prefix = "/api", endpoint = "annot_skip")]
-pub async fn annot_skip(csrf_token: String, item_id: i64) -> Result<(), ServerFnError> {
+pub async fn annot_skip(csrf_token: String, item_id: i64) -> Result<(), AppError> {
     use crate::ssr::annotate;
     let _ = csrf_token;
     let (state, user) = annotate::ctx().await?;
     annotate::work::skip(&state.pool, &user, item_id)
         .await
-        .map_err(annotate::to_server_error)
+        .map_err(AppError::from)
 }
 
 /// Gives the lock back (the autosaved text stays).
 #[server(prefix = "/api", endpoint = "annot_release")]
-pub async fn annot_release(csrf_token: String, item_id: i64) -> Result<(), ServerFnError> {
+pub async fn annot_release(csrf_token: String, item_id: i64) -> Result<(), AppError> {
     use crate::ssr::annotate;
     let _ = csrf_token;
     let (state, user) = annotate::ctx().await?;
     annotate::locking::release(&state.pool, item_id, user.id)
         .await
-        .map_err(annotate::to_server_error)
+        .map_err(AppError::from)
 }
 
 /// Progress, per-annotator statistics and agreement of a project.
 #[server(prefix = "/api", endpoint = "annot_dashboard", input = GetUrl)]
-pub async fn annot_dashboard(project_id: i64) -> Result<Dashboard, ServerFnError> {
+pub async fn annot_dashboard(project_id: i64) -> Result<Dashboard, AppError> {
     use crate::ssr::annotate;
     let (state, user) = annotate::ctx().await?;
     annotate::agreement::dashboard(&state.pool, &user, project_id)
         .await
-        .map_err(annotate::to_server_error)
+        .map_err(AppError::from)
 }
 
 /// Items waiting for a reviewer (reviewers only).
@@ -348,22 +350,22 @@ pub async fn annot_dashboard(project_id: i64) -> Result<Dashboard, ServerFnError
 pub async fn annot_queue(
     project_id: i64,
     status: Option<String>,
-) -> Result<Vec<QueueEntry>, ServerFnError> {
+) -> Result<Vec<QueueEntry>, AppError> {
     use crate::ssr::annotate;
     let (state, user) = annotate::ctx().await?;
     annotate::review::queue(&state.pool, &user, project_id, status.as_deref())
         .await
-        .map_err(annotate::to_server_error)
+        .map_err(AppError::from)
 }
 
 /// All versions and decisions of an item (reviewers only).
 #[server(prefix = "/api", endpoint = "annot_review_item", input = GetUrl)]
-pub async fn annot_review_item(item_id: i64) -> Result<ReviewItem, ServerFnError> {
+pub async fn annot_review_item(item_id: i64) -> Result<ReviewItem, AppError> {
     use crate::ssr::annotate;
     let (state, user) = annotate::ctx().await?;
     annotate::review::item(&state.pool, &user, item_id)
         .await
-        .map_err(annotate::to_server_error)
+        .map_err(AppError::from)
 }
 
 /// A reviewer's decision: `accept` (a version), `edit` (new text, accepted), `send_back`
@@ -376,7 +378,7 @@ pub async fn annot_review(
     version_id: Option<i64>,
     text: Option<String>,
     comment: Option<String>,
-) -> Result<(), ServerFnError> {
+) -> Result<(), AppError> {
     use crate::ssr::annotate;
     let _ = csrf_token;
     let (state, user) = annotate::ctx().await?;
@@ -390,16 +392,16 @@ pub async fn annot_review(
         comment.as_deref().unwrap_or(""),
     )
     .await
-    .map_err(annotate::to_server_error)
+    .map_err(AppError::from)
 }
 
 #[server(prefix = "/api", endpoint = "annot_hotkeys", input = GetUrl)]
-pub async fn annot_hotkeys() -> Result<Hotkeys, ServerFnError> {
+pub async fn annot_hotkeys() -> Result<Hotkeys, AppError> {
     use crate::ssr::annotate;
     let (state, user) = annotate::ctx().await?;
     annotate::work::hotkeys(&state.pool, user.id)
         .await
-        .map_err(annotate::to_server_error)
+        .map_err(AppError::from)
 }
 
 #[server(prefix = "/api", endpoint = "annot_set_hotkeys")]
@@ -410,7 +412,7 @@ pub async fn annot_set_hotkeys(
     flag: String,
     next: String,
     play: String,
-) -> Result<Hotkeys, ServerFnError> {
+) -> Result<Hotkeys, AppError> {
     use crate::ssr::annotate;
     let _ = csrf_token;
     let (state, user) = annotate::ctx().await?;
@@ -423,7 +425,7 @@ pub async fn annot_set_hotkeys(
     };
     annotate::work::set_hotkeys(&state.pool, user.id, &keys)
         .await
-        .map_err(annotate::to_server_error)?;
+        .map_err(AppError::from)?;
     Ok(keys)
 }
 

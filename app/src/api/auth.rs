@@ -2,13 +2,15 @@
 use leptos::prelude::*;
 use leptos::server_fn::codec::GetUrl;
 
+use crate::error::AppError;
+
 #[cfg(feature = "ssr")]
 use crate::types::Role;
 use crate::types::{Account, User};
 
 /// The logged-in user of this request, if any.
 #[server(prefix = "/api", endpoint = "me", input = GetUrl)]
-pub async fn get_user() -> Result<Option<User>, ServerFnError> {
+pub async fn get_user() -> Result<Option<User>, AppError> {
     crate::ssr::auth::current_user().await
 }
 
@@ -19,9 +21,8 @@ pub async fn login(
     email: String,
     password: String,
     next: Option<String>,
-) -> Result<(), ServerFnError> {
+) -> Result<(), AppError> {
     use crate::ssr::auth;
-    use axum::http::StatusCode;
     let _ = csrf_token; // checked by the CSRF layer before this body runs
                         // Contexts are taken before the first await: during SSR the reactive owner can be gone by
                         // the time a future resumes (a re-rendered Suspense), and then a lookup fails.
@@ -31,7 +32,8 @@ pub async fn login(
         .await
         .map(|c| c.0.ip())
         .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into());
-    let headers: axum::http::HeaderMap = leptos_axum::extract().await?;
+    let headers: axum::http::HeaderMap =
+        leptos_axum::extract().await.map_err(AppError::internal)?;
     let client = crate::ssr::client_ip::client_ip(peer, &headers, &state.trusted_proxies);
     // Failures slow further attempts down (no lockout). Per account the spacing stays short, so
     // someone guessing at the admin's e-mail cannot keep the admin out; per client it grows to
@@ -46,24 +48,18 @@ pub async fn login(
     match state.login_limiter.begin(&keys) {
         Ok(wait) => tokio::time::sleep(wait).await,
         Err(retry) => {
-            return Err(auth::fail(
-                StatusCode::TOO_MANY_REQUESTS,
-                &format!(
-                    "too many failed logins; try again in {} s",
-                    retry.as_secs().max(1)
-                ),
-            ))
+            return Err(AppError::TooManyRequests(format!(
+                "too many failed logins; try again in {} s",
+                retry.as_secs().max(1)
+            )))
         }
     }
     let user = auth::authenticate(&state.pool, &email, &password)
         .await
-        .map_err(auth::internal)?;
+        .map_err(AppError::internal)?;
     let Some(user) = user else {
         // (the attempt was counted as a failure when it began)
-        return Err(auth::fail(
-            StatusCode::UNAUTHORIZED,
-            "wrong e-mail or password",
-        ));
+        return Err(AppError::Unauthorized("wrong e-mail or password".into()));
     };
     state.login_limiter.succeeded(&keys);
     auth::start_session(&state, &res, user.id).await?;
@@ -74,17 +70,17 @@ pub async fn login(
 
 /// Ends the session and clears the cookie.
 #[server(prefix = "/api", endpoint = "logout")]
-pub async fn logout(csrf_token: String) -> Result<(), ServerFnError> {
+pub async fn logout(csrf_token: String) -> Result<(), AppError> {
     use crate::ssr::{auth, cookies};
     use axum::http::{header::SET_COOKIE, HeaderMap, HeaderValue};
     let _ = csrf_token;
     let state = crate::ssr::state()?;
     let res = crate::ssr::response()?;
-    let headers: HeaderMap = leptos_axum::extract().await?;
+    let headers: HeaderMap = leptos_axum::extract().await.map_err(AppError::internal)?;
     if let Some(token) = cookies::get(&headers, &cookies::session_name(state.secure_cookies)) {
         auth::delete_session(&state.pool, &token)
             .await
-            .map_err(auth::internal)?;
+            .map_err(AppError::internal)?;
     }
     // Back to an anonymous, random CSRF token: the ended session's one is not reused.
     for cookie in [
@@ -93,7 +89,7 @@ pub async fn logout(csrf_token: String) -> Result<(), ServerFnError> {
     ] {
         res.append_header(
             SET_COOKIE,
-            HeaderValue::from_str(&cookie).map_err(auth::internal)?,
+            HeaderValue::from_str(&cookie).map_err(AppError::internal)?,
         );
     }
     leptos_axum::redirect("/");
@@ -107,9 +103,8 @@ pub async fn setup_admin(
     token: String,
     email: String,
     password: String,
-) -> Result<(), ServerFnError> {
+) -> Result<(), AppError> {
     use crate::ssr::{auth, cookies};
-    use axum::http::StatusCode;
     let _ = csrf_token;
     let state = crate::ssr::state()?;
     let ok = {
@@ -123,19 +118,13 @@ pub async fn setup_admin(
     if !ok
         || auth::admin_exists(&state.pool)
             .await
-            .map_err(auth::internal)?
+            .map_err(AppError::internal)?
     {
-        return Err(auth::fail(
-            StatusCode::FORBIDDEN,
-            "invalid or used setup token",
-        ));
+        return Err(AppError::Forbidden("invalid or used setup token".into()));
     }
     let admin = auth::create_user(&state.pool, &email, &password, Role::Admin)
         .await
-        .map_err(|e| match e {
-            auth::AccountError::Db(e) => auth::internal(e),
-            e => auth::fail(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string()),
-        })?;
+        .map_err(AppError::from)?;
     *state
         .setup_token_hash
         .lock()
@@ -150,13 +139,13 @@ pub async fn setup_admin(
 
 /// Every account with its status and live sessions (admin only).
 #[server(prefix = "/api", endpoint = "users", input = GetUrl)]
-pub async fn list_users() -> Result<Vec<Account>, ServerFnError> {
+pub async fn list_users() -> Result<Vec<Account>, AppError> {
     use crate::ssr::auth;
     let state = crate::ssr::state()?;
     auth::require_role(Role::Admin).await?;
     auth::list_accounts(&state.pool)
         .await
-        .map_err(auth::internal)
+        .map_err(AppError::internal)
 }
 
 /// What an admin can do to an account: `disable` (it cannot log in, its sessions end), `enable`,
@@ -166,42 +155,39 @@ pub async fn account_action(
     csrf_token: String,
     id: i64,
     action: String,
-) -> Result<Account, ServerFnError> {
+) -> Result<Account, AppError> {
     use crate::ssr::auth;
-    use axum::http::StatusCode;
     let _ = csrf_token;
     let state = crate::ssr::state()?;
     let admin = auth::require_role(Role::Admin).await?;
     if id == admin.id {
-        return Err(auth::fail(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "not your own account: ask another admin",
+        return Err(AppError::Invalid(
+            "not your own account: ask another admin".into(),
         ));
     }
     let found = match action.as_str() {
         "disable" | "enable" => auth::set_disabled(&state.pool, id, action == "disable")
             .await
-            .map_err(auth::internal)?,
+            .map_err(AppError::internal)?,
         "logout" => {
             auth::revoke_sessions(&state.pool, id)
                 .await
-                .map_err(auth::internal)?;
+                .map_err(AppError::internal)?;
             true
         }
         _ => {
-            return Err(auth::fail(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "unknown action: disable, enable or logout",
+            return Err(AppError::Invalid(
+                "unknown action: disable, enable or logout".into(),
             ))
         }
     };
     let account = match found {
         true => auth::account(&state.pool, id)
             .await
-            .map_err(auth::internal)?,
+            .map_err(AppError::internal)?,
         false => None,
     };
-    let account = account.ok_or_else(|| auth::fail(StatusCode::NOT_FOUND, "no such account"))?;
+    let account = account.ok_or_else(|| AppError::NotFound("no such account".into()))?;
     tracing::info!(by = admin.id, user = id, action, "account action");
     Ok(account)
 }
@@ -213,20 +199,15 @@ pub async fn create_account(
     email: String,
     password: String,
     role: String,
-) -> Result<User, ServerFnError> {
+) -> Result<User, AppError> {
     use crate::ssr::auth;
-    use axum::http::StatusCode;
     let _ = csrf_token;
     let state = crate::ssr::state()?;
     let admin = auth::require_role(Role::Admin).await?;
-    let role = Role::parse(&role)
-        .ok_or_else(|| auth::fail(StatusCode::UNPROCESSABLE_ENTITY, "unknown role"))?;
+    let role = Role::parse(&role).ok_or_else(|| AppError::Invalid("unknown role".into()))?;
     let user = auth::create_user(&state.pool, &email, &password, role)
         .await
-        .map_err(|e| match e {
-            auth::AccountError::Db(e) => auth::internal(e),
-            e => auth::fail(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string()),
-        })?;
+        .map_err(AppError::from)?;
     tracing::info!(by = admin.id, user = user.id, role = %role, "account created");
     Ok(user)
 }

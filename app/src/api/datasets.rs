@@ -5,6 +5,8 @@
 #![allow(clippy::too_many_arguments)]
 use leptos::prelude::*;
 
+use crate::error::AppError;
+
 /// Queues an ingest job (researchers). `source` is `synth` (uses count, size, frames, seed,
 /// kind) or `split` (uses folder, relative to the server's data dir, and min_frames). Returns
 /// the job id; the dataset lands in `datasets/<id>/` of the data dir.
@@ -19,16 +21,15 @@ pub async fn queue_ingest(
     #[server(default)] kind: String,
     #[server(default)] folder: String,
     #[server(default)] min_frames: usize,
-) -> Result<i64, ServerFnError> {
+) -> Result<i64, AppError> {
     use crate::{
         ssr::{auth, jobs},
         types::{IngestParams, Role, SYNTH_KINDS},
     };
-    use axum::http::StatusCode;
     let _ = csrf_token;
     let state = crate::ssr::state()?;
     let user = auth::require_role(Role::Researcher).await?;
-    let bad = |m: &str| auth::fail(StatusCode::UNPROCESSABLE_ENTITY, m);
+    let bad = |m: &str| AppError::Invalid(m.to_owned());
     let params = match source.as_str() {
         "synth" => {
             if !(1..=10_000).contains(&count) {
@@ -65,10 +66,10 @@ pub async fn queue_ingest(
         }
         _ => return Err(bad("source must be synth or split")),
     };
-    let json = serde_json::to_string(&params).map_err(auth::internal)?;
+    let json = serde_json::to_string(&params).map_err(AppError::internal)?;
     let id = jobs::submit(&state.pool, "ingest", &json, user.id)
         .await
-        .map_err(auth::internal)?;
+        .map_err(AppError::internal)?;
     state.jobs_notify.notify_one();
     tracing::info!(job = id, user = user.id, "ingest queued");
     Ok(id)

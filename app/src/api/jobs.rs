@@ -5,6 +5,7 @@
 use leptos::prelude::*;
 use leptos::server_fn::codec::GetUrl;
 
+use crate::error::AppError;
 use crate::types::JobView;
 
 /// Queues a text-to-video generation (researchers; with the public demo on, anonymous
@@ -32,17 +33,16 @@ pub async fn submit_generation(
     adapter_te: Option<String>,
     format: Option<String>,
     fps: Option<f64>,
-) -> Result<i64, ServerFnError> {
+) -> Result<i64, AppError> {
     use crate::{
-        ssr::{auth, demo, jobs},
+        ssr::{demo, jobs},
         types::{GenerateAccess, GenerateParams, BUILTIN_MODEL, FORMATS},
     };
-    use axum::http::StatusCode;
     let _ = csrf_token;
     let state = crate::ssr::state()?;
     let res = crate::ssr::response()?;
     let asker = asker().await?;
-    let bad = |m: &str| auth::fail(StatusCode::UNPROCESSABLE_ENTITY, m);
+    let bad = |m: &str| AppError::Invalid(m.to_owned());
     let prompt = prompt.trim().to_owned();
     let fps = fps.unwrap_or(8.0);
     asker
@@ -87,10 +87,10 @@ pub async fn submit_generation(
         let p = params.clone();
         tokio::task::spawn_blocking(move || generator.check(&p))
             .await
-            .map_err(auth::internal)?
+            .map_err(AppError::internal)?
     };
     checked.map_err(|e| bad(&e))?;
-    let json = serde_json::to_string(&params).map_err(auth::internal)?;
+    let json = serde_json::to_string(&params).map_err(AppError::internal)?;
     let cap = state.max_queued_generations;
     if let GenerateAccess::Visitor(_) = asker.access {
         // the demo's rate, per client address and per visitor, then its queue
@@ -100,43 +100,36 @@ pub async fn submit_generation(
             format!("visitor:{}", asker.visitor_key()),
         ];
         if !keys.iter().all(|k| state.demo_buckets.take(k)) {
-            return Err(auth::fail(
-                StatusCode::TOO_MANY_REQUESTS,
-                &format!(
-                    "The public demo allows {} generations per hour per visitor; please try \
+            return Err(AppError::TooManyRequests(format!(
+                "The public demo allows {} generations per hour per visitor; please try \
                      again later",
-                    limits.per_hour
-                ),
-            ));
+                limits.per_hour
+            )));
         }
         let waiting = jobs::queued_for_visitors(&state.pool)
             .await
-            .map_err(auth::internal)?;
+            .map_err(AppError::internal)?;
         if waiting >= limits.queue_cap {
-            return Err(auth::fail(
-                StatusCode::TOO_MANY_REQUESTS,
-                "The public demo's queue is full; please try again in a few minutes",
+            return Err(AppError::TooManyRequests(
+                "The public demo's queue is full; please try again in a few minutes".into(),
             ));
         }
     }
     let queued = jobs::submit_capped(&state.pool, "generate", &json, &asker.owner, cap)
         .await
-        .map_err(auth::internal)?;
+        .map_err(AppError::internal)?;
     let Some(id) = queued else {
-        return Err(auth::fail(
-            StatusCode::TOO_MANY_REQUESTS,
-            &format!(
-                "you have {cap} generations waiting in the queue already; wait until one \
+        return Err(AppError::TooManyRequests(format!(
+            "you have {cap} generations waiting in the queue already; wait until one \
                  starts, or cancel one"
-            ),
-        ));
+        )));
     };
     if let Some(cookie) = &asker.new_cookie {
         use axum::http::{header::SET_COOKIE, HeaderValue};
         let c = demo::visitor_cookie(cookie, state.secure_cookies);
         res.append_header(
             SET_COOKIE,
-            HeaderValue::from_str(&c).map_err(auth::internal)?,
+            HeaderValue::from_str(&c).map_err(AppError::internal)?,
         );
     }
     state.jobs_notify.notify_one();
@@ -169,7 +162,7 @@ impl Asker {
 /// A researcher; or with the public demo on, anyone else as a visitor (with a new visitor
 /// cookie when they have none); else 401/403 as [`auth::require_role`] answers.
 #[cfg(feature = "ssr")]
-async fn asker() -> Result<Asker, ServerFnError> {
+async fn asker() -> Result<Asker, AppError> {
     use crate::{
         ssr::{auth, cookies, demo},
         types::{GenerateAccess, Role},
@@ -179,11 +172,12 @@ async fn asker() -> Result<Asker, ServerFnError> {
         .await
         .map(|c| c.0.ip())
         .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into());
-    let headers: axum::http::HeaderMap = leptos_axum::extract().await?;
+    let headers: axum::http::HeaderMap =
+        leptos_axum::extract().await.map_err(AppError::internal)?;
     let client = crate::ssr::client_ip::client_ip(peer, &headers, &state.trusted_proxies);
     let user = auth::user_from_headers(&state, &headers)
         .await
-        .map_err(auth::internal)?;
+        .map_err(AppError::internal)?;
     if let Some(u) = user.as_ref().filter(|u| u.role.satisfies(Role::Researcher)) {
         return Ok(Asker {
             owner: demo::Owner::User(u.id),
@@ -193,7 +187,11 @@ async fn asker() -> Result<Asker, ServerFnError> {
         });
     }
     // an account of another role, or anyone while the demo is off: 403 / 401
-    if user.is_some() || !demo::enabled(&state.pool).await.map_err(auth::internal)? {
+    if user.is_some()
+        || !demo::enabled(&state.pool)
+            .await
+            .map_err(AppError::internal)?
+    {
         auth::require_role(Role::Researcher).await?;
     }
     let (token, new_cookie) = match demo::visitor_token(&state, &headers) {
@@ -214,7 +212,7 @@ async fn asker() -> Result<Asker, ServerFnError> {
 /// Whether and within which bounds the asker may generate: a researcher, or a visitor while
 /// the public demo is on; `None` for anyone else.
 #[server(prefix = "/api", endpoint = "generate_access", input = GetUrl)]
-pub async fn generate_access() -> Result<Option<crate::types::GenerateAccess>, ServerFnError> {
+pub async fn generate_access() -> Result<Option<crate::types::GenerateAccess>, AppError> {
     use crate::{
         ssr::{auth, demo},
         types::{GenerateAccess, Role},
@@ -225,7 +223,9 @@ pub async fn generate_access() -> Result<Option<crate::types::GenerateAccess>, S
             return Ok(Some(GenerateAccess::Researcher));
         }
     }
-    let on = demo::enabled(&state.pool).await.map_err(auth::internal)?;
+    let on = demo::enabled(&state.pool)
+        .await
+        .map_err(AppError::internal)?;
     Ok(on.then_some(GenerateAccess::Visitor(state.demo.request)))
 }
 
@@ -239,16 +239,15 @@ pub async fn queue_eval(
     fake: String,
     metrics: String,
     n: usize,
-) -> Result<i64, ServerFnError> {
+) -> Result<i64, AppError> {
     use crate::{
         ssr::{auth, jobs},
         types::{EvalParams, Role, EVAL_METRICS},
     };
-    use axum::http::StatusCode;
     let _ = csrf_token;
     let state = crate::ssr::state()?;
     let user = auth::require_role(Role::Researcher).await?;
-    let bad = |m: &str| auth::fail(StatusCode::UNPROCESSABLE_ENTITY, m);
+    let bad = |m: &str| AppError::Invalid(m.to_owned());
     let metrics: Vec<String> = metrics
         .split(',')
         .map(|m| m.trim().to_lowercase())
@@ -279,10 +278,10 @@ pub async fn queue_eval(
         metrics,
         n,
     };
-    let json = serde_json::to_string(&params).map_err(auth::internal)?;
+    let json = serde_json::to_string(&params).map_err(AppError::internal)?;
     let id = jobs::submit(&state.pool, "eval", &json, user.id)
         .await
-        .map_err(auth::internal)?;
+        .map_err(AppError::internal)?;
     state.jobs_notify.notify_one();
     Ok(id)
 }
@@ -290,7 +289,7 @@ pub async fn queue_eval(
 /// Jobs, newest first (researchers); `kind` filters. With the public demo on, a visitor gets
 /// their own generations.
 #[server(prefix = "/api", endpoint = "jobs", input = GetUrl)]
-pub async fn list_jobs(kind: Option<String>) -> Result<Vec<JobView>, ServerFnError> {
+pub async fn list_jobs(kind: Option<String>) -> Result<Vec<JobView>, AppError> {
     use crate::{
         ssr::{auth, demo::Owner, jobs},
         types::Role,
@@ -306,26 +305,22 @@ pub async fn list_jobs(kind: Option<String>) -> Result<Vec<JobView>, ServerFnErr
     };
     let kind = kind.filter(|k| !k.is_empty());
     if visitor.is_some() && kind.as_deref() != Some("generate") {
-        return Err(auth::fail(
-            axum::http::StatusCode::FORBIDDEN,
-            "forbidden: this needs the researcher role",
+        return Err(AppError::Forbidden(
+            "forbidden: this needs the researcher role".into(),
         ));
     }
     jobs::list(&state.pool, kind.as_deref(), viewer.visibility(), 200)
         .await
-        .map_err(auth::internal)
+        .map_err(AppError::internal)
 }
 
 /// Who views generations ([`crate::ssr::demo::viewer`]); 401 for nobody.
 #[cfg(feature = "ssr")]
-async fn viewing() -> Result<crate::ssr::demo::Viewer, ServerFnError> {
-    use crate::ssr::{auth, demo};
+async fn viewing() -> Result<crate::ssr::demo::Viewer, AppError> {
+    use crate::ssr::demo;
     match demo::viewer().await? {
         Some(v) => Ok(v),
-        None => Err(auth::fail(
-            axum::http::StatusCode::UNAUTHORIZED,
-            "login required",
-        )),
+        None => Err(AppError::login_required()),
     }
 }
 
@@ -333,7 +328,7 @@ async fn viewing() -> Result<crate::ssr::demo::Viewer, ServerFnError> {
 /// queued one at once, a running one by asking its worker to stop it between two steps (a
 /// generation within one denoising step). Returns whether there was such a job to cancel.
 #[server(prefix = "/api", endpoint = "cancel_job")]
-pub async fn cancel_job(csrf_token: String, id: i64) -> Result<bool, ServerFnError> {
+pub async fn cancel_job(csrf_token: String, id: i64) -> Result<bool, AppError> {
     use crate::{
         ssr::{auth, demo::Owner, jobs},
         types::Role,
@@ -346,7 +341,7 @@ pub async fn cancel_job(csrf_token: String, id: i64) -> Result<bool, ServerFnErr
     }
     let cancelled = jobs::cancel(&state.pool, id, viewer.cancels_for())
         .await
-        .map_err(auth::internal)?;
+        .map_err(AppError::internal)?;
     match cancelled {
         Some(jobs::Cancel::Cancelled) => {
             tracing::info!(job = id, "cancelled while queued");
@@ -362,34 +357,31 @@ pub async fn cancel_job(csrf_token: String, id: i64) -> Result<bool, ServerFnErr
 /// The models the server generates with, the default first, each with its DreamBooth files,
 /// adapters and own generation settings (researchers, and demo visitors).
 #[server(prefix = "/api", endpoint = "generate_models", input = GetUrl)]
-pub async fn generate_models() -> Result<Vec<crate::types::ModelOption>, ServerFnError> {
-    use crate::ssr::auth;
+pub async fn generate_models() -> Result<Vec<crate::types::ModelOption>, AppError> {
     let state = crate::ssr::state()?;
     researcher_or_visitor().await?;
     let generator = state.generator.clone();
     tokio::task::spawn_blocking(move || generator.models())
         .await
-        .map_err(auth::internal)
+        .map_err(AppError::internal)
 }
 
 /// One generation with its settings and, once done, its provenance and downloads (the page
 /// `/generations/{id}`; researchers, and a demo visitor for their own). `None`: no generation
 /// of that id that the asker may see.
 #[server(prefix = "/api", endpoint = "generation", input = GetUrl)]
-pub async fn get_generation(
-    id: i64,
-) -> Result<Option<crate::types::GenerationView>, ServerFnError> {
-    use crate::ssr::{auth, gallery};
+pub async fn get_generation(id: i64) -> Result<Option<crate::types::GenerationView>, AppError> {
+    use crate::ssr::gallery;
     let state = crate::ssr::state()?;
     let viewer = researcher_or_visitor().await?;
     gallery::generation(&state.pool, id, &viewer)
         .await
-        .map_err(auth::internal)
+        .map_err(AppError::internal)
 }
 
 /// A researcher (or admin), or a demo visitor; 401/403 for anyone else.
 #[cfg(feature = "ssr")]
-async fn researcher_or_visitor() -> Result<crate::ssr::demo::Viewer, ServerFnError> {
+async fn researcher_or_visitor() -> Result<crate::ssr::demo::Viewer, AppError> {
     use crate::{ssr::auth, types::Role};
     let viewer = viewing().await?;
     if viewer.role.is_some() {
@@ -406,32 +398,25 @@ pub async fn gallery(
     mine: bool,
     q: String,
     page: i64,
-) -> Result<crate::types::GalleryPage, ServerFnError> {
-    use crate::ssr::{auth, gallery};
+) -> Result<crate::types::GalleryPage, AppError> {
+    use crate::ssr::gallery;
     let state = crate::ssr::state()?;
     let viewer = researcher_or_visitor().await?;
     if q.chars().count() > gallery::MAX_QUERY_CHARS {
-        return Err(auth::fail(
-            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-            &format!(
-                "the search is limited to {} characters",
-                gallery::MAX_QUERY_CHARS
-            ),
-        ));
+        return Err(AppError::Invalid(format!(
+            "the search is limited to {} characters",
+            gallery::MAX_QUERY_CHARS
+        )));
     }
     gallery::gallery(&state.pool, &viewer, mine, &q, page.clamp(1, 1_000_000))
         .await
-        .map_err(auth::internal)
+        .map_err(AppError::internal)
 }
 
 /// Hides a generation from everyone but admins (`hidden` true), or shows it again (admins).
 /// Returns whether there was such a generation.
 #[server(prefix = "/api", endpoint = "hide_generation")]
-pub async fn hide_generation(
-    csrf_token: String,
-    id: i64,
-    hidden: bool,
-) -> Result<bool, ServerFnError> {
+pub async fn hide_generation(csrf_token: String, id: i64, hidden: bool) -> Result<bool, AppError> {
     use crate::{
         ssr::{auth, gallery},
         types::Role,
@@ -441,7 +426,7 @@ pub async fn hide_generation(
     let admin = auth::require_role(Role::Admin).await?;
     let found = gallery::set_hidden(&state.pool, id, hidden)
         .await
-        .map_err(auth::internal)?;
+        .map_err(AppError::internal)?;
     tracing::info!(
         job = id,
         hidden,
@@ -454,19 +439,19 @@ pub async fn hide_generation(
 
 /// Whether the public demo is on (admins).
 #[server(prefix = "/api", endpoint = "demo_mode", input = GetUrl)]
-pub async fn demo_mode() -> Result<bool, ServerFnError> {
+pub async fn demo_mode() -> Result<bool, AppError> {
     use crate::{
         ssr::{auth, demo},
         types::Role,
     };
     let state = crate::ssr::state()?;
     auth::require_role(Role::Admin).await?;
-    demo::enabled(&state.pool).await.map_err(auth::internal)
+    demo::enabled(&state.pool).await.map_err(AppError::internal)
 }
 
 /// Turns the public demo on or off (admins).
 #[server(prefix = "/api", endpoint = "set_demo_mode")]
-pub async fn set_demo_mode(csrf_token: String, on: bool) -> Result<(), ServerFnError> {
+pub async fn set_demo_mode(csrf_token: String, on: bool) -> Result<(), AppError> {
     use crate::{
         ssr::{auth, demo},
         types::Role,
@@ -476,7 +461,7 @@ pub async fn set_demo_mode(csrf_token: String, on: bool) -> Result<(), ServerFnE
     let admin = auth::require_role(Role::Admin).await?;
     demo::set_enabled(&state.pool, on)
         .await
-        .map_err(auth::internal)?;
+        .map_err(AppError::internal)?;
     tracing::info!(on, admin = admin.id, "public demo");
     Ok(())
 }

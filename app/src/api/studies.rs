@@ -6,6 +6,8 @@ use leptos::prelude::*;
 use leptos::server_fn::codec::GetUrl;
 use serde::{Deserialize, Serialize};
 
+use crate::error::AppError;
+
 /// One study as the list shows it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StudySummary {
@@ -20,7 +22,7 @@ pub struct StudySummary {
 
 /// The caller's studies (admins: every study).
 #[server(prefix = "/api", endpoint = "studies", input = GetUrl)]
-pub async fn list_studies() -> Result<Vec<StudySummary>, ServerFnError> {
+pub async fn list_studies() -> Result<Vec<StudySummary>, AppError> {
     use crate::{
         ssr::{auth, studies::store},
         types::Role,
@@ -30,7 +32,7 @@ pub async fn list_studies() -> Result<Vec<StudySummary>, ServerFnError> {
     let owner = (user.role != Role::Admin).then_some(user.id);
     let studies = store::list(&state.pool, owner)
         .await
-        .map_err(auth::internal)?;
+        .map_err(AppError::internal)?;
     let mut out = vec![];
     for s in studies {
         let (participants, completed): (i64, i64) = sqlx::query_as(
@@ -39,7 +41,7 @@ pub async fn list_studies() -> Result<Vec<StudySummary>, ServerFnError> {
         .bind(s.id)
         .fetch_one(&state.pool)
         .await
-        .map_err(auth::internal)?;
+        .map_err(AppError::internal)?;
         out.push(StudySummary {
             id: s.id,
             title: s.title,
@@ -69,7 +71,7 @@ pub async fn study_from_generations(
     csrf_token: String,
     ids: String,
     title: String,
-) -> Result<i64, ServerFnError> {
+) -> Result<i64, AppError> {
     use crate::{
         ssr::{
             auth, demo, gallery,
@@ -80,11 +82,10 @@ pub async fn study_from_generations(
         },
         types::Role,
     };
-    use axum::http::StatusCode;
     let _ = csrf_token;
     let state = crate::ssr::state()?;
     let user = auth::require_role(Role::Researcher).await?;
-    let bad = |m: &str| auth::fail(StatusCode::UNPROCESSABLE_ENTITY, m);
+    let bad = |m: &str| AppError::Invalid(m.to_owned());
     let mut list: Vec<i64> = vec![];
     for part in ids.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let id: i64 = part
@@ -114,7 +115,7 @@ pub async fn study_from_generations(
     for &id in &list {
         let g = gallery::generation(&state.pool, id, &viewer)
             .await
-            .map_err(auth::internal)?;
+            .map_err(AppError::internal)?;
         match g {
             Some(g) if g.status == "done" => found.push(g),
             _ => return Err(bad(&format!("#{id} is not a finished generation"))),
@@ -163,7 +164,7 @@ pub async fn study_from_generations(
     };
     let st = store::create(&state.pool, user.id, &title, design)
         .await
-        .map_err(|e| bad(&e.to_string()))?;
+        .map_err(AppError::from)?;
     for (g, condition) in found.iter().zip(&conditions) {
         if let Err(e) = stimuli::add_generated(&state, &st, g.id, Some(condition)).await {
             let _ = store::remove_draft(&state.pool, &state.data_dir, st.id).await;
@@ -171,7 +172,7 @@ pub async fn study_from_generations(
                 e @ (store::StudyError::Invalid(_) | store::StudyError::NoGeneration(_)) => {
                     bad(&e.to_string())
                 }
-                e => auth::internal(e),
+                e => AppError::internal(e),
             });
         }
     }
@@ -266,7 +267,7 @@ pub struct DesignFields {
 
 /// The researcher's page of study `id` (its owner or an admin; anyone else: 404).
 #[server(prefix = "/api", endpoint = "study_page", input = GetUrl)]
-pub async fn get_study_page(id: i64) -> Result<StudyPageView, ServerFnError> {
+pub async fn get_study_page(id: i64) -> Result<StudyPageView, AppError> {
     crate::ssr::studies::page::build(id).await
 }
 
@@ -291,12 +292,11 @@ pub struct AskedQuestion {
 
 /// The participant's page of the study at `/s/{slug}` (anyone; 404 when there is none).
 #[server(prefix = "/api", endpoint = "study_intro", input = GetUrl)]
-pub async fn get_study_intro(slug: String) -> Result<StudyIntro, ServerFnError> {
-    use axum::http::StatusCode;
+pub async fn get_study_intro(slug: String) -> Result<StudyIntro, AppError> {
     let state = crate::ssr::state()?;
     let st = crate::ssr::studies::store::by_slug(&state.pool, &slug)
         .await
-        .map_err(|_| crate::ssr::auth::fail(StatusCode::NOT_FOUND, "no such study"))?;
+        .map_err(|_| AppError::NotFound("no such study".into()))?;
     Ok(StudyIntro {
         demographics: st
             .design

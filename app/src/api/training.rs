@@ -6,6 +6,7 @@
 use leptos::prelude::*;
 use leptos::server_fn::codec::GetUrl;
 
+use crate::error::AppError;
 use crate::types::TrainCurve;
 
 /// Queues a training run (researchers). Returns the job id; the weights folder lands in
@@ -26,16 +27,15 @@ pub async fn queue_train(
     vae_steps: usize,
     unet_steps: usize,
     max_minutes: f64,
-) -> Result<i64, ServerFnError> {
+) -> Result<i64, AppError> {
     use crate::{
         ssr::{auth, jobs},
         types::{Role, TrainParams, TRAIN_PRESETS, TRAIN_STAGES},
     };
-    use axum::http::StatusCode;
     let _ = csrf_token;
     let state = crate::ssr::state()?;
     let user = auth::require_role(Role::Researcher).await?;
-    let bad = |m: &str| auth::fail(StatusCode::UNPROCESSABLE_ENTITY, m);
+    let bad = |m: &str| AppError::Invalid(m.to_owned());
     let (stage, preset) = (stage.trim().to_lowercase(), preset.trim().to_lowercase());
     if !TRAIN_STAGES.contains(&stage.as_str()) {
         return Err(bad("the stage must be one of all, a, b, c, d"));
@@ -97,10 +97,10 @@ pub async fn queue_train(
         unet_steps,
         max_minutes,
     };
-    let json = serde_json::to_string(&params).map_err(auth::internal)?;
+    let json = serde_json::to_string(&params).map_err(AppError::internal)?;
     let id = jobs::submit(&state.pool, "train", &json, user.id)
         .await
-        .map_err(auth::internal)?;
+        .map_err(AppError::internal)?;
     state.jobs_notify.notify_one();
     tracing::info!(job = id, user = user.id, "training queued");
     Ok(id)
@@ -109,7 +109,7 @@ pub async fn queue_train(
 /// A training job's loss curve (per loop, at most [`TrainCurve::POINTS`] points) and, while it
 /// runs, its ETA (researchers). `None` before its first steps, or for a job that failed.
 #[server(prefix = "/api", endpoint = "train_curve", input = GetUrl)]
-pub async fn training_curve(id: i64) -> Result<Option<TrainCurve>, ServerFnError> {
+pub async fn training_curve(id: i64) -> Result<Option<TrainCurve>, AppError> {
     use crate::{
         ssr::{auth, train},
         types::Role,
@@ -118,5 +118,5 @@ pub async fn training_curve(id: i64) -> Result<Option<TrainCurve>, ServerFnError
     auth::require_role(Role::Researcher).await?;
     train::curve(&state.pool, &state.data_dir, id)
         .await
-        .map_err(auth::internal)
+        .map_err(AppError::internal)
 }

@@ -12,22 +12,20 @@ use crate::{
         jobs::{cancel_job, list_jobs},
         training::training_curve,
     },
-    pages::login::clean_error,
+    error::AppError,
     types::{JobView, TrainCurve},
 };
 
 /// The jobs of `kind` (all when None) as the server loads them for the first render.
 pub async fn first_jobs(kind: Option<String>) -> Result<Vec<JobView>, String> {
-    list_jobs(kind)
-        .await
-        .map_err(|e| clean_error(&e.to_string()))
+    list_jobs(kind).await.map_err(|e| e.to_string())
 }
 
 /// A job form's status line: "Queued job #N", or the server's reason for refusing it.
-pub fn queued_message(r: Option<Result<i64, ServerFnError>>) -> Option<String> {
+pub fn queued_message(r: Option<Result<i64, AppError>>) -> Option<String> {
     match r {
         Some(Ok(id)) => Some(format!("Queued job #{id}")),
-        Some(Err(e)) => Some(clean_error(&e.to_string())),
+        Some(Err(e)) => Some(e.to_string()),
         None => None,
     }
 }

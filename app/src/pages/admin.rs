@@ -10,7 +10,6 @@ use crate::{
         csrf::{token, CsrfField},
         require_role::RequireRole,
     },
-    pages::login::clean_error,
     types::{Account, Role},
 };
 
@@ -50,7 +49,7 @@ fn PublicDemo() -> impl IntoView {
                         <button type="submit" data-testid="demo-toggle">{if on { "Turn it off" } else { "Turn it on" }}</button>
                     </form>
                 }.into_any(),
-                Err(e) => view! { <p class="error">{clean_error(&e.to_string())}</p> }.into_any(),
+                Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
             })}
         </Transition>
     }
@@ -66,7 +65,7 @@ fn Accounts() -> impl IntoView {
                 Ok(users) => view! { <AccountEditor users/> }.into_any(),
                 Err(e) => view! {
                     <h2>"Accounts"</h2>
-                    <p class="error">{clean_error(&e.to_string())}</p>
+                    <p class="error">{e.to_string()}</p>
                 }.into_any(),
             })}
         </Transition>
@@ -104,11 +103,11 @@ fn AccountEditor(users: Vec<Account>) -> impl IntoView {
     });
     let message = move || match create.value().get() {
         Some(Ok(u)) => Some(format!("Created {} ({})", u.email, u.role)),
-        Some(Err(e)) => Some(clean_error(&e.to_string())),
+        Some(Err(e)) => Some(e.to_string()),
         None => None,
     };
     let act_error = move || match act.value().get() {
-        Some(Err(e)) => Some(clean_error(&e.to_string())),
+        Some(Err(e)) => Some(e.to_string()),
         _ => None,
     };
     let run = move |id: i64, action: &'static str| {

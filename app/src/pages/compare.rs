@@ -10,7 +10,6 @@ use leptos_router::hooks::use_query_map;
 use crate::{
     api::{jobs::get_generation, studies::MAX_COMPARED},
     components::csrf::CsrfField,
-    pages::login::clean_error,
     types::GenerationView,
 };
 
@@ -37,7 +36,7 @@ pub fn ComparePage() -> impl IntoView {
                 match get_generation(id).await {
                     Ok(Some(g)) if g.status == "done" => out.push(g),
                     Ok(_) => return Err(format!("#{id} is not a finished generation you can see")),
-                    Err(e) => return Err(clean_error(&e.to_string())),
+                    Err(e) => return Err(e.to_string()),
                 }
             }
             Ok(out)

@@ -7,7 +7,7 @@ use leptos_router::hooks::use_query_map;
 
 use crate::{
     api::{jobs::gallery, studies::MAX_COMPARED},
-    pages::{generation::query_escape, login::clean_error},
+    pages::generation::query_escape,
     types::{GalleryItem, GalleryPage},
 };
 
@@ -38,10 +38,10 @@ pub fn GalleryPage() -> impl IntoView {
         <Transition fallback=|| view! { <p>"Loading…"</p> }>
             {move || found.get().map(|r| match r {
                 Ok(g) => view! { <Cards g mine q=q.clone()/> }.into_any(),
-                Err(e) if clean_error(&e.to_string()) == "login required" => view! {
+                Err(e) if e.is_login_required() => view! {
                     <p class="notice">"The gallery needs the researcher role. " <a href="/login">"Log in"</a></p>
                 }.into_any(),
-                Err(e) => view! { <p class="error">{clean_error(&e.to_string())}</p> }.into_any(),
+                Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
             })}
         </Transition>
     }

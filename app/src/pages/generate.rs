@@ -9,7 +9,6 @@ use crate::{
         job_list::{first_jobs, queued_message, JobList},
         require_role::RequireRole,
     },
-    pages::login::clean_error,
     types::{
         GenerateAccess, GenerateDefaults, JobView, ModelOption, RequestLimits, Role, ADAPTERS,
         ALWAYS_WRITTEN, BUILTIN_MODEL, CHOICE_ERRORS, FORMATS, MAX_FRAME_PIXELS, MAX_PROMPT_CHARS,
@@ -33,7 +32,7 @@ pub fn GeneratePage() -> impl IntoView {
                         <p>"…"</p>
                     </RequireRole>
                 }.into_any(),
-                Err(e) => view! { <p class="error">{clean_error(&e.to_string())}</p> }.into_any(),
+                Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
             })}
         </Transition>
     }
@@ -114,7 +113,7 @@ fn Generate(access: GenerateAccess) -> impl IntoView {
                 let jobs = jobs.get()?;
                 let list = match models {
                     Ok(list) => list,
-                    Err(e) => return Some(view! { <p class="error">{clean_error(&e.to_string())}</p> }.into_any()),
+                    Err(e) => return Some(view! { <p class="error">{e.to_string()}</p> }.into_any()),
                 };
                 let found = asked.as_deref().and_then(|a| list.iter().find(|m| m.id == a));
                 let unknown = asked.clone().filter(|_| found.is_none()).map(|a| view! {

@@ -8,7 +8,6 @@ use leptos_router::hooks::use_params_map;
 use crate::{
     api::jobs::get_generation,
     components::{csrf::CsrfField, job_list::duration_text},
-    pages::login::clean_error,
     types::{GenerateParams, GenerationView, ADAPTERS},
 };
 
@@ -34,9 +33,7 @@ fn Generation(id: Option<i64>) -> impl IntoView {
         move || id,
         |id| async move {
             match id {
-                Some(id) => get_generation(id)
-                    .await
-                    .map_err(|e| clean_error(&e.to_string())),
+                Some(id) => get_generation(id).await,
                 None => Ok(None),
             }
         },
@@ -46,10 +43,10 @@ fn Generation(id: Option<i64>) -> impl IntoView {
             {move || g.get().map(|r| match r {
                 Ok(Some(g)) => view! { <GenerationFacts g/> }.into_any(),
                 Ok(None) => view! { <p class="error">"There is no such generation."</p> }.into_any(),
-                Err(e) if e == "login required" => view! {
+                Err(e) if e.is_login_required() => view! {
                     <p class="notice">"This page needs the researcher role. " <a href="/login">"Log in"</a></p>
                 }.into_any(),
-                Err(e) => view! { <p class="error">{e}</p> }.into_any(),
+                Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
             })}
         </Transition>
     }

@@ -24,7 +24,7 @@ fn LoginForm(next: String) -> impl IntoView {
     let login = ServerAction::<Login>::new();
     let (show, set_show) = signal(false);
     let error = move || match login.value().get() {
-        Some(Err(e)) => Some(clean_error(&e.to_string())),
+        Some(Err(e)) => Some(e.to_string()),
         _ => None,
     };
     view! {
@@ -55,9 +55,4 @@ fn LoginForm(next: String) -> impl IntoView {
             <p id="login-error" class="error" role="alert">{error}</p>
         </ActionForm>
     }
-}
-
-/// Server errors arrive as "error running server function: <msg>": show only the message.
-pub fn clean_error(e: &str) -> String {
-    e.rsplit(": ").next().unwrap_or(e).to_owned()
 }

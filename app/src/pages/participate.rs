@@ -12,10 +12,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
-use crate::{
-    api::studies::{get_study_intro, AskedQuestion, StudyIntro},
-    pages::login::clean_error,
-};
+use crate::api::studies::{get_study_intro, AskedQuestion, StudyIntro};
 
 #[component]
 pub fn ParticipantPage() -> impl IntoView {
@@ -23,7 +20,16 @@ pub fn ParticipantPage() -> impl IntoView {
         .read_untracked()
         .get("slug")
         .unwrap_or_default();
-    let intro = Resource::new(move || slug.clone(), get_study_intro);
+    // SsrMode::Async: the error's status is the page's
+    let intro = Resource::new(
+        move || slug.clone(),
+        |slug| async move {
+            get_study_intro(slug).await.inspect_err(|_e| {
+                #[cfg(feature = "ssr")]
+                _e.set_response_status();
+            })
+        },
+    );
     view! {
         <Title text="Study — MagicTime"/>
         <Transition fallback=|| view! { <p>"Loading…"</p> }>
@@ -31,7 +37,7 @@ pub fn ParticipantPage() -> impl IntoView {
                 Ok(i) => view! { <Sections i/> }.into_any(),
                 Err(e) => view! {
                     <h1>"Sorry"</h1>
-                    <p class="error" role="alert">{clean_error(&e.to_string())}</p>
+                    <p class="error" role="alert">{e.to_string()}</p>
                 }.into_any(),
             })}
         </Transition>

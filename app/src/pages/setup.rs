@@ -2,7 +2,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
-use crate::{api::auth::SetupAdmin, components::csrf::CsrfField, pages::login::clean_error};
+use crate::{api::auth::SetupAdmin, components::csrf::CsrfField};
 
 #[component]
 pub fn SetupPage() -> impl IntoView {
@@ -23,7 +23,7 @@ pub fn SetupPage() -> impl IntoView {
 fn SetupForm(token: String) -> impl IntoView {
     let action = ServerAction::<SetupAdmin>::new();
     let error = move || match action.value().get() {
-        Some(Err(e)) => Some(clean_error(&e.to_string())),
+        Some(Err(e)) => Some(e.to_string()),
         _ => None,
     };
     view! {

@@ -5,7 +5,7 @@ use leptos_meta::Title;
 
 use crate::{
     api::studies::list_studies, components::csrf::CsrfField, components::require_role::RequireRole,
-    pages::login::clean_error, types::Role,
+    types::Role,
 };
 
 #[component]
@@ -45,7 +45,7 @@ fn StudyList() -> impl IntoView {
                         </tbody>
                     </table>
                 }.into_any(),
-                Err(e) => view! { <p class="error">{clean_error(&e.to_string())}</p> }.into_any(),
+                Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
             })}
         </Transition>
         <h2>"New study"</h2>

@@ -10,7 +10,7 @@ use leptos_router::hooks::use_params_map;
 use crate::{
     api::studies::{get_study_page, Cells, DesignFields, MetricsBlock, StudyPageView},
     components::csrf::CsrfField,
-    pages::login::clean_error,
+    error::AppError,
 };
 
 #[component]
@@ -30,10 +30,12 @@ pub fn StudyPage() -> impl IntoView {
         move || id,
         |id| async move {
             match id {
-                Some(id) => get_study_page(id)
-                    .await
-                    .map_err(|e| clean_error(&e.to_string())),
-                None => Err("no such study".to_owned()),
+                // SsrMode::Async: the error's status is the page's
+                Some(id) => get_study_page(id).await.inspect_err(|_e| {
+                    #[cfg(feature = "ssr")]
+                    _e.set_response_status();
+                }),
+                None => Err(AppError::NotFound("no such study".into())),
             }
         },
     );
@@ -41,7 +43,7 @@ pub fn StudyPage() -> impl IntoView {
         <Transition fallback=|| view! { <p>"Loading…"</p> }>
             {move || page.get().map(|r| match r {
                 Ok(p) => view! { <Study p/> }.into_any(),
-                Err(e) if e == "login required" => view! {
+                Err(e) if e.is_login_required() => view! {
                     <Title text="Study — MagicTime"/>
                     <h1>"Study"</h1>
                     <p class="notice">"This page needs the researcher role. " <a href="/login">"Log in"</a></p>
@@ -49,7 +51,7 @@ pub fn StudyPage() -> impl IntoView {
                 Err(e) => view! {
                     <Title text="Study — MagicTime"/>
                     <h1>"Study"</h1>
-                    <p class="error" role="alert">{e}</p>
+                    <p class="error" role="alert">{e.to_string()}</p>
                 }.into_any(),
             })}
         </Transition>

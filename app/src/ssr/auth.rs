@@ -1,10 +1,12 @@
 //! Accounts and server-side sessions in the database, and the role checks every server function uses.
-use axum::http::{HeaderMap, StatusCode};
-use leptos::prelude::*;
+use axum::http::HeaderMap;
 use sqlx::AnyPool;
 
 use super::{cookies, password};
-use crate::types::{Account, Role, User};
+use crate::{
+    error::AppError,
+    types::{Account, Role, User},
+};
 
 /// How long a session lives.
 pub const SESSION_TTL_S: i64 = 14 * 24 * 3600;
@@ -229,55 +231,42 @@ pub async fn start_session(
     state: &super::ServerState,
     res: &leptos_axum::ResponseOptions,
     user_id: i64,
-) -> Result<(), ServerFnError> {
+) -> Result<(), AppError> {
     use axum::http::{header::SET_COOKIE, HeaderValue};
     let token = create_session(&state.pool, user_id)
         .await
-        .map_err(internal)?;
+        .map_err(AppError::internal)?;
     for cookie in [
         cookies::session(&token, SESSION_TTL_S, state.secure_cookies),
         cookies::csrf(&cookies::csrf_for_session(&token), state.secure_cookies),
     ] {
         res.append_header(
             SET_COOKIE,
-            HeaderValue::from_str(&cookie).map_err(internal)?,
+            HeaderValue::from_str(&cookie).map_err(AppError::internal)?,
         );
     }
     Ok(())
 }
 
 /// Inside a server function: the request's user, if logged in.
-pub async fn current_user() -> Result<Option<User>, ServerFnError> {
+pub async fn current_user() -> Result<Option<User>, AppError> {
     let state = crate::ssr::state()?;
-    let headers: HeaderMap = leptos_axum::extract().await?;
-    user_from_headers(&state, &headers).await.map_err(internal)
+    let headers: HeaderMap = leptos_axum::extract().await.map_err(AppError::internal)?;
+    user_from_headers(&state, &headers)
+        .await
+        .map_err(AppError::internal)
 }
 
 /// Inside a server function: the user, who must have (or satisfy) `needed`; otherwise the
 /// response becomes 401 (not logged in) or 403 (wrong role) with an error.
-pub async fn require_role(needed: Role) -> Result<User, ServerFnError> {
+pub async fn require_role(needed: Role) -> Result<User, AppError> {
     match current_user().await? {
-        None => Err(fail(StatusCode::UNAUTHORIZED, "login required")),
-        Some(u) if !u.role.satisfies(needed) => Err(fail(
-            StatusCode::FORBIDDEN,
-            &format!("forbidden: this needs the {needed} role"),
-        )),
+        None => Err(AppError::login_required()),
+        Some(u) if !u.role.satisfies(needed) => Err(AppError::Forbidden(format!(
+            "forbidden: this needs the {needed} role"
+        ))),
         Some(u) => Ok(u),
     }
-}
-
-/// Sets the response status and returns an error with a message meant for the user.
-pub fn fail(status: StatusCode, msg: &str) -> ServerFnError {
-    if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
-        res.set_status(status);
-    }
-    ServerFnError::new(msg)
-}
-
-/// Logs an internal error and returns a generic one (details never reach the browser).
-pub fn internal(e: impl std::fmt::Display) -> ServerFnError {
-    tracing::error!("internal error: {e}");
-    fail(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
 }
 
 #[cfg(test)]

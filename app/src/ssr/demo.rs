@@ -7,7 +7,10 @@ use axum::http::HeaderMap;
 use sqlx::AnyPool;
 
 use super::{auth, cookies, ServerState};
-use crate::types::{RequestLimits, Role, HOST_PREFIX};
+use crate::{
+    error::AppError,
+    types::{RequestLimits, Role, HOST_PREFIX},
+};
 
 /// The `settings` key of the demo switch (`on` / `off`).
 const SETTING: &str = "demo_mode";
@@ -147,12 +150,12 @@ pub async fn viewer_from_headers(
 }
 
 /// Inside a server function: who asks ([`viewer_from_headers`]).
-pub async fn viewer() -> Result<Option<Viewer>, leptos::prelude::ServerFnError> {
+pub async fn viewer() -> Result<Option<Viewer>, AppError> {
     let state = super::state()?;
-    let headers: HeaderMap = leptos_axum::extract().await?;
+    let headers: HeaderMap = leptos_axum::extract().await.map_err(AppError::internal)?;
     viewer_from_headers(&state, &headers)
         .await
-        .map_err(auth::internal)
+        .map_err(AppError::internal)
 }
 
 #[cfg(test)]

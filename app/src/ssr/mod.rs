@@ -7,6 +7,7 @@ pub mod cookies;
 pub mod csv;
 pub mod db;
 pub mod demo;
+pub mod error;
 pub mod gallery;
 pub mod generator;
 pub mod jobs;

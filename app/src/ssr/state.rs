@@ -62,13 +62,13 @@ impl FromRef<ServerState> for LeptosOptions {
 /// is missing. During SSR a resource's future can outlive the owner that started it (a
 /// `Suspense` re-renders and drops the first pass's children); a panic there left the resource
 /// unresolved and the streamed page never finished loading.
-pub fn state() -> Result<ServerState, leptos::prelude::ServerFnError> {
+pub fn state() -> Result<ServerState, crate::error::AppError> {
     leptos::prelude::use_context::<ServerState>()
-        .ok_or_else(|| leptos::prelude::ServerFnError::new("request context is gone"))
+        .ok_or_else(|| crate::error::AppError::internal("request context is gone"))
 }
 
 /// The response options of the current request (see [`state`] for why this is fallible).
-pub fn response() -> Result<leptos_axum::ResponseOptions, leptos::prelude::ServerFnError> {
+pub fn response() -> Result<leptos_axum::ResponseOptions, crate::error::AppError> {
     leptos::prelude::use_context::<leptos_axum::ResponseOptions>()
-        .ok_or_else(|| leptos::prelude::ServerFnError::new("request context is gone"))
+        .ok_or_else(|| crate::error::AppError::internal("request context is gone"))
 }

@@ -10,6 +10,7 @@ use axum::{
     Router,
 };
 use magictime_app::{
+    error::AppError,
     ssr::{
         annotate::{export, AnnotError},
         auth, ServerState,
@@ -26,11 +27,9 @@ pub fn router() -> Router<ServerState> {
         .route("/annotate/export/{project}/{file}", get(download))
 }
 
+/// The error as plain text (these are media and file URLs, not JSON endpoints).
 fn error(e: AnnotError) -> Response {
-    if let AnnotError::Db(e) = &e {
-        tracing::error!("annotation route: {e}");
-        return (StatusCode::INTERNAL_SERVER_ERROR, "internal server error").into_response();
-    }
+    let e = AppError::from(e);
     (e.status(), e.to_string()).into_response()
 }
 

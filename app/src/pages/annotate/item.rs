@@ -16,7 +16,6 @@ use crate::{
         AnnotSetHotkeys, Hotkeys, ItemView, CHECKLIST, FLAGS,
     },
     components::csrf::CsrfField,
-    pages::login::clean_error,
 };
 
 #[component]
@@ -38,7 +37,7 @@ pub fn ItemPage() -> impl IntoView {
                 (Some(Ok(it)), Some(k)) => view! { <Workspace it keys=k.unwrap_or_default()/> }.into_any(),
                 (Some(Err(e)), _) => view! {
                     <h1>"Annotate"</h1>
-                    <p class="error" role="alert">{clean_error(&e.to_string())}</p>
+                    <p class="error" role="alert">{e.to_string()}</p>
                 }.into_any(),
                 _ => view! { <p>"Loading…"</p> }.into_any(),
             }}
@@ -90,7 +89,7 @@ fn Workspace(it: ItemView, keys: Hotkeys) -> impl IntoView {
                 Ok(None) => go(&format!("/annotate/p/{pid}")),
                 Err(e) => {
                     busy.set(false);
-                    status.set(clean_error(&e.to_string()));
+                    status.set(e.to_string());
                 }
             }
         });
@@ -115,7 +114,7 @@ fn Workspace(it: ItemView, keys: Hotkeys) -> impl IntoView {
                     Ok(()) => go_next(None),
                     Err(e) => {
                         busy.set(false);
-                        status.set(clean_error(&e.to_string()));
+                        status.set(e.to_string());
                     }
                 }
             });
@@ -132,7 +131,7 @@ fn Workspace(it: ItemView, keys: Hotkeys) -> impl IntoView {
                     Ok(()) => go_next(None),
                     Err(e) => {
                         busy.set(false);
-                        status.set(clean_error(&e.to_string()));
+                        status.set(e.to_string());
                     }
                 }
             });
@@ -180,7 +179,7 @@ fn Workspace(it: ItemView, keys: Hotkeys) -> impl IntoView {
                                 saved.set(cur);
                                 status.set("Draft saved.".into());
                             }
-                            Err(e) => status.set(clean_error(&e.to_string())),
+                            Err(e) => status.set(e.to_string()),
                         }
                     });
                 }
@@ -367,7 +366,7 @@ fn HotkeySettings(hotkeys: RwSignal<Hotkeys>) -> impl IntoView {
                 <button type="submit">"Save hotkeys"</button>
                 <p class="status" role="status">{move || match save.value().get() {
                     Some(Ok(_)) => "Saved.".to_owned(),
-                    Some(Err(e)) => clean_error(&e.to_string()),
+                    Some(Err(e)) => e.to_string(),
                     None => String::new(),
                 }}</p>
             </ActionForm>

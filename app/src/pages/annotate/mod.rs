@@ -18,7 +18,6 @@ use crate::{
     api::annotate::{annot_projects, AnnotCreateProject},
     app::Session,
     components::csrf::CsrfField,
-    pages::login::clean_error,
     types::Role,
 };
 
@@ -65,7 +64,7 @@ fn Projects() -> impl IntoView {
                         }).collect_view()}
                     </div>
                 }.into_any(),
-                Err(e) => view! { <p class="error" role="alert">{clean_error(&e.to_string())}</p> }.into_any(),
+                Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
             })}
         </Transition>
     }
@@ -80,7 +79,7 @@ fn NewProject() -> impl IntoView {
                 <span>"Imported. " <a href=format!("/annotate/p/{id}")>"Open the project"</a></span>
         })),
         Some(Err(e)) => Some(Either::Right(
-            view! { <span class="error">{clean_error(&e.to_string())}</span> },
+            view! { <span class="error">{e.to_string()}</span> },
         )),
         None => None,
     };

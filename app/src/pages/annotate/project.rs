@@ -4,10 +4,7 @@ use leptos_meta::Title;
 use leptos_router::{components::A, hooks::use_params_map};
 
 use super::{csrf, fmt_opt, go};
-use crate::{
-    api::annotate::{annot_dashboard, annot_next, annot_queue, Dashboard},
-    pages::login::clean_error,
-};
+use crate::api::annotate::{annot_dashboard, annot_next, annot_queue, Dashboard};
 
 #[component]
 pub fn ProjectPage() -> impl IntoView {
@@ -27,7 +24,7 @@ pub fn ProjectPage() -> impl IntoView {
                 Ok(d) => view! { <ProjectView d/> }.into_any(),
                 Err(e) => view! {
                     <h1>"Annotation project"</h1>
-                    <p class="error" role="alert">{clean_error(&e.to_string())}</p>
+                    <p class="error" role="alert">{e.to_string()}</p>
                 }.into_any(),
             })}
         </Transition>
@@ -92,7 +89,7 @@ fn Start(pid: i64) -> impl IntoView {
             match annot_next(csrf(), pid, None).await {
                 Ok(Some(id)) => go(&format!("/annotate/item/{id}")),
                 Ok(None) => set_status.set("Nothing left for you in this project.".into()),
-                Err(e) => set_status.set(clean_error(&e.to_string())),
+                Err(e) => set_status.set(e.to_string()),
             }
         });
     };
@@ -124,7 +121,7 @@ fn Queue(pid: i64) -> impl IntoView {
                         }).collect_view()}
                     </ul>
                 }.into_any(),
-                Err(e) => view! { <p class="error">{clean_error(&e.to_string())}</p> }.into_any(),
+                Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
             })}
         </Transition>
     }

@@ -14,7 +14,6 @@ use crate::{
         AnnotReview, ReviewItem,
     },
     components::csrf::CsrfField,
-    pages::login::clean_error,
 };
 
 fn diff_view(old: &str, new: &str) -> impl IntoView {
@@ -46,7 +45,7 @@ pub fn ReviewPage() -> impl IntoView {
                 Ok(d) => view! { <Review d/> }.into_any(),
                 Err(e) => view! {
                     <h1>"Review"</h1>
-                    <p class="error" role="alert">{clean_error(&e.to_string())}</p>
+                    <p class="error" role="alert">{e.to_string()}</p>
                 }.into_any(),
             })}
         </Transition>
@@ -63,11 +62,7 @@ fn Review(d: ReviewItem) -> impl IntoView {
         decide.version().track();
         if prev.is_some() {
             leptos::task::spawn_local(async move {
-                data.set(
-                    annot_review_item(item_id)
-                        .await
-                        .map_err(|e| clean_error(&e.to_string())),
-                );
+                data.set(annot_review_item(item_id).await.map_err(|e| e.to_string()));
             });
         }
     });
@@ -102,7 +97,7 @@ fn ReviewView(d: ReviewItem, decide: ServerAction<AnnotReview>) -> impl IntoView
     let accepted = d.accepted_version;
     let message = move || match decide.value().get() {
         Some(Ok(())) => "Saved.".to_owned(),
-        Some(Err(e)) => clean_error(&e.to_string()),
+        Some(Err(e)) => e.to_string(),
         None => String::new(),
     };
     view! {

@@ -8,14 +8,16 @@ pub mod projects;
 pub mod review;
 pub mod work;
 
-use axum::http::StatusCode;
-use leptos::prelude::*;
 use sqlx::AnyPool;
 
 use super::{auth, ServerState};
-use crate::types::{Role, User};
+use crate::{
+    error::AppError,
+    types::{Role, User},
+};
 
-/// What can go wrong in annotation; each maps to an HTTP status and a message for the user.
+/// What can go wrong in annotation; `AppError::from` maps each to an HTTP status and a message
+/// for the user (`ssr::error`).
 #[derive(Debug, thiserror::Error)]
 pub enum AnnotError {
     #[error("{0}")]
@@ -33,34 +35,14 @@ pub enum AnnotError {
 
 pub type Result<T> = std::result::Result<T, AnnotError>;
 
-impl AnnotError {
-    pub fn status(&self) -> StatusCode {
-        match self {
-            AnnotError::BadInput(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            AnnotError::Forbidden(_) => StatusCode::FORBIDDEN,
-            AnnotError::NotFound(_) => StatusCode::NOT_FOUND,
-            AnnotError::Conflict(_) => StatusCode::CONFLICT,
-            AnnotError::Db(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-}
-
-/// For server functions: sets the status; database details never reach the browser.
-pub fn to_server_error(e: AnnotError) -> ServerFnError {
-    match e {
-        AnnotError::Db(e) => auth::internal(e),
-        e => auth::fail(e.status(), &e.to_string()),
-    }
-}
-
 /// Inside a server function: the state and the logged-in user (401 otherwise).
 /// Contexts are read before the first `.await`: a resource's future may outlive the owner
 /// that spawned it during SSR (then a later context lookup panics).
-pub async fn ctx() -> std::result::Result<(ServerState, User), ServerFnError> {
+pub async fn ctx() -> std::result::Result<(ServerState, User), AppError> {
     let state = crate::ssr::state()?;
     let user = auth::current_user()
         .await?
-        .ok_or_else(|| auth::fail(StatusCode::UNAUTHORIZED, "login required"))?;
+        .ok_or_else(AppError::login_required)?;
     Ok((state, user))
 }
 

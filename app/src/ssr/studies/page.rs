@@ -1,8 +1,7 @@
 //! The researcher's page of one study, as data: the study (its owner's or, for admins, any),
 //! its analysis, automatic metrics, demographics, stimuli, the generations that can be added
 //! and the design form's values, formatted for `pages::study`.
-use axum::http::StatusCode;
-use leptos::prelude::ServerFnError;
+use crate::error::AppError;
 
 use super::{analysis, auto_metrics, demographics, plots, store};
 use crate::{
@@ -19,38 +18,38 @@ fn opt(x: Option<f64>, digits: usize) -> String {
 }
 
 /// Who may open the page, then everything on it.
-pub async fn build(id: i64) -> Result<StudyPageView, ServerFnError> {
+pub async fn build(id: i64) -> Result<StudyPageView, AppError> {
     let state = crate::ssr::state()?;
     let user = auth::require_role(Role::Researcher).await?;
-    let not_found = || auth::fail(StatusCode::NOT_FOUND, "no such study");
+    let not_found = || AppError::NotFound("no such study".into());
     let st = match store::get(&state.pool, id).await {
         Ok(st) => st,
         Err(store::StudyError::NotFound) => return Err(not_found()),
-        Err(e) => return Err(auth::internal(e)),
+        Err(e) => return Err(AppError::internal(e)),
     };
     if st.owner_id != user.id && user.role != Role::Admin {
         return Err(not_found());
     }
     let a = analysis::analyse(&state.pool, &st)
         .await
-        .map_err(auth::internal)?;
+        .map_err(AppError::internal)?;
     let m = auto_metrics::view(&state.pool, id, state.scorer.available().err())
         .await
-        .map_err(auth::internal)?;
+        .map_err(AppError::internal)?;
     let answers = demographics::answers(&state.pool, &st)
         .await
-        .map_err(auth::internal)?;
+        .map_err(AppError::internal)?;
     let demo = demographics::counts(&st, &answers);
     let stimuli = store::stimulus_rows(&state.pool, id)
         .await
-        .map_err(auth::internal)?;
+        .map_err(AppError::internal)?;
     let frozen = matches!(st.status.as_str(), "live" | "closed");
     let generated = if frozen {
         vec![]
     } else {
         jobs::list(&state.pool, Some("generate"), (0, None), 100)
             .await
-            .map_err(auth::internal)?
+            .map_err(AppError::internal)?
             .into_iter()
             .filter(|j| j.status == "done")
             .map(|j| {
@@ -114,8 +113,8 @@ pub async fn build(id: i64) -> Result<StudyPageView, ServerFnError> {
                     ]
                 })
                 .collect(),
-            bars_svg: plots::win_rate_bars(c).map_err(auth::internal)?,
-            matrix_svg: plots::win_matrix_heatmap(c).map_err(auth::internal)?,
+            bars_svg: plots::win_rate_bars(c).map_err(AppError::internal)?,
+            matrix_svg: plots::win_matrix_heatmap(c).map_err(AppError::internal)?,
         });
     }
     let d = &st.design;
