@@ -1,7 +1,7 @@
 //! The web layer's one error type: what server functions and the server's JSON routes return.
 //! Each variant is an HTTP status and the message the user sees (`Display`); `Internal` hides
 //! its cause, which is logged where it is made (`AppError::internal`, the `From` impls of
-//! `ssr::errors`). In the browser it arrives through server_fn as `<status>|<message>`.
+//! `ssr::error`). In the browser it arrives through server_fn as `<status>|<message>`.
 use leptos::server_fn::{
     error::{FromServerFnError, ServerFnErrorErr},
     Bytes, ContentType, Decodes, Encodes, Format, FormatType,

@@ -17,9 +17,9 @@ use magictime_app::ssr::{
 };
 use serde_json::json;
 
-use super::{back, owned, Fail};
+use super::{back, owned, AppError};
 
-pub(super) async fn view(state: &ServerState, study: i64) -> Result<MetricsView, Fail> {
+pub(super) async fn view(state: &ServerState, study: i64) -> Result<MetricsView, AppError> {
     Ok(auto_metrics::view(&state.pool, study, state.scorer.available().err()).await?)
 }
 
@@ -27,12 +27,9 @@ pub(super) async fn compute(
     State(state): State<ServerState>,
     UrlPath(id): UrlPath<i64>,
     headers: HeaderMap,
-) -> Result<Response, Fail> {
+) -> Result<Response, AppError> {
     owned(&state, &headers, id).await?;
-    state
-        .scorer
-        .available()
-        .map_err(|why| Fail(StatusCode::UNPROCESSABLE_ENTITY, why))?;
+    state.scorer.available().map_err(AppError::Invalid)?;
     let (items, key) = auto_metrics::items(&state.pool, id).await?;
     if items.is_empty() {
         return Err(super::bad("the study has no stimuli to score yet"));

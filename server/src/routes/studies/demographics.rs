@@ -5,25 +5,28 @@ use std::collections::{BTreeMap, HashMap};
 
 use axum::{
     extract::{Path as UrlPath, State},
-    http::{HeaderMap, StatusCode},
+    http::HeaderMap,
     response::{IntoResponse, Response},
     Json,
 };
 use magictime_app::ssr::{
     studies::{
-        demographics::{self, DemographicQuestion, Demographics, DemographicsError},
+        demographics::{self, DemographicQuestion, Demographics},
         store::{self, StudyError, StudyRow},
     },
     ServerState,
 };
 use serde_json::json;
 
-use super::{bad, download, owned, Fail};
+use super::{bad, download, owned, AppError};
 
 /// The design form's fields: `demographics_enabled` (checkbox, with `flags`) and `demographics`
 /// (one question per line: `name | question | choice; choice; …`, a `*` after the name makes
 /// the question required).
-pub(super) fn parse_form(f: &HashMap<String, String>, d: &mut Demographics) -> Result<(), Fail> {
+pub(super) fn parse_form(
+    f: &HashMap<String, String>,
+    d: &mut Demographics,
+) -> Result<(), AppError> {
     if f.contains_key("flags") {
         d.enabled = f.contains_key("demographics_enabled");
     }
@@ -54,7 +57,7 @@ pub(super) fn parse_form(f: &HashMap<String, String>, d: &mut Demographics) -> R
                     required,
                 })
             })
-            .collect::<Result<_, Fail>>()?;
+            .collect::<Result<_, AppError>>()?;
     }
     Ok(())
 }
@@ -71,7 +74,7 @@ pub(super) async fn submit(
     State(state): State<ServerState>,
     UrlPath(slug): UrlPath<String>,
     Json(b): Json<DemographicsBody>,
-) -> Result<Response, Fail> {
+) -> Result<Response, AppError> {
     let st = store::by_slug(&state.pool, &slug).await?;
     let pid = store::participant_by_token(&state.pool, st.id, &b.token)
         .await?
@@ -81,19 +84,7 @@ pub(super) async fn submit(
     }
     demographics::submit(&state.pool, &st, pid, &b.answers)
         .await
-        .map_err(|e| match e {
-            DemographicsError::Db(e) => Fail::from(e),
-            e => {
-                let code = match e {
-                    DemographicsError::NotAsked => StatusCode::NOT_FOUND,
-                    DemographicsError::AlreadySubmitted | DemographicsError::Completed => {
-                        StatusCode::CONFLICT
-                    }
-                    _ => StatusCode::UNPROCESSABLE_ENTITY,
-                };
-                Fail(code, e.to_string())
-            }
-        })?;
+        .map_err(AppError::from)?;
     Ok(Json(json!({ "ok": true })).into_response())
 }
 
@@ -102,7 +93,7 @@ pub(super) async fn export_csv(
     State(state): State<ServerState>,
     UrlPath(id): UrlPath<i64>,
     headers: HeaderMap,
-) -> Result<Response, Fail> {
+) -> Result<Response, AppError> {
     let st = owned(&state, &headers, id).await?;
     let a = demographics::answers(&state.pool, &st).await?;
     Ok(download(
@@ -116,7 +107,7 @@ pub(super) async fn export_csv(
 pub(super) async fn counts(
     state: &ServerState,
     st: &StudyRow,
-) -> Result<Vec<demographics::QuestionCounts>, Fail> {
+) -> Result<Vec<demographics::QuestionCounts>, AppError> {
     let a = demographics::answers(&state.pool, st).await?;
     Ok(demographics::counts(st, &a))
 }

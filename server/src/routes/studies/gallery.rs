@@ -16,7 +16,7 @@ use magictime_app::ssr::{
 };
 use serde_json::json;
 
-use super::{back, bad, owned, Fail};
+use super::{back, bad, owned, AppError};
 
 /// `POST /studies/{id}/import_generated`: form fields `job` (the generation job's id) and
 /// `condition` (optional).
@@ -25,7 +25,7 @@ pub(super) async fn import_generated(
     UrlPath(id): UrlPath<i64>,
     headers: HeaderMap,
     Form(f): Form<HashMap<String, String>>,
-) -> Result<Response, Fail> {
+) -> Result<Response, AppError> {
     let st = owned(&state, &headers, id).await?;
     if matches!(st.status.as_str(), "live" | "closed") {
         return Err(StudyError::Frozen(st.status).into());

@@ -16,11 +16,11 @@ use magictime_app::ssr::{
     ServerState,
 };
 
-use super::{back, bad, demographics, owned, researcher, Fail};
+use super::{back, bad, demographics, owned, researcher, AppError};
 
-fn parse_design(f: &HashMap<String, String>, base: &Design) -> Result<Design, Fail> {
+fn parse_design(f: &HashMap<String, String>, base: &Design) -> Result<Design, AppError> {
     let mut d = base.clone();
-    let num = |k: &str| -> Result<Option<u64>, Fail> {
+    let num = |k: &str| -> Result<Option<u64>, AppError> {
         f.get(k)
             .filter(|v| !v.trim().is_empty())
             .map(|v| {
@@ -96,7 +96,7 @@ fn parse_design(f: &HashMap<String, String>, base: &Design) -> Result<Design, Fa
                     question: q.trim().into(),
                 })
             })
-            .collect::<Result<_, Fail>>()?;
+            .collect::<Result<_, AppError>>()?;
     }
     demographics::parse_form(f, &mut d.demographics)?;
     if d.kind == DesignKind::Pairwise {
@@ -110,7 +110,7 @@ pub(super) async fn create(
     State(state): State<ServerState>,
     headers: HeaderMap,
     Form(f): Form<HashMap<String, String>>,
-) -> Result<Response, Fail> {
+) -> Result<Response, AppError> {
     let user = researcher(&state, &headers).await?;
     let title = f.get("title").map(|t| t.trim()).unwrap_or("");
     if title.is_empty() {
@@ -127,7 +127,7 @@ pub(super) async fn update_design(
     UrlPath(id): UrlPath<i64>,
     headers: HeaderMap,
     Form(f): Form<HashMap<String, String>>,
-) -> Result<Response, Fail> {
+) -> Result<Response, AppError> {
     let st = owned(&state, &headers, id).await?;
     let d = parse_design(&f, &st.design)?;
     store::update_design(&state.pool, id, &d).await?;
@@ -139,7 +139,7 @@ pub(super) async fn set_status(
     UrlPath(id): UrlPath<i64>,
     headers: HeaderMap,
     Form(f): Form<HashMap<String, String>>,
-) -> Result<Response, Fail> {
+) -> Result<Response, AppError> {
     owned(&state, &headers, id).await?;
     let to = f.get("to").map(String::as_str).unwrap_or("");
     store::set_status(&state.pool, id, to).await?;

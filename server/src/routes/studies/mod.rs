@@ -21,23 +21,23 @@
 use axum::{
     body::Bytes,
     extract::{ConnectInfo, State},
-    http::{header, HeaderMap, StatusCode},
+    http::{header, HeaderMap},
     response::{IntoResponse, Redirect, Response},
     routing::{get, post},
-    Json, Router,
+    Router,
 };
 use magictime_app::{
+    error::AppError,
     ssr::{
         auth,
         studies::{
-            store::{self, StudyError, StudyRow},
+            store::{self, StudyRow},
             writer::AnswerWriter,
         },
         ServerState,
     },
     types::{Role, User},
 };
-use serde_json::json;
 
 mod auto_metrics;
 mod demographics;
@@ -90,68 +90,28 @@ pub fn routes(writer: AnswerWriter) -> Router<ServerState> {
 
 // ---------------------------------------------------------------- errors
 
-struct Fail(StatusCode, String);
-
-impl IntoResponse for Fail {
-    fn into_response(self) -> Response {
-        (self.0, Json(json!({ "error": self.1 }))).into_response()
-    }
-}
-
-impl From<sqlx::Error> for Fail {
-    fn from(e: sqlx::Error) -> Self {
-        StudyError::Db(e).into()
-    }
-}
-
-impl From<StudyError> for Fail {
-    fn from(e: StudyError) -> Self {
-        let code = match &e {
-            StudyError::NotFound | StudyError::UnknownParticipant | StudyError::NoGeneration(_) => {
-                StatusCode::NOT_FOUND
-            }
-            StudyError::Frozen(_)
-            | StudyError::BadTransition(..)
-            | StudyError::AlreadyParticipated(_) => StatusCode::CONFLICT,
-            StudyError::NotOpen => StatusCode::FORBIDDEN,
-            StudyError::Design(_) | StudyError::Assign(_) | StudyError::Invalid(_) => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
-            StudyError::Db(_) | StudyError::Internal(_) => {
-                tracing::error!("studies: {e}");
-                return Fail(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal server error".into(),
-                );
-            }
-        };
-        Fail(code, e.to_string())
-    }
-}
-
-fn bad(msg: impl Into<String>) -> Fail {
-    Fail(StatusCode::UNPROCESSABLE_ENTITY, msg.into())
+fn bad(msg: impl Into<String>) -> AppError {
+    AppError::Invalid(msg.into())
 }
 
 /// The logged-in researcher (or admin) who owns study `id` (admins may open any study).
-async fn researcher(state: &ServerState, headers: &HeaderMap) -> Result<User, Fail> {
+async fn researcher(state: &ServerState, headers: &HeaderMap) -> Result<User, AppError> {
     let user = auth::user_from_headers(state, headers)
         .await?
-        .ok_or_else(|| Fail(StatusCode::UNAUTHORIZED, "login required".into()))?;
+        .ok_or_else(AppError::login_required)?;
     if !user.role.satisfies(Role::Researcher) {
-        return Err(Fail(
-            StatusCode::FORBIDDEN,
+        return Err(AppError::Forbidden(
             "forbidden: this needs the researcher role".into(),
         ));
     }
     Ok(user)
 }
 
-async fn owned(state: &ServerState, headers: &HeaderMap, id: i64) -> Result<StudyRow, Fail> {
+async fn owned(state: &ServerState, headers: &HeaderMap, id: i64) -> Result<StudyRow, AppError> {
     let user = researcher(state, headers).await?;
     let study = store::get(&state.pool, id).await?;
     if study.owner_id != user.id && user.role != Role::Admin {
-        return Err(Fail(StatusCode::NOT_FOUND, "no such study".into()));
+        return Err(AppError::NotFound("no such study".into()));
     }
     Ok(study)
 }

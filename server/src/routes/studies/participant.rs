@@ -19,7 +19,7 @@ use magictime_app::ssr::{
 };
 use serde_json::json;
 
-use super::{bad, Fail};
+use super::{bad, AppError};
 
 /// Longest panel id / study id / session id stored (Prolific's are 24 characters).
 const MAX_PANEL_FIELD: usize = 100;
@@ -30,7 +30,7 @@ pub(super) async fn join(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: axum::http::HeaderMap,
     Json(req): Json<JoinRequest>,
-) -> Result<Response, Fail> {
+) -> Result<Response, AppError> {
     for (name, v) in [
         ("token", &req.token),
         ("PROLIFIC_PID", &req.prolific_pid),
@@ -48,8 +48,7 @@ pub(super) async fn join(
     let client =
         magictime_app::ssr::client_ip::client_ip(peer.ip(), &headers, &state.trusted_proxies);
     if !join_rate_ok(client) {
-        return Err(Fail(
-            StatusCode::TOO_MANY_REQUESTS,
+        return Err(AppError::TooManyRequests(
             "too many joins from your address: wait a minute and try again".into(),
         ));
     }
@@ -68,14 +67,13 @@ pub(super) async fn complete(
     State(state): State<ServerState>,
     UrlPath(slug): UrlPath<String>,
     Json(b): Json<TokenBody>,
-) -> Result<Response, Fail> {
+) -> Result<Response, AppError> {
     let st = store::by_slug(&state.pool, &slug).await?;
     let pid = store::participant_by_token(&state.pool, st.id, &b.token)
         .await?
         .ok_or(StudyError::UnknownParticipant)?;
     if !store::complete(&state.pool, &st, pid).await? {
-        return Err(Fail(
-            StatusCode::CONFLICT,
+        return Err(AppError::Conflict(
             "some trials are not answered yet".into(),
         ));
     }
@@ -95,8 +93,8 @@ pub(super) async fn media(
     State(state): State<ServerState>,
     UrlPath(key): UrlPath<String>,
     req: Request,
-) -> Result<Response, Fail> {
-    let not_found = || Fail(StatusCode::NOT_FOUND, "not found".into());
+) -> Result<Response, AppError> {
+    let not_found = || AppError::NotFound("not found".into());
     if key.len() == 24 && key.bytes().all(|b| b.is_ascii_hexdigit()) {
         let study: i64 = sqlx::query_scalar("SELECT study_id FROM stimuli WHERE media_id = $1")
             .bind(&key)
@@ -125,10 +123,7 @@ pub(super) async fn media(
         .await
         .map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => not_found(),
-            _ => Fail(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "media unavailable".into(),
-            ),
+            _ => AppError::internal(format_args!("study media {}: {e}", path.display())),
         })
 }
 
@@ -263,21 +258,18 @@ pub(super) async fn answer(
     let client =
         magictime_app::ssr::client_ip::client_ip(peer.ip(), &headers, &state.trusted_proxies);
     if !answer_ip_rate_ok(client) {
-        return Fail(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too many answers from your address".into(),
-        )
-        .into_response();
+        return AppError::TooManyRequests("too many answers from your address".into())
+            .into_response();
     }
     let a: AnswerIn = match serde_json::from_slice(&body) {
         Ok(a) => a,
-        Err(e) => return Fail(StatusCode::BAD_REQUEST, format!("bad answer: {e}")).into_response(),
+        Err(e) => return AppError::BadRequest(format!("bad answer: {e}")).into_response(),
     };
     if a.token.len() != 64 {
-        return Fail(StatusCode::FORBIDDEN, AnswerError::NotAssigned.to_string()).into_response();
+        return AppError::from(AnswerError::NotAssigned).into_response();
     }
     if !rate_ok(&a.token) {
-        return Fail(StatusCode::TOO_MANY_REQUESTS, "too many answers".into()).into_response();
+        return AppError::TooManyRequests("too many answers".into()).into_response();
     }
     match writer.submit(a).await {
         Ok(()) => Json(json!({ "ok": true })).into_response(),
@@ -287,15 +279,7 @@ pub(super) async fn answer(
             Json(json!({ "error": AnswerError::Closed.to_string(), "closed": true })),
         )
             .into_response(),
-        Err(e) => {
-            let code = match e {
-                AnswerError::NotAssigned => StatusCode::FORBIDDEN,
-                AnswerError::AlreadyAnswered => StatusCode::CONFLICT,
-                AnswerError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-                _ => StatusCode::UNPROCESSABLE_ENTITY,
-            };
-            Fail(code, e.to_string()).into_response()
-        }
+        Err(e) => AppError::from(e).into_response(),
     }
 }
 

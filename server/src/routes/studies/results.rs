@@ -1,7 +1,7 @@
 //! Researcher: the analysis JSON, the design JSON, raw-trial exports (CSV, JSONL) and SVG plots.
 use axum::{
     extract::{Path as UrlPath, State},
-    http::{header, HeaderMap, StatusCode},
+    http::{header, HeaderMap},
     response::{IntoResponse, Response},
 };
 use magictime_app::ssr::{
@@ -13,13 +13,13 @@ use magictime_app::ssr::{
 };
 use serde_json::json;
 
-use super::{auto_metrics, demographics, download, owned, Fail};
+use super::{auto_metrics, demographics, download, owned, AppError};
 
 pub(super) async fn results_json(
     State(state): State<ServerState>,
     UrlPath(id): UrlPath<i64>,
     headers: HeaderMap,
-) -> Result<Response, Fail> {
+) -> Result<Response, AppError> {
     let st = owned(&state, &headers, id).await?;
     let a = analysis::analyse(&state.pool, &st).await?;
     let mut v = serde_json::to_value(&a).expect("analysis serialises");
@@ -36,7 +36,7 @@ pub(super) async fn design_json(
     State(state): State<ServerState>,
     UrlPath(id): UrlPath<i64>,
     headers: HeaderMap,
-) -> Result<Response, Fail> {
+) -> Result<Response, AppError> {
     let st = owned(&state, &headers, id).await?;
     let stimuli = store::stimulus_rows(&state.pool, id).await?;
     let body =
@@ -52,7 +52,7 @@ pub(super) async fn export_csv(
     State(state): State<ServerState>,
     UrlPath(id): UrlPath<i64>,
     headers: HeaderMap,
-) -> Result<Response, Fail> {
+) -> Result<Response, AppError> {
     let st = owned(&state, &headers, id).await?;
     let rows = analysis::answer_rows(&state.pool, &st).await?;
     Ok(download(
@@ -66,7 +66,7 @@ pub(super) async fn export_jsonl(
     State(state): State<ServerState>,
     UrlPath(id): UrlPath<i64>,
     headers: HeaderMap,
-) -> Result<Response, Fail> {
+) -> Result<Response, AppError> {
     let st = owned(&state, &headers, id).await?;
     let rows = analysis::answer_rows(&state.pool, &st).await?;
     Ok(download(
@@ -80,17 +80,17 @@ pub(super) async fn plot(
     State(state): State<ServerState>,
     UrlPath((id, criterion, which)): UrlPath<(i64, usize, String)>,
     headers: HeaderMap,
-) -> Result<Response, Fail> {
+) -> Result<Response, AppError> {
     let st = owned(&state, &headers, id).await?;
     let a = analysis::analyse(&state.pool, &st).await?;
     let c = a
         .criteria
         .get(criterion)
-        .ok_or_else(|| Fail(StatusCode::NOT_FOUND, "no such criterion".into()))?;
+        .ok_or_else(|| AppError::NotFound("no such criterion".into()))?;
     let svg = match which.as_str() {
         "bars.svg" => plots::win_rate_bars(c),
         "matrix.svg" => plots::win_matrix_heatmap(c),
-        _ => return Err(Fail(StatusCode::NOT_FOUND, "no such plot".into())),
+        _ => return Err(AppError::NotFound("no such plot".into())),
     }
     .map_err(StudyError::Internal)?;
     Ok(([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response())

@@ -9,7 +9,7 @@ use std::{
 use axum::{
     body::Body,
     extract::{Path as UrlPath, Query, State},
-    http::{header, HeaderMap, StatusCode},
+    http::{header, HeaderMap},
     response::{IntoResponse, Response},
     Form, Json,
 };
@@ -19,7 +19,7 @@ use magictime_app::ssr::{
 };
 use serde_json::json;
 
-use super::{add_video, back, bad, owned, Fail};
+use super::{add_video, back, bad, owned, AppError};
 
 /// One video to import: where it is and its tags.
 #[derive(Debug, serde::Deserialize)]
@@ -127,7 +127,7 @@ pub(super) async fn import(
     UrlPath(id): UrlPath<i64>,
     headers: HeaderMap,
     Form(f): Form<HashMap<String, String>>,
-) -> Result<Response, Fail> {
+) -> Result<Response, AppError> {
     let st = owned(&state, &headers, id).await?;
     if matches!(st.status.as_str(), "live" | "closed") {
         return Err(StudyError::Frozen(st.status).into());
@@ -141,13 +141,10 @@ pub(super) async fn import(
         .canonicalize()
         .map_err(|e| bad(format!("field `path`: {raw}: {e}")))?;
     if !src.starts_with(&root) {
-        return Err(Fail(
-            StatusCode::FORBIDDEN,
-            format!(
-                "field `path`: imports must come from inside the data dir {}",
-                root.display()
-            ),
-        ));
+        return Err(AppError::Forbidden(format!(
+            "field `path`: imports must come from inside the data dir {}",
+            root.display()
+        )));
     }
     private_area(&root, &src)?;
     let src2 = src.clone();
@@ -163,10 +160,10 @@ pub(super) async fn import(
             .canonicalize()
             .map_err(|e| bad(format!("{}: {e}", p.display())))?;
         if !p.starts_with(&root) {
-            return Err(Fail(
-                StatusCode::FORBIDDEN,
-                format!("{}: outside the data dir", p.display()),
-            ));
+            return Err(AppError::Forbidden(format!(
+                "{}: outside the data dir",
+                p.display()
+            )));
         }
         private_area(&root, &p)?;
         add_video(
@@ -192,13 +189,13 @@ pub(super) async fn import(
 
 /// The server's own folders under the data dir (every study's stimuli, uploads in flight) are
 /// not import sources: a researcher could otherwise copy another study's media.
-fn private_area(root: &Path, p: &Path) -> Result<(), Fail> {
+fn private_area(root: &Path, p: &Path) -> Result<(), AppError> {
     for own in ["studies", "tmp"] {
         if p.starts_with(root.join(own)) {
-            return Err(Fail(
-                StatusCode::FORBIDDEN,
-                format!("{}: the server's own files cannot be imported", p.display()),
-            ));
+            return Err(AppError::Forbidden(format!(
+                "{}: the server's own files cannot be imported",
+                p.display()
+            )));
         }
     }
     Ok(())
@@ -226,7 +223,7 @@ pub(super) async fn upload(
     Query(q): Query<UploadQuery>,
     headers: HeaderMap,
     body: Body,
-) -> Result<Response, Fail> {
+) -> Result<Response, AppError> {
     let st = owned(&state, &headers, id).await?;
     if matches!(st.status.as_str(), "live" | "closed") {
         return Err(StudyError::Frozen(st.status).into());
@@ -268,7 +265,7 @@ pub(super) async fn upload(
                 &source,
             )
             .await
-            .map_err(Fail::from)
+            .map_err(AppError::from)
         }
         Err(e) => Err(e),
     };
@@ -277,11 +274,8 @@ pub(super) async fn upload(
     Ok(Json(json!({ "ok": true })).into_response())
 }
 
-fn too_large(max: u64) -> Fail {
-    Fail(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        format!("upload too large: at most {} MiB", max >> 20),
-    )
+fn too_large(max: u64) -> AppError {
+    AppError::PayloadTooLarge(format!("upload too large: at most {} MiB", max >> 20))
 }
 
 /// Writes the request body to `path` chunk by chunk (async file I/O); at most `max` bytes.
@@ -292,7 +286,7 @@ async fn stream_to(
     max: u64,
     reserve: bool,
     quota: &mut Quota,
-) -> Result<u64, Fail> {
+) -> Result<u64, AppError> {
     use http_body_util::BodyExt;
     use tokio::io::AsyncWriteExt;
     let io = |e: std::io::Error| bad(format!("storing the upload: {e}"));
@@ -362,18 +356,15 @@ impl Quota {
         }
     }
 
-    fn take(&mut self, n: u64) -> Result<(), Fail> {
+    fn take(&mut self, n: u64) -> Result<(), AppError> {
         let mut m = in_flight().lock().unwrap_or_else(|e| e.into_inner());
         let busy = m.entry(self.owner).or_default();
         if self.stored + *busy + n > self.limit {
-            return Err(Fail(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!(
-                    "upload quota exceeded: your studies may hold {} MiB ({} MiB stored)",
-                    self.limit >> 20,
-                    self.stored >> 20
-                ),
-            ));
+            return Err(AppError::PayloadTooLarge(format!(
+                "upload quota exceeded: your studies may hold {} MiB ({} MiB stored)",
+                self.limit >> 20,
+                self.stored >> 20
+            )));
         }
         *busy += n;
         self.held += n;
