@@ -105,7 +105,7 @@ fn eval_writes_report_summary_and_plots() {
     close(num("kvd"), mmd_by_hand(&lr, &lf, 400), "KVD");
     assert!(num("fvd") > 1.0, "FVD of two different sets {}", num("fvd"));
     // CLIPSIM and MT per video, from the in-domain CLIP's embeddings of all frames of the
-    // decoded video and of the texts (its ramp weight γ = 0.75: frame order matters)
+    // decoded video and of the texts (its ramp weight γ = 1.5: frame order matters)
     let clip = ClipEmbedder::<Cpu>::in_domain(&Default::default()).unwrap();
     assert_eq!(
         clip.temporal_weight(),

@@ -131,7 +131,7 @@ mod tests {
     #[test]
     fn kinds_split_the_probe_and_the_manifest() {
         let e = ClipEmbedder::<Cpu>::tiny_random(&Default::default()).unwrap();
-        let report = crate::probe::probe_synth(&e, 3, 12, 32, 8, false, &|_, _| {}).unwrap();
+        let report = crate::probe::probe_synth(&e, &[3], 12, 32, 8, false, &|_, _| {}).unwrap();
         let [m, g] = KINDS.map(|k| kind_numbers(&report, k));
         assert_eq!(m.n + g.n, 12);
         assert!(m.n > 0 && g.n > 0, "both kinds among 12 clips");

@@ -416,36 +416,45 @@ pub fn side_by_side(
     s
 }
 
-/// Renders `clips` ChronoMagic-Synth clips (`size`², `frames` frames, `seed`) in memory and
-/// probes them with their captions — rotated by one clip when `shuffle` (every video then
-/// carries another clip's prompt: the probe's chance baseline).
+/// Renders `clips` ChronoMagic-Synth clips (`size`², `frames` frames) of each of `seeds` in
+/// memory and probes them all together with their captions — rotated by one clip within a seed
+/// when `shuffle` (every video then carries another clip's prompt: the probe's chance baseline).
 pub fn probe_synth(
     embedder: &dyn VideoTextEmbedder,
-    seed: u64,
+    seeds: &[u64],
     clips: usize,
     size: u32,
     frames: usize,
     shuffle: bool,
     progress: &dyn Fn(usize, usize),
 ) -> Result<ProbeReport> {
-    let cfg = magictime_data::synth::SynthConfig::new(clips, size, frames, seed);
-    let rendered =
-        magictime_data::synth::generate(&cfg).map_err(|e| MetricsError::InvalidArgument {
+    if seeds.is_empty() {
+        return Err(MetricsError::InvalidArgument {
             name: "synth",
-            detail: e.to_string(),
-        })?;
+            detail: "no seed to render held-out clips with".into(),
+        });
+    }
     let mut prober = Prober::new(embedder)?;
-    let n = rendered.len();
-    for (i, clip) in rendered.iter().enumerate() {
-        let prompt = if shuffle {
-            &rendered[(i + 1) % n].caption
-        } else {
-            &clip.caption
-        };
-        let (w, h) = clip.frames[0].dimensions();
-        let px: Vec<&[u8]> = clip.frames.iter().map(|f| f.as_raw().as_slice()).collect();
-        prober.add(&px, h as usize, w as usize, prompt)?;
-        progress(i + 1, n);
+    let total = clips * seeds.len();
+    for (k, &seed) in seeds.iter().enumerate() {
+        let cfg = magictime_data::synth::SynthConfig::new(clips, size, frames, seed);
+        let rendered =
+            magictime_data::synth::generate(&cfg).map_err(|e| MetricsError::InvalidArgument {
+                name: "synth",
+                detail: e.to_string(),
+            })?;
+        let n = rendered.len();
+        for (i, clip) in rendered.iter().enumerate() {
+            let prompt = if shuffle {
+                &rendered[(i + 1) % n].caption
+            } else {
+                &clip.caption
+            };
+            let (w, h) = clip.frames[0].dimensions();
+            let px: Vec<&[u8]> = clip.frames.iter().map(|f| f.as_raw().as_slice()).collect();
+            prober.add(&px, h as usize, w as usize, prompt)?;
+            progress(k * clips + i + 1, total);
+        }
     }
     prober.finish()
 }
@@ -456,22 +465,22 @@ mod tests {
     use crate::clip_embedder::ClipEmbedder;
     use crate::features::Cpu;
 
-    /// Floors at or a little under what the shipped in-domain CLIP (stage 7) measures on these 60
-    /// held-out clips: scene 95.0 %, object colour 93.3 %, background 98.3 %, kind 96.7 % (the
-    /// README's table is the 200-clip run of `magictime probe`: 94.0 / 96.5 / 99.5 / 98.0 %).
-    /// Object colour is held to the target (≥ 90 %); scene (≥ 95 % asked) is not met.
+    /// Floors a little under what the shipped in-domain CLIP (stage 13) measures on these 200
+    /// held-out clips: scene 94.5 %, object colour 94.5 %, background 99.0 %, kind 98.5 % (its
+    /// README's table is the 2,400 clips of six seeds: 95.4 / 95.0 / 99.1 / 99.4 %). 200 clips,
+    /// not fewer: on 60 a single seed's object colour swings by ±4 % (88.3 % on the first 60).
     #[test]
     fn in_domain_clip_recognises_held_out_synth_clips() {
         if !magictime_model::clip::in_domain::is_available() {
             panic!("this build has no in-domain CLIP (default-model feature off)");
         }
         let e = ClipEmbedder::<Cpu>::in_domain(&Default::default()).unwrap();
-        let r = probe_synth(&e, 7, 60, 32, 8, false, &|_, _| {}).unwrap();
-        assert_eq!(r.labelled, 60);
-        assert!(r.scene.accuracy >= 0.90, "{}", r.markdown());
-        assert!(r.object_colour.accuracy >= 0.90, "{}", r.markdown());
-        assert!(r.background_colour.accuracy >= 0.95, "{}", r.markdown());
-        assert!(r.kind.accuracy >= 0.90, "{}", r.markdown());
+        let r = probe_synth(&e, &[7], 200, 32, 8, false, &|_, _| {}).unwrap();
+        assert_eq!(r.labelled, 200);
+        assert!(r.scene.accuracy >= 0.93, "{}", r.markdown());
+        assert!(r.object_colour.accuracy >= 0.92, "{}", r.markdown());
+        assert!(r.background_colour.accuracy >= 0.97, "{}", r.markdown());
+        assert!(r.kind.accuracy >= 0.95, "{}", r.markdown());
         assert!(e
             .name()
             .contains("in-domain CLIP trained on ChronoMagic-Synth"));
@@ -480,8 +489,8 @@ mod tests {
     #[test]
     fn probe_with_the_right_prompts_beats_shuffled_prompts() {
         let e = ClipEmbedder::<Cpu>::in_domain(&Default::default()).unwrap();
-        let right = probe_synth(&e, 8, 40, 32, 8, false, &|_, _| {}).unwrap();
-        let wrong = probe_synth(&e, 8, 40, 32, 8, true, &|_, _| {}).unwrap();
+        let right = probe_synth(&e, &[8], 40, 32, 8, false, &|_, _| {}).unwrap();
+        let wrong = probe_synth(&e, &[8], 40, 32, 8, true, &|_, _| {}).unwrap();
         for (a, b, what) in [
             (right.scene, wrong.scene, "scene"),
             (right.object_colour, wrong.object_colour, "object"),
@@ -503,6 +512,29 @@ mod tests {
             wrong.clipsim
         );
         assert!(right.r1_caption_to_video > wrong.r1_caption_to_video);
+    }
+
+    #[test]
+    fn several_seeds_are_probed_together_as_the_sum_of_each() {
+        let e = ClipEmbedder::<Cpu>::in_domain(&Default::default()).unwrap();
+        let one = |s: &[u64]| probe_synth(&e, s, 12, 32, 8, false, &|_, _| {}).unwrap();
+        let (a, b, both) = (one(&[7]), one(&[8]), one(&[7, 8]));
+        assert_eq!((both.n, both.labelled), (24, 24));
+        for (x, y, z) in [
+            (a.scene, b.scene, both.scene),
+            (a.object_colour, b.object_colour, both.object_colour),
+            (a.kind, b.kind, both.kind),
+        ] {
+            assert_eq!(z.correct, x.correct + y.correct);
+        }
+        let prompts = |r: &ProbeReport| {
+            r.videos
+                .iter()
+                .map(|v| v.prompt.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(prompts(&both), [prompts(&a), prompts(&b)].concat());
+        assert!(probe_synth(&e, &[], 12, 32, 8, false, &|_, _| {}).is_err());
     }
 
     #[test]
