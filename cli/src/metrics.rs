@@ -185,7 +185,7 @@ pub struct ProbeArgs {
     pub videos: Option<PathBuf>,
     /// Seed of the rendered held-out clips (without --videos); a comma-separated list probes
     /// --synth-clips clips of each seed together (e.g. `7,8,12,13,30,31`: the validity table of
-    /// the in-domain CLIP, 2,200 clips with --synth-clips 400 … see its README). --generate and
+    /// the in-domain CLIP, 2,400 clips with --synth-clips 400: see its README). --generate and
     /// --ablation take one seed.
     #[arg(long, default_value = "7", value_delimiter = ',')]
     pub synth_seed: Vec<u64>,

@@ -53,7 +53,7 @@ pub struct TrainClipArgs {
     /// Render new clips every this many steps (0 = never): a background thread renders the next
     /// set while the model trains on the current one, so batches are drawn from clips seen for
     /// at most this many steps. Round r renders seeds `seed + 100000·r` (32²) and that + 1000
-    /// (64²), far from the probe's held-out seeds (7, 8, 12, 13).
+    /// (64²), far from the probe's held-out seeds (7, 8, 12, 13, 30, 31).
     #[arg(long, default_value_t = 0)]
     pub fresh_data_every: usize,
     /// Write the folder every this many steps (0 = only at the end).
@@ -195,27 +195,25 @@ pub fn run_train_clip<Ad: AutodiffBackend>(
     let data = ClipData::render(&renderings(args, 0), 8, in_domain::IMAGE_SIZE)?;
     let mut prefetch = (args.fresh_data_every > 0).then(|| Prefetch::start(args.clone()));
     let tok = ClipTokenizer::new()?;
-    let used: BTreeSet<usize> = data
-        .captions
-        .iter()
-        .map(String::as_str)
-        .chain(METAMORPHIC_TEXTS)
-        .chain(GENERAL_TEXTS)
-        .flat_map(|t| tok.encode(t))
-        .map(|x| x as usize)
-        .collect();
+    // token rows the saved folder keeps: those of every caption trained on so far (fresh
+    // renderings add theirs as they arrive) and of the metamorphic score's texts
+    let used = std::cell::RefCell::new(BTreeSet::new());
+    let add_tokens = |captions: &[String]| {
+        used.borrow_mut().extend(
+            captions
+                .iter()
+                .map(String::as_str)
+                .chain(METAMORPHIC_TEXTS)
+                .chain(GENERAL_TEXTS)
+                .flat_map(|t| tok.encode(t))
+                .map(|x| x as usize),
+        )
+    };
+    add_tokens(&data.captions);
     <Ad as Backend>::seed(&device, args.seed);
     let model = match &args.init {
         None => ClipModel::<Ad>::init(&text_cfg, &vision_cfg, &device),
         Some(dir) => load_clip_model::<Ad>(dir, &device)?,
-    };
-    let folder = ClipFolderOptions {
-        text: &text_cfg,
-        vision: &vision_cfg,
-        used_tokens: &used,
-        half: args.half,
-        gzip: args.gzip,
-        temporal_weight: args.temporal_weight,
     };
     let opts = StageOptions {
         steps: args.steps,
@@ -256,6 +254,7 @@ pub fn run_train_clip<Ad: AutodiffBackend>(
         &mut |step| match &mut prefetch {
             Some(p) if step > 0 && step.is_multiple_of(args.fresh_data_every) => {
                 let next = p.next()?;
+                add_tokens(&next.captions);
                 tracing::info!(step, clips = next.count, "fresh ChronoMagic-Synth clips");
                 Ok(Some(next))
             }
@@ -283,6 +282,14 @@ pub fn run_train_clip<Ad: AutodiffBackend>(
             }
         },
         &mut |step, m| {
+            let folder = ClipFolderOptions {
+                text: &text_cfg,
+                vision: &vision_cfg,
+                used_tokens: &used.borrow(),
+                half: args.half,
+                gzip: args.gzip,
+                temporal_weight: args.temporal_weight,
+            };
             bytes = save_clip_folder(&args.out, &m.valid(), &folder, extra(step))?;
             tracing::info!(step, out = %args.out.display(), "checkpoint written");
             Ok(())
